@@ -1,0 +1,78 @@
+//! `endline`: household surveys and impact evaluation, from the command line.
+//!
+//! This binary is the only place that maps outcomes to exit codes (see `docs/cli.md`):
+//! 0 success, 1 input read but invalid, 2 usage or I/O error. A closed stdout pipe is
+//! not an error.
+
+mod output;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// endline: household surveys and impact evaluation.
+#[derive(Debug, Parser)]
+#[command(name = "endline", version, about, long_about = None)]
+struct Cli {
+    /// When to colour human output: auto colours a terminal (and honours NO_COLOR).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Lint survey definitions: every problem, each at file:line:column.
+    Validate(validate::ValidateArgs),
+    /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
+    Codebook(validate::CodebookArgs),
+}
+
+/// How a subcommand ended, mapped to an exit code in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the input was read but is not valid.
+    Invalid,
+    /// Exit 2: usage error, unreadable file, I/O failure.
+    Failure,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate::validate(&args, color),
+        Command::Codebook(args) => validate::codebook(&args, color),
+    };
+    let outcome = result.unwrap_or_else(|e| {
+        if output::is_broken_pipe(&e) {
+            Outcome::Success
+        } else {
+            eprintln!("error: {e:#}");
+            Outcome::Failure
+        }
+    });
+    ExitCode::from(match outcome {
+        Outcome::Success => 0,
+        Outcome::Invalid => 1,
+        Outcome::Failure => 2,
+    })
+}

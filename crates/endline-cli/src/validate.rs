@@ -1,0 +1,155 @@
+//! `endline validate` and `endline codebook`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use endline_diag::{Report, SourceFile, render_human, render_short};
+use endline_survey::{Validation, codebook};
+
+use crate::Outcome;
+use crate::output::{print, write_atomic};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagFormat {
+    /// Caret snippets, coloured on a terminal.
+    Human,
+    /// One line per diagnostic: file:line:col: severity[code]: message.
+    Short,
+    /// The JSON document of docs/cli.md.
+    Json,
+}
+
+/// Arguments of `endline validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Survey definitions (YAML) to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub format: DiagFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CodebookFormat {
+    /// Markdown: a section per table, a block per variable.
+    Md,
+    /// CSV: one row per variable.
+    Csv,
+    /// JSON: the codebook as a document.
+    Json,
+}
+
+/// Arguments of `endline codebook`.
+#[derive(Debug, Args)]
+pub struct CodebookArgs {
+    /// The survey definition (YAML).
+    pub survey: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CodebookFormat::Md)]
+    pub format: CodebookFormat,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+/// Reads a survey file as text; the name shown is the path as the user gave it.
+pub fn read_source(path: &Path) -> anyhow::Result<SourceFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+    Ok(SourceFile::new(path.display().to_string(), text))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Renders every diagnostic of one file in the chosen human format.
+pub fn render(file: &SourceFile, v: &Validation, format: DiagFormat, color: bool) -> String {
+    let mut out = String::new();
+    for d in &v.diagnostics {
+        match format {
+            DiagFormat::Short => {
+                out.push_str(&render_short(file, d));
+                out.push('\n');
+            }
+            _ => {
+                out.push_str(&render_human(file, d, color));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+pub fn validate(args: &ValidateArgs, color: bool) -> anyhow::Result<Outcome> {
+    let mut report = Report::default();
+    let mut unreadable = false;
+    let mut human = String::new();
+    for path in &args.files {
+        let file = match read_source(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                unreadable = true;
+                continue;
+            }
+        };
+        let v = endline_survey::validate(&file);
+        report.add(&file, &v.diagnostics);
+        if args.format != DiagFormat::Json {
+            human.push_str(&render(&file, &v, args.format, color));
+        }
+    }
+    if args.format == DiagFormat::Json {
+        print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        let files = plural(report.files, "file");
+        let summary = if report.errors + report.warnings == 0 {
+            format!("{files} checked: no problems\n")
+        } else {
+            format!("{files} checked: {}, {}\n", plural(report.errors, "error"), plural(report.warnings, "warning"))
+        };
+        human.push_str(&summary);
+        print(&human)?;
+    }
+    Ok(if unreadable {
+        Outcome::Failure
+    } else if report.errors > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Success
+    })
+}
+
+pub fn codebook(args: &CodebookArgs, color: bool) -> anyhow::Result<Outcome> {
+    let file = read_source(&args.survey)?;
+    let v = endline_survey::validate(&file);
+    let Some(survey) = &v.survey else {
+        eprint!(
+            "{}",
+            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        );
+        eprintln!("error: {} is not a valid survey; fix the errors above first", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    let book = codebook::build(survey);
+    let text = match args.format {
+        CodebookFormat::Md => book.to_markdown(),
+        CodebookFormat::Csv => book.to_csv(),
+        CodebookFormat::Json => format!("{}\n", serde_json::to_string_pretty(&book)?),
+    };
+    match &args.out {
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => print(&text)?,
+    }
+    Ok(Outcome::Success)
+}

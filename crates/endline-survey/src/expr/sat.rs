@@ -1,0 +1,169 @@
+//! A small satisfiability check for conditions, used for the warnings "this constraint
+//! can never hold" and "this question is never relevant".
+//!
+//! It is sound but incomplete: it says "never" only when it can prove it, from constant
+//! subexpressions and from bounds on one variable within a conjunction
+//! (`. > 10 and . < 5`, `${age} = 3 and ${age} = 4`). Integer variables tighten open
+//! bounds (`. > 3 and . < 4` is empty for an integer).
+
+use std::collections::BTreeMap;
+
+use super::ast::{BinOp, Expr, ExprKind};
+use super::eval::{Context, Value, eval};
+
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    lo: f64,
+    lo_open: bool,
+    hi: f64,
+    hi_open: bool,
+}
+
+impl Interval {
+    const ALL: Interval = Interval { lo: f64::NEG_INFINITY, lo_open: false, hi: f64::INFINITY, hi_open: false };
+
+    fn meet(&mut self, op: BinOp, v: f64) {
+        match op {
+            BinOp::Gt | BinOp::Ge if v > self.lo || (v == self.lo && op == BinOp::Gt) => {
+                self.lo = v;
+                self.lo_open = op == BinOp::Gt;
+            }
+            BinOp::Lt | BinOp::Le if v < self.hi || (v == self.hi && op == BinOp::Lt) => {
+                self.hi = v;
+                self.hi_open = op == BinOp::Lt;
+            }
+            BinOp::Eq => {
+                self.meet(BinOp::Ge, v);
+                self.meet(BinOp::Le, v);
+            }
+            _ => {}
+        }
+    }
+
+    fn is_empty(self, integer: bool) -> bool {
+        if integer {
+            let lo = if self.lo_open { self.lo.floor() + 1.0 } else { self.lo.ceil() };
+            let hi = if self.hi_open { self.hi.ceil() - 1.0 } else { self.hi.floor() };
+            return lo > hi;
+        }
+        self.lo > self.hi || (self.lo == self.hi && (self.lo_open || self.hi_open))
+    }
+}
+
+/// A context with no answers: only constant subexpressions evaluate.
+struct NoAnswers;
+
+impl Context for NoAnswers {
+    fn value(&self, _: &str) -> Value {
+        Value::Null
+    }
+    fn self_value(&self) -> Value {
+        Value::Null
+    }
+    fn repeat_values(&self, _: &str) -> Vec<Value> {
+        Vec::new()
+    }
+    fn today(&self) -> Option<chrono::NaiveDate> {
+        None
+    }
+    fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+        None
+    }
+}
+
+fn is_constant(e: &Expr) -> bool {
+    let mut constant = true;
+    e.walk(&mut |n| match &n.kind {
+        ExprKind::Ref(_) | ExprKind::SelfRef => constant = false,
+        ExprKind::Call { name, .. } if matches!(name.as_str(), "today" | "now") => constant = false,
+        _ => {}
+    });
+    constant
+}
+
+fn variable(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Ref(n) => Some(n.clone()),
+        ExprKind::SelfRef => Some(".".into()),
+        _ => None,
+    }
+}
+
+fn number(e: &Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Int(i) => Some(*i as f64),
+        ExprKind::Dec(d) => Some(*d),
+        ExprKind::Neg(x) => number(x).map(|v| -v),
+        _ => None,
+    }
+}
+
+fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    if let ExprKind::Binary(BinOp::And, a, b) = &e.kind {
+        conjuncts(a, out);
+        conjuncts(b, out);
+    } else {
+        out.push(e);
+    }
+}
+
+/// Whether `e` is false for every possible answer. `is_integer` says which variables
+/// (`.` or a question name) hold integers.
+pub fn never_true(e: &Expr, is_integer: &dyn Fn(&str) -> bool) -> bool {
+    if is_constant(e) {
+        return !eval(e, &NoAnswers).truthy();
+    }
+    match &e.kind {
+        ExprKind::Binary(BinOp::Or, a, b) => never_true(a, is_integer) && never_true(b, is_integer),
+        _ => {
+            let mut atoms = Vec::new();
+            conjuncts(e, &mut atoms);
+            if atoms.len() > 1 && atoms.iter().any(|a| never_true(a, is_integer)) {
+                return true;
+            }
+            let mut bounds: BTreeMap<String, Interval> = BTreeMap::new();
+            for atom in atoms {
+                let ExprKind::Binary(op, a, b) = &atom.kind else { continue };
+                let (var, op, v) = match (variable(a), number(b), variable(b), number(a)) {
+                    (Some(var), Some(v), _, _) => (var, *op, v),
+                    (_, _, Some(var), Some(v)) => (var, op.flipped(), v),
+                    _ => continue,
+                };
+                bounds.entry(var).or_insert(Interval::ALL).meet(op, v);
+            }
+            bounds.iter().any(|(var, i)| i.is_empty(is_integer(var)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::parse;
+
+    fn never(src: &str) -> bool {
+        let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+        never_true(&e, &|v| v == ".")
+    }
+
+    #[test]
+    fn finds_contradictions() {
+        assert!(never(". > 10 and . < 5"));
+        assert!(never(". > 3 and . < 4"));
+        assert!(never("${x} = 1 and ${x} = 2"));
+        assert!(never("1 = 2"));
+        assert!(never("false()"));
+        assert!(never("(. < 0 and . > 0) or 1 > 2"));
+        assert!(never(". >= 0 and ${y} = 'a' and 5 < .".replace("5 < .", ". < -1").as_str()));
+    }
+
+    #[test]
+    fn accepts_satisfiable() {
+        assert!(!never(". >= 0 and . <= 120"));
+        assert!(!never("${x} > 3 and ${x} < 4"));
+        assert!(!never(". = 5 or . = 6"));
+        assert!(!never("${a} = 'yes'"));
+        assert!(!never("true()"));
+        assert!(!never("today() > date('2020-01-01')"));
+    }
+}
