@@ -9,14 +9,19 @@ where
 {
     let lower = name.to_lowercase();
     let budget = (name.chars().count() / 3).max(1);
-    let mut best: Option<(usize, &'a str)> = None;
+    // Rank by distance, then prefer a candidate with the same first letter (people
+    // rarely mistype the first one): `zn` suggests `zh`, not `en`.
+    let first = lower.chars().next();
+    let mut best: Option<((usize, bool), &'a str)> = None;
     for candidate in candidates {
         if candidate == name {
             continue;
         }
-        let d = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
-        if d <= budget && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, candidate));
+        let cand = candidate.to_lowercase();
+        let d = strsim::damerau_levenshtein(&lower, &cand);
+        let rank = (d, cand.chars().next() != first);
+        if d <= budget && best.is_none_or(|(b, _)| rank < b) {
+            best = Some((rank, candidate));
         }
     }
     best.map(|(_, c)| c)
@@ -34,5 +39,6 @@ mod tests {
         assert_eq!(suggest("income", names), None);
         assert_eq!(suggest("slect_one", ["select_one", "select_multiple"]), Some("select_one"));
         assert_eq!(suggest("Integer", ["integer"]), Some("integer"));
+        assert_eq!(suggest("zn", ["en", "zh"]), Some("zh"));
     }
 }

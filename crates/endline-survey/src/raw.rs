@@ -330,9 +330,10 @@ impl Reader<'_, '_> {
                 "key" => raw.key = self.string(v, "`key`"),
                 "languages" => {
                     let span = self.doc.span(v);
-                    let items = self.list_items(v, "`languages`").unwrap_or(&[]);
-                    let langs = items.iter().filter_map(|l| self.string(l, "a language")).collect();
-                    raw.languages = Some(Sp { v: langs, span });
+                    if let Some(items) = self.list_items(v, "`languages`") {
+                        let langs = items.iter().filter_map(|l| self.string(l, "a language")).collect();
+                        raw.languages = Some(Sp { v: langs, span });
+                    }
                 }
                 "missing_codes" => match v {
                     Node::Mapping(codes) => {

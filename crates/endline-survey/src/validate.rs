@@ -251,6 +251,7 @@ impl Validator {
             if !is_language_tag(&l.v) {
                 self.error(codes::INVALID_VALUE, l.span, format!("`{}` is not a language code", l.v)).help =
                     Some("use a BCP 47 code such as `en`, `zh`, `bo` (Tibetan), `ug` (Uyghur), `mn` (Mongolian) or `kk` (Kazakh)".into());
+                continue;
             }
             seen.insert(&l.v, l.span);
             self.languages.push(l.v.clone());
@@ -325,7 +326,7 @@ impl Validator {
     }
 
     fn missing_codes(&mut self, raw: &RawSurvey) {
-        let mut by_value: HashMap<ChoiceValue, Span> = HashMap::new();
+        let mut by_value: HashMap<ChoiceValue, (&str, Span)> = HashMap::new();
         for (name, value) in &raw.missing_codes {
             if !is_identifier(&name.v) {
                 self.error(
@@ -335,17 +336,15 @@ impl Validator {
                 );
             }
             let Some(v) = &value.v else { continue };
-            if let Some(&first) = by_value.get(v) {
-                let d = Diagnostic::error(
-                    codes::MISSING_CODE_COLLISION,
-                    value.span,
-                    format!("missing codes `{}` and another share the value `{v}`", name.v),
-                )
-                .with_note(first, "the value is first used here");
+            if let Some(&(first_name, first)) = by_value.get(v) {
+                let message = format!("missing codes `{first_name}` and `{}` share the value `{v}`", name.v);
+                let d = Diagnostic::error(codes::MISSING_CODE_COLLISION, value.span, message)
+                    .with_note(first, format!("`{first_name}` is declared here"))
+                    .with_help("each reason for a missing answer needs a value of its own");
                 self.diags.push(d);
                 continue;
             }
-            by_value.insert(v.clone(), value.span);
+            by_value.insert(v.clone(), (&name.v, value.span));
             self.missing.push(MissingCode { name: name.v.clone(), value: v.clone() });
         }
     }
@@ -353,7 +352,7 @@ impl Validator {
     /// Checks a choice list; returns it when it can be used by questions.
     fn choice_list(&mut self, list: &RawList, inline: bool) -> Option<ChoiceList> {
         let what = if inline {
-            format!("the inline choices of `{}`", list.name.v)
+            format!("the inline choice list of `{}`", list.name.v)
         } else {
             format!("choice list `{}`", list.name.v)
         };
@@ -536,26 +535,8 @@ impl Validator {
     /// Reports properties that do not belong on an item of type `t`.
     fn placement(&mut self, raw: &RawItem, t: QuestionType, name: &str) {
         use QuestionType as Q;
-        let misplaced = |key: &str| -> Option<&'static str> {
-            match key {
-                "choices" if !t.is_select() => Some("only select questions have choices"),
-                "calculation" if t != Q::Calculate => Some("only `calculate` items have a calculation"),
-                "count" if t != Q::Repeat => Some("only a repeat has a `count`"),
-                "questions" if !t.is_container() => Some("only a group or a repeat contains questions"),
-                "constraint" | "constraint_message" | "missing" | "pii" if !t.has_value() => {
-                    Some("this item stores no value")
-                }
-                "required" | "required_message" | "default" if !t.has_value() || t == Q::Calculate => {
-                    Some("this item is not answered by the enumerator")
-                }
-                "unit" if !matches!(t, Q::Integer | Q::Decimal | Q::Calculate) => {
-                    Some("only numeric questions have a unit")
-                }
-                _ => None,
-            }
-        };
         for key in &raw.keys {
-            if let Some(why) = misplaced(&key.v) {
+            if let Some(why) = misplaced(t, &key.v) {
                 self.error(
                     codes::MISPLACED_KEY,
                     key.span,
@@ -734,7 +715,7 @@ impl Validator {
             );
         }
         for container in &p.containers {
-            self.edges.push(Edge { from: p.name.clone(), to: container.clone(), property: "group", span: p.span });
+            self.edges.push(Edge { from: p.name.clone(), to: container.clone(), property: "inside", span: p.span });
         }
         let missing = self.item_missing(p, value_ty);
         if let (Some(t), Some(d)) = (qtype, &raw.default) {
@@ -782,6 +763,11 @@ impl Validator {
         self_ty: Option<Ty>,
         property: &'static str,
     ) -> Option<Expression> {
+        // A property that does not belong on this item was reported as misplaced; its
+        // expression would only add noise.
+        if p.qtype.is_some_and(|t| misplaced(t, property).is_some()) {
+            return None;
+        }
         let ast = match parse(&raw.text) {
             Ok(ast) => ast,
             Err(e) => {
@@ -982,6 +968,23 @@ impl Validator {
             diags.push(d);
         }
         self.diags.extend(diags);
+    }
+}
+
+/// Why `key` does not belong on an item of type `t`, if it does not.
+fn misplaced(t: QuestionType, key: &str) -> Option<&'static str> {
+    use QuestionType as Q;
+    match key {
+        "choices" if !t.is_select() => Some("only select questions have choices"),
+        "calculation" if t != Q::Calculate => Some("only `calculate` items have a calculation"),
+        "count" if t != Q::Repeat => Some("only a repeat has a `count`"),
+        "questions" if !t.is_container() => Some("only a group or a repeat contains questions"),
+        "constraint" | "constraint_message" | "missing" | "pii" if !t.has_value() => Some("this item stores no value"),
+        "required" | "required_message" | "default" if !t.has_value() || t == Q::Calculate => {
+            Some("this item is not answered by the enumerator")
+        }
+        "unit" if !matches!(t, Q::Integer | Q::Decimal | Q::Calculate) => Some("only numeric questions have a unit"),
+        _ => None,
     }
 }
 

@@ -439,7 +439,8 @@ impl<'e, E: Env> Checker<'e, E> {
                     && let Err(e) = regex::Regex::new(pattern)
                 {
                     let detail = e.to_string();
-                    let last = detail.lines().last().unwrap_or("invalid pattern").trim().to_string();
+                    let last = detail.lines().last().unwrap_or("invalid pattern").trim();
+                    let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
                     self.error(codes::INVALID_REGEX, args[1].span, format!("invalid regular expression: {last}"), None);
                 }
                 Ty::Bool
