@@ -28,6 +28,7 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// What the command printed on stdout.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
