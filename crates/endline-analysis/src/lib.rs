@@ -1,1 +1,27 @@
-//! placeholder
+//! Regression with absorbed fixed effects, and the difference-in-differences estimators
+//! built on it.
+//!
+//! The crate takes a polars `DataFrame` and a specification and returns results; it does
+//! no I/O and knows nothing of surveys.
+//!
+//! - [`FeolsSpec`]: a model in fixest syntax (`y ~ x + i(t, ref=-1) | unit + year`), its
+//!   variance ([`Vcov`]: iid, HC1, one- or two-way CR1), weights, and an optional
+//!   [`WildBootstrap`]. [`FeolsSpec::fit`] returns a [`FeolsFit`] whose numbers follow
+//!   fixest's defaults, small-sample corrections included.
+//! - [`demean::Absorber`]: weighted alternating projections with Irons-Tuck acceleration.
+//! - [`AnalysisError`]: every way an estimation can fail, as a value.
+
+pub mod data;
+pub mod demean;
+mod design;
+mod error;
+mod feols;
+pub mod formula;
+mod linalg;
+mod rng;
+mod wild;
+
+pub use error::{AnalysisError, Result};
+pub use feols::{Coefficient, FTest, FeolsFit, FeolsSpec, FixedEffectInfo, Vcov};
+pub use rng::Rng;
+pub use wild::{WildBootstrap, WildResult, WildWeights};

@@ -1,0 +1,271 @@
+//! Columns out of a polars DataFrame: numbers (with missing as NaN) and factors (dense
+//! codes over sorted levels).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+
+use polars::prelude::*;
+
+use crate::error::{AnalysisError, Result};
+
+/// The code of a missing value in a [`FactorColumn`].
+pub const MISSING: u32 = u32::MAX;
+
+/// A level of a factor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Level {
+    /// An integer level.
+    Int(i64),
+    /// A decimal level.
+    Float(f64),
+    /// A boolean level.
+    Bool(bool),
+    /// A text level.
+    Str(String),
+}
+
+impl Level {
+    fn rank(&self) -> u8 {
+        match self {
+            Level::Bool(_) => 0,
+            Level::Int(_) | Level::Float(_) => 1,
+            Level::Str(_) => 2,
+        }
+    }
+
+    /// Levels sort numerically when numeric, else as text.
+    pub fn sort_cmp(&self, other: &Level) -> Ordering {
+        match (self, other) {
+            (Level::Int(a), Level::Int(b)) => a.cmp(b),
+            (Level::Bool(a), Level::Bool(b)) => a.cmp(b),
+            (Level::Str(a), Level::Str(b)) => a.cmp(b),
+            (a @ (Level::Int(_) | Level::Float(_)), b @ (Level::Int(_) | Level::Float(_))) => {
+                a.as_f64().total_cmp(&b.as_f64())
+            }
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+
+    fn as_f64(&self) -> f64 {
+        match self {
+            Level::Int(i) => *i as f64,
+            Level::Float(f) => *f,
+            Level::Bool(b) => f64::from(u8::from(*b)),
+            Level::Str(_) => f64::NAN,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Level::Int(i) => write!(f, "{i}"),
+            Level::Float(x) => write!(f, "{x:?}"),
+            Level::Bool(b) => write!(f, "{b}"),
+            Level::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A categorical column: one code per row ([`MISSING`] for a missing value), codes
+/// indexing `levels`, which are sorted.
+#[derive(Debug, Clone)]
+pub struct FactorColumn {
+    /// The code of each row.
+    pub codes: Vec<u32>,
+    /// The distinct levels, sorted.
+    pub levels: Vec<Level>,
+}
+
+impl FactorColumn {
+    /// Codes levels in order of first appearance, then renumbers them in sorted order.
+    fn from_first_seen(mut codes: Vec<u32>, levels: Vec<Level>) -> Self {
+        let mut order: Vec<u32> = (0..levels.len() as u32).collect();
+        order.sort_by(|&a, &b| levels[a as usize].sort_cmp(&levels[b as usize]));
+        let mut rank = vec![0u32; levels.len()];
+        for (r, &o) in order.iter().enumerate() {
+            rank[o as usize] = r as u32;
+        }
+        for c in codes.iter_mut().filter(|c| **c != MISSING) {
+            *c = rank[*c as usize];
+        }
+        let mut sorted: Vec<Option<Level>> = levels.into_iter().map(Some).collect();
+        let levels = order.iter().filter_map(|&o| sorted[o as usize].take()).collect();
+        FactorColumn { codes, levels }
+    }
+
+    /// Combines two factors into their interaction (fixest's `a^b`).
+    pub fn combine(&self, other: &FactorColumn) -> FactorColumn {
+        let mut map: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut levels = Vec::new();
+        let codes = self
+            .codes
+            .iter()
+            .zip(&other.codes)
+            .map(|(&a, &b)| {
+                if a == MISSING || b == MISSING {
+                    return MISSING;
+                }
+                *map.entry((a, b)).or_insert_with(|| {
+                    levels.push(Level::Str(format!("{}_{}", self.levels[a as usize], other.levels[b as usize])));
+                    (levels.len() - 1) as u32
+                })
+            })
+            .collect();
+        FactorColumn::from_first_seen(codes, levels)
+    }
+}
+
+/// The names of the table's columns.
+pub fn column_names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names().iter().map(|s| s.to_string()).collect()
+}
+
+fn series<'d>(df: &'d DataFrame, name: &str) -> Result<&'d Series> {
+    match df.column(name) {
+        Ok(c) => Ok(c.as_materialized_series()),
+        Err(_) => {
+            let names = column_names(df);
+            let suggestion = endline_diag::suggest(name, names.iter().map(String::as_str)).map(str::to_string);
+            Err(AnalysisError::UnknownColumn { name: name.to_string(), suggestion })
+        }
+    }
+}
+
+/// Checks that a column exists (with a suggestion when it does not).
+pub fn require(df: &DataFrame, name: &str) -> Result<()> {
+    series(df, name).map(|_| ())
+}
+
+/// A numeric column as f64, missing (null or NaN) as NaN. Booleans become 0/1.
+pub fn numeric(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let s = series(df, name)?;
+    let dt = s.dtype();
+    if !(dt.is_primitive_numeric() || dt.is_bool()) {
+        let hint = if dt.is_string() {
+            format!("; use C({name}) or i({name}) to treat it as a factor")
+        } else {
+            String::new()
+        };
+        return Err(AnalysisError::ColumnType {
+            name: name.to_string(),
+            problem: format!("is {dt}, not numeric{hint}"),
+        });
+    }
+    let s = s.cast(&DataType::Float64)?;
+    let ca = s.f64()?;
+    if ca.null_count() == 0
+        && let Ok(slice) = ca.cont_slice()
+    {
+        return Ok(slice.to_vec());
+    }
+    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// A column as a factor: integers, booleans, text, decimals, or anything polars can
+/// render as text (dates, categoricals).
+pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {
+    let s = series(df, name)?;
+    let dt = s.dtype().clone();
+    if dt.is_integer() {
+        let s = s.cast(&DataType::Int64)?;
+        let ca = s.i64()?;
+        let mut map: HashMap<i64, u32> = HashMap::new();
+        let mut levels = Vec::new();
+        let codes = ca
+            .iter()
+            .map(|v| match v {
+                None => MISSING,
+                Some(v) => *map.entry(v).or_insert_with(|| {
+                    levels.push(Level::Int(v));
+                    (levels.len() - 1) as u32
+                }),
+            })
+            .collect();
+        return Ok(FactorColumn::from_first_seen(codes, levels));
+    }
+    if dt.is_float() {
+        let s = s.cast(&DataType::Float64)?;
+        let ca = s.f64()?;
+        let mut map: HashMap<u64, u32> = HashMap::new();
+        let mut levels = Vec::new();
+        let codes = ca
+            .iter()
+            .map(|v| match v {
+                Some(v) if v.is_finite() => {
+                    let v = if v == 0.0 { 0.0 } else { v };
+                    *map.entry(v.to_bits()).or_insert_with(|| {
+                        levels.push(if v.fract() == 0.0 && v.abs() < 9e15 {
+                            Level::Int(v as i64)
+                        } else {
+                            Level::Float(v)
+                        });
+                        (levels.len() - 1) as u32
+                    })
+                }
+                _ => MISSING,
+            })
+            .collect();
+        return Ok(FactorColumn::from_first_seen(codes, levels));
+    }
+    if dt.is_bool() {
+        let ca = s.bool()?;
+        let codes = ca.iter().map(|v| v.map_or(MISSING, u32::from)).collect();
+        return Ok(FactorColumn::from_first_seen(codes, vec![Level::Bool(false), Level::Bool(true)]).compact());
+    }
+    let s = s.cast(&DataType::String)?;
+    let ca = s.str()?;
+    let mut map: HashMap<&str, u32> = HashMap::new();
+    let mut levels = Vec::new();
+    let codes = ca
+        .iter()
+        .map(|v| match v {
+            None => MISSING,
+            Some(v) => *map.entry(v).or_insert_with(|| {
+                levels.push(Level::Str(v.to_string()));
+                (levels.len() - 1) as u32
+            }),
+        })
+        .collect();
+    Ok(FactorColumn::from_first_seen(codes, levels))
+}
+
+impl FactorColumn {
+    /// Keeps only the rows where `keep` is true, and drops levels left without rows.
+    pub fn filter(&self, keep: &[bool]) -> FactorColumn {
+        let codes = self.codes.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| *c).collect();
+        FactorColumn { codes, levels: self.levels.clone() }.compact()
+    }
+
+    /// Drops levels no row uses, keeping the sorted order.
+    pub fn compact(mut self) -> FactorColumn {
+        let mut used = vec![false; self.levels.len()];
+        for &c in &self.codes {
+            if c != MISSING {
+                used[c as usize] = true;
+            }
+        }
+        if used.iter().all(|u| *u) {
+            return self;
+        }
+        let mut remap = vec![MISSING; self.levels.len()];
+        let mut levels = Vec::new();
+        for (i, level) in self.levels.into_iter().enumerate() {
+            if used[i] {
+                remap[i] = levels.len() as u32;
+                levels.push(level);
+            }
+        }
+        for c in self.codes.iter_mut().filter(|c| **c != MISSING) {
+            *c = remap[*c as usize];
+        }
+        self.levels = levels;
+        self
+    }
+
+    /// The number of levels.
+    pub fn n_levels(&self) -> usize {
+        self.levels.len()
+    }
+}

@@ -1,0 +1,554 @@
+//! OLS with absorbed fixed effects and fixest-compatible inference.
+
+use std::fmt;
+use std::str::FromStr;
+
+use linfa::prelude::*;
+use linfa_linear::LinearRegression;
+use ndarray::{Array1, Array2, ShapeBuilder};
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
+
+use crate::data::FactorColumn;
+use crate::demean::{Absorber, DemeanOptions};
+use crate::design::{self, Design, DesignSpec};
+use crate::error::{AnalysisError, Result};
+use crate::formula::{self, Formula};
+use crate::linalg;
+use crate::wild::{self, WildBootstrap, WildResult};
+
+/// The variance estimator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vcov {
+    /// Homoskedastic.
+    Iid,
+    /// Heteroskedasticity-robust HC1.
+    Hetero,
+    /// Cluster-robust CR1, one-way or multiway (`cluster:a+b`).
+    Cluster(Vec<String>),
+}
+
+impl FromStr for Vcov {
+    type Err = AnalysisError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "iid" => Ok(Vcov::Iid),
+            "hetero" | "HC1" | "hc1" => Ok(Vcov::Hetero),
+            other => match other.strip_prefix("cluster:").or_else(|| other.strip_prefix("CRV1:")) {
+                Some(vars) => {
+                    let vars: Vec<String> =
+                        vars.split('+').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+                    match vars.len() {
+                        1 | 2 => Ok(Vcov::Cluster(vars)),
+                        0 => Err(AnalysisError::Invalid("`cluster:` needs a column: cluster:county".into())),
+                        _ => Err(AnalysisError::Invalid("at most two-way clustering is supported: cluster:a+b".into())),
+                    }
+                }
+                None => Err(AnalysisError::Invalid(format!(
+                    "unknown vcov `{other}`; use iid, hetero, cluster:VAR or cluster:VAR1+VAR2"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Vcov {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Vcov::Iid => f.write_str("iid"),
+            Vcov::Hetero => f.write_str("hetero"),
+            Vcov::Cluster(v) => write!(f, "cluster:{}", v.join("+")),
+        }
+    }
+}
+
+/// A model to estimate: checked when built, fitted by [`FeolsSpec::fit`].
+#[derive(Debug, Clone)]
+pub struct FeolsSpec {
+    formula: Formula,
+    vcov: Vcov,
+    weights: Option<String>,
+    demean: DemeanOptions,
+    remove_singletons: bool,
+    k_fixef_full: bool,
+    bootstrap: Option<WildBootstrap>,
+}
+
+impl FeolsSpec {
+    /// A model from a formula in fixest syntax, with iid errors, no weights, and
+    /// singletons removed.
+    pub fn new(formula: &str) -> Result<Self> {
+        Ok(FeolsSpec {
+            formula: formula::parse(formula)?,
+            vcov: Vcov::Iid,
+            weights: None,
+            demean: DemeanOptions::default(),
+            remove_singletons: true,
+            k_fixef_full: false,
+            bootstrap: None,
+        })
+    }
+
+    /// Sets the variance estimator.
+    pub fn vcov(mut self, vcov: Vcov) -> Self {
+        self.vcov = vcov;
+        self
+    }
+
+    /// Uses analytic (sampling) weights from a column.
+    pub fn weights(mut self, column: Option<&str>) -> Self {
+        self.weights = column.map(str::to_string);
+        self
+    }
+
+    /// Sets the demeaning tolerance and iteration limit.
+    pub fn demean_options(mut self, opts: DemeanOptions) -> Self {
+        self.demean = opts;
+        self
+    }
+
+    /// Whether to drop fixed-effect singletons (default true).
+    pub fn remove_singletons(mut self, yes: bool) -> Self {
+        self.remove_singletons = yes;
+        self
+    }
+
+    /// Counts every fixed-effect level in K, even for fixed effects nested in the cluster
+    /// variable (fixest's `ssc(fixef.K = "full")`, the convention of OLS with dummies).
+    /// The default, false, is fixest's `"nested"`.
+    pub fn k_fixef_full(mut self, yes: bool) -> Self {
+        self.k_fixef_full = yes;
+        self
+    }
+
+    /// Adds a wild cluster bootstrap of every coefficient.
+    pub fn wild_bootstrap(mut self, b: Option<WildBootstrap>) -> Self {
+        self.bootstrap = b;
+        self
+    }
+
+    /// The parsed formula.
+    pub fn formula(&self) -> &Formula {
+        &self.formula
+    }
+
+    /// Estimates the model on `df`.
+    pub fn fit(&self, df: &DataFrame) -> Result<FeolsFit> {
+        let mut clusters: Vec<String> = match &self.vcov {
+            Vcov::Cluster(v) => v.clone(),
+            _ => Vec::new(),
+        };
+        let boot_cluster = self.bootstrap.as_ref().map(|b| b.cluster.clone().or_else(|| clusters.first().cloned()));
+        let boot_cluster = match boot_cluster {
+            Some(None) => {
+                return Err(AnalysisError::Invalid(
+                    "the wild cluster bootstrap needs a cluster: give --vcov cluster:VAR".into(),
+                ));
+            }
+            Some(Some(c)) => Some(c),
+            None => None,
+        };
+        if let Some(c) = &boot_cluster
+            && !clusters.contains(c)
+        {
+            clusters.push(c.clone());
+        }
+        let d = design::build(
+            df,
+            &self.formula,
+            &DesignSpec {
+                weights: self.weights.as_deref(),
+                clusters: &clusters,
+                remove_singletons: self.remove_singletons,
+            },
+        )?;
+        estimate(self, d, boot_cluster.as_deref())
+    }
+}
+
+/// One estimated coefficient.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Coefficient {
+    /// The term, as fixest names it.
+    pub term: String,
+    /// The estimate.
+    pub estimate: f64,
+    /// Its standard error.
+    pub std_error: f64,
+    /// The t statistic.
+    pub statistic: f64,
+    /// The two-sided p-value from the t distribution with the model's inference df.
+    pub p_value: f64,
+    /// The lower bound of the 95% confidence interval.
+    pub conf_low: f64,
+    /// The upper bound of the 95% confidence interval.
+    pub conf_high: f64,
+    /// The wild cluster bootstrap result, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wild_bootstrap: Option<WildResult>,
+}
+
+/// A fixed effect that was absorbed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FixedEffectInfo {
+    /// Its name (`a^b` for a combination).
+    pub name: String,
+    /// Levels in the estimation sample.
+    pub levels: usize,
+    /// Whether it is nested in a cluster variable (then it counts 1 in K, as fixest).
+    pub nested_in_cluster: bool,
+}
+
+/// An estimated model.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeolsFit {
+    /// The formula as given.
+    pub formula: String,
+    /// The dependent variable.
+    pub depvar: String,
+    /// The variance estimator.
+    pub vcov: String,
+    /// The weights column.
+    pub weights: Option<String>,
+    /// Observations used.
+    pub n_obs: usize,
+    /// Rows in the input.
+    pub n_input: usize,
+    /// Rows dropped for missing values.
+    pub n_missing: usize,
+    /// Rows dropped for zero weights.
+    pub n_zero_weight: usize,
+    /// Rows dropped as fixed-effect singletons.
+    pub n_singletons: usize,
+    /// The coefficients, in formula order (collinear ones left out).
+    pub coefficients: Vec<Coefficient>,
+    /// Terms dropped for collinearity.
+    pub dropped_collinear: Vec<String>,
+    /// The fixed effects absorbed.
+    pub fixed_effects: Vec<FixedEffectInfo>,
+    /// Cluster variables and their numbers of clusters.
+    pub clusters: Vec<(String, usize)>,
+    /// K in the small-sample corrections: coefficients plus fixed-effect levels, less
+    /// redundant ones, with FE nested in a cluster variable counting 1.
+    pub df_k: usize,
+    /// The degrees of freedom of t tests: N - df_k, or G - 1 under clustering (the
+    /// smallest G for multiway).
+    pub dof_resid: usize,
+    /// R².
+    pub r2: f64,
+    /// Adjusted R² (K counting every fixed-effect level).
+    pub adj_r2: f64,
+    /// Within R² (models with fixed effects).
+    pub r2_within: Option<f64>,
+    /// Root mean squared (weighted) residual.
+    pub rmse: f64,
+    /// Wald F test that every coefficient but the intercept is zero, with the model's
+    /// variance: statistic, numerator df, denominator df, p-value.
+    pub f_test: Option<FTest>,
+    /// The variance matrix of the coefficients, in coefficient order.
+    pub vcov_matrix: Vec<Vec<f64>>,
+    /// Sweeps the demeaning took at most (0: closed form or none).
+    pub demean_iterations: usize,
+    /// Things the user should know (dropped terms, convergence).
+    pub notes: Vec<String>,
+}
+
+/// A Wald F test.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct FTest {
+    /// The F statistic.
+    pub statistic: f64,
+    /// Numerator df.
+    pub df1: usize,
+    /// Denominator df.
+    pub df2: usize,
+    /// The p-value.
+    pub p_value: f64,
+}
+
+impl FeolsFit {
+    /// The coefficient named `term`.
+    pub fn coefficient(&self, term: &str) -> Option<&Coefficient> {
+        self.coefficients.iter().find(|c| c.term == term)
+    }
+}
+
+/// Whether every level of `fe` lies within one cluster.
+fn nested(fe: &FactorColumn, cluster: &FactorColumn) -> bool {
+    let mut owner = vec![u32::MAX; fe.n_levels()];
+    for (&f, &c) in fe.codes.iter().zip(&cluster.codes) {
+        let o = &mut owner[f as usize];
+        if *o == u32::MAX {
+            *o = c;
+        } else if *o != c {
+            return false;
+        }
+    }
+    true
+}
+
+fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<FeolsFit> {
+    let Design { mut y, mut x, names, weights, fixef, clusters, n_input, n_missing, n_zero_weight, n_singletons } = d;
+    let n = y.len();
+    let w = weights.as_deref();
+    let wsum = w.map_or(n as f64, |w| w.iter().sum());
+    let ybar = match w {
+        Some(w) => y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / wsum,
+        None => y.iter().sum::<f64>() / n as f64,
+    };
+    let tss: f64 = match w {
+        Some(w) => y.iter().zip(w).map(|(v, wi)| wi * (v - ybar) * (v - ybar)).sum(),
+        None => y.iter().map(|v| (v - ybar) * (v - ybar)).sum(),
+    };
+
+    // Absorb the fixed effects from y and every regressor.
+    let mut notes = Vec::new();
+    let mut demean_iterations = 0;
+    let absorber = Absorber::new(&fixef, w);
+    if !fixef.is_empty() {
+        x.push(std::mem::take(&mut y));
+        let reports = absorber.demean_all(&mut x, spec.demean);
+        y = x.pop().unwrap_or_default();
+        demean_iterations = reports.iter().map(|r| r.iterations).max().unwrap_or(0);
+        if reports.iter().any(|r| !r.converged) {
+            notes.push(format!(
+                "demeaning stopped after {} sweeps without reaching tolerance {:e}",
+                spec.demean.max_iter, spec.demean.tol
+            ));
+        }
+    }
+    let tss_within: f64 = match w {
+        Some(w) => y.iter().zip(w).map(|(v, wi)| wi * v * v).sum(),
+        None => y.iter().map(|v| v * v).sum(),
+    };
+
+    // Work in the sqrt(w)-scaled space, where WLS is OLS.
+    let sw: Option<Vec<f64>> = w.map(|w| w.iter().map(|v| v.sqrt()).collect());
+    if let Some(sw) = &sw {
+        for col in x.iter_mut().chain(std::iter::once(&mut y)) {
+            col.iter_mut().zip(sw).for_each(|(v, s)| *v *= s);
+        }
+    }
+
+    // Collinearity.
+    let keep = linalg::independent_columns(&linalg::crossprod(&x));
+    let mut dropped = Vec::new();
+    let mut kept_names = Vec::new();
+    let mut cols = Vec::new();
+    for ((name, col), k) in names.into_iter().zip(x).zip(&keep) {
+        if *k {
+            kept_names.push(name);
+            cols.push(col);
+        } else {
+            dropped.push(name);
+        }
+    }
+    if !dropped.is_empty() {
+        notes.push(format!(
+            "dropped for collinearity{}: {}",
+            if fixef.is_empty() { "" } else { " (with each other or the fixed effects)" },
+            dropped.join(", ")
+        ));
+    }
+    let k = cols.len();
+    if k == 0 {
+        return Err(AnalysisError::NotIdentified(if dropped.is_empty() {
+            "the formula has no regressors to estimate".into()
+        } else {
+            format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
+        }));
+    }
+
+    // Fit on the demeaned design with linfa; (X'X)^-1 from a QR of the same design.
+    let xmat = Array2::from_shape_vec((n, k).f(), cols.concat()).map_err(|e| AnalysisError::Data(e.to_string()))?;
+    let yvec = Array1::from_vec(y);
+    let dataset = Dataset::new(xmat, yvec);
+    let model = LinearRegression::new()
+        .with_intercept(false)
+        .fit(&dataset)
+        .map_err(|e| AnalysisError::NotIdentified(format!("least squares failed: {e}")))?;
+    let beta: Vec<f64> = model.params().to_vec();
+    let (xmat, yvec) = (dataset.records(), dataset.targets());
+    let bread = linalg::inverse_gram(xmat.to_owned())
+        .ok_or_else(|| AnalysisError::NotIdentified("the design matrix is singular".into()))?;
+    let fitted = xmat.dot(&Array1::from_vec(beta.clone()));
+    let resid: Vec<f64> = yvec.iter().zip(fitted.iter()).map(|(a, b)| a - b).collect();
+    let ssr: f64 = resid.iter().map(|u| u * u).sum();
+
+    // K for small-sample corrections.
+    let cluster_cols: Vec<&(String, FactorColumn)> = match &spec.vcov {
+        Vcov::Cluster(v) => v.iter().filter_map(|name| clusters.iter().find(|(n, _)| n == name)).collect(),
+        _ => Vec::new(),
+    };
+    let fe_info: Vec<FixedEffectInfo> = fixef
+        .iter()
+        .map(|(name, f)| FixedEffectInfo {
+            name: name.clone(),
+            levels: f.n_levels(),
+            nested_in_cluster: !spec.k_fixef_full && cluster_cols.iter().any(|(_, c)| nested(f, c)),
+        })
+        .collect();
+    let fe_levels: usize = fe_info.iter().map(|f| f.levels).sum();
+    let redundant = fixef.len().saturating_sub(1);
+    let k_full = k + fe_levels - redundant;
+    let df_k = k + fe_info.iter().map(|f| if f.nested_in_cluster { 1 } else { f.levels }).sum::<usize>() - redundant;
+    if n <= k_full {
+        return Err(AnalysisError::NotIdentified(format!(
+            "{n} observations cannot identify {k_full} parameters (coefficients and fixed effects)"
+        )));
+    }
+    let dof_n = (n - df_k) as f64;
+
+    // Variance.
+    let scores = |codes: &[u32], g: usize| -> Array2<f64> {
+        let mut s = Array2::<f64>::zeros((g, k));
+        for (i, &c) in codes.iter().enumerate() {
+            let u = resid[i];
+            for j in 0..k {
+                s[[c as usize, j]] += xmat[[i, j]] * u;
+            }
+        }
+        s
+    };
+    let (v, dof_resid, n_clusters) = match &spec.vcov {
+        Vcov::Iid => (&bread * (ssr / dof_n), n - df_k, Vec::new()),
+        Vcov::Hetero => {
+            let mut meat = Array2::<f64>::zeros((k, k));
+            for i in 0..n {
+                let u2 = resid[i] * resid[i];
+                for a in 0..k {
+                    let xa = xmat[[i, a]] * u2;
+                    for b in 0..=a {
+                        meat[[a, b]] += xa * xmat[[i, b]];
+                    }
+                }
+            }
+            for a in 0..k {
+                for b in 0..a {
+                    meat[[b, a]] = meat[[a, b]];
+                }
+            }
+            (linalg::sandwich(&bread, &meat) * (n as f64 / dof_n), n - df_k, Vec::new())
+        }
+        Vcov::Cluster(_) => {
+            let sizes: Vec<(String, usize)> =
+                cluster_cols.iter().map(|(name, f)| (name.clone(), f.n_levels())).collect();
+            let g_min = sizes.iter().map(|s| s.1).min().unwrap_or(0);
+            if g_min < 2 {
+                let (name, g) = sizes.iter().min_by_key(|s| s.1).cloned().unwrap_or_default();
+                return Err(AnalysisError::NotIdentified(format!(
+                    "clustering by `{name}` needs at least two clusters, but the sample has {g}"
+                )));
+            }
+            let adj = g_min as f64 / (g_min as f64 - 1.0) * (n as f64 - 1.0) / dof_n;
+            let meat_of = |f: &FactorColumn| {
+                let s = scores(&f.codes, f.n_levels());
+                s.t().dot(&s)
+            };
+            let mut meat = Array2::<f64>::zeros((k, k));
+            for (_, f) in &cluster_cols {
+                meat += &meat_of(f);
+            }
+            if cluster_cols.len() == 2 {
+                let inter = cluster_cols[0].1.combine(&cluster_cols[1].1);
+                meat -= &meat_of(&inter);
+            }
+            let v = linalg::sandwich(&bread, &meat) * adj;
+            if (0..k).any(|j| v[[j, j]] < 0.0) {
+                notes.push("the multiway cluster variance has a negative diagonal element; its standard error is not available".into());
+            }
+            (v, g_min - 1, sizes)
+        }
+    };
+
+    // Coefficient table.
+    let tdist = StudentsT::new(0.0, 1.0, dof_resid as f64)
+        .map_err(|e| AnalysisError::NotIdentified(format!("no degrees of freedom for inference: {e}")))?;
+    let q = tdist.inverse_cdf(0.975);
+    let mut coefficients: Vec<Coefficient> = kept_names
+        .iter()
+        .zip(&beta)
+        .enumerate()
+        .map(|(j, (term, &b))| {
+            let se = v[[j, j]].max(0.0).sqrt();
+            let se = if v[[j, j]] < 0.0 { f64::NAN } else { se };
+            let t = b / se;
+            Coefficient {
+                term: term.clone(),
+                estimate: b,
+                std_error: se,
+                statistic: t,
+                p_value: 2.0 * tdist.sf(t.abs()),
+                conf_low: b - q * se,
+                conf_high: b + q * se,
+                wild_bootstrap: None,
+            }
+        })
+        .collect();
+
+    // Wald F test of every slope.
+    let slopes: Vec<usize> = (0..k).filter(|&j| kept_names[j] != "Intercept").collect();
+    let f_test = if slopes.is_empty() {
+        None
+    } else {
+        let vs = Array2::from_shape_fn((slopes.len(), slopes.len()), |(a, b)| v[[slopes[a], slopes[b]]]);
+        let bs: Vec<f64> = slopes.iter().map(|&j| beta[j]).collect();
+        linalg::solve_spd(vs.view(), &bs).and_then(|z| {
+            let stat = z.iter().zip(&bs).map(|(a, b)| a * b).sum::<f64>() / slopes.len() as f64;
+            let f = FisherSnedecor::new(slopes.len() as f64, dof_resid as f64).ok()?;
+            Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value: f.sf(stat) })
+        })
+    };
+
+    if let (Some(b), Some(cname)) = (&spec.bootstrap, boot_cluster) {
+        let (_, cf) = clusters
+            .iter()
+            .find(|(n, _)| n == cname)
+            .ok_or_else(|| AnalysisError::Invalid(format!("no cluster column `{cname}`")))?;
+        let all_nested = fixef.iter().all(|(_, f)| nested(f, cf));
+        let problem = wild::Problem {
+            x: xmat.view(),
+            y: yvec.view(),
+            cluster: cf,
+            bread: &bread,
+            df_k,
+            absorber: if all_nested { None } else { Some((&absorber, sw.as_deref(), spec.demean)) },
+        };
+        for (j, c) in coefficients.iter_mut().enumerate() {
+            if c.term != "Intercept" {
+                c.wild_bootstrap = Some(wild::test(&problem, j, c.statistic, b)?);
+            }
+        }
+    }
+
+    let r2 = if tss > 0.0 { 1.0 - ssr / tss } else { f64::NAN };
+    let adj_r2 = 1.0 - (1.0 - r2) * (n as f64 - 1.0) / (n - k_full) as f64;
+    let r2_within = (!fixef.is_empty() && tss_within > 0.0).then(|| 1.0 - ssr / tss_within);
+    Ok(FeolsFit {
+        formula: spec.formula.text.clone(),
+        depvar: spec.formula.depvar.clone(),
+        vcov: spec.vcov.to_string(),
+        weights: spec.weights.clone(),
+        n_obs: n,
+        n_input,
+        n_missing,
+        n_zero_weight,
+        n_singletons,
+        coefficients,
+        dropped_collinear: dropped,
+        fixed_effects: fe_info,
+        clusters: n_clusters,
+        df_k,
+        dof_resid,
+        r2,
+        adj_r2,
+        r2_within,
+        rmse: (ssr / n as f64).sqrt(),
+        f_test,
+        vcov_matrix: (0..k).map(|a| (0..k).map(|b| v[[a, b]]).collect()).collect(),
+        demean_iterations,
+        notes,
+    })
+}

@@ -1,0 +1,28 @@
+//! Integration tests of the analysis crate: reference cases from peer tools, edge cases.
+
+mod edge;
+mod reference;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+/// The crate's test data.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Reads a CSV fixture (empty fields are missing).
+pub fn read_csv(path: &Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `|got - want| <= rtol * scale`.
+pub fn close(got: f64, want: f64, scale: f64, rtol: f64) -> bool {
+    (got - want).abs() <= rtol * scale.abs().max(f64::MIN_POSITIVE)
+}
