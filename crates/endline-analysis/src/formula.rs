@@ -249,7 +249,7 @@ pub fn parse(text: &str) -> Result<Formula> {
                 terms.push(Term { factors });
             }
         }
-        if !p.eat('+') {
+        if !p.eat('+') && p.peek() != Some(&Tok::Sym('-')) {
             break;
         }
     }
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn errors_point_into_the_formula() {
-        for (text, at) in [("y x", 2), ("y ~ x +", 7), ("y ~ f(x)", 6), ("y ~ x | ", 9), ("y ~ x x", 6), ("~ x", 0)] {
+        for (text, at) in [("y x", 2), ("y ~ x +", 7), ("y ~ f(x)", 6), ("y ~ x | ", 8), ("y ~ x x", 6), ("~ x", 0)] {
             match parse(text) {
                 Err(AnalysisError::Formula { at: got, .. }) => assert_eq!(got, at, "{text}"),
                 other => panic!("{text}: {other:?}"),
