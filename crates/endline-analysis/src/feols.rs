@@ -275,6 +275,19 @@ impl FeolsFit {
     }
 }
 
+/// The two-sided p-value of a t statistic. statrs panics outside the support, so the
+/// edges are handled here: an infinite t (a perfect fit) has p = 0, an undefined one
+/// (a negative multiway variance, reported in the notes) has none.
+fn t_p_value(t_dist: &StudentsT, t: f64) -> f64 {
+    if t.is_nan() {
+        f64::NAN
+    } else if t.is_infinite() {
+        0.0
+    } else {
+        2.0 * t_dist.sf(t.abs())
+    }
+}
+
 /// Whether every level of `fe` lies within one cluster.
 fn nested(fe: &FactorColumn, cluster: &FactorColumn) -> bool {
     let mut owner = vec![u32::MAX; fe.n_levels()];
@@ -302,6 +315,16 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         Some(w) => y.iter().zip(w).map(|(v, wi)| wi * (v - ybar) * (v - ybar)).sum(),
         None => y.iter().map(|v| (v - ybar) * (v - ybar)).sum(),
     };
+
+    // Each regressor's (weighted) sum of squares before absorbing, to recognise a
+    // regressor the fixed effects absorb: its demeaned version is rounding noise.
+    let ss_before: Vec<f64> = x
+        .iter()
+        .map(|c| match w {
+            Some(w) => c.iter().zip(w).map(|(v, wi)| wi * v * v).sum(),
+            None => c.iter().map(|v| v * v).sum(),
+        })
+        .collect();
 
     // Absorb the fixed effects from y and every regressor.
     let mut notes = Vec::new();
@@ -332,8 +355,21 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         }
     }
 
-    // Collinearity.
-    let keep = linalg::independent_columns(&linalg::crossprod(&x));
+    // Collinearity: first with the fixed effects, then among the remaining regressors.
+    let absorbed: Vec<bool> = x
+        .iter()
+        .zip(&ss_before)
+        .map(|(col, before)| {
+            !fixef.is_empty() && col.iter().map(|v| v * v).sum::<f64>() <= linalg::COLLINEARITY_TOL * before
+        })
+        .collect();
+    let candidates: Vec<usize> = (0..x.len()).filter(|&j| !absorbed[j]).collect();
+    let subset: Vec<&[f64]> = candidates.iter().map(|&j| x[j].as_slice()).collect();
+    let independent = linalg::independent_columns(&linalg::crossprod(&subset));
+    let mut keep = vec![false; x.len()];
+    for (&j, ok) in candidates.iter().zip(independent) {
+        keep[j] = ok;
+    }
     let mut dropped = Vec::new();
     let mut kept_names = Vec::new();
     let mut cols = Vec::new();
@@ -480,7 +516,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
                 estimate: b,
                 std_error: se,
                 statistic: t,
-                p_value: 2.0 * tdist.sf(t.abs()),
+                p_value: t_p_value(&tdist, t),
                 conf_low: b - q * se,
                 conf_high: b + q * se,
                 wild_bootstrap: None,
@@ -498,7 +534,16 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         linalg::solve_spd(vs.view(), &bs).and_then(|z| {
             let stat = z.iter().zip(&bs).map(|(a, b)| a * b).sum::<f64>() / slopes.len() as f64;
             let f = FisherSnedecor::new(slopes.len() as f64, dof_resid as f64).ok()?;
-            Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value: f.sf(stat) })
+            let p_value = if stat.is_nan() {
+                return None;
+            } else if stat <= 0.0 {
+                1.0
+            } else if stat.is_infinite() {
+                0.0
+            } else {
+                f.sf(stat)
+            };
+            Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value })
         })
     };
 

@@ -9,12 +9,12 @@ use ndarray::{Array2, ArrayView2};
 pub const COLLINEARITY_TOL: f64 = 1e-10;
 
 /// X'X of column-major data.
-pub fn crossprod(cols: &[Vec<f64>]) -> Array2<f64> {
+pub fn crossprod(cols: &[&[f64]]) -> Array2<f64> {
     let k = cols.len();
     let mut a = Array2::zeros((k, k));
     for i in 0..k {
         for j in 0..=i {
-            let v: f64 = cols[i].iter().zip(&cols[j]).map(|(a, b)| a * b).sum();
+            let v: f64 = cols[i].iter().zip(cols[j].iter()).map(|(a, b)| a * b).sum();
             a[[i, j]] = v;
             a[[j, i]] = v;
         }
@@ -134,8 +134,9 @@ mod tests {
 
     #[test]
     fn drops_the_later_of_two_collinear_columns() {
-        let cols = vec![vec![1.0, 2.0, 3.0, 4.0], vec![1.0, 0.0, 1.0, 0.0], vec![2.0, 4.0, 6.0, 8.0], vec![0.0; 4]];
-        assert_eq!(independent_columns(&crossprod(&cols)), vec![true, true, false, false]);
+        let cols = [vec![1.0, 2.0, 3.0, 4.0], vec![1.0, 0.0, 1.0, 0.0], vec![2.0, 4.0, 6.0, 8.0], vec![0.0; 4]];
+        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        assert_eq!(independent_columns(&crossprod(&refs)), vec![true, true, false, false]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the analysis crate: reference cases from peer tools, edge cases.
 
 mod edge;
+mod own;
 mod reference;
 
 use std::path::{Path, PathBuf};
