@@ -29,7 +29,7 @@ fn write(rows: usize, path: &str) -> PolarsResult<()> {
     'outer: for h in 0..households {
         let c = (h * 7919) % counties;
         let hh_effect = normal(&mut rng) + county_effect[c];
-        for t in 0..years {
+        for (t, ye) in year_effect.iter().enumerate() {
             if rng.uniform() < 0.05 {
                 continue;
             }
