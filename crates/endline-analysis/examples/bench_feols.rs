@@ -34,8 +34,7 @@ fn write(rows: usize, path: &str) -> PolarsResult<()> {
                 continue;
             }
             let xi = 0.5 * hh_effect + normal(&mut rng);
-            let yi =
-                0.5 * xi + hh_effect + ye + 0.3 * county_effect[c] * t as f64 / 10.0 + normal(&mut rng);
+            let yi = 0.5 * xi + hh_effect + ye + 0.3 * county_effect[c] * t as f64 / 10.0 + normal(&mut rng);
             unit.push(h as i64);
             year.push(2015 + t as i64);
             county.push(c as i64);

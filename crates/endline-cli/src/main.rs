@@ -4,6 +4,8 @@
 //! 0 success, 1 input read but invalid, 2 usage or I/O error. A closed stdout pipe is
 //! not an error.
 
+mod data;
+mod estimate;
 mod output;
 mod validate;
 
@@ -35,6 +37,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
     Codebook(validate::CodebookArgs),
+    /// Regression with absorbed fixed effects (fixest syntax and defaults).
+    Estimate(estimate::EstimateArgs),
 }
 
 /// How a subcommand ended, mapped to an exit code in one place.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
+        Command::Estimate(args) => estimate::estimate(&args),
     };
     let outcome = result.unwrap_or_else(|e| {
         if output::is_broken_pipe(&e) {
