@@ -163,6 +163,29 @@ pub fn numeric(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
+/// Codes values in order of first appearance (missing as [`MISSING`]), then sorts levels.
+fn encode<K, I>(values: I, level: impl Fn(&K) -> Level) -> FactorColumn
+where
+    K: std::hash::Hash + Eq,
+    I: Iterator<Item = Option<K>>,
+{
+    let mut map: HashMap<K, u32> = HashMap::new();
+    let mut levels = Vec::new();
+    let codes = values
+        .map(|v| match v {
+            None => MISSING,
+            Some(v) => {
+                let next = map.len() as u32;
+                *map.entry(v).or_insert_with_key(|k| {
+                    levels.push(level(k));
+                    next
+                })
+            }
+        })
+        .collect();
+    FactorColumn::from_first_seen(codes, levels)
+}
+
 /// A column as a factor: integers, booleans, text, decimals, or anything polars can
 /// render as text (dates, categoricals).
 pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {
@@ -170,65 +193,25 @@ pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {
     let dt = s.dtype().clone();
     if dt.is_integer() {
         let s = s.cast(&DataType::Int64)?;
-        let ca = s.i64()?;
-        let mut map: HashMap<i64, u32> = HashMap::new();
-        let mut levels = Vec::new();
-        let codes = ca
-            .iter()
-            .map(|v| match v {
-                None => MISSING,
-                Some(v) => *map.entry(v).or_insert_with(|| {
-                    levels.push(Level::Int(v));
-                    (levels.len() - 1) as u32
-                }),
-            })
-            .collect();
-        return Ok(FactorColumn::from_first_seen(codes, levels));
+        return Ok(encode(s.i64()?.iter(), |v| Level::Int(*v)));
     }
     if dt.is_float() {
         let s = s.cast(&DataType::Float64)?;
-        let ca = s.f64()?;
-        let mut map: HashMap<u64, u32> = HashMap::new();
-        let mut levels = Vec::new();
-        let codes = ca
+        // Key by bits, with -0.0 folded into 0.0; integral values print as integers.
+        let bits = s
+            .f64()?
             .iter()
-            .map(|v| match v {
-                Some(v) if v.is_finite() => {
-                    let v = if v == 0.0 { 0.0 } else { v };
-                    *map.entry(v.to_bits()).or_insert_with(|| {
-                        levels.push(if v.fract() == 0.0 && v.abs() < 9e15 {
-                            Level::Int(v as i64)
-                        } else {
-                            Level::Float(v)
-                        });
-                        (levels.len() - 1) as u32
-                    })
-                }
-                _ => MISSING,
-            })
-            .collect();
-        return Ok(FactorColumn::from_first_seen(codes, levels));
+            .map(|v| v.filter(|x| x.is_finite()).map(|x| if x == 0.0 { 0.0f64.to_bits() } else { x.to_bits() }));
+        return Ok(encode(bits, |b| {
+            let v = f64::from_bits(*b);
+            if v.fract() == 0.0 && v.abs() < 9e15 { Level::Int(v as i64) } else { Level::Float(v) }
+        }));
     }
     if dt.is_bool() {
-        let ca = s.bool()?;
-        let codes = ca.iter().map(|v| v.map_or(MISSING, u32::from)).collect();
-        return Ok(FactorColumn::from_first_seen(codes, vec![Level::Bool(false), Level::Bool(true)]).compact());
+        return Ok(encode(s.bool()?.iter(), |b| Level::Bool(*b)));
     }
     let s = s.cast(&DataType::String)?;
-    let ca = s.str()?;
-    let mut map: HashMap<&str, u32> = HashMap::new();
-    let mut levels = Vec::new();
-    let codes = ca
-        .iter()
-        .map(|v| match v {
-            None => MISSING,
-            Some(v) => *map.entry(v).or_insert_with(|| {
-                levels.push(Level::Str(v.to_string()));
-                (levels.len() - 1) as u32
-            }),
-        })
-        .collect();
-    Ok(FactorColumn::from_first_seen(codes, levels))
+    Ok(encode(s.str()?.iter(), |v: &&str| Level::Str((*v).to_string())))
 }
 
 impl FactorColumn {
