@@ -14,6 +14,7 @@
 pub mod data;
 pub mod demean;
 mod design;
+pub mod did;
 mod error;
 mod feols;
 pub mod formula;

@@ -128,6 +128,22 @@ pub fn solve_spd(a: ArrayView2<'_, f64>, b: &[f64]) -> Option<Vec<f64>> {
     Some(x)
 }
 
+/// The inverse of a small symmetric positive-definite matrix (Cholesky, column by
+/// column); None if it is not positive definite.
+pub fn inverse_spd(a: &Array2<f64>) -> Option<Array2<f64>> {
+    let k = a.nrows();
+    let mut inv = Array2::<f64>::zeros((k, k));
+    for j in 0..k {
+        let mut e = vec![0.0; k];
+        e[j] = 1.0;
+        let col = solve_spd(a.view(), &e)?;
+        for i in 0..k {
+            inv[[i, j]] = col[i];
+        }
+    }
+    Some(inv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

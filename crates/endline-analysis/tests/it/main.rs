@@ -1,5 +1,6 @@
 //! Integration tests of the analysis crate: reference cases from peer tools, edge cases.
 
+mod did;
 mod edge;
 mod own;
 mod reference;

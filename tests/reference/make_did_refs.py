@@ -1,0 +1,80 @@
+"""Reference estimates for endline's Callaway & Sant'Anna estimator.
+
+Data: `mpdta` (teen employment in 500 US counties, 2003-2007; Callaway & Sant'Anna 2021),
+as shipped in moderndid's wheel. Estimates: moderndid 0.2.0, a port of R's `did`
+(whose documentation shows the same numbers, e.g. ATT(2004,2004) = -0.0105, s.e. 0.0233).
+
+For never-treated and not-yet-treated controls, without and with the `lpop` covariate,
+and the dr, ipw and reg methods: every ATT(g,t) with its analytic (influence-function)
+standard error, the simple, dynamic, group and calendar aggregations with analytic
+standard errors, and the pre-test of parallel trends. Plus one case each for the
+universal base period and for anticipation.
+
+Regenerate (Python 3.11):
+    python3 -m venv .venv && .venv/bin/pip install moderndid==0.2.0
+    .venv/bin/python tests/reference/make_did_refs.py
+"""
+
+import json
+import pathlib
+
+import moderndid as md
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "crates/endline-analysis/tests/data/did"
+OUT.mkdir(parents=True, exist_ok=True)
+
+df = md.load_mpdta()
+df.write_csv(OUT / "mpdta.csv")
+
+
+def arr(x):
+    # NaN (the standard error of a cell normalised to zero) becomes null.
+    return [None if np.isnan(v) else float(v) for v in np.asarray(x, dtype=float).ravel()]
+
+
+def aggregate(result, kind):
+    a = md.aggte(result, type=kind, boot=False, cband=False)
+    out = {"overall": {"att": float(a.overall_att), "std_error": float(a.overall_se)}}
+    if kind != "simple":
+        out["by"] = {"index": arr(a.event_times), "att": arr(a.att_by_event), "std_error": arr(a.se_by_event)}
+    return out
+
+
+cases = {}
+settings = []
+for control in ["nevertreated", "notyettreated"]:
+    for xformla in [None, "~lpop"]:
+        for est in ["dr", "ipw", "reg"]:
+            settings.append((control, xformla, est, "varying", 0))
+settings.append(("nevertreated", None, "dr", "universal", 0))
+settings.append(("notyettreated", "~lpop", "dr", "varying", 1))
+
+for control, xformla, est, base, antic in settings:
+    r = md.att_gt(df, yname="lemp", tname="year", idname="countyreal", gname="first.treat",
+                  xformla=xformla, est_method=est, control_group=control, base_period=base,
+                  anticipation=antic, boot=False, cband=False)
+    name = f"{control}_{'lpop' if xformla else 'nocov'}_{est}" + ("" if base == "varying" else f"_{base}") + (f"_antic{antic}" if antic else "")
+    cases[name] = {
+        "control": "never" if control == "nevertreated" else "notyet",
+        "covariates": ["lpop"] if xformla else [],
+        "est_method": est,
+        "base_period": base,
+        "anticipation": antic,
+        "n_units": int(r.n_units),
+        "att_gt": {"group": arr(r.groups), "time": arr(r.times), "att": arr(r.att_gt), "std_error": arr(r.se_gt)},
+        "pretrend": {"statistic": None if r.wald_stat is None else float(r.wald_stat),
+                     "p_value": None if r.wald_pvalue is None else float(r.wald_pvalue)},
+        "aggregate": {k: aggregate(r, k) for k in ["simple", "dynamic", "group", "calendar"]},
+    }
+
+doc = {
+    "generated_by": {"script": "tests/reference/make_did_refs.py", "moderndid": md.__version__, "numpy": np.__version__},
+    "data": {"file": "mpdta.csv", "source": "moderndid.load_mpdta() (the mpdta data of R's did package)",
+             "outcome": "lemp", "time": "year", "unit": "countyreal", "cohort": "first.treat"},
+    "cases": cases,
+}
+(OUT / "mpdta_refs.json").write_text(json.dumps(doc, indent=1) + "\n")
+print(len(cases), "cases")
+print(json.dumps(cases["nevertreated_nocov_dr"]["aggregate"], indent=1)[:1500])
