@@ -5,6 +5,7 @@
 //! not an error.
 
 mod data;
+mod did;
 mod estimate;
 mod output;
 mod validate;
@@ -39,6 +40,8 @@ enum Command {
     Codebook(validate::CodebookArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
+    /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
+    Did(did::DidArgs),
 }
 
 /// How a subcommand ended, mapped to an exit code in one place.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
         Command::Estimate(args) => estimate::estimate(&args),
+        Command::Did(args) => did::did(&args),
     };
     let outcome = result.unwrap_or_else(|e| {
         if output::is_broken_pipe(&e) {

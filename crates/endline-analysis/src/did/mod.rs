@@ -10,3 +10,4 @@
 pub mod cs;
 pub mod drdid;
 pub mod panel;
+pub mod twfe;

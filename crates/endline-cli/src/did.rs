@@ -1,0 +1,327 @@
+//! `endline did`: difference-in-differences.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions, CsResult, Effect};
+use endline_analysis::did::drdid::EstMethod;
+use endline_analysis::did::panel::{self, PanelSpec};
+use endline_analysis::did::twfe::{self, EventCoefficient, RegressionOptions, WaldTest};
+use endline_analysis::{AnalysisError, FeolsFit};
+use serde_json::{Value, json};
+
+use crate::Outcome;
+use crate::estimate::{sig, table};
+use crate::output::print;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Static two-way fixed effects: y ~ D | unit + time.
+    Twfe,
+    /// Dynamic TWFE event study: leads and lags, reference period -1.
+    Event,
+    /// Callaway & Sant'Anna (2021).
+    Cs,
+    /// The canonical 2×2 regression (one treated cohort).
+    #[value(name = "2x2")]
+    TwoByTwo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ControlArg {
+    /// Never-treated units.
+    Never,
+    /// Never- and not-yet-treated units.
+    Notyet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EstArg {
+    /// Doubly robust.
+    Dr,
+    /// Inverse probability weighting.
+    Ipw,
+    /// Outcome regression.
+    Reg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaseArg {
+    /// Pre-periods against the period before.
+    Varying,
+    /// Every period against the last untreated one.
+    Universal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeArg {
+    /// From influence functions (or the regression's cluster-robust variance).
+    Analytic,
+    /// The multiplier bootstrap, with uniform confidence bands (cs).
+    Bootstrap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    /// Tables for people.
+    Table,
+    /// The JSON of docs/cli.md.
+    Json,
+}
+
+/// Arguments of `endline did`.
+#[derive(Debug, Args)]
+pub struct DidArgs {
+    /// The panel: a .csv or .parquet file, one row per unit and period.
+    pub data: PathBuf,
+    /// The outcome column.
+    #[arg(long)]
+    pub outcome: String,
+    /// The unit column (county, household).
+    #[arg(long)]
+    pub unit: String,
+    /// The period column (year, wave); whole numbers.
+    #[arg(long)]
+    pub time: String,
+    /// The column with each unit's first treated period (0 or empty: never treated).
+    #[arg(long)]
+    pub cohort: String,
+    /// The estimator.
+    #[arg(long, value_enum, default_value_t = Method::Cs)]
+    pub method: Method,
+    /// Comparison units (cs).
+    #[arg(long, value_enum, default_value_t = ControlArg::Never)]
+    pub control: ControlArg,
+    /// Covariates, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub covariates: Vec<String>,
+    /// Covariate adjustment (cs).
+    #[arg(long, value_enum, default_value_t = EstArg::Dr)]
+    pub est_method: EstArg,
+    /// Base period of pre-treatment comparisons (cs).
+    #[arg(long, value_enum, default_value_t = BaseArg::Varying)]
+    pub base_period: BaseArg,
+    /// Periods of anticipation.
+    #[arg(long, default_value_t = 0)]
+    pub anticipation: i64,
+    /// Standard errors.
+    #[arg(long, value_enum, default_value_t = SeArg::Analytic)]
+    pub se: SeArg,
+    /// Bootstrap draws.
+    #[arg(long, default_value_t = 999)]
+    pub bootstrap_reps: usize,
+    /// Cluster variable (default: the unit).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Unit-level sampling weights.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Seed for anything bootstrapped.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Event study: bin event times below this (e.g. -5).
+    #[arg(long, allow_hyphen_values = true)]
+    pub min_event: Option<i64>,
+    /// Event study: bin event times above this.
+    #[arg(long)]
+    pub max_event: Option<i64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+}
+
+fn effect_json(e: &Effect) -> Value {
+    json!({"att": e.att, "std_error": e.std_error, "conf_low": e.conf_low, "conf_high": e.conf_high})
+}
+
+fn cs_json(r: &CsResult, args: &DidArgs, n_obs: usize) -> Value {
+    let by = |a: &cs::Aggregate, key: &str| -> Value {
+        json!({"overall": effect_json(&a.overall),
+               "by": a.by.iter().map(|b| { let mut v = effect_json(&b.effect); v[key] = json!(b.index); v }).collect::<Vec<_>>()})
+    };
+    json!({
+        "method": "cs",
+        "control": match args.control { ControlArg::Never => "never", ControlArg::Notyet => "notyet" },
+        "est_method": match args.est_method { EstArg::Dr => "dr", EstArg::Ipw => "ipw", EstArg::Reg => "reg" },
+        "base_period": match args.base_period { BaseArg::Varying => "varying", BaseArg::Universal => "universal" },
+        "anticipation": args.anticipation,
+        "se": match args.se { SeArg::Analytic => "analytic", SeArg::Bootstrap => "bootstrap" },
+        "n_units": r.n_units,
+        "n_obs": n_obs,
+        "cohorts": r.cohorts,
+        "att_gt": r.att_gt,
+        "critical_value": r.critical_value,
+        "aggregate": {
+            "simple": effect_json(&r.simple),
+            "dynamic": by(&r.dynamic, "event_time"),
+            "group": by(&r.group, "group"),
+            "calendar": by(&r.calendar, "time"),
+        },
+        "pretrend_test": r.pretrend_test,
+        "warnings": r.warnings,
+    })
+}
+
+fn regression_json(
+    method: &str,
+    fit: &FeolsFit,
+    coefs: Option<&[EventCoefficient]>,
+    pretrend: Option<WaldTest>,
+    n_units: usize,
+) -> Value {
+    let mut v = serde_json::to_value(fit).unwrap_or(Value::Null);
+    v["method"] = json!(method);
+    v["n_units"] = json!(n_units);
+    if let Some(c) = coefs {
+        v["coefficients"] = serde_json::to_value(c).unwrap_or(Value::Null);
+    }
+    v["pretrend_test"] = serde_json::to_value(pretrend).unwrap_or(Value::Null);
+    v
+}
+
+fn cs_table(r: &CsResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Callaway & Sant'Anna (2021): group-time average treatment effects\n");
+    let _ = writeln!(out, "{:>8} {:>8} {:>11} {:>10} {:>24}", "cohort", "period", "ATT(g,t)", "s.e.", "95% interval");
+    for c in &r.att_gt {
+        let _ = writeln!(
+            out,
+            "{:>8} {:>8} {:>11} {:>10} {:>24}",
+            c.group,
+            c.time,
+            sig(c.att, 4),
+            sig(c.std_error, 4),
+            format!("[{}, {}]", sig(c.conf_low, 4), sig(c.conf_high, 4))
+        );
+    }
+    let line = |name: &str, e: &Effect| {
+        format!(
+            "{name:<28} {:>11} {:>10} {:>24}\n",
+            sig(e.att, 4),
+            sig(e.std_error, 4),
+            format!("[{}, {}]", sig(e.conf_low, 4), sig(e.conf_high, 4))
+        )
+    };
+    let _ = writeln!(out, "\nAggregations{:>27} {:>10} {:>24}", "ATT", "s.e.", "95% interval");
+    out.push_str(&line("simple (post cells)", &r.simple));
+    out.push_str(&line("dynamic (mean over e >= 0)", &r.dynamic.overall));
+    for b in &r.dynamic.by {
+        out.push_str(&line(&format!("  event time {}", b.index), &b.effect));
+    }
+    out.push_str(&line("group (by cohort size)", &r.group.overall));
+    for b in &r.group.by {
+        out.push_str(&line(&format!("  cohort {}", b.index), &b.effect));
+    }
+    out.push_str(&line("calendar (mean over periods)", &r.calendar.overall));
+    for b in &r.calendar.by {
+        out.push_str(&line(&format!("  period {}", b.index), &b.effect));
+    }
+    match r.pretrend_test {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "\nPre-test of parallel trends: chi2({}) = {}, p = {}",
+                t.df,
+                sig(t.statistic, 4),
+                sig(t.p_value, 3)
+            );
+        }
+        None => out.push_str("\nPre-test of parallel trends: no pre-treatment cells\n"),
+    }
+    let sizes: Vec<String> = r
+        .cohorts
+        .iter()
+        .map(|c| format!("{}: {}", if c.cohort == 0 { "never".to_string() } else { c.cohort.to_string() }, c.units))
+        .collect();
+    let _ = writeln!(out, "Units per cohort: {}", sizes.join(", "));
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
+    let df = crate::data::read_table(&args.data)?;
+    let spec = PanelSpec {
+        outcome: args.outcome.clone(),
+        unit: args.unit.clone(),
+        time: args.time.clone(),
+        cohort: args.cohort.clone(),
+        covariates: args.covariates.clone(),
+        weights: args.weights.clone(),
+        cluster: args.cluster.clone(),
+    };
+    let result = (|| -> Result<(String, Value), AnalysisError> {
+        // The panel checks (duplicates, cohorts constant within units) apply to every method.
+        let p = panel::build(&df, &spec)?;
+        let opts =
+            RegressionOptions { anticipation: args.anticipation, min_event: args.min_event, max_event: args.max_event };
+        Ok(match args.method {
+            Method::Cs => {
+                let r = cs::estimate(
+                    &p,
+                    &CsOptions {
+                        control: match args.control {
+                            ControlArg::Never => Control::Never,
+                            ControlArg::Notyet => Control::Notyet,
+                        },
+                        est_method: match args.est_method {
+                            EstArg::Dr => EstMethod::Dr,
+                            EstArg::Ipw => EstMethod::Ipw,
+                            EstArg::Reg => EstMethod::Reg,
+                        },
+                        base_period: match args.base_period {
+                            BaseArg::Varying => BasePeriod::Varying,
+                            BaseArg::Universal => BasePeriod::Universal,
+                        },
+                        anticipation: args.anticipation,
+                        bootstrap: (args.se == SeArg::Bootstrap).then_some((args.bootstrap_reps, args.seed)),
+                        alpha: 0.05,
+                    },
+                )?;
+                (cs_table(&r), cs_json(&r, args, p.n_obs))
+            }
+            Method::Twfe => {
+                let fit = twfe::static_twfe(&df, &spec, &opts)?;
+                let warn = p.warnings.iter().map(|w| format!("warning: {w}\n")).collect::<String>();
+                (
+                    format!("{}{warn}", table(std::slice::from_ref(&fit))),
+                    regression_json("twfe", &fit, None, None, p.n_units()),
+                )
+            }
+            Method::TwoByTwo => {
+                let fit = twfe::two_by_two(&df, &spec, &opts)?;
+                (table(std::slice::from_ref(&fit)), regression_json("2x2", &fit, None, None, p.n_units()))
+            }
+            Method::Event => {
+                let (fit, coefs, pre) = twfe::event_study(&df, &spec, &opts)?;
+                let mut text = table(std::slice::from_ref(&fit));
+                if let Some(t) = pre {
+                    let _ = writeln!(
+                        text,
+                        "Joint test of the leads (pre-trends): F({}, {}) = {}, p = {}",
+                        t.df,
+                        fit.dof_resid,
+                        sig(t.statistic, 4),
+                        sig(t.p_value, 3)
+                    );
+                }
+                (text, regression_json("event", &fit, Some(&coefs), pre, p.n_units()))
+            }
+        })
+    })();
+    match result {
+        Ok((text, json)) => {
+            match args.format {
+                OutFormat::Table => print(&text)?,
+                OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
+            }
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Invalid)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `endline did`: the JSON contract on mpdta, methods, errors and exit codes.
+
+use crate::{endline, scratch, stdout};
+
+const MPDTA: &str = "crates/endline-analysis/tests/data/did/mpdta.csv";
+
+fn did(extra: &[&str]) -> std::process::Output {
+    let mut args =
+        vec!["did", MPDTA, "--outcome", "lemp", "--unit", "countyreal", "--time", "year", "--cohort", "first.treat"];
+    args.extend_from_slice(extra);
+    endline(&args)
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn cs_json_follows_the_contract() {
+    let v = json(&did(&["--method", "cs", "--format", "json"]));
+    assert_eq!(v["method"], "cs");
+    assert_eq!(v["control"], "never");
+    assert_eq!((v["n_units"].as_u64(), v["n_obs"].as_u64()), (Some(500), Some(2500)));
+    let first = &v["att_gt"][0];
+    // R did (and moderndid 0.2.0): ATT(2004,2004) = -0.0105032, s.e. 0.0232510.
+    assert_eq!((first["group"].as_i64(), first["time"].as_i64()), (Some(2004), Some(2004)));
+    assert!((first["att"].as_f64().unwrap_or(0.0) + 0.010_503_246_220_961_885).abs() < 1e-9);
+    for k in ["std_error", "conf_low", "conf_high"] {
+        assert!(first[k].is_f64(), "{k}");
+    }
+    let agg = &v["aggregate"];
+    assert!((agg["simple"]["att"].as_f64().unwrap_or(0.0) + 0.0400).abs() < 1e-3);
+    assert!(agg["dynamic"]["overall"]["std_error"].is_f64());
+    assert_eq!(agg["dynamic"]["by"][0]["event_time"], -3);
+    assert_eq!(agg["group"]["by"][0]["group"], 2004);
+    assert_eq!(agg["calendar"]["by"][0]["time"], 2004);
+    let pt = &v["pretrend_test"];
+    assert_eq!(pt["df"], 5);
+    assert!(pt["statistic"].is_f64() && pt["p_value"].is_f64());
+}
+
+#[test]
+fn event_study_has_event_times_and_a_pretrend_test() {
+    let v = json(&did(&["--method", "event", "--format", "json"]));
+    let coefs = v["coefficients"].as_array().cloned().unwrap_or_default();
+    let times: Vec<i64> = coefs.iter().filter_map(|c| c["event_time"].as_i64()).collect();
+    assert_eq!(times, [-4, -3, -2, 0, 1, 2, 3]);
+    assert_eq!(coefs[0]["term"], "rel_time::-4");
+    assert_eq!(v["pretrend_test"]["df"], 3);
+    let binned = json(&did(&["--method", "event", "--min-event", "-2", "--max-event", "2", "--format", "json"]));
+    let times: Vec<i64> =
+        binned["coefficients"].as_array().into_iter().flatten().filter_map(|c| c["event_time"].as_i64()).collect();
+    assert_eq!(times, [-2, 0, 1, 2]);
+}
+
+#[test]
+fn bootstrap_bands_are_seeded_and_wider_than_pointwise() {
+    let a = did(&["--se", "bootstrap", "--seed", "5", "--bootstrap-reps", "499", "--format", "json"]);
+    let b = did(&["--se", "bootstrap", "--seed", "5", "--bootstrap-reps", "499", "--format", "json"]);
+    assert_eq!(a.stdout, b.stdout, "same seed, same bytes");
+    let v = json(&a);
+    let crit = v["critical_value"].as_f64().unwrap_or(0.0);
+    assert!(crit > 1.96 && crit < 4.0, "uniform band critical value {crit}");
+}
+
+#[test]
+fn static_twfe_and_errors() {
+    let v = json(&did(&["--method", "twfe", "--format", "json"]));
+    assert_eq!(v["coefficients"][0]["term"], "treat_post");
+    assert!((v["coefficients"][0]["estimate"].as_f64().unwrap_or(0.0) + 0.0365).abs() < 1e-3);
+    let o = did(&["--method", "2x2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one treated cohort"));
+    let o = endline(&[
+        "did",
+        MPDTA,
+        "--outcome",
+        "lemp",
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--cohort",
+        "first_treat",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `first.treat`?"));
+}
+
+#[test]
+fn duplicated_unit_periods_are_an_error() {
+    let dir = scratch("did-dup");
+    let path = dir.join("dup.csv");
+    std::fs::write(&path, "u,t,g,y\n1,2000,0,1.0\n1,2000,0,2.0\n2,2000,2001,1.5\n2,2001,2001,2.5\n1,2001,0,1.1\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let o =
+        endline(&["did", &path.display().to_string(), "--outcome", "y", "--unit", "u", "--time", "t", "--cohort", "g"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("unit 1 appears twice in period 2000 (row 2)"), "{err}");
+    let _ = stdout(&o);
+}
