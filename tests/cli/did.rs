@@ -101,3 +101,17 @@ fn duplicated_unit_periods_are_an_error() {
     assert!(err.contains("unit 1 appears twice in period 2000 (row 2)"), "{err}");
     let _ = stdout(&o);
 }
+
+#[test]
+fn sun_abraham_and_bacon_from_the_command_line() {
+    let v = json(&did(&["--method", "sa", "--format", "json"]));
+    assert_eq!(v["control"], "never");
+    let e0 =
+        v["coefficients"].as_array().into_iter().flatten().find(|c| c["event_time"] == 0).cloned().unwrap_or_default();
+    // pyfixest 0.60.0 saturated event study, aggregated: -0.019931816789259187.
+    assert!((e0["estimate"].as_f64().unwrap_or(0.0) + 0.019_931_816_789_259_187).abs() < 1e-9);
+    let b = json(&did(&["--method", "bacon", "--format", "json"]));
+    let total: f64 = b["comparisons"].as_array().into_iter().flatten().filter_map(|c| c["weight"].as_f64()).sum();
+    assert!((total - 1.0).abs() < 1e-10);
+    assert!((b["twfe"].as_f64().unwrap_or(0.0) + 0.0365).abs() < 1e-3);
+}

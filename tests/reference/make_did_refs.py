@@ -69,8 +69,27 @@ for control, xformla, est, base, antic in settings:
         "aggregate": {k: aggregate(r, k) for k in ["simple", "dynamic", "group", "calendar"]},
     }
 
+# Sun & Abraham: pyfixest's saturated event study (cohort x event-time interactions,
+# never-treated comparison, cluster by county) and its aggregation by event time with
+# cohort-share weights.
+import warnings
+
+import pyfixest as pf
+
+warnings.filterwarnings("ignore")
+pdf = df.to_pandas().rename(columns={"first.treat": "first_treat"})
+sat = pf.event_study(pdf, yname="lemp", idname="countyreal", tname="year", gname="first_treat", estimator="saturated")
+agg = sat.aggregate()
+tidy = sat.tidy()
+sunab = {
+    "by_event_time": {"event_time": [float(v) for v in agg.index], "estimate": [float(v) for v in agg["Estimate"]],
+                      "std_error": [float(v) for v in agg["Std. Error"]]},
+    "cohort_effects": {name: {"estimate": float(r["Estimate"]), "std_error": float(r["Std. Error"])} for name, r in tidy.iterrows()},
+}
+
 doc = {
-    "generated_by": {"script": "tests/reference/make_did_refs.py", "moderndid": md.__version__, "numpy": np.__version__},
+    "generated_by": {"script": "tests/reference/make_did_refs.py", "moderndid": md.__version__, "pyfixest": pf.__version__, "numpy": np.__version__},
+    "sunab": sunab,
     "data": {"file": "mpdta.csv", "source": "moderndid.load_mpdta() (the mpdta data of R's did package)",
              "outcome": "lemp", "time": "year", "unit": "countyreal", "cohort": "first.treat"},
     "cases": cases,

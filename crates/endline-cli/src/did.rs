@@ -8,6 +8,7 @@ use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions, CsResult, 
 use endline_analysis::did::drdid::EstMethod;
 use endline_analysis::did::panel::{self, PanelSpec};
 use endline_analysis::did::twfe::{self, EventCoefficient, RegressionOptions, WaldTest};
+use endline_analysis::did::{bacon, sa};
 use endline_analysis::{AnalysisError, FeolsFit};
 use serde_json::{Value, json};
 
@@ -23,6 +24,10 @@ pub enum Method {
     Event,
     /// Callaway & Sant'Anna (2021).
     Cs,
+    /// Sun & Abraham (2021): the interaction-weighted event study.
+    Sa,
+    /// Goodman-Bacon (2021): the 2×2 comparisons behind the static TWFE estimate.
+    Bacon,
     /// The canonical 2×2 regression (one treated cohort).
     #[value(name = "2x2")]
     TwoByTwo,
@@ -293,6 +298,69 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             Method::TwoByTwo => {
                 let fit = twfe::two_by_two(&df, &spec, &opts)?;
                 (table(std::slice::from_ref(&fit)), regression_json("2x2", &fit, None, None, p.n_units()))
+            }
+            Method::Sa => {
+                let r = sa::estimate(&df, &spec)?;
+                let mut text =
+                    format!("Sun & Abraham (2021) interaction-weighted event study; comparison: {}\n\n", r.control);
+                let _ = writeln!(text, "{:>11} {:>11} {:>10} {:>24}", "event time", "estimate", "s.e.", "95% interval");
+                for c in r.coefficients.iter().chain(std::iter::once(&r.overall)) {
+                    let label = if c.term == "ATT" { "ATT".to_string() } else { c.event_time.to_string() };
+                    let _ = writeln!(
+                        text,
+                        "{label:>11} {:>11} {:>10} {:>24}",
+                        sig(c.estimate, 4),
+                        sig(c.std_error, 4),
+                        format!("[{}, {}]", sig(c.conf_low, 4), sig(c.conf_high, 4))
+                    );
+                }
+                if let Some(t) = r.pretrend_test {
+                    let _ = writeln!(
+                        text,
+                        "\nJoint test of the leads: chi2({}) = {}, p = {}",
+                        t.df,
+                        sig(t.statistic, 4),
+                        sig(t.p_value, 3)
+                    );
+                }
+                let json = json!({"method": "sa", "control": r.control, "n_units": p.n_units(), "n_obs": r.fit.n_obs,
+                    "coefficients": r.coefficients, "overall": r.overall, "cohort_effects": r.cohort_effects,
+                    "pretrend_test": r.pretrend_test, "vcov": r.fit.vcov});
+                (text, json)
+            }
+            Method::Bacon => {
+                let b = bacon::decompose(&p)?;
+                let mut text = String::from("Goodman-Bacon (2021) decomposition of the static TWFE estimate\n\n");
+                let _ = writeln!(
+                    text,
+                    "{:<18} {:>8} {:>8} {:>11} {:>9}",
+                    "comparison", "treated", "control", "2x2 DiD", "weight"
+                );
+                for c in &b.comparisons {
+                    let control = if c.control == 0 { "never".to_string() } else { c.control.to_string() };
+                    let _ = writeln!(
+                        text,
+                        "{:<18} {:>8} {:>8} {:>11} {:>9}",
+                        c.kind,
+                        c.treated,
+                        control,
+                        sig(c.estimate, 4),
+                        sig(c.weight, 4)
+                    );
+                }
+                let _ = writeln!(text);
+                for (kind, w, avg) in &b.by_kind {
+                    let _ = writeln!(
+                        text,
+                        "{kind:<18} total weight {:>7}  weighted average {:>10}",
+                        sig(*w, 4),
+                        sig(*avg, 4)
+                    );
+                }
+                let _ = writeln!(text, "TWFE estimate (the weighted sum): {}", sig(b.twfe, 6));
+                let json = json!({"method": "bacon", "n_units": p.n_units(), "n_obs": p.n_obs, "twfe": b.twfe, "comparisons": b.comparisons,
+                    "by_kind": b.by_kind.iter().map(|(k, w, a)| json!({"kind": k, "weight": w, "estimate": a})).collect::<Vec<_>>()});
+                (text, json)
             }
             Method::Event => {
                 let (fit, coefs, pre) = twfe::event_study(&df, &spec, &opts)?;

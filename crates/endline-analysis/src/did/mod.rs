@@ -7,7 +7,9 @@
 //!   errors (clustered on request), the multiplier bootstrap with uniform bands, and the
 //!   pre-test of parallel trends.
 
+pub mod bacon;
 pub mod cs;
 pub mod drdid;
 pub mod panel;
+pub mod sa;
 pub mod twfe;

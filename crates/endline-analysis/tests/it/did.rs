@@ -120,3 +120,81 @@ fn mpdta_matches_r_did() {
     assert!(failures.is_empty(), "{} of {compared} comparisons differ:\n{}", failures.len(), failures.join("\n"));
     assert!(compared > 700, "{compared}");
 }
+
+fn mpdta_spec() -> PanelSpec {
+    PanelSpec {
+        outcome: "lemp".into(),
+        unit: "countyreal".into(),
+        time: "year".into(),
+        cohort: "first.treat".into(),
+        ..PanelSpec::default()
+    }
+}
+
+/// Sun & Abraham against pyfixest 0.60.0's saturated event study on mpdta: every cohort ×
+/// event-time coefficient and the cohort-share aggregation by event time (1e-6 relative).
+#[test]
+fn sun_abraham_matches_pyfixest_saturated_event_study() {
+    use endline_analysis::did::sa;
+    let dir = data_dir().join("did");
+    let df = read_csv(&dir.join("mpdta.csv"));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("mpdta_refs.json")).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = sa::estimate(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.control, "never");
+    let want = &doc["sunab"]["by_event_time"];
+    let (times, est, se) = (floats(&want["event_time"]), floats(&want["estimate"]), floats(&want["std_error"]));
+    let got_times: Vec<f64> = r.coefficients.iter().map(|c| c.event_time as f64).collect();
+    assert_eq!(got_times, times);
+    for (i, c) in r.coefficients.iter().enumerate() {
+        assert!(close(c.estimate, est[i], se[i], 1e-6), "e={}: {} vs {}", c.event_time, c.estimate, est[i]);
+        assert!(close(c.std_error, se[i], se[i], 1e-6), "e={}: se {} vs {}", c.event_time, c.std_error, se[i]);
+    }
+    let cohort = doc["sunab"]["cohort_effects"].as_object().unwrap_or_else(|| panic!("no cohort effects"));
+    assert_eq!(cohort.len(), r.cohort_effects.len());
+    for ce in &r.cohort_effects {
+        let key = format!("rel_time::{:.1}:first_treated_period::{}", ce.event_time as f64, ce.cohort);
+        let w = &cohort[&key];
+        let (we, ws) = (w["estimate"].as_f64().unwrap_or(f64::NAN), w["std_error"].as_f64().unwrap_or(f64::NAN));
+        assert!(
+            close(ce.estimate, we, ws, 1e-6) && close(ce.std_error, ws, ws, 1e-6),
+            "{key}: {} ({}) vs {we} ({ws})",
+            ce.estimate,
+            ce.std_error
+        );
+    }
+    // Without covariates and with never-treated comparisons, the post-treatment effects equal
+    // Callaway & Sant'Anna's dynamic aggregation (a known identity).
+    let p = panel::build(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+    let cs = cs::estimate(&p, &CsOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    for c in r.coefficients.iter().filter(|c| c.event_time >= 0) {
+        let d = cs.dynamic.by.iter().find(|b| b.index == c.event_time).map_or(f64::NAN, |b| b.effect.att);
+        assert!((c.estimate - d).abs() < 1e-10, "e={}: SA {} vs CS {d}", c.event_time, c.estimate);
+    }
+    assert!(r.pretrend_test.is_some_and(|t| t.df == 3));
+}
+
+/// The Bacon decomposition's weights sum to one and its weighted 2×2 estimates add up to
+/// the static TWFE coefficient, to rounding, on mpdta (with never-treated) and on the
+/// treated cohorts alone (timing comparisons only).
+#[test]
+fn bacon_decomposition_reproduces_twfe() {
+    use endline_analysis::did::{bacon, twfe};
+    use polars::prelude::*;
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let only_treated = df
+        .filter(
+            &df.column("first.treat").and_then(|c| c.as_materialized_series().gt(0)).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (label, data) in [("mpdta", &df), ("treated cohorts only", &only_treated)] {
+        let p = panel::build(data, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+        let b = bacon::decompose(&p).unwrap_or_else(|e| panic!("{e}"));
+        let total: f64 = b.comparisons.iter().map(|c| c.weight).sum();
+        assert!((total - 1.0).abs() < 1e-10, "{label}: weights sum to {total}");
+        let fit = twfe::static_twfe(data, &mpdta_spec(), &twfe::RegressionOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let coef = fit.coefficients[0].estimate;
+        assert!((b.twfe - coef).abs() < 1e-10, "{label}: Bacon {} vs TWFE {coef}", b.twfe);
+    }
+}
