@@ -57,7 +57,7 @@ pub fn estimate(df: &DataFrame, spec: &PanelSpec) -> Result<SunAbraham> {
     let mut cohorts: Vec<i64> = cohort.iter().copied().filter(|g| *g > 0).collect();
     cohorts.sort_unstable();
     cohorts.dedup();
-    let has_never = cohort.iter().any(|g| *g == 0);
+    let has_never = cohort.contains(&0);
     let (control, control_label, cutoff) = if has_never {
         (None, "never".to_string(), i64::MAX)
     } else {
@@ -92,11 +92,13 @@ pub fn estimate(df: &DataFrame, spec: &PanelSpec) -> Result<SunAbraham> {
     let mut columns: Vec<Vec<f64>> = vec![vec![0.0; kept_rows.len()]; cells.len()];
     for (r, &i) in kept_rows.iter().enumerate() {
         let g = cohort[i];
-        if g > 0 && Some(g) != control && time[i] != i64::MIN {
-            if let Some(&k) = idx_map.get(&(g, time[i] - g)) {
-                columns[k][r] = 1.0;
-                counts[k] += 1;
-            }
+        if g > 0
+            && Some(g) != control
+            && time[i] != i64::MIN
+            && let Some(&k) = idx_map.get(&(g, time[i] - g))
+        {
+            columns[k][r] = 1.0;
+            counts[k] += 1;
         }
     }
     let names: Vec<String> = (0..cells.len()).map(|k| format!("sa_cell_{k}_")).collect();
