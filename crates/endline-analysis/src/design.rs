@@ -50,7 +50,12 @@ enum Raw {
     Dummies { var: String, f: FactorColumn },
 }
 
-fn filter_f64(v: &[f64], keep: &[bool]) -> Vec<f64> {
+/// Keeps the rows marked in `keep`; with every row kept, the vector moves through
+/// untouched (no copy of a multi-million-row column).
+fn filter_f64(v: Vec<f64>, keep: &[bool]) -> Vec<f64> {
+    if keep.iter().all(|k| *k) {
+        return v;
+    }
     v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect()
 }
 
@@ -183,31 +188,38 @@ pub fn build(df: &DataFrame, formula: &Formula, spec: &DesignSpec<'_>) -> Result
         x.push(vec![1.0; n_used]);
     }
     let drop_first = formula.intercept || !formula.fixef.is_empty();
-    for factors in &raws {
-        let mut cols: Vec<(String, Vec<f64>)> = vec![(String::new(), vec![1.0; n_used])];
+    for factors in raws {
+        let mut cols: Option<Vec<(String, Vec<f64>)>> = None;
         for r in factors {
             let expanded = expand(r, &keep, drop_first)?;
-            let mut next = Vec::with_capacity(cols.len() * expanded.len());
-            for (an, av) in &cols {
-                for (bn, bv) in &expanded {
-                    let name = if an.is_empty() { bn.clone() } else { format!("{an}:{bn}") };
-                    next.push((name, av.iter().zip(bv).map(|(a, b)| a * b).collect()));
+            cols = Some(match cols {
+                // A single factor needs no product (and no copy).
+                None => expanded,
+                Some(prev) => {
+                    let mut next = Vec::with_capacity(prev.len() * expanded.len());
+                    for (an, av) in &prev {
+                        for (bn, bv) in &expanded {
+                            next.push((format!("{an}:{bn}"), av.iter().zip(bv).map(|(a, b)| a * b).collect()));
+                        }
+                    }
+                    next
                 }
-            }
-            cols = next;
+            });
         }
-        for (name, col) in cols {
+        for (name, col) in cols.unwrap_or_default() {
             names.push(name);
             x.push(col);
         }
     }
+    let all = keep.iter().all(|k| *k);
+    let restrict = |f: FactorColumn| if all { f.compact() } else { f.filter(&keep) };
     Ok(Design {
-        y: filter_f64(&y, &keep),
+        y: filter_f64(y, &keep),
         x,
         names,
-        weights: weights.map(|w| filter_f64(&w, &keep)),
-        fixef: fixef.into_iter().map(|(n, f)| (n, f.filter(&keep))).collect(),
-        clusters: clusters.into_iter().map(|(n, f)| (n, f.filter(&keep))).collect(),
+        weights: weights.map(|w| filter_f64(w, &keep)),
+        fixef: fixef.into_iter().map(|(n, f)| (n, restrict(f))).collect(),
+        clusters: clusters.into_iter().map(|(n, f)| (n, restrict(f))).collect(),
         n_input: n,
         n_missing,
         n_zero_weight,
@@ -215,30 +227,30 @@ pub fn build(df: &DataFrame, formula: &Formula, spec: &DesignSpec<'_>) -> Result
     })
 }
 
-fn expand(r: &Raw, keep: &[bool], drop_first: bool) -> Result<Vec<(String, Vec<f64>)>> {
+/// Whether a level (as displayed) is the reference level the user wrote: the same text,
+/// or the same number (`-1` and `-1.0`).
+fn same_level(label: &str, written: &str) -> bool {
+    label == written || label.parse::<f64>().ok().zip(written.parse::<f64>().ok()).is_some_and(|(a, b)| a == b)
+}
+
+fn expand(r: Raw, keep: &[bool], drop_first: bool) -> Result<Vec<(String, Vec<f64>)>> {
     Ok(match r {
-        Raw::Num(name, v) => vec![(name.clone(), filter_f64(v, keep))],
+        Raw::Num(name, v) => vec![(name, filter_f64(v, keep))],
         Raw::Ind { var, by, refs, f } => {
             let f = f.filter(keep);
             let labels: Vec<String> = f.levels.iter().map(ToString::to_string).collect();
-            for r in refs {
-                if !labels
-                    .iter()
-                    .any(|l| l == r || l.parse::<f64>().ok().zip(r.parse::<f64>().ok()).is_some_and(|(a, b)| a == b))
-                {
+            for r in &refs {
+                if !labels.iter().any(|l| same_level(l, r)) {
                     return Err(AnalysisError::Invalid(format!(
                         "reference level `{r}` is not a value of `{var}` in the estimation sample (values: {})",
                         labels.iter().take(12).cloned().collect::<Vec<_>>().join(", ")
                     )));
                 }
             }
-            let by_v = by.as_ref().map(|(n, v)| (n.clone(), filter_f64(v, keep)));
+            let by_v = by.map(|(n, v)| (n, filter_f64(v, keep)));
             let mut out = Vec::new();
             for (code, label) in labels.iter().enumerate() {
-                let is_ref = refs.iter().any(|r| {
-                    r == label || r.parse::<f64>().ok().zip(label.parse::<f64>().ok()).is_some_and(|(a, b)| a == b)
-                });
-                if is_ref {
+                if refs.iter().any(|r| same_level(label, r)) {
                     continue;
                 }
                 let mut col: Vec<f64> = f.codes.iter().map(|&c| if c as usize == code { 1.0 } else { 0.0 }).collect();

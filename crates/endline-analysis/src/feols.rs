@@ -397,22 +397,6 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         }));
     }
 
-    // Fit on the demeaned design with linfa; (X'X)^-1 from a QR of the same design.
-    let xmat = Array2::from_shape_vec((n, k).f(), cols.concat()).map_err(|e| AnalysisError::Data(e.to_string()))?;
-    let yvec = Array1::from_vec(y);
-    let dataset = Dataset::new(xmat, yvec);
-    let model = LinearRegression::new()
-        .with_intercept(false)
-        .fit(&dataset)
-        .map_err(|e| AnalysisError::NotIdentified(format!("least squares failed: {e}")))?;
-    let beta: Vec<f64> = model.params().to_vec();
-    let (xmat, yvec) = (dataset.records(), dataset.targets());
-    let bread = linalg::inverse_gram(xmat.to_owned())
-        .ok_or_else(|| AnalysisError::NotIdentified("the design matrix is singular".into()))?;
-    let fitted = xmat.dot(&Array1::from_vec(beta.clone()));
-    let resid: Vec<f64> = yvec.iter().zip(fitted.iter()).map(|(a, b)| a - b).collect();
-    let ssr: f64 = resid.iter().map(|u| u * u).sum();
-
     // K for small-sample corrections.
     let cluster_cols: Vec<&(String, FactorColumn)> = match &spec.vcov {
         Vcov::Cluster(v) => v.iter().filter_map(|name| clusters.iter().find(|(n, _)| n == name)).collect(),
@@ -435,6 +419,29 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
             "{n} observations cannot identify {k_full} parameters (coefficients and fixed effects)"
         )));
     }
+    // Least squares through a blocked QR of [X | y] (linalg::tsqr): its R holds all the
+    // fit needs. linfa's LinearRegression solves the compressed problem R11 β = Q'y, whose
+    // solution is exactly the full least-squares one, so the N×K design is never copied;
+    // (X'X)^-1 = R11^-1 R11^-T for inference.
+    let mut augmented: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    augmented.push(&y);
+    let r = linalg::tsqr(&augmented)
+        .ok_or_else(|| AnalysisError::NotIdentified("the design matrix cannot be factored".into()))?;
+    let r11 = Array2::from_shape_fn((k, k), |(i, j)| r[[i, j]]);
+    let qty = Array1::from_shape_fn(k, |i| r[[i, k]]);
+    let model = LinearRegression::new()
+        .with_intercept(false)
+        .fit(&Dataset::new(r11.clone(), qty))
+        .map_err(|e| AnalysisError::NotIdentified(format!("least squares failed: {e}")))?;
+    let beta: Vec<f64> = model.params().to_vec();
+    let bread = linalg::inverse_from_r(&r11)
+        .ok_or_else(|| AnalysisError::NotIdentified("the design matrix is singular".into()))?;
+    let mut resid = y.clone();
+    for (col, b) in cols.iter().zip(&beta) {
+        resid.iter_mut().zip(col).for_each(|(u, x)| *u -= b * x);
+    }
+    let ssr: f64 = resid.iter().map(|u| u * u).sum();
+
     let dof_n = (n - df_k) as f64;
 
     // Variance.
@@ -443,7 +450,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         for (i, &c) in codes.iter().enumerate() {
             let u = resid[i];
             for j in 0..k {
-                s[[c as usize, j]] += xmat[[i, j]] * u;
+                s[[c as usize, j]] += cols[j][i] * u;
             }
         }
         s
@@ -455,9 +462,9 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
             for i in 0..n {
                 let u2 = resid[i] * resid[i];
                 for a in 0..k {
-                    let xa = xmat[[i, a]] * u2;
+                    let xa = cols[a][i] * u2;
                     for b in 0..=a {
-                        meat[[a, b]] += xa * xmat[[i, b]];
+                        meat[[a, b]] += xa * cols[b][i];
                     }
                 }
             }
@@ -553,6 +560,8 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
             .find(|(n, _)| n == cname)
             .ok_or_else(|| AnalysisError::Invalid(format!("no cluster column `{cname}`")))?;
         let all_nested = fixef.iter().all(|(_, f)| nested(f, cf));
+        let xmat = Array2::from_shape_fn((n, k).f(), |(i, j)| cols[j][i]);
+        let yvec = Array1::from_vec(y);
         let problem = wild::Problem {
             x: xmat.view(),
             y: yvec.view(),

@@ -60,12 +60,48 @@ pub fn independent_columns(xtx: &Array2<f64>) -> Vec<bool> {
     keep
 }
 
-/// (X'X)^-1 from the R factor of a Householder QR of X (not from X'X, whose condition
-/// number is the square of X's).
-pub fn inverse_gram(x: Array2<f64>) -> Option<Array2<f64>> {
-    let k = x.ncols();
-    let r = x.qr_into().ok()?.into_r();
-    // Invert the upper-triangular R by back substitution.
+/// Rows per block of [`tsqr`]: large enough to amortise each small QR, small enough that a
+/// block stays in cache and memory use does not grow with N.
+const TSQR_BLOCK: usize = 16_384;
+
+/// The R factor of the QR decomposition of the N×p matrix whose columns are `cols`, by
+/// blocks of rows ("tall-skinny QR"): R ← qr([R; next block]).R. Backward stable like a
+/// Householder QR of the whole matrix, but never copies more than a block. None when a
+/// block cannot be factored (fewer rows than columns overall).
+pub fn tsqr(cols: &[&[f64]]) -> Option<Array2<f64>> {
+    let p = cols.len();
+    let n = cols.first().map_or(0, |c| c.len());
+    if n < p || p == 0 {
+        return None;
+    }
+    let mut r: Option<Array2<f64>> = None;
+    let mut start = 0;
+    while start < n {
+        // The first block must have at least p rows.
+        let end = (start + TSQR_BLOCK.max(p)).min(n);
+        let carried = r.as_ref().map_or(0, |_| p);
+        let mut a = Array2::<f64>::zeros((carried + end - start, p));
+        if let Some(prev) = &r {
+            for i in 0..p {
+                for j in i..p {
+                    a[[i, j]] = prev[[i, j]];
+                }
+            }
+        }
+        for (j, col) in cols.iter().enumerate() {
+            for (i, v) in col[start..end].iter().enumerate() {
+                a[[carried + i, j]] = *v;
+            }
+        }
+        r = Some(a.qr_into().ok()?.into_r());
+        start = end;
+    }
+    r
+}
+
+/// (R'R)^-1 = R^-1 R^-T for an upper-triangular R.
+pub fn inverse_from_r(r: &Array2<f64>) -> Option<Array2<f64>> {
+    let k = r.ncols();
     let mut rinv = Array2::<f64>::zeros((k, k));
     for j in 0..k {
         if r[[j, j]] == 0.0 {
@@ -156,9 +192,12 @@ mod tests {
     }
 
     #[test]
-    fn inverse_gram_matches_direct_inverse() {
+    fn tsqr_inverse_matches_direct_inverse() {
         let x = ndarray::array![[1.0, 2.0], [1.0, 3.0], [1.0, 5.0], [1.0, 7.0]];
-        let inv = inverse_gram(x.clone()).unwrap_or_else(|| panic!("singular"));
+        let cols: Vec<Vec<f64>> = (0..2).map(|j| x.column(j).to_vec()).collect();
+        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let r = tsqr(&refs).unwrap_or_else(|| panic!("no R"));
+        let inv = inverse_from_r(&r).unwrap_or_else(|| panic!("singular"));
         let id = x.t().dot(&x).dot(&inv);
         for i in 0..2 {
             for j in 0..2 {
