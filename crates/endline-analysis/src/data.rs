@@ -21,8 +21,8 @@ pub enum Level {
     Float(f64),
     /// A boolean level.
     Bool(bool),
-    /// A text level.
-    Str(String),
+    /// A text level (boxed: a level is 24 bytes, which matters for a million households).
+    Str(Box<str>),
 }
 
 impl Level {
@@ -108,7 +108,7 @@ impl FactorColumn {
                     return MISSING;
                 }
                 *map.entry((a, b)).or_insert_with(|| {
-                    levels.push(Level::Str(format!("{}_{}", self.levels[a as usize], other.levels[b as usize])));
+                    levels.push(Level::Str(format!("{}_{}", self.levels[a as usize], other.levels[b as usize]).into()));
                     (levels.len() - 1) as u32
                 })
             })
@@ -163,6 +163,30 @@ pub fn numeric(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
+/// Integer codes over a range no wider than a few times the number of rows (unit ids,
+/// years, waves): a table indexed by value marks the levels present, already in sorted
+/// order, with no hashing and no re-sorting. None for sparse values.
+fn dense_integer_factor(ca: &Int64Chunked) -> Option<FactorColumn> {
+    let (min, max) = (ca.min()?, ca.max()?);
+    let range = u64::try_from(max.checked_sub(min)?).ok()? as usize + 1;
+    if range > 4 * ca.len().max(1024) {
+        return None;
+    }
+    let mut code = vec![MISSING; range];
+    for v in ca.iter().flatten() {
+        code[(v - min) as usize] = 0;
+    }
+    let mut levels = Vec::new();
+    for (offset, c) in code.iter_mut().enumerate() {
+        if *c == 0 {
+            *c = levels.len() as u32;
+            levels.push(Level::Int(min + offset as i64));
+        }
+    }
+    let codes = ca.iter().map(|v| v.map_or(MISSING, |v| code[(v - min) as usize])).collect();
+    Some(FactorColumn { codes, levels })
+}
+
 /// Codes values in order of first appearance (missing as [`MISSING`]), then sorts levels.
 fn encode<K, I>(values: I, level: impl Fn(&K) -> Level) -> FactorColumn
 where
@@ -193,7 +217,11 @@ pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {
     let dt = s.dtype().clone();
     if dt.is_integer() {
         let s = s.cast(&DataType::Int64)?;
-        return Ok(encode(s.i64()?.iter(), |v| Level::Int(*v)));
+        let ca = s.i64()?;
+        if let Some(f) = dense_integer_factor(ca) {
+            return Ok(f);
+        }
+        return Ok(encode(ca.iter(), |v| Level::Int(*v)));
     }
     if dt.is_float() {
         let s = s.cast(&DataType::Float64)?;
@@ -211,7 +239,7 @@ pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {
         return Ok(encode(s.bool()?.iter(), |b| Level::Bool(*b)));
     }
     let s = s.cast(&DataType::String)?;
-    Ok(encode(s.str()?.iter(), |v: &&str| Level::Str((*v).to_string())))
+    Ok(encode(s.str()?.iter(), |v: &&str| Level::Str((*v).into())))
 }
 
 impl FactorColumn {

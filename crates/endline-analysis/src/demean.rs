@@ -1,5 +1,6 @@
-//! Absorbing fixed effects: (weighted) demeaning by alternating projections, accelerated
-//! with Irons & Tuck (1969) as fixest does; one fixed effect is demeaned in closed form.
+//! Absorbing fixed effects: (weighted) demeaning by alternating projections on the
+//! fixed-effect coefficients, accelerated with Irons & Tuck (1969), as fixest does; one
+//! fixed effect is demeaned in closed form.
 
 use rayon::prelude::*;
 
@@ -66,19 +67,39 @@ impl<'a> Absorber<'a> {
         codes.iter().zip(x.iter_mut()).for_each(|(&c, xi)| *xi -= sums[c as usize]);
     }
 
-    fn sweep(&self, x: &mut [f64], sums: &mut [Vec<f64>]) {
-        for (k, s) in sums.iter_mut().enumerate() {
-            self.project(k, x, s);
+    /// One Gauss-Seidel sweep over the fixed-effect coefficients: each effect in turn is
+    /// set to the (weighted) level means of x less the other effects. `coef` holds every
+    /// effect's coefficients, concatenated; `sums` is scratch of the largest effect's size.
+    fn sweep(&self, x: &[f64], coef: &mut [f64], offsets: &[usize], sums: &mut [f64]) {
+        let k_n = self.fes.len();
+        for k in 0..k_n {
+            let (codes, inv) = &self.fes[k];
+            let sums = &mut sums[..inv.len()];
+            sums.iter_mut().for_each(|s| *s = 0.0);
+            for i in 0..x.len() {
+                let mut r = x[i];
+                for j in 0..k_n {
+                    if j != k {
+                        r -= coef[offsets[j] + self.fes[j].0[i] as usize];
+                    }
+                }
+                let wi = self.weights.map_or(1.0, |w| w[i]);
+                sums[codes[i] as usize] += wi * r;
+            }
+            let out = &mut coef[offsets[k]..offsets[k] + inv.len()];
+            out.iter_mut().zip(sums.iter()).zip(inv).for_each(|((c, s), i)| *c = s * i);
         }
     }
 
-    /// Demeans `x` in place.
+    /// Demeans `x` in place. With two or more fixed effects, the fixed point is sought in
+    /// the space of the effects' coefficients (as fixest does), accelerated by Irons &
+    /// Tuck; the scratch space is a few vectors of the total number of levels, not of N.
     pub fn demean(&self, x: &mut [f64], opts: DemeanOptions) -> DemeanReport {
-        let mut sums: Vec<Vec<f64>> = self.fes.iter().map(|(_, inv)| vec![0.0; inv.len()]).collect();
         match self.fes.len() {
             0 => return DemeanReport { iterations: 0, converged: true },
             1 => {
-                self.project(0, x, &mut sums[0]);
+                let mut sums = vec![0.0; self.fes[0].1.len()];
+                self.project(0, x, &mut sums);
                 return DemeanReport { iterations: 0, converged: true };
             }
             _ => {}
@@ -88,38 +109,52 @@ impl<'a> Absorber<'a> {
             return DemeanReport { iterations: 0, converged: true };
         }
         let tol = opts.tol * scale;
-        let n = x.len();
-        let mut x1 = vec![0.0; n];
-        let mut x2 = vec![0.0; n];
+        let mut offsets = Vec::with_capacity(self.fes.len());
+        let mut total = 0;
+        for (_, inv) in &self.fes {
+            offsets.push(total);
+            total += inv.len();
+        }
+        let widest = self.fes.iter().map(|(_, inv)| inv.len()).max().unwrap_or(0);
+        let mut sums = vec![0.0; widest];
+        let mut c0 = vec![0.0; total];
+        let mut c1 = vec![0.0; total];
+        let mut c2 = vec![0.0; total];
         let mut iterations = 0;
+        let mut converged = false;
         while iterations < opts.max_iter {
-            // Two plain sweeps: x -> x1 -> x2.
-            x1.copy_from_slice(x);
-            self.sweep(&mut x1, &mut sums);
-            x2.copy_from_slice(&x1);
-            self.sweep(&mut x2, &mut sums);
+            c1.copy_from_slice(&c0);
+            self.sweep(x, &mut c1, &offsets, &mut sums);
+            c2.copy_from_slice(&c1);
+            self.sweep(x, &mut c2, &offsets, &mut sums);
             iterations += 2;
             let mut change = 0.0f64;
             let (mut num, mut den) = (0.0, 0.0);
-            for i in 0..n {
-                let d1 = x1[i] - x[i];
-                let d2 = x2[i] - x1[i];
+            for i in 0..total {
+                let d1 = c1[i] - c0[i];
+                let d2 = c2[i] - c1[i];
                 let dd = d2 - d1;
                 change = change.max(d2.abs());
                 num += d2 * dd;
                 den += dd * dd;
             }
             if change <= tol || den == 0.0 {
-                x.copy_from_slice(&x2);
-                return DemeanReport { iterations, converged: true };
+                c0.copy_from_slice(&c2);
+                converged = true;
+                break;
             }
             // Irons-Tuck: extrapolate along the last step.
             let coef = num / den;
-            for i in 0..n {
-                x[i] = x2[i] - coef * (x2[i] - x1[i]);
+            for i in 0..total {
+                c0[i] = c2[i] - coef * (c2[i] - c1[i]);
             }
         }
-        DemeanReport { iterations, converged: false }
+        for i in 0..x.len() {
+            for (k, (codes, _)) in self.fes.iter().enumerate() {
+                x[i] -= c0[offsets[k] + codes[i] as usize];
+            }
+        }
+        DemeanReport { iterations, converged }
     }
 
     /// Demeans every column, in parallel.

@@ -436,11 +436,10 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
     let beta: Vec<f64> = model.params().to_vec();
     let bread = linalg::inverse_from_r(&r11)
         .ok_or_else(|| AnalysisError::NotIdentified("the design matrix is singular".into()))?;
-    let mut resid = y.clone();
-    for (col, b) in cols.iter().zip(&beta) {
-        resid.iter_mut().zip(col).for_each(|(u, x)| *u -= b * x);
-    }
-    let ssr: f64 = resid.iter().map(|u| u * u).sum();
+    // Residuals are recomputed where needed rather than stored: one N-vector less at the
+    // peak of a multi-million-row fit.
+    let resid = |i: usize| -> f64 { y[i] - cols.iter().zip(&beta).map(|(c, b)| c[i] * b).sum::<f64>() };
+    let ssr: f64 = (0..n).map(|i| resid(i).powi(2)).sum();
 
     let dof_n = (n - df_k) as f64;
 
@@ -448,7 +447,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
     let scores = |codes: &[u32], g: usize| -> Array2<f64> {
         let mut s = Array2::<f64>::zeros((g, k));
         for (i, &c) in codes.iter().enumerate() {
-            let u = resid[i];
+            let u = resid(i);
             for j in 0..k {
                 s[[c as usize, j]] += cols[j][i] * u;
             }
@@ -460,7 +459,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         Vcov::Hetero => {
             let mut meat = Array2::<f64>::zeros((k, k));
             for i in 0..n {
-                let u2 = resid[i] * resid[i];
+                let u2 = resid(i).powi(2);
                 for a in 0..k {
                     let xa = cols[a][i] * u2;
                     for b in 0..=a {

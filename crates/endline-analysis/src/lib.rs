@@ -11,6 +11,8 @@
 //! - [`demean::Absorber`]: weighted alternating projections with Irons-Tuck acceleration.
 //! - [`AnalysisError`]: every way an estimation can fail, as a value.
 
+pub mod aggregate;
+pub mod balance;
 pub mod data;
 pub mod demean;
 mod design;

@@ -2,6 +2,7 @@
 
 mod did;
 mod edge;
+mod helpers;
 mod own;
 mod reference;
 
