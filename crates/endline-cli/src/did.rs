@@ -257,9 +257,19 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
         weights: args.weights.clone(),
         cluster: args.cluster.clone(),
     };
+    let mut panel_warnings = Vec::new();
+    let mut panel_cohorts = Vec::new();
     let result = (|| -> Result<(String, Value), AnalysisError> {
         // The panel checks (duplicates, cohorts constant within units) apply to every method.
         let p = panel::build(&df, &spec)?;
+        panel_warnings = p.warnings.clone();
+        let mut cohorts: Vec<i64> = p.cohort.clone();
+        cohorts.sort_unstable();
+        cohorts.dedup();
+        panel_cohorts = cohorts
+            .iter()
+            .map(|g| json!({"cohort": g, "units": p.cohort.iter().filter(|c| *c == g).count()}))
+            .collect();
         let opts =
             RegressionOptions { anticipation: args.anticipation, min_event: args.min_event, max_event: args.max_event };
         Ok(match args.method {
@@ -380,7 +390,22 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
         })
     })();
     match result {
-        Ok((text, json)) => {
+        Ok((mut text, mut json)) => {
+            // Diagnostics every method shares: the panel's warnings, too few clusters, and
+            // the units per cohort (cs reports its own, after dropping always-treated units).
+            if json.get("warnings").is_none() {
+                let mut warnings = panel_warnings.clone();
+                if let Some(g) =
+                    json["clusters"].as_array().and_then(|c| c.first()).and_then(|c| c[1].as_u64()).filter(|g| *g < 30)
+                {
+                    warnings.push(format!("only {g} clusters: cluster-robust standard errors may be too small; consider `endline estimate --bootstrap` (wild cluster bootstrap)"));
+                }
+                for w in &warnings {
+                    let _ = writeln!(text, "warning: {w}");
+                }
+                json["warnings"] = json!(warnings);
+                json["cohorts"] = json!(panel_cohorts);
+            }
             match args.format {
                 OutFormat::Table => print(&text)?,
                 OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,

@@ -198,3 +198,28 @@ fn bacon_decomposition_reproduces_twfe() {
         assert!((b.twfe - coef).abs() < 1e-10, "{label}: Bacon {} vs TWFE {coef}", b.twfe);
     }
 }
+
+/// The multiplier bootstrap, checked statistically: its standard errors agree with the
+/// analytic ones within sampling error, the uniform band's critical value lies between the
+/// pointwise 1.96 and a Bonferroni bound, a seed reproduces it and another seed moves it.
+#[test]
+fn multiplier_bootstrap_agrees_with_analytic_inference() {
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let p = panel::build(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+    let analytic = cs::estimate(&p, &CsOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let boot = |seed| {
+        cs::estimate(&p, &CsOptions { bootstrap: Some((1999, seed)), ..CsOptions::default() })
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (a, b, c) = (boot(11), boot(11), boot(12));
+    for ((x, y), z) in analytic.att_gt.iter().zip(&a.att_gt).zip(&b.att_gt) {
+        let ratio = y.std_error / x.std_error;
+        assert!((0.85..1.15).contains(&ratio), "ATT({},{}): bootstrap/analytic s.e. {ratio}", x.group, x.time);
+        assert_eq!(y, z, "same seed, same result");
+    }
+    let cells = analytic.att_gt.len() as f64;
+    let bonferroni = 3.4; // about the normal 1 - 0.05 / (2 * 12) quantile
+    assert!(a.critical_value > 1.96 && a.critical_value < bonferroni, "critical value {}", a.critical_value);
+    assert_ne!(a.critical_value, c.critical_value, "another seed, other draws");
+    assert!(cells == 12.0);
+}
