@@ -94,17 +94,24 @@ fn control_regression(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Array1<f64>, Array
 fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
     let (n, k) = p.x.dim();
     let d: Vec<f64> = p.treated.iter().map(|t| f64::from(u8::from(*t))).collect();
-    let start: Array1<f64> = {
+    let wsum: f64 = w.iter().sum();
+    let share = (0..n).map(|i| w[i] * d[i]).sum::<f64>() / wsum;
+    let start: Array1<f64> = if k == 1 {
+        // Intercept only: the maximum-likelihood fit is the weighted treated share.
+        Array1::from_elem(1, (share / (1.0 - share)).ln())
+    } else {
         let targets = Array1::from_iter(p.treated.iter().copied());
         let data = Dataset::new(p.x.to_owned(), targets);
         LogisticRegression::default()
             .alpha(0.0)
             .with_intercept(false)
-            .max_iterations(200)
+            .max_iterations(100)
             .gradient_tolerance(1e-8)
             .fit(&data)
             .map(|m| m.params().to_owned())
-            .unwrap_or_else(|_| Array1::zeros(k))
+            .ok()
+            .filter(|b| b.iter().all(|v| v.is_finite()))
+            .unwrap_or_else(|| Array1::zeros(k))
     };
     let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
     // linfa's coefficients model the probability of its first label (`false` here), so
