@@ -3,6 +3,7 @@
 //! (`compute.att_gt`, `compute.aggte`, `mboot`).
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
@@ -233,12 +234,12 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     }
     let k = panel.x.len() + 1;
 
-    let mut cells: Vec<AttGt> = Vec::new();
-    let mut infs: Vec<Vec<f64>> = Vec::new();
+    // Plan every cell, estimate them in parallel, assemble in order.
     let (tfac, t_range) = match opts.base_period {
         BasePeriod::Varying => (1, 0..t_n - 1),
         BasePeriod::Universal => (0, 0..t_n),
     };
+    let mut plan: Vec<(i64, usize, usize, bool)> = Vec::new();
     for &g in &groups {
         // The last period before treatment (anticipation aside).
         let Some(base_post) = (0..t_n).rev().find(|&i| periods[i] + antic < g) else {
@@ -249,88 +250,112 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
             let cur = ti + tfac;
             let post = g <= periods[cur];
             let base = if opts.base_period == BasePeriod::Universal || post { base_post } else { ti };
-            if opts.base_period == BasePeriod::Universal && base == cur {
-                cells.push(AttGt {
-                    group: g,
-                    time: periods[cur],
-                    att: 0.0,
-                    std_error: 0.0,
-                    conf_low: 0.0,
-                    conf_high: 0.0,
-                    post: false,
-                    n_treated: 0,
-                    n_control: 0,
-                });
-                infs.push(vec![0.0; n]);
-                continue;
-            }
-            let later = periods[cur.max(base)];
-            let is_control = |c: i64| match opts.control {
-                Control::Never => c == 0,
-                Control::Notyet => c == 0 || (c > later + antic && c != g),
-            };
-            let early = cur.min(base);
-            let mut idx = Vec::new();
-            let mut dy = Vec::new();
-            let mut treated = Vec::new();
-            let mut w = Vec::new();
-            let mut x = Vec::new();
-            for (i, &u) in units.iter().enumerate() {
-                let c = cohort[i];
-                let is_t = c == g;
-                if !is_t && !is_control(c) {
-                    continue;
-                }
-                let (y1, y0) = (panel.y_at(u, cur), panel.y_at(u, base));
-                let covs: Vec<f64> = panel.x.iter().map(|col| col[u * t_n + early]).collect();
-                if y1.is_nan() || y0.is_nan() || covs.iter().any(|v| v.is_nan()) {
-                    continue;
-                }
-                idx.push(i);
-                dy.push(y1 - y0);
-                treated.push(is_t);
-                w.push(weights[i]);
-                x.push(1.0);
-                x.extend(covs);
-            }
-            let n1 = idx.len();
-            let n_t = treated.iter().filter(|t| **t).count();
-            if n_t == 0 || n_t == n1 {
-                warnings.push(format!(
-                    "ATT({g},{}) has no {} units; it is skipped",
-                    periods[cur],
-                    if n_t == 0 { "treated" } else { "comparison" }
-                ));
-                continue;
-            }
-            let xm = Array2::from_shape_vec((n1, k), x).map_err(|e| AnalysisError::Data(e.to_string()))?;
-            let est = drdid::estimate(&TwoByTwo { dy: &dy, treated: &treated, x: xm.view(), w: &w }, opts.est_method)
-                .map_err(|e| AnalysisError::NotIdentified(format!("ATT({g},{}): {e}", periods[cur])))?;
-            let mut inf = vec![0.0; n];
-            let scale = n as f64 / n1 as f64;
-            for (j, &i) in idx.iter().enumerate() {
-                inf[i] = scale * est.inf[j];
-            }
-            cells.push(AttGt {
+            plan.push((g, cur, base, post));
+        }
+    }
+    enum Cell {
+        Reference(AttGt),
+        Skipped(String),
+        Estimated(AttGt, Vec<f64>),
+    }
+    let estimate_cell = |&(g, cur, base, post): &(i64, usize, usize, bool)| -> Result<Cell> {
+        if opts.base_period == BasePeriod::Universal && base == cur {
+            return Ok(Cell::Reference(AttGt {
                 group: g,
                 time: periods[cur],
-                att: est.att,
-                std_error: se_of(&inf, cluster.as_deref()),
+                att: 0.0,
+                std_error: 0.0,
                 conf_low: 0.0,
                 conf_high: 0.0,
-                post,
-                n_treated: n_t,
-                n_control: n1 - n_t,
-            });
-            infs.push(inf);
+                post: false,
+                n_treated: 0,
+                n_control: 0,
+            }));
+        }
+        let later = periods[cur.max(base)];
+        let is_control = |c: i64| match opts.control {
+            Control::Never => c == 0,
+            Control::Notyet => c == 0 || (c > later + antic && c != g),
+        };
+        let early = cur.min(base);
+        let mut idx = Vec::new();
+        let mut dy = Vec::new();
+        let mut treated = Vec::new();
+        let mut w = Vec::new();
+        let mut x = Vec::new();
+        for (i, &u) in units.iter().enumerate() {
+            let c = cohort[i];
+            let is_t = c == g;
+            if !is_t && !is_control(c) {
+                continue;
+            }
+            let (y1, y0) = (panel.y_at(u, cur), panel.y_at(u, base));
+            if y1.is_nan() || y0.is_nan() || panel.x.iter().any(|col| col[u * t_n + early].is_nan()) {
+                continue;
+            }
+            idx.push(i);
+            dy.push(y1 - y0);
+            treated.push(is_t);
+            w.push(weights[i]);
+            x.push(1.0);
+            x.extend(panel.x.iter().map(|col| col[u * t_n + early]));
+        }
+        let n1 = idx.len();
+        let n_t = treated.iter().filter(|t| **t).count();
+        if n_t == 0 || n_t == n1 {
+            return Ok(Cell::Skipped(format!(
+                "ATT({g},{}) has no {} units; it is skipped",
+                periods[cur],
+                if n_t == 0 { "treated" } else { "comparison" }
+            )));
+        }
+        let xm = Array2::from_shape_vec((n1, k), x).map_err(|e| AnalysisError::Data(e.to_string()))?;
+        let est = drdid::estimate(&TwoByTwo { dy: &dy, treated: &treated, x: xm.view(), w: &w }, opts.est_method)
+            .map_err(|e| AnalysisError::NotIdentified(format!("ATT({g},{}): {e}", periods[cur])))?;
+        let mut inf = vec![0.0; n];
+        let scale = n as f64 / n1 as f64;
+        for (j, &i) in idx.iter().enumerate() {
+            inf[i] = scale * est.inf[j];
+        }
+        let cell = AttGt {
+            group: g,
+            time: periods[cur],
+            att: est.att,
+            std_error: se_of(&inf, cluster.as_deref()),
+            conf_low: 0.0,
+            conf_high: 0.0,
+            post,
+            n_treated: n_t,
+            n_control: n1 - n_t,
+        };
+        Ok(Cell::Estimated(cell, inf))
+    };
+    let estimated: Vec<Result<Cell>> = plan.par_iter().map(estimate_cell).collect();
+    let mut cells: Vec<AttGt> = Vec::new();
+    let mut infs: Vec<Vec<f64>> = Vec::new();
+    for c in estimated {
+        match c? {
+            Cell::Reference(cell) => {
+                cells.push(cell);
+                infs.push(vec![0.0; n]);
+            }
+            Cell::Skipped(w) => warnings.push(w),
+            Cell::Estimated(cell, inf) => {
+                cells.push(cell);
+                infs.push(inf);
+            }
         }
     }
     if cells.is_empty() {
         return Err(AnalysisError::NotIdentified("no group-time cell could be estimated".into()));
     }
 
-    // Cohort shares P(G = g), weighted.
-    let pg = |g: i64| cohort.iter().zip(&weights).filter(|(c, _)| **c == g).map(|(_, w)| *w).sum::<f64>() / n as f64;
+    // Cohort shares P(G = g), weighted, computed once.
+    let mut shares: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
+    for (c, w) in cohort.iter().zip(&weights) {
+        *shares.entry(*c).or_insert(0.0) += w / n as f64;
+    }
+    let pg = |g: i64| shares.get(&g).copied().unwrap_or(0.0);
     let att: Vec<f64> = cells.iter().map(|c| c.att).collect();
 
     // The influence function of an aggregation Σ_k w_k ATT_k with w_k ∝ P(G = g_k),
@@ -346,17 +371,23 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
             }
         }
         if with_wif {
-            // if1_ik = (w_i 1{G_i = g_k} - pg_k) / Σpg ; if2_i = Σ_k (w_i 1{G_i=g_k} - pg_k) · Σ_k pg_k att_k / (Σpg)²
+            // The estimated-weights term (did's `wif`), per unit i with cohort G_i:
+            //   Σ_c (w_i 1{G_i = g_c} - p_c) att_c / T  -  (Σ_c (w_i 1{G_i = g_c} - p_c)) Σ_c p_c att_c / T²,
+            // which depends on i only through w_i, the summed ATT and the count of the
+            // cells of i's cohort: O(n) instead of O(n × cells).
+            let weighted: f64 = which.iter().zip(&pgs).map(|(&c, p)| p * att[c]).sum();
+            let p_att_over_t = weighted / total;
+            let mut by_cohort: std::collections::HashMap<i64, (f64, f64)> = std::collections::HashMap::new();
+            for &c in which {
+                let e = by_cohort.entry(cells[c].group).or_insert((0.0, 0.0));
+                e.0 += att[c];
+                e.1 += 1.0;
+            }
             for i in 0..n {
-                let mut a = 0.0;
-                let mut s = 0.0;
-                for (&c, p) in which.iter().zip(&pgs) {
-                    let ind = if cohort[i] == cells[c].group { weights[i] } else { 0.0 };
-                    a += (ind - p) / total * att[c];
-                    s += ind - p;
-                }
-                let b: f64 = s * which.iter().zip(&pgs).map(|(&c, p)| p * att[c]).sum::<f64>() / (total * total);
-                inf[i] += a - b;
+                let (sum_att, count) = by_cohort.get(&cohort[i]).copied().unwrap_or((0.0, 0.0));
+                let a = (weights[i] * sum_att - weighted) / total;
+                let s = weights[i] * count - total;
+                inf[i] += a - s * p_att_over_t / total;
             }
         }
         (est, inf)

@@ -6,7 +6,7 @@
 
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::error::{AnalysisError, Result};
 
@@ -43,8 +43,17 @@ pub struct Estimate {
     pub inf: Vec<f64>,
 }
 
-fn col_means(m: &Array2<f64>) -> Array1<f64> {
-    m.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(m.ncols()))
+/// Column means of x with each row scaled by `s(i)`: (1/n) Σ_i s_i x_i.
+fn weighted_col_means(x: ArrayView2<'_, f64>, s: impl Fn(usize) -> f64) -> Array1<f64> {
+    let (n, k) = x.dim();
+    let mut out = Array1::<f64>::zeros(k);
+    for i in 0..n {
+        let si = s(i);
+        if si != 0.0 {
+            out.scaled_add(si, &x.row(i));
+        }
+    }
+    out / n as f64
 }
 
 /// Weighted least squares of `dy` on `x` among the controls, with the linear
@@ -73,15 +82,11 @@ fn control_regression(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Array1<f64>, Array
     })?;
     let beta = inv.dot(&xty);
     // asy.lin.rep = (w_c * (dy - x'b) * x) (X'WX / n)^-1
-    let mut rep = Array2::<f64>::zeros((n, k));
-    let resid: Vec<f64> = (0..n).map(|i| p.dy[i] - p.x.row(i).dot(&beta)).collect();
-    let scaled_inv = &inv * n as f64;
-    for i in 0..n {
-        if wc[i] == 0.0 {
-            continue;
-        }
-        let s = p.x.row(i).to_owned() * (wc[i] * resid[i]);
-        rep.row_mut(i).assign(&s.dot(&scaled_inv));
+    // Row i is (w_c,i * resid_i) * x_i' (X'WX/n)^-1: one matrix product, then row scaling.
+    let mut rep = p.x.dot(&(&inv * n as f64));
+    for (i, mut row) in rep.rows_mut().into_iter().enumerate() {
+        let s = wc[i] * (p.dy[i] - p.x.row(i).dot(&beta));
+        row.mapv_inplace(|v| v * s);
     }
     Ok((beta, rep))
 }
@@ -125,8 +130,12 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
             })
             .sum()
     };
-    let flipped = -&start;
-    let mut beta = if loglik(&flipped) > loglik(&start) { flipped } else { start };
+    let mut beta = if k == 1 {
+        start
+    } else {
+        let flipped = -&start;
+        if loglik(&flipped) > loglik(&start) { flipped } else { start }
+    };
     let mut hess_inv = Array2::<f64>::zeros((k, k));
     for iter in 0..100 {
         let mut grad = Array1::<f64>::zeros(k);
@@ -161,11 +170,10 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
         }
     }
     let ps: Vec<f64> = (0..n).map(|i| sigmoid(p.x.row(i).dot(&beta)).min(1.0 - 1e-6)).collect();
-    let scaled = &hess_inv * n as f64;
-    let mut rep = Array2::<f64>::zeros((n, k));
-    for i in 0..n {
-        let s = p.x.row(i).to_owned() * (w[i] * (d[i] - ps[i]));
-        rep.row_mut(i).assign(&s.dot(&scaled));
+    let mut rep = p.x.dot(&(&hess_inv * n as f64));
+    for (i, mut row) in rep.rows_mut().into_iter().enumerate() {
+        let s = w[i] * (d[i] - ps[i]);
+        row.mapv_inplace(|v| v * s);
     }
     Ok((ps, rep))
 }
@@ -194,7 +202,7 @@ pub fn estimate(p: &TwoByTwo<'_>, method: EstMethod) -> Result<Estimate> {
             let att_cont: Vec<f64> = (0..n).map(|i| w_treat[i] * out[i]).collect();
             let eta_t = mean(att_treat.iter().copied(), n) / mean_wt;
             let eta_c = mean(att_cont.iter().copied(), n) / mean_wt;
-            let m1 = col_means(&(&p.x.to_owned() * &Array2::from_shape_fn((n, 1), |(i, _)| w_treat[i])));
+            let m1 = weighted_col_means(p.x, |i| w_treat[i]);
             let cont2 = row_dot(&rep, &m1);
             let inf = (0..n)
                 .map(|i| {
@@ -210,8 +218,7 @@ pub fn estimate(p: &TwoByTwo<'_>, method: EstMethod) -> Result<Estimate> {
             let mean_wc = mean(w_cont.iter().copied(), n);
             let eta_t = mean((0..n).map(|i| w_treat[i] * p.dy[i]), n) / mean_wt;
             let eta_c = mean((0..n).map(|i| w_cont[i] * p.dy[i]), n) / mean_wc;
-            let m2 =
-                col_means(&(&p.x.to_owned() * &Array2::from_shape_fn((n, 1), |(i, _)| w_cont[i] * (p.dy[i] - eta_c))));
+            let m2 = weighted_col_means(p.x, |i| w_cont[i] * (p.dy[i] - eta_c));
             let cont2 = row_dot(&rep, &m2);
             let inf = (0..n)
                 .map(|i| {
@@ -231,10 +238,9 @@ pub fn estimate(p: &TwoByTwo<'_>, method: EstMethod) -> Result<Estimate> {
             let r: Vec<f64> = (0..n).map(|i| p.dy[i] - out[i]).collect();
             let eta_t = mean((0..n).map(|i| w_treat[i] * r[i]), n) / mean_wt;
             let eta_c = mean((0..n).map(|i| w_cont[i] * r[i]), n) / mean_wc;
-            let xo = p.x.to_owned();
-            let m1 = col_means(&(&xo * &Array2::from_shape_fn((n, 1), |(i, _)| w_treat[i])));
-            let m2 = col_means(&(&xo * &Array2::from_shape_fn((n, 1), |(i, _)| w_cont[i] * (r[i] - eta_c))));
-            let m3 = col_means(&(&xo * &Array2::from_shape_fn((n, 1), |(i, _)| w_cont[i])));
+            let m1 = weighted_col_means(p.x, |i| w_treat[i]);
+            let m2 = weighted_col_means(p.x, |i| w_cont[i] * (r[i] - eta_c));
+            let m3 = weighted_col_means(p.x, |i| w_cont[i]);
             let (t2, c2, c3) = (row_dot(&rep_ols, &m1), row_dot(&rep_ps, &m2), row_dot(&rep_ols, &m3));
             let inf = (0..n)
                 .map(|i| {
