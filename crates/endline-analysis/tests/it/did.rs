@@ -223,3 +223,37 @@ fn multiplier_bootstrap_agrees_with_analytic_inference() {
     assert_ne!(a.critical_value, c.critical_value, "another seed, other draws");
     assert!(cells == 12.0);
 }
+
+/// An unbalanced panel is handled, not silently dropped: each comparison uses the units
+/// observed in both of its periods, the warning says so, and with a few unit-periods
+/// missing the estimates stay close to the balanced ones.
+#[test]
+fn unbalanced_panels_are_handled_with_a_warning() {
+    use polars::prelude::*;
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    // Drop every 37th row (about 3% of unit-periods).
+    let keep: BooleanChunked = (0..df.height()).map(|i| i % 37 != 5).collect();
+    let thinned = df.filter(&keep).unwrap_or_else(|e| panic!("{e}"));
+    let full = cs::estimate(&panel::build(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}")), &CsOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = panel::build(&thinned, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!p.is_balanced());
+    let r = cs::estimate(&p, &CsOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.warnings.iter().any(|w| w.contains("unbalanced")), "{:?}", r.warnings);
+    assert_eq!(r.n_units, 500, "no unit is dropped");
+    assert!(
+        (r.simple.att - full.simple.att).abs() < 2.0 * full.simple.std_error,
+        "{} vs {}",
+        r.simple.att,
+        full.simple.att
+    );
+    let mut thinner = 0;
+    for (c, f) in r.att_gt.iter().zip(&full.att_gt) {
+        assert!(c.att.is_finite() && c.std_error.is_finite());
+        assert!(c.n_treated + c.n_control <= f.n_treated + f.n_control);
+        if c.n_treated + c.n_control < f.n_treated + f.n_control {
+            thinner += 1;
+        }
+    }
+    assert!(thinner > 0, "some comparisons lost units observed in only one of their periods");
+}
