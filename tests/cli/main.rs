@@ -2,6 +2,7 @@
 
 mod did;
 mod estimate;
+mod ingest;
 mod validate;
 
 use std::path::{Path, PathBuf};

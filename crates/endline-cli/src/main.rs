@@ -7,6 +7,7 @@
 mod data;
 mod did;
 mod estimate;
+mod ingest;
 mod output;
 mod validate;
 
@@ -38,6 +39,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
     Codebook(validate::CodebookArgs),
+    /// Check collected responses against a survey and write typed Parquet tables.
+    Ingest(ingest::IngestArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
+        Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
     };

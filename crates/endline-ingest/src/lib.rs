@@ -1,1 +1,18 @@
-//! placeholder
+//! Ingest collected survey responses: every record checked against a validated
+//! [`Survey`](endline_survey::Survey), typed Parquet out, every rejected record kept with
+//! its reasons, and counts that always reconcile.
+//!
+//! - [`read`]: bytes to records (CSV, JSON Lines, JSON arrays; UTF-8 with or without BOM,
+//!   or a legacy encoding such as GB18030).
+//! - [`ingest`](ingest::ingest): the checks, with XLSForm's semantics, producing an
+//!   [`ingest::Ingested`] (typed tables, rejects, [`Issue`]s, [`TableCounts`]).
+//! - [`write`]: the outputs of `docs/cli.md`, written atomically.
+
+mod error;
+pub mod ingest;
+mod model;
+pub mod read;
+pub mod write;
+
+pub use error::IngestError;
+pub use model::{Issue, OnError, Severity, TableCounts};

@@ -1,0 +1,136 @@
+//! `endline ingest`: check collected records against a survey and write typed tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use endline_ingest::ingest::{self, Input, Options};
+use endline_ingest::{IngestError, OnError, Severity, write};
+
+use crate::Outcome;
+use crate::output::print;
+use crate::validate::{DiagFormat, read_source, render};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnErrorArg {
+    /// Write records with errors to rejects/<table>.csv.
+    Reject,
+    /// Keep them in the table, flagged _valid = false.
+    Keep,
+    /// Stop with exit status 1 and write nothing.
+    Fail,
+}
+
+/// Arguments of `endline ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The survey definition (YAML).
+    pub survey: PathBuf,
+    /// Data files: named as ODK Central names them (<survey>.csv, <survey>-<repeat>.csv;
+    /// also .jsonl and .json), or TABLE=PATH.
+    #[arg(required = true)]
+    pub data: Vec<String>,
+    /// The wave (survey round) stamped on every record, such as 2021.
+    #[arg(long)]
+    pub wave: String,
+    /// The output directory (one per wave); a previous ingest there is replaced atomically.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to do with a record that breaks a rule.
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Reject)]
+    pub on_error: OnErrorArg,
+    /// The files' character encoding, for legacy exports (gb18030, gbk, big5, latin1, ...).
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// The date today() means for records without a submission date (YYYY-MM-DD).
+    #[arg(long)]
+    pub today: Option<String>,
+}
+
+pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
+    let file = read_source(&args.survey)?;
+    let v = endline_survey::validate(&file);
+    let Some(survey) = &v.survey else {
+        eprint!(
+            "{}",
+            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        );
+        eprintln!("error: {} is not a valid survey; fix it before ingesting", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    let inputs: Vec<Input> = args
+        .data
+        .iter()
+        .map(|d| match d.split_once('=') {
+            Some((table, path)) if !table.contains(['/', '\\']) => {
+                Input { table: Some(table.to_string()), path: PathBuf::from(path), display: path.to_string() }
+            }
+            _ => Input { table: None, path: PathBuf::from(d), display: d.clone() },
+        })
+        .collect();
+    let today = match &args.today {
+        Some(t) => match endline_survey::expr::parse_date(t) {
+            Some(d) => Some(d),
+            None => {
+                eprintln!("error: --today must be a date like 2025-06-30, not `{t}`");
+                return Ok(Outcome::Failure);
+            }
+        },
+        None => None,
+    };
+    let opts = Options {
+        wave: args.wave.clone(),
+        on_error: match args.on_error {
+            OnErrorArg::Reject => OnError::Reject,
+            OnErrorArg::Keep => OnError::Keep,
+            OnErrorArg::Fail => OnError::Fail,
+        },
+        encoding: args.encoding.clone(),
+        today,
+    };
+    let data = match ingest::ingest(survey, &inputs, &opts) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(match e {
+                IngestError::Usage(_) | IngestError::Io(_) => Outcome::Failure,
+                _ => Outcome::Invalid,
+            });
+        }
+    };
+    let counts = match write::write_outputs(&data, &args.out) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Failure);
+        }
+    };
+    // The one-screen summary.
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {} wave {} → {}", survey.id(), survey.version(), args.wave, args.out.display());
+    let _ = writeln!(out, "{:<24} {:>10} {:>10} {:>10}", "table", "rows in", "written", "rejected");
+    for (name, c) in &counts {
+        let _ = writeln!(out, "{name:<24} {:>10} {:>10} {:>10}", c.rows_in, c.rows_written, c.rows_rejected);
+    }
+    let issues = data.issues();
+    if !issues.is_empty() {
+        let mut by: BTreeMap<(String, String, bool), usize> = BTreeMap::new();
+        for i in &issues {
+            *by.entry((i.rule.clone(), i.column.clone(), i.severity == Severity::Error)).or_default() += 1;
+        }
+        let mut top: Vec<_> = by.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let _ = writeln!(
+            out,
+            "\ntop problems (rule, column: count) — all {} in {}:",
+            issues.len(),
+            args.out.join("ingest.json").display()
+        );
+        for ((rule, column, error), n) in top.iter().take(10) {
+            let _ = writeln!(out, "  {:<8} {rule:<16} {column:<28} {n}", if *error { "error" } else { "warning" });
+        }
+    }
+    print(&out)?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,61 @@
+//! The result of an ingest, as `ingest.json` reports it.
+
+use serde::Serialize;
+
+/// What a problem does to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The record is rejected (or flagged, with `--on-error keep`).
+    Error,
+    /// Reported; the record is kept as it is.
+    Warning,
+}
+
+/// One problem with one record (or, for `unknown-column`/`missing-column`, with a file).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Issue {
+    /// The table.
+    pub table: String,
+    /// The file, as the user named it.
+    pub file: String,
+    /// 1-based record in the file (0 for a file-level issue).
+    pub row: usize,
+    /// The record's key, when known.
+    pub key: Option<String>,
+    /// The column (question name).
+    pub column: String,
+    /// The rule broken: type, choice, constraint, required, relevance, duplicate-key,
+    /// unknown-column, missing-column, orphan, count-mismatch, calculation.
+    pub rule: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// The value as written.
+    pub value: Option<String>,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// Counts for one table. Always `rows_in = rows_written + rows_rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct TableCounts {
+    /// Records read.
+    pub rows_in: usize,
+    /// Records written to the table's Parquet file.
+    pub rows_written: usize,
+    /// Records written to `rejects/<table>.csv` instead.
+    pub rows_rejected: usize,
+}
+
+/// What to do with a record that has an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Write it to the rejects file (the default).
+    #[default]
+    Reject,
+    /// Keep it in the table, flagged `_valid = false`, with its problems in `_issues`.
+    Keep,
+    /// Stop: write nothing.
+    Fail,
+}

@@ -1,0 +1,227 @@
+//! Ingest, end to end through the library: every fault class at its row and column,
+//! counts that reconcile, byte-identical reruns, the --on-error modes, broken files,
+//! legacy encodings, KoboToolbox's conventions, and rejects that can be ingested again.
+
+use std::path::{Path, PathBuf};
+
+use endline_diag::SourceFile;
+use endline_ingest::ingest::{Input, Options, ingest};
+use endline_ingest::{IngestError, OnError, Severity, write};
+use endline_survey::Survey;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+fn survey() -> Survey {
+    let path = data("hh.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    endline_survey::validate(&SourceFile::new("hh.yaml", text)).survey.unwrap_or_else(|| panic!("hh.yaml is invalid"))
+}
+
+fn input(name: &str) -> Input {
+    Input { table: None, path: data(name), display: name.to_string() }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("endline-ingest-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn opts(on_error: OnError) -> Options {
+    Options { wave: "2025".into(), on_error, ..Options::default() }
+}
+
+#[test]
+fn every_fault_is_caught_at_its_row_and_column() {
+    let s = survey();
+    let d = ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Reject))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(String, usize, String, String, Severity)> =
+        d.issues().into_iter().map(|i| (i.table, i.row, i.column, i.rule, i.severity)).collect();
+    let e = |t: &str, r: usize, c: &str, rule: &str, sev: Severity| {
+        (t.to_string(), r, c.to_string(), rule.to_string(), sev)
+    };
+    use Severity::{Error as E, Warning as W};
+    let want = vec![
+        e("hh", 0, "extra", "unknown-column", W),
+        e("hh", 2, "members", "count-mismatch", W),
+        e("hh", 2, "n_adults", "calculation", W),
+        e("hh", 2, "size", "constraint", E),
+        e("hh", 3, "coop", "choice", E),
+        e("hh", 3, "members", "count-mismatch", W),
+        e("hh", 4, "dividend", "relevance", E),
+        e("hh", 4, "members", "count-mismatch", W),
+        e("hh", 5, "hh_id", "duplicate-key", E),
+        e("hh", 5, "members", "count-mismatch", W),
+        e("hh", 6, "size", "type", E),
+        e("hh", 7, "coop", "required", E),
+        e("hh", 7, "members", "count-mismatch", W),
+        e("hh", 8, "members", "count-mismatch", W),
+        e("hh", 8, "n_adults", "calculation", W),
+        e("hh", 9, "crops", "choice", E),
+        e("hh", 9, "members", "count-mismatch", W),
+        e("hh", 9, "visit", "constraint", E),
+        e("members", 5, "PARENT_KEY", "orphan", E),
+        e("members", 6, "hh_id", "orphan", E),
+    ];
+    assert_eq!(got, want);
+    // The values are those written, and the key is known.
+    let issues = d.issues();
+    let dup = issues.iter().find(|i| i.rule == "duplicate-key").unwrap_or_else(|| panic!("no duplicate"));
+    assert_eq!((dup.key.as_deref(), dup.value.as_deref()), (Some("H001"), Some("H001")));
+    let ty = issues.iter().find(|i| i.rule == "type").unwrap_or_else(|| panic!("no type issue"));
+    assert_eq!((ty.value.as_deref(), ty.file.as_str()), (Some("two"), "hh.csv"));
+}
+
+#[test]
+fn counts_reconcile_and_outputs_match_them() {
+    let s = survey();
+    let d = ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Reject))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = scratch("counts");
+    let counts = write::write_outputs(&d, &out).unwrap_or_else(|e| panic!("{e}"));
+    for (table, c) in &counts {
+        assert_eq!(c.rows_in, c.rows_written + c.rows_rejected, "{table}");
+        let rejects = std::fs::read_to_string(out.join("rejects").join(format!("{table}.csv"))).unwrap_or_default();
+        assert_eq!(rejects.lines().count().saturating_sub(1), c.rows_rejected, "{table} rejects");
+    }
+    assert_eq!(
+        counts.iter().map(|(_, c)| (c.rows_in, c.rows_written, c.rows_rejected)).collect::<Vec<_>>(),
+        [(9, 2, 7), (6, 4, 2)]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ingest.json")).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(json["tables"]["hh"]["rows_written"], 2);
+    assert_eq!(json["wave"], "2025");
+    assert!(json["issues"].as_array().is_some_and(|a| a.len() == 20));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn the_same_input_gives_the_same_bytes() {
+    let s = survey();
+    let (a, b) = (scratch("same-a"), scratch("same-b"));
+    for dir in [&a, &b] {
+        let d = ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Reject))
+            .unwrap_or_else(|e| panic!("{e}"));
+        write::write_outputs(&d, dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for f in ["hh.parquet", "hh.pii.parquet", "members.parquet", "ingest.json", "rejects/hh.csv", "rejects/members.csv"]
+    {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap_or_default(), std::fs::read(b.join(f)).unwrap_or_default());
+        assert!(!x.is_empty() && x == y, "{f} differs");
+    }
+    let _ = (std::fs::remove_dir_all(&a), std::fs::remove_dir_all(&b));
+}
+
+#[test]
+fn on_error_fail_writes_nothing_and_keep_flags() {
+    let s = survey();
+    match ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Fail)) {
+        Err(IngestError::Rejected(n)) => assert_eq!(n, 9),
+        other => panic!("{other:?}"),
+    }
+    let d =
+        ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Keep)).unwrap_or_else(|e| panic!("{e}"));
+    let out = scratch("keep");
+    let counts = write::write_outputs(&d, &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts[0].1.rows_written, 9);
+    assert!(!out.join("rejects").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn broken_files_are_clear_errors_and_leave_no_output() {
+    let s = survey();
+    let dir = scratch("broken");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let header = "hh_id,visit,info-size,info-coop,KEY\n";
+    let cases = [
+        (
+            "truncated.csv",
+            format!("{header}H001,2025-06-01,1,1,\"uuid:a\nH002,2025-06-01,1,1,uuid:b\n").into_bytes(),
+            "truncated",
+        ),
+        ("ragged.csv", format!("{header}H001,2025-06-01,1,1,uuid:a\nH002,2025-06-01\n").into_bytes(), "ragged"),
+        (
+            "encoded.csv",
+            encoding_rs::GB18030.encode(&format!("{header}H001,2025-06-01,1,1,拉萨\n")).0.into_owned(),
+            "--encoding gb18030",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let err = ingest(&s, &[Input { table: Some("hh".into()), path, display: name.into() }], &opts(OnError::Reject))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(name) && err.contains(expected), "{name}: {err}");
+    }
+    // With the right encoding the GB18030 file reads.
+    let d = ingest(
+        &s,
+        &[Input { table: Some("hh".into()), path: dir.join("encoded.csv"), display: "encoded.csv".into() }],
+        &Options { encoding: Some("gb18030".into()), ..opts(OnError::Reject) },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.tables[0].rows.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kobo_json_with_group_paths_split_choices_and_indexes() {
+    let s = survey();
+    let dir = scratch("kobo");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let top = r#"[{"hh_id": "H101", "visit": "2025-05-01", "info/size": "1", "info/coop": "1", "info/dividend": "7.5",
+                  "info/crops/barley": "1", "info/crops/yak": "0", "_index": 1, "_submission_time": "2025-05-02T08:00:00"}]"#;
+    let kids = "{\"age\": \"44\", \"_index\": 1, \"_parent_index\": 1}\n";
+    std::fs::write(dir.join("top.json"), top).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("kids.jsonl"), kids).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [
+        Input { table: Some("hh".into()), path: dir.join("top.json"), display: "top.json".into() },
+        Input { table: Some("members".into()), path: dir.join("kids.jsonl"), display: "kids.jsonl".into() },
+    ];
+    let d = ingest(&s, &inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<_> = d.issues().into_iter().filter(|i| i.severity == Severity::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let crops = d.tables[0].items.iter().position(|i| i.name() == "crops").unwrap_or(0);
+    assert_eq!(d.tables[0].rows[0].values[crops], endline_survey::expr::Value::Multi(vec!["barley".into()]));
+    assert_eq!(d.tables[1].rows[0].parent, Some(0));
+    assert_eq!(d.tables[1].rows[0].key.as_deref(), Some("H101"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rejects_can_be_fixed_and_ingested_again_and_reingest_replaces() {
+    let s = survey();
+    let out = scratch("fix");
+    let d = ingest(&s, &[input("hh.csv"), input("hh-members.csv")], &opts(OnError::Reject))
+        .unwrap_or_else(|e| panic!("{e}"));
+    write::write_outputs(&d, &out).unwrap_or_else(|e| panic!("{e}"));
+    // Fix H003's coop (2 -> 0) and ingest the rejects file as it is otherwise.
+    let rejects = std::fs::read_to_string(out.join("rejects/hh.csv")).unwrap_or_default();
+    let fixed: String = rejects
+        .lines()
+        .filter(|l| l.starts_with("SubmissionDate") || l.contains(",H003,"))
+        .map(|l| l.replacen(",1,2,,", ",1,0,,", 1) + "\n")
+        .collect();
+    let path = out.with_extension("fixed.csv");
+    std::fs::write(&path, fixed).unwrap_or_else(|e| panic!("{e}"));
+    let again = ingest(
+        &s,
+        &[Input { table: Some("hh".into()), path: path.clone(), display: "fixed.csv".into() }],
+        &opts(OnError::Reject),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let counts = write::write_outputs(&again, &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts[0].1.rows_written, 1, "{:?}", again.issues());
+    assert!(!out.join("rejects").exists(), "the previous ingest was replaced whole");
+    let unknown: Vec<String> =
+        again.issues().into_iter().filter(|i| i.rule == "unknown-column").map(|i| i.column).collect();
+    assert_eq!(unknown, ["extra"], "the rejects' own columns (_source_row, _reasons, ...) are not unknown");
+    let _ = (std::fs::remove_dir_all(&out), std::fs::remove_file(&path));
+}

@@ -1,0 +1,67 @@
+//! `endline ingest`: outputs, summary and exit codes.
+
+use crate::{endline, scratch, stdout};
+
+const SURVEY: &str = "crates/endline-ingest/tests/data/hh.yaml";
+const HH: &str = "crates/endline-ingest/tests/data/hh.csv";
+const MEMBERS: &str = "crates/endline-ingest/tests/data/hh-members.csv";
+
+#[test]
+fn ingest_writes_the_contracted_outputs_and_a_summary() {
+    let out = scratch("ingest").join("wave2025");
+    let o = endline(&["ingest", SURVEY, HH, MEMBERS, "--wave", "2025", "--out", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["hh", "9", "2", "7"]), "{text}");
+    assert!(text.contains("top problems"));
+    for f in ["hh.parquet", "hh.pii.parquet", "members.parquet", "ingest.json", "rejects/hh.csv", "rejects/members.csv"]
+    {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ingest.json")).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(
+        (v["survey"].as_str(), v["version"].as_str(), v["wave"].as_str()),
+        (Some("hh"), Some("1"), Some("2025"))
+    );
+    let issue = &v["issues"].as_array().cloned().unwrap_or_default()[1];
+    for k in ["table", "file", "row", "key", "column", "rule", "severity", "value", "message"] {
+        assert!(issue.get(k).is_some(), "issue field {k}");
+    }
+}
+
+#[test]
+fn on_error_fail_exits_1_and_writes_nothing() {
+    let out = scratch("ingest-fail").join("out");
+    let o = endline(&[
+        "ingest",
+        SURVEY,
+        HH,
+        MEMBERS,
+        "--wave",
+        "2025",
+        "--out",
+        &out.display().to_string(),
+        "--on-error",
+        "fail",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was written"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn usage_and_data_errors() {
+    let out = scratch("ingest-errors").join("out");
+    let o = endline(&["ingest", SURVEY, "README.md", "--wave", "1", "--out", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "a file that is no table of the survey");
+    let o = endline(&["ingest", SURVEY, "hh=missing.csv", "--wave", "1", "--out", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "an unreadable file");
+    let bad = scratch("ingest-ragged").join("hh.csv");
+    std::fs::create_dir_all(bad.parent().unwrap_or(&out)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&bad, "hh_id,info-size\nH001,1\nH002\n").unwrap_or_else(|e| panic!("{e}"));
+    let o =
+        endline(&["ingest", SURVEY, &bad.display().to_string(), "--wave", "1", "--out", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "a ragged file is invalid data");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("row 2") && !out.exists());
+}
