@@ -13,12 +13,6 @@ use endline_analysis::did::cs::{self, Control, CsOptions};
 use endline_analysis::did::panel::{self, PanelSpec};
 use polars::prelude::*;
 
-fn normal(rng: &mut Rng) -> f64 {
-    let u1 = rng.uniform().max(f64::MIN_POSITIVE);
-    let u2 = rng.uniform();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
 fn write(counties: usize, periods: usize, per_county: usize, path: &str) -> PolarsResult<()> {
     let mut rng = Rng::new(7);
     let first = 2001i64;
@@ -26,10 +20,10 @@ fn write(counties: usize, periods: usize, per_county: usize, path: &str) -> Pola
     for c in 0..counties {
         // A third never treated; the rest adopt between the 4th and the last period.
         let g = if rng.uniform() < 0.33 { 0 } else { first + 3 + rng.below(periods as u64 - 3) as i64 };
-        let county_effect = normal(&mut rng);
+        let county_effect = rng.normal();
         for h in 0..per_county {
             let id = (c * per_county + h) as i64;
-            let unit_effect = county_effect + normal(&mut rng);
+            let unit_effect = county_effect + rng.normal();
             for t in 0..periods as i64 {
                 let yr = first + t;
                 let effect = if g > 0 && yr >= g { 0.5 + 0.1 * (yr - g) as f64 } else { 0.0 };
@@ -37,7 +31,7 @@ fn write(counties: usize, periods: usize, per_county: usize, path: &str) -> Pola
                 county.push(c as i64);
                 year.push(yr);
                 cohort.push(g);
-                y.push(unit_effect + 0.2 * t as f64 + effect + normal(&mut rng));
+                y.push(unit_effect + 0.2 * t as f64 + effect + rng.normal());
             }
         }
     }

@@ -11,30 +11,23 @@ use std::time::Instant;
 use endline_analysis::{FeolsSpec, Rng, Vcov};
 use polars::prelude::*;
 
-fn normal(rng: &mut Rng) -> f64 {
-    // Box-Muller.
-    let u1 = rng.uniform().max(f64::MIN_POSITIVE);
-    let u2 = rng.uniform();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
 fn write(rows: usize, path: &str) -> PolarsResult<()> {
     let years = 10usize;
     let counties = 2000usize;
     let households = rows.div_ceil(years) * 100 / 95;
     let mut rng = Rng::new(20_251_128);
-    let county_effect: Vec<f64> = (0..counties).map(|_| normal(&mut rng)).collect();
+    let county_effect: Vec<f64> = (0..counties).map(|_| rng.normal()).collect();
     let year_effect: Vec<f64> = (0..years).map(|t| 0.1 * t as f64).collect();
     let (mut unit, mut year, mut county, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     'outer: for h in 0..households {
         let c = (h * 7919) % counties;
-        let hh_effect = normal(&mut rng) + county_effect[c];
+        let hh_effect = rng.normal() + county_effect[c];
         for (t, ye) in year_effect.iter().enumerate() {
             if rng.uniform() < 0.05 {
                 continue;
             }
-            let xi = 0.5 * hh_effect + normal(&mut rng);
-            let yi = 0.5 * xi + hh_effect + ye + 0.3 * county_effect[c] * t as f64 / 10.0 + normal(&mut rng);
+            let xi = 0.5 * hh_effect + rng.normal();
+            let yi = 0.5 * xi + hh_effect + ye + 0.3 * county_effect[c] * t as f64 / 10.0 + rng.normal();
             unit.push(h as i64);
             year.push(2015 + t as i64);
             county.push(c as i64);

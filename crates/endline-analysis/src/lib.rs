@@ -21,10 +21,9 @@ mod error;
 mod feols;
 pub mod formula;
 mod linalg;
-mod rng;
 mod wild;
 
+pub use endline_rng::Rng;
 pub use error::{AnalysisError, Result};
 pub use feols::{Coefficient, FTest, FeolsFit, FeolsSpec, FixedEffectInfo, Vcov};
-pub use rng::Rng;
 pub use wild::{WildBootstrap, WildResult, WildWeights};

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::data::FactorColumn;
 use crate::demean::{Absorber, DemeanOptions};
 use crate::error::{AnalysisError, Result};
-use crate::rng::Rng;
+use endline_rng::Rng;
 
 /// The distribution of the cluster weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

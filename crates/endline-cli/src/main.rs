@@ -9,6 +9,7 @@ mod did;
 mod estimate;
 mod ingest;
 mod output;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Codebook(validate::CodebookArgs),
     /// Check collected responses against a survey and write typed Parquet tables.
     Ingest(ingest::IngestArgs),
+    /// Synthetic field data that obey a survey, with a planted programme effect.
+    Simulate(simulate::SimulateArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
         Command::Ingest(args) => ingest::ingest(&args, color),
+        Command::Simulate(args) => simulate::simulate(&args, color),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
     };

@@ -10,7 +10,7 @@ use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 use super::drdid::{self, EstMethod, TwoByTwo};
 use super::panel::Panel;
 use crate::error::{AnalysisError, Result};
-use crate::rng::Rng;
+use endline_rng::Rng;
 
 /// Which units serve as comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -136,6 +136,25 @@ pub fn never_true(e: &Expr, is_integer: &dyn Fn(&str) -> bool) -> bool {
     }
 }
 
+/// Bounds on `.` that a constraint implies through its top-level conjunction of
+/// comparisons with numbers (`. >= 0 and . <= 120` gives `(Some(0), Some(120))`); strict
+/// bounds are returned as the bound itself. For generating answers that pass.
+pub fn self_bounds(e: &Expr) -> (Option<f64>, Option<f64>) {
+    let mut atoms = Vec::new();
+    conjuncts(e, &mut atoms);
+    let mut i = Interval::ALL;
+    for atom in atoms {
+        let ExprKind::Binary(op, a, b) = &atom.kind else { continue };
+        let (op, v) = match (&a.kind, number(b), &b.kind, number(a)) {
+            (ExprKind::SelfRef, Some(v), _, _) => (*op, v),
+            (_, _, ExprKind::SelfRef, Some(v)) => (op.flipped(), v),
+            _ => continue,
+        };
+        i.meet(op, v);
+    }
+    (i.lo.is_finite().then_some(i.lo), i.hi.is_finite().then_some(i.hi))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +174,14 @@ mod tests {
         assert!(never("false()"));
         assert!(never("(. < 0 and . > 0) or 1 > 2"));
         assert!(never(". >= 0 and ${y} = 'a' and 5 < .".replace("5 < .", ". < -1").as_str()));
+    }
+
+    #[test]
+    fn bounds_of_the_answer() {
+        let e = parse(". >= 1 and . <= 30").unwrap_or_else(|err| panic!("{err:?}"));
+        assert_eq!(self_bounds(&e), (Some(1.0), Some(30.0)));
+        let e = parse("regex(., 'x') and . > 0").unwrap_or_else(|err| panic!("{err:?}"));
+        assert_eq!(self_bounds(&e), (Some(0.0), None));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A small, fixed pseudo-random generator (xoshiro256**, seeded by SplitMix64), so that a
-//! seed gives the same draws on every platform and every version of our dependencies.
+//! seed gives the same draws on every platform and every version of our dependencies:
+//! bootstraps, simulations and anything else seeded in endline use it.
 
 /// xoshiro256** (Blackman & Vigna).
 #[derive(Debug, Clone)]
@@ -42,6 +43,15 @@ impl Rng {
     /// A uniform float in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+impl Rng {
+    /// A standard normal draw (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(f64::MIN_POSITIVE);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 }
 

@@ -1,0 +1,123 @@
+//! `endline simulate`: synthetic field data that obey a survey, with a planted effect.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use endline_simulate::{Study, simulate as run};
+
+use crate::Outcome;
+use crate::output::print;
+use crate::validate::{DiagFormat, read_source, render};
+
+/// Arguments of `endline simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The survey definition (YAML).
+    pub survey: PathBuf,
+    /// Where to write: one folder per wave with ODK Central-style exports, plus
+    /// counties.csv (the programme's roll-out) and truth.json (the planted parameters).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of counties.
+    #[arg(long, default_value_t = 40)]
+    pub counties: usize,
+    /// Households per county (interviewed every wave).
+    #[arg(long, default_value_t = 25)]
+    pub households: usize,
+    /// Survey waves (years), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2019,2021,2023,2025")]
+    pub waves: Vec<i64>,
+    /// Share of counties that get the programme.
+    #[arg(long, default_value_t = 0.4)]
+    pub treated_share: f64,
+    /// Adoption years of programme counties, assigned in turn, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2021,2023")]
+    pub adoption: Vec<i64>,
+    /// A true effect, in log points from adoption on: QUESTION=EFFECT (repeatable).
+    #[arg(long = "effect", value_name = "QUESTION=EFFECT")]
+    pub effects: Vec<String>,
+    /// Selection on trends: programme counties' extra yearly log growth, QUESTION=RATE.
+    #[arg(long = "pretrend", value_name = "QUESTION=RATE")]
+    pub pretrends: Vec<String>,
+    /// Common yearly log growth of the modelled outcomes.
+    #[arg(long, default_value_t = 0.10)]
+    pub growth: f64,
+    /// A fixed answer for every household: QUESTION=VALUE (repeatable).
+    #[arg(long = "answer", value_name = "QUESTION=VALUE")]
+    pub answers: Vec<String>,
+    /// The question holding the county code.
+    #[arg(long, default_value = "county_id")]
+    pub county_question: String,
+}
+
+fn pairs<T: std::str::FromStr>(items: &[String], what: &str) -> Result<Vec<(String, T)>, String> {
+    items
+        .iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').ok_or_else(|| format!("--{what} takes QUESTION=VALUE, not `{s}`"))?;
+            let v = v.parse::<T>().map_err(|_| format!("--{what} {s}: `{v}` is not a valid value"))?;
+            Ok((k.to_string(), v))
+        })
+        .collect()
+}
+
+pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
+    let file = read_source(&args.survey)?;
+    let v = endline_survey::validate(&file);
+    let Some(survey) = &v.survey else {
+        eprint!(
+            "{}",
+            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        );
+        eprintln!("error: {} is not a valid survey", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    let parsed = (|| -> Result<Study, String> {
+        Ok(Study {
+            counties: args.counties,
+            households_per_county: args.households,
+            waves: args.waves.clone(),
+            treated_share: args.treated_share,
+            adoption_years: args.adoption.clone(),
+            effects: pairs(&args.effects, "effect")?,
+            pretrends: pairs(&args.pretrends, "pretrend")?,
+            growth: args.growth,
+            answers: pairs(&args.answers, "answer")?,
+            county_question: args.county_question.clone(),
+            weight_question: survey.item("weight").map(|_| "weight".to_string()),
+            date_question: survey.item("interview_date").map(|_| "interview_date".to_string()),
+            seed: args.seed,
+        })
+    })();
+    let study = match parsed {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Failure);
+        }
+    };
+    match run(survey, &study, &args.out) {
+        Ok(counties) => {
+            let treated = counties.iter().filter(|c| c.first_treated > 0).count();
+            print(&format!(
+                "simulated {} counties ({treated} with the programme) x {} households x {} waves into {}\n",
+                counties.len(),
+                study.households_per_county,
+                study.waves.len(),
+                args.out.display()
+            ))?;
+            Ok(Outcome::Success)
+        }
+        Err(endline_simulate::SimulateError::Study(e)) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Invalid)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Failure)
+        }
+    }
+}

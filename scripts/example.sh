@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The example study, as far as the pipeline goes today: validate the questionnaire,
+# simulate four survey waves of field data with a planted programme effect, ingest each
+# wave, and estimate the effect with Callaway & Sant'Anna on the ingested household data.
+# Outputs: out/example/ (simulated exports, ingested Parquet per wave, the estimate).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/endline-target}
+cargo build -q --bin endline
+endline="$CARGO_TARGET_DIR/debug/endline"
+out=out/example
+rm -rf "$out"
+mkdir -p "$out"
+
+echo "== 1. validate the questionnaire"
+"$endline" validate surveys/border_household.yaml
+
+echo "== 2. simulate four waves (2019-2025): 60 counties x 20 households, 40% with social workers"
+"$endline" simulate surveys/border_household.yaml --out "$out/field" --seed 3 \
+  --counties 60 --households 20 --answer consent=1 \
+  --effect specialty_output=0.10 --effect income_total=0.05
+
+echo "== 3. ingest each wave"
+for wave in 2019 2021 2023 2025; do
+  "$endline" ingest surveys/border_household.yaml \
+    "$out/field/$wave/border_household.csv" "$out/field/$wave/border_household-members.csv" \
+    --wave "$wave" --out "$out/ingested/$wave"
+done
+
+echo "== 4. household panel of log specialty output, with each county's first programme year"
+python3 - "$out" <<'PY'
+import csv, math, sys
+out = sys.argv[1]
+first = {r["county_id"]: r["first_treated"] for r in csv.DictReader(open(f"{out}/field/counties.csv"))}
+rows = []
+for wave in ["2019", "2021", "2023", "2025"]:
+    for r in csv.DictReader(open(f"{out}/field/{wave}/border_household.csv")):
+        v = r.get("interview-livelihood-specialty_output", "")
+        if v:
+            rows.append([r["household_id"], r["county_id"], wave, first[r["county_id"]], f"{math.log(float(v)):.10f}"])
+with open(f"{out}/panel.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["household_id", "county_id", "year", "first_treated", "log_specialty_output"])
+    w.writerows(rows)
+print(f"{len(rows)} household-waves")
+PY
+
+echo "== 5. Callaway & Sant'Anna (not-yet-treated controls), clustered by county"
+"$endline" did "$out/panel.csv" --outcome log_specialty_output --unit household_id --time year \
+  --cohort first_treated --control notyet --cluster county_id | tee "$out/cs.txt"
+echo
+echo "Planted: an effect of 0.10 log points on specialty output from adoption on (see $out/field/truth.json);"
+echo "a 95% interval misses the truth about one time in twenty, whatever the seed."
+echo "Outputs are in $out/."
