@@ -10,7 +10,7 @@ use endline_ingest::{IngestError, OnError, Severity, write};
 
 use crate::Outcome;
 use crate::output::print;
-use crate::validate::{DiagFormat, read_source, render};
+use crate::validate::load_survey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnErrorArg {
@@ -49,16 +49,8 @@ pub struct IngestArgs {
 }
 
 pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
-    let file = read_source(&args.survey)?;
-    let v = endline_survey::validate(&file);
-    let Some(survey) = &v.survey else {
-        eprint!(
-            "{}",
-            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        );
-        eprintln!("error: {} is not a valid survey; fix it before ingesting", file.name());
-        return Ok(Outcome::Invalid);
-    };
+    let Some(survey) = load_survey(&args.survey, color)? else { return Ok(Outcome::Invalid) };
+    let survey = &survey;
     let inputs: Vec<Input> = args
         .data
         .iter()

@@ -7,7 +7,7 @@ use endline_simulate::{Study, simulate as run};
 
 use crate::Outcome;
 use crate::output::print;
-use crate::validate::{DiagFormat, read_source, render};
+use crate::validate::load_survey;
 
 /// Arguments of `endline simulate`.
 #[derive(Debug, Args)]
@@ -65,16 +65,8 @@ fn pairs<T: std::str::FromStr>(items: &[String], what: &str) -> Result<Vec<(Stri
 }
 
 pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
-    let file = read_source(&args.survey)?;
-    let v = endline_survey::validate(&file);
-    let Some(survey) = &v.survey else {
-        eprint!(
-            "{}",
-            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        );
-        eprintln!("error: {} is not a valid survey", file.name());
-        return Ok(Outcome::Invalid);
-    };
+    let Some(survey) = load_survey(&args.survey, color)? else { return Ok(Outcome::Invalid) };
+    let survey = &survey;
     let parsed = (|| -> Result<Study, String> {
         Ok(Study {
             counties: args.counties,

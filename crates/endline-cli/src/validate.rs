@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use endline_diag::{Report, SourceFile, render_human, render_short};
-use endline_survey::{Validation, codebook};
+use endline_survey::{Survey, Validation, codebook};
 
 use crate::Outcome;
 use crate::output::{print, write_atomic};
@@ -130,18 +130,22 @@ pub fn validate(args: &ValidateArgs, color: bool) -> anyhow::Result<Outcome> {
     })
 }
 
-pub fn codebook(args: &CodebookArgs, color: bool) -> anyhow::Result<Outcome> {
-    let file = read_source(&args.survey)?;
+/// Reads and validates a survey for a command that needs a valid one. An invalid survey's
+/// diagnostics go to stderr and the result is None (the command exits 1).
+pub fn load_survey(path: &Path, color: bool) -> anyhow::Result<Option<Survey>> {
+    let file = read_source(path)?;
     let v = endline_survey::validate(&file);
-    let Some(survey) = &v.survey else {
-        eprint!(
-            "{}",
-            render(&file, &v, DiagFormat::Human, color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        );
+    if v.survey.is_none() {
+        let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        eprint!("{}", render(&file, &v, DiagFormat::Human, color));
         eprintln!("error: {} is not a valid survey; fix the errors above first", file.name());
-        return Ok(Outcome::Invalid);
-    };
-    let book = codebook::build(survey);
+    }
+    Ok(v.survey)
+}
+
+pub fn codebook(args: &CodebookArgs, color: bool) -> anyhow::Result<Outcome> {
+    let Some(survey) = load_survey(&args.survey, color)? else { return Ok(Outcome::Invalid) };
+    let book = codebook::build(&survey);
     let text = match args.format {
         CodebookFormat::Md => book.to_markdown(),
         CodebookFormat::Csv => book.to_csv(),
