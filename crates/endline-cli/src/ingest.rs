@@ -80,6 +80,18 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         },
         encoding: args.encoding.clone(),
         today,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            // One line on stderr, rewritten in place: only on a terminal.
+            ingest::Progress(std::sync::Arc::new(|what: &str, done: usize, total: usize| {
+                let width = 30;
+                let filled = if total == 0 { width } else { done * width / total };
+                let pct = if total == 0 { 100 } else { done * 100 / total };
+                eprint!("\r\x1b[2K{what:<40} [{}{}] {pct:>3}%", "#".repeat(filled), " ".repeat(width - filled));
+                if done == total && what == "checked" {
+                    eprintln!();
+                }
+            }))
+        }),
     };
     let data = match ingest::ingest(survey, &inputs, &opts) {
         Ok(d) => d,

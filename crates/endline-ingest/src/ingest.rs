@@ -34,6 +34,26 @@ pub struct Options {
     /// The date `today()` means when a record has no submission date; expressions that
     /// use `today()` or `now()` are not checked for records with neither.
     pub today: Option<NaiveDate>,
+    /// Told what is being done, for a progress bar.
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: `(what, done, total)`.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&str, usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+impl Options {
+    fn report(&self, what: &str, done: usize, total: usize) {
+        if let Some(p) = &self.progress {
+            (p.0)(what, done, total);
+        }
+    }
 }
 
 /// The role of a file column.
@@ -344,7 +364,9 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
     let mut file_issues = Vec::new();
     for input in inputs {
         let ti = table_of(survey, input, &names)?;
+        opts.report(&format!("reading {}", input.display), 0, 1);
         let raw: RawTable = read::read_file(&input.path, &input.display, opts.encoding.as_deref())?;
+        opts.report(&format!("reading {}", input.display), 1, 1);
         let fi = tables[ti].files.len();
         tables[ti].files.push(FileData { display: input.display.clone(), columns: raw.columns.clone() });
         type_file(survey, &mut tables, ti, fi, raw, &mut file_issues);
@@ -352,11 +374,16 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
     if tables[0].files.is_empty() {
         return Err(IngestError::Usage(format!("no file holds the top-level table `{}`", survey.id())));
     }
+    opts.report("linking rosters", 0, 4);
     link(survey, &mut tables);
     let today = opts.today;
+    opts.report("recomputing calculations", 1, 4);
     compute_calculations(survey, &mut tables, &location, today);
+    opts.report("checking records", 2, 4);
     check_rows(survey, &mut tables, &location, today);
+    opts.report("checking keys and rosters", 3, 4);
     cross_checks(survey, &mut tables, &location, today);
+    opts.report("checked", 4, 4);
     let errors = tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
     if opts.on_error == OnError::Fail && errors > 0 {
         return Err(IngestError::Rejected(errors));
