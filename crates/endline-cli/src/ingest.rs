@@ -84,8 +84,8 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             // One line on stderr, rewritten in place: only on a terminal.
             ingest::Progress(std::sync::Arc::new(|what: &str, done: usize, total: usize| {
                 let width = 30;
-                let filled = if total == 0 { width } else { done * width / total };
-                let pct = if total == 0 { 100 } else { done * 100 / total };
+                let filled = (done * width).checked_div(total).unwrap_or(width);
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 eprint!("\r\x1b[2K{what:<40} [{}{}] {pct:>3}%", "#".repeat(filled), " ".repeat(width - filled));
                 if done == total && what == "checked" {
                     eprintln!();

@@ -38,9 +38,12 @@ pub struct Options {
     pub progress: Option<Progress>,
 }
 
-/// A progress callback: `(what, done, total)`.
+/// The function behind [`Progress`]: `(what, done, total)`.
+pub type ProgressFn = dyn Fn(&str, usize, usize) + Send + Sync;
+
+/// A progress callback.
 #[derive(Clone)]
-pub struct Progress(pub std::sync::Arc<dyn Fn(&str, usize, usize) + Send + Sync>);
+pub struct Progress(pub std::sync::Arc<ProgressFn>);
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
