@@ -118,3 +118,67 @@ fn the_planted_design_is_in_the_data() {
     assert!((did - (6.0 * 0.03 + 0.08)).abs() < 0.12, "treated-minus-comparison change {did}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Faults planted at random into simulated exports are each caught at exactly their row
+/// and column, with the right rule, and nothing else is reported.
+#[test]
+fn planted_faults_are_caught_where_they_are() {
+    let s = example_survey();
+    let dir = scratch("faults");
+    simulate(&s, &study(), &dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("2021/border_household.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<String> = lines[0].split(',').map(str::to_string).collect();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name || h.ends_with(&format!("-{name}"))).unwrap_or_else(|| panic!("{name}"))
+    };
+    // (column, bad value, rule) — one per record, on records chosen by a seeded generator.
+    let faults = [
+        ("hh_size", "0", "constraint"),
+        ("county_id", "abc", "type"),
+        ("region", "9", "choice"),
+        ("weight", "-1", "constraint"),
+        ("toilet_type", "", "required"),
+        ("income_total", "-5", "constraint"),
+    ];
+    let mut rng = endline_rng::Rng::new(99);
+    let mut planted = Vec::new();
+    for (column, value, rule) in faults {
+        let row = loop {
+            let r = 1 + rng.below(lines.len() as u64 - 1) as usize;
+            if !planted.iter().any(|(pr, _, _)| *pr == r) {
+                break r;
+            }
+        };
+        // Simulated cells hold no commas or quotes, so a plain split is exact.
+        let mut cells: Vec<String> = lines[row].split(',').map(str::to_string).collect();
+        cells[col(column)] = value.to_string();
+        lines[row] = cells.join(",");
+        planted.push((row, column.to_string(), rule.to_string()));
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    let inputs: Vec<Input> = ["border_household.csv", "border_household-members.csv"]
+        .iter()
+        .map(|f| Input { table: None, path: dir.join("2021").join(f), display: f.to_string() })
+        .collect();
+    let d =
+        ingest(&s, &inputs, &Options { wave: "2021".into(), ..Options::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let mut got: Vec<(usize, String, String)> = d
+        .issues()
+        .into_iter()
+        .filter(|i| i.table == "border_household" && i.rule != "count-mismatch" && i.rule != "calculation")
+        .map(|i| (i.row, i.column, i.rule))
+        .collect();
+    got.sort();
+    planted.sort();
+    assert_eq!(got, planted);
+    // Their roster rows go with them, as orphans of rejected records, and counts reconcile.
+    let rejected_children = d.tables[1].rows.iter().filter(|r| r.has_error()).count();
+    assert!(rejected_children > 0);
+    assert!(d.issues().iter().filter(|i| i.table == "members").all(|i| i.rule == "orphan"));
+    for (_, c) in d.counts() {
+        assert_eq!(c.rows_in, c.rows_written + c.rows_rejected);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
