@@ -206,7 +206,8 @@ fn sample_regex(pattern: &str, rng: &mut Rng) -> Option<String> {
         if atom.is_empty() {
             return None;
         }
-        let n = lo + rng.below((hi - lo + 1) as u64) as usize;
+        // A reversed range ({5,2}) repeats the lower bound rather than underflowing.
+        let n = lo + rng.below(hi.saturating_sub(lo) as u64 + 1) as usize;
         for _ in 0..n {
             out.push(atom[rng.below(atom.len() as u64) as usize]);
         }
@@ -569,4 +570,23 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
     std::fs::write(out.join("truth.json"), format!("{}\n", serde_json::to_string_pretty(&truth).unwrap_or_default()))
         .map_err(|e| SimulateError::Io(e.to_string()))?;
     Ok(counties)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_samples_match_and_odd_patterns_do_not_panic() {
+        let mut rng = Rng::new(3);
+        for _ in 0..50 {
+            let s = sample_regex("HH[0-9]{7}", &mut rng).unwrap_or_default();
+            assert!(s.len() == 9 && s.starts_with("HH") && s[2..].chars().all(|c| c.is_ascii_digit()), "{s}");
+            let p = sample_regex("^1[3-9]\\d{9}$", &mut rng).unwrap_or_default();
+            assert_eq!(p.len(), 11, "{p}");
+        }
+        for odd in ["a{5,2}", "[", "x{", "(a|b)", "[]", "a{,}", "\\"] {
+            let _ = sample_regex(odd, &mut rng);
+        }
+    }
 }
