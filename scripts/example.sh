@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The example study, as far as the pipeline goes today: validate the questionnaire,
 # simulate four survey waves of field data with a planted programme effect, ingest each
-# wave, and estimate the effect with Callaway & Sant'Anna on the ingested household data.
+# wave, stack the waves into a household panel, and estimate the effect with Callaway &
+# Sant'Anna.
 # Outputs: out/example/ (simulated exports, ingested Parquet per wave, the estimate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,26 +28,15 @@ for wave in 2019 2021 2023 2025; do
     --wave "$wave" --out "$out/ingested/$wave"
 done
 
-echo "== 4. household panel of log specialty output, with each county's first programme year"
-python3 - "$out" <<'PY'
-import csv, math, sys
-out = sys.argv[1]
-first = {r["county_id"]: r["first_treated"] for r in csv.DictReader(open(f"{out}/field/counties.csv"))}
-rows = []
-for wave in ["2019", "2021", "2023", "2025"]:
-    for r in csv.DictReader(open(f"{out}/field/{wave}/border_household.csv")):
-        v = r.get("interview-livelihood-specialty_output", "")
-        if v:
-            rows.append([r["household_id"], r["county_id"], wave, first[r["county_id"]], f"{math.log(float(v)):.10f}"])
-with open(f"{out}/panel.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["household_id", "county_id", "year", "first_treated", "log_specialty_output"])
-    w.writerows(rows)
-print(f"{len(rows)} household-waves")
-PY
+echo "== 4. one household panel: the waves stacked, log specialty output, each county's first programme year"
+"$endline" panel "$out"/ingested/2019 "$out"/ingested/2021 "$out"/ingested/2023 "$out"/ingested/2025 \
+  --table border_household --log specialty_output \
+  --join "$out/field/counties.csv" --on county_id \
+  --columns household_id,county_id,_wave,first_treated,weight,log_specialty_output \
+  --out "$out/panel.parquet"
 
 echo "== 5. Callaway & Sant'Anna (not-yet-treated controls), clustered by county"
-"$endline" did "$out/panel.csv" --outcome log_specialty_output --unit household_id --time year \
+"$endline" did "$out/panel.parquet" --outcome log_specialty_output --unit household_id --time _wave \
   --cohort first_treated --control notyet --cluster county_id | tee "$out/cs.txt"
 echo
 echo "Planted: an effect of 0.10 log points on specialty output from adoption on (see $out/field/truth.json);"

@@ -65,3 +65,107 @@ fn usage_and_data_errors() {
     assert_eq!(o.status.code(), Some(1), "a ragged file is invalid data");
     assert!(String::from_utf8_lossy(&o.stderr).contains("row 2") && !out.exists());
 }
+
+/// The pipeline on a small simulated study: simulate → ingest two waves → panel → did.
+#[test]
+fn simulate_ingest_panel_did() {
+    let dir = scratch("pipeline");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let o = endline(&[
+        "simulate",
+        "surveys/border_household.yaml",
+        "--out",
+        &d("field"),
+        "--seed",
+        "4",
+        "--counties",
+        "12",
+        "--households",
+        "6",
+        "--waves",
+        "2019,2021,2023",
+        "--adoption",
+        "2021",
+        "--answer",
+        "consent=1",
+        "--effect",
+        "specialty_output=0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    for wave in ["2019", "2021", "2023"] {
+        let o = endline(&[
+            "ingest",
+            "surveys/border_household.yaml",
+            &d(&format!("field/{wave}/border_household.csv")),
+            &d(&format!("field/{wave}/border_household-members.csv")),
+            "--wave",
+            wave,
+            "--out",
+            &d(&format!("ingested/{wave}")),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            stdout(&o)
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["border_household", "72", "72", "0"]),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = endline(&[
+        "panel",
+        &d("ingested/2019"),
+        &d("ingested/2021"),
+        &d("ingested/2023"),
+        "--table",
+        "border_household",
+        "--log",
+        "specialty_output",
+        "--join",
+        &d("field/counties.csv"),
+        "--on",
+        "county_id",
+        "--out",
+        &d("panel.parquet"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).starts_with("216 rows"), "{}", stdout(&o));
+    let o = endline(&[
+        "did",
+        &d("panel.parquet"),
+        "--outcome",
+        "log_specialty_output",
+        "--unit",
+        "household_id",
+        "--time",
+        "_wave",
+        "--cohort",
+        "first_treated",
+        "--cluster",
+        "county_id",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let att = v["aggregate"]["simple"]["att"].as_f64().unwrap_or(f64::NAN);
+    assert!((att - 0.1).abs() < 0.1, "ATT {att}");
+    // Aggregated to counties with survey weights.
+    let o = endline(&[
+        "panel",
+        &d("ingested/2019"),
+        &d("ingested/2021"),
+        "--table",
+        "border_household",
+        "--by",
+        "county_id,_wave",
+        "--means",
+        "specialty_output",
+        "--weights",
+        "weight",
+        "--out",
+        &d("counties.csv"),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("24 rows"), "{}", stdout(&o));
+}

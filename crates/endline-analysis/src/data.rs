@@ -210,6 +210,12 @@ where
     FactorColumn::from_first_seen(codes, levels)
 }
 
+/// A column as text (anything polars can render as text), missing as None.
+pub fn text(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    let s = series(df, name)?.cast(&DataType::String)?;
+    Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
 /// A column as a factor: integers, booleans, text, decimals, or anything polars can
 /// render as text (dates, categoricals).
 pub fn factor(df: &DataFrame, name: &str) -> Result<FactorColumn> {

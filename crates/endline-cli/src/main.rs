@@ -9,6 +9,7 @@ mod did;
 mod estimate;
 mod ingest;
 mod output;
+mod panel;
 mod simulate;
 mod validate;
 
@@ -44,6 +45,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Synthetic field data that obey a survey, with a planted programme effect.
     Simulate(simulate::SimulateArgs),
+    /// Ingested waves → one analysis table (optionally aggregated and joined to a roll-out).
+    Panel(panel::PanelArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Codebook(args) => validate::codebook(&args, color),
         Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Simulate(args) => simulate::simulate(&args, color),
+        Command::Panel(args) => panel::panel(&args),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
     };

@@ -72,7 +72,23 @@ impl Panel {
 }
 
 fn integer_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    let v = data::numeric(df, name)?;
+    // Waves are often text ("2021", as ingest stamps them): text that reads as whole
+    // numbers is accepted.
+    let v = match data::numeric(df, name) {
+        Ok(v) => v,
+        Err(AnalysisError::ColumnType { .. }) => data::text(df, name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                None => Ok(f64::NAN),
+                Some(t) => t.trim().parse::<f64>().map_err(|_| AnalysisError::ColumnType {
+                    name: name.into(),
+                    problem: format!("must hold whole periods, but row {} has `{t}`", i + 1),
+                }),
+            })
+            .collect::<Result<Vec<f64>>>()?,
+        Err(e) => return Err(e),
+    };
     v.iter()
         .enumerate()
         .map(|(i, x)| {
