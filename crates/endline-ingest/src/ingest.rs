@@ -513,7 +513,7 @@ fn type_file(
         let mut row = Row {
             file: fi,
             row: rec.row,
-            cells: rec.cells.clone(),
+            cells: Vec::new(),
             values: vec![Value::Null; n_items],
             missing: vec![None; n_items],
             meta: vec![None; n_meta],
@@ -526,7 +526,8 @@ fn type_file(
         let mut split: HashMap<usize, Vec<String>> = HashMap::new();
         let mut geo: HashMap<usize, [Option<String>; 4]> = HashMap::new();
         let mut direct: Vec<Option<String>> = vec![None; n_items];
-        for (cell, role) in rec.cells.into_iter().zip(&roles) {
+        for (cell, role) in rec.cells.iter().zip(&roles) {
+            let cell = cell.clone();
             match role {
                 Role::Item(c) => direct[*c] = cell,
                 Role::SplitChoice(c, v) => {
@@ -597,6 +598,8 @@ fn type_file(
                 }
             }
         }
+        // The cells as written are kept (moved, not copied) for the rejects file.
+        row.cells = rec.cells;
         if let Some(kc) = key_col {
             row.key = match &row.values[kc] {
                 Value::Null => None,
