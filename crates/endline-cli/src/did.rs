@@ -185,29 +185,21 @@ fn regression_json(
     v
 }
 
+/// The numeric part of a table row: estimate, standard error and interval, aligned.
+fn effect_cells(estimate: f64, se: f64, low: f64, high: f64) -> String {
+    format!("{:>11} {:>10} {:>24}", sig(estimate, 4), sig(se, 4), format!("[{}, {}]", sig(low, 4), sig(high, 4)))
+}
+
 fn cs_table(r: &CsResult) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Callaway & Sant'Anna (2021): group-time average treatment effects\n");
     let _ = writeln!(out, "{:>8} {:>8} {:>11} {:>10} {:>24}", "cohort", "period", "ATT(g,t)", "s.e.", "95% interval");
     for c in &r.att_gt {
-        let _ = writeln!(
-            out,
-            "{:>8} {:>8} {:>11} {:>10} {:>24}",
-            c.group,
-            c.time,
-            sig(c.att, 4),
-            sig(c.std_error, 4),
-            format!("[{}, {}]", sig(c.conf_low, 4), sig(c.conf_high, 4))
-        );
+        let _ =
+            writeln!(out, "{:>8} {:>8} {}", c.group, c.time, effect_cells(c.att, c.std_error, c.conf_low, c.conf_high));
     }
-    let line = |name: &str, e: &Effect| {
-        format!(
-            "{name:<28} {:>11} {:>10} {:>24}\n",
-            sig(e.att, 4),
-            sig(e.std_error, 4),
-            format!("[{}, {}]", sig(e.conf_low, 4), sig(e.conf_high, 4))
-        )
-    };
+    let line =
+        |name: &str, e: &Effect| format!("{name:<28} {}\n", effect_cells(e.att, e.std_error, e.conf_low, e.conf_high));
     let _ = writeln!(out, "\nAggregations{:>27} {:>10} {:>24}", "ATT", "s.e.", "95% interval");
     out.push_str(&line("simple (post cells)", &r.simple));
     out.push_str(&line("dynamic (mean over e >= 0)", &r.dynamic.overall));
@@ -318,10 +310,8 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                     let label = if c.term == "ATT" { "ATT".to_string() } else { c.event_time.to_string() };
                     let _ = writeln!(
                         text,
-                        "{label:>11} {:>11} {:>10} {:>24}",
-                        sig(c.estimate, 4),
-                        sig(c.std_error, 4),
-                        format!("[{}, {}]", sig(c.conf_low, 4), sig(c.conf_high, 4))
+                        "{label:>11} {}",
+                        effect_cells(c.estimate, c.std_error, c.conf_low, c.conf_high)
                     );
                 }
                 if let Some(t) = r.pretrend_test {
