@@ -257,3 +257,28 @@ fn unbalanced_panels_are_handled_with_a_warning() {
     }
     assert!(thinner > 0, "some comparisons lost units observed in only one of their periods");
 }
+
+/// Without never-treated units, Sun & Abraham compare with the last-treated cohort and
+/// drop the periods from its treatment on: on mpdta's treated counties, the comparison
+/// is the 2007 cohort and no effect reaches 2007.
+#[test]
+fn sun_abraham_uses_the_last_treated_cohort_when_no_one_is_never_treated() {
+    use endline_analysis::did::sa;
+    use polars::prelude::*;
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let treated = df
+        .filter(
+            &df.column("first.treat").and_then(|c| c.as_materialized_series().gt(0)).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = sa::estimate(&treated, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.control, "last-treated cohort 2007");
+    assert!(
+        r.cohort_effects.iter().all(|c| c.cohort != 2007 && c.cohort + c.event_time < 2007),
+        "{:?}",
+        r.cohort_effects
+    );
+    let cohorts: std::collections::BTreeSet<i64> = r.cohort_effects.iter().map(|c| c.cohort).collect();
+    assert_eq!(cohorts.into_iter().collect::<Vec<_>>(), [2004, 2006]);
+    assert!(r.coefficients.iter().all(|c| c.estimate.is_finite() && c.std_error.is_finite() && c.std_error > 0.0));
+}
