@@ -113,3 +113,20 @@ fn codebook_out_writes_atomically_and_reproducibly() {
     assert!(leftovers.is_empty());
     let _ = root();
 }
+
+#[test]
+fn a_closed_stdout_pipe_is_not_an_error() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endline"))
+        .args(["codebook", "surveys/border_household.yaml", "--format", "csv"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Close the reading end before the codebook is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
