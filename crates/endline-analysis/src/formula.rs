@@ -312,3 +312,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// Any text: a formula or an error whose offset lies inside the text.
+        #[test]
+        fn parse_never_panics(text in "[ -~]{0,60}") {
+            if let Err(crate::error::AnalysisError::Formula { at, .. }) = super::parse(&text) {
+                prop_assert!(at <= text.len());
+            }
+        }
+
+        #[test]
+        fn formula_like_text_never_panics(parts in prop::collection::vec(prop::sample::select(vec!["y", "x", "~", "+", "|", ":", "^", "i(", "C(", ")", ",", "ref=", "-1", "c(", "0", "1", "-", "`a b`", "'s'"]), 0..20)) {
+            let _ = super::parse(&parts.join(" "));
+        }
+    }
+}

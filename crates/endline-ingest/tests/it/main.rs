@@ -2,6 +2,8 @@
 //! counts that reconcile, byte-identical reruns, the --on-error modes, broken files,
 //! legacy encodings, KoboToolbox's conventions, and rejects that can be ingested again.
 
+mod props;
+
 use std::path::{Path, PathBuf};
 
 use endline_diag::SourceFile;
@@ -13,7 +15,8 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
-fn survey() -> Survey {
+/// The test survey.
+pub fn survey() -> Survey {
     let path = data("hh.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     endline_survey::validate(&SourceFile::new("hh.yaml", text)).survey.unwrap_or_else(|| panic!("hh.yaml is invalid"))
@@ -21,6 +24,11 @@ fn survey() -> Survey {
 
 fn input(name: &str) -> Input {
     Input { table: None, path: data(name), display: name.to_string() }
+}
+
+/// A scratch directory unique to this process and `name` (for the property tests).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("endline-ingest-{}-{name}", std::process::id()))
 }
 
 fn scratch(name: &str) -> PathBuf {

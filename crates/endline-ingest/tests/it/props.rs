@@ -1,0 +1,43 @@
+//! Ingest never panics: arbitrary bytes as a CSV, JSON Lines or JSON file, and
+//! arbitrary cell values in a well-formed export, give records or clear errors.
+
+use proptest::prelude::*;
+
+use endline_ingest::ingest::{Input, Options, ingest};
+use endline_ingest::read;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn readers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(text) = read::decode("x", &bytes, None) {
+            let _ = read::parse_csv("x.csv", &text);
+            let _ = read::parse_jsonl("x.jsonl", &text);
+            let _ = read::parse_json_array("x.json", &text);
+        }
+        let _ = read::decode("x", &bytes, Some("gb18030"));
+    }
+
+    #[test]
+    fn arbitrary_cells_are_records_or_issues(cells in prop::collection::vec(prop::collection::vec("[ -~]{0,12}", 5), 1..12)) {
+        let survey = crate::survey();
+        let dir = crate::scratch_dir("props");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("hh.csv");
+        let mut text = String::from("hh_id,info-size,info-coop,info-dividend,KEY\n");
+        for row in &cells {
+            let quoted: Vec<String> = row.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+            text.push_str(&quoted.join(","));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let d = ingest(&survey, &[Input { table: Some("hh".into()), path, display: "hh.csv".into() }], &Options { wave: "1".into(), ..Options::default() });
+        let d = d.unwrap_or_else(|e| panic!("well-formed CSV must ingest: {e}"));
+        let counts = d.counts();
+        for (_, c) in &counts {
+            prop_assert_eq!(c.rows_in, c.rows_written + c.rows_rejected);
+        }
+        prop_assert_eq!(counts[0].1.rows_in, cells.len(), "every record of the file is counted");
+    }
+}
