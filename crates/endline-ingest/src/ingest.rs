@@ -221,7 +221,7 @@ fn table_of(survey: &Survey, input: &Input, names: &[String]) -> Result<usize, I
     })
 }
 
-fn parse_value(item: &Item, survey: &Survey, raw: &str) -> Result<Value, String> {
+fn parse_value(item: &Item, raw: &str) -> Result<Value, String> {
     let t = raw.trim();
     let bad = |what: &str| Err(format!("`{t}` is not {what}"));
     match item.question_type() {
@@ -263,10 +263,7 @@ fn parse_value(item: &Item, survey: &Survey, raw: &str) -> Result<Value, String>
         | QuestionType::Calculate
         | QuestionType::Note
         | QuestionType::Group
-        | QuestionType::Repeat => {
-            let _ = survey;
-            Ok(Value::Text(raw.to_string()))
-        }
+        | QuestionType::Repeat => Ok(Value::Text(raw.to_string())),
     }
 }
 
@@ -381,9 +378,9 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
     link(survey, &mut tables);
     let today = opts.today;
     opts.report("recomputing calculations", 1, 4);
-    compute_calculations(survey, &mut tables, &location, today);
+    compute_calculations(&mut tables, &location, today);
     opts.report("checking records", 2, 4);
-    check_rows(survey, &mut tables, &location, today);
+    check_rows(&mut tables, &location, today);
     opts.report("checking keys and rosters", 3, 4);
     cross_checks(survey, &mut tables, &location, today);
     opts.report("checked", 4, 4);
@@ -578,7 +575,7 @@ fn type_file(
             let parsed = if item.question_type().is_select() {
                 parse_choice(item, survey, &raw)
             } else {
-                parse_value(item, survey, &raw)
+                parse_value(item, &raw)
             };
             match parsed {
                 Ok(v) => row.values[c] = v,
@@ -789,7 +786,6 @@ fn typed(v: Value, ty: Ty) -> Value {
 /// Computes every `calculate` in dependency order (calculations may use each other and
 /// aggregates of repeat rows), keeping what the export wrote for comparison.
 fn compute_calculations<'s>(
-    survey: &Survey,
     tables: &mut [TableData<'s>],
     location: &HashMap<&'s str, (usize, usize)>,
     today: Option<NaiveDate>,
@@ -825,7 +821,6 @@ fn compute_calculations<'s>(
             break;
         }
     }
-    let _ = survey;
     for (ti, c) in ordered {
         let item = tables[ti].items[c];
         let (Some(expr), conds) = (item.calculation(), tables[ti].conditions[c].clone()) else { continue };
@@ -870,13 +865,7 @@ fn same(written: &str, v: &Value) -> bool {
 }
 
 /// Relevance, required and constraint, per row and question.
-fn check_rows<'s>(
-    survey: &Survey,
-    tables: &mut [TableData<'s>],
-    location: &HashMap<&'s str, (usize, usize)>,
-    today: Option<NaiveDate>,
-) {
-    let _ = survey;
+fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usize, usize)>, today: Option<NaiveDate>) {
     for ti in 0..tables.len() {
         let mut found: Vec<(usize, Issue)> = Vec::new();
         for r in 0..tables[ti].rows.len() {

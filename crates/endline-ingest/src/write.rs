@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use endline_survey::expr::{Ty, Value};
-use endline_survey::{ChoiceList, Item, QuestionType};
+use endline_survey::{Item, QuestionType};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -26,7 +26,7 @@ struct Summary<'a> {
 }
 
 /// The column type an item is stored as.
-fn kind(item: &Item, list: Option<&ChoiceList>) -> Ty {
+fn kind(item: &Item) -> Ty {
     match item.question_type() {
         QuestionType::Integer => Ty::Int,
         QuestionType::Decimal => Ty::Dec,
@@ -41,16 +41,13 @@ fn kind(item: &Item, list: Option<&ChoiceList>) -> Ty {
             t @ (Ty::Int | Ty::Dec | Ty::Bool | Ty::Date) => t,
             _ => Ty::Text,
         },
-        _ => {
-            let _ = list;
-            Ty::Text
-        }
+        _ => Ty::Text,
     }
 }
 
-fn series_of(name: &str, item: &Item, survey: &endline_survey::Survey, values: &[&Value]) -> PolarsResult<Vec<Series>> {
+fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Series>> {
     let name_s: PlSmallStr = name.into();
-    Ok(match kind(item, survey.choices_of(item)) {
+    Ok(match kind(item) {
         Ty::Int | Ty::Select { multi: false, int: true, .. } => {
             vec![Series::new(
                 name_s,
@@ -175,7 +172,7 @@ fn table_outputs(data: &Ingested<'_>, t: &TableData<'_>, dir: &Path) -> Result<(
     let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
     for (c, item) in t.items.iter().enumerate() {
         let values: Vec<&Value> = rows.iter().map(|&r| &t.rows[r].values[c]).collect();
-        let series = series_of(item.name(), item, survey, &values).map_err(io)?;
+        let series = series_of(item.name(), item, &values).map_err(io)?;
         let target = if item.is_pii() { &mut pii } else { &mut cols };
         target.extend(series.into_iter().map(Column::from));
         if !item.missing().is_empty() {
