@@ -9,6 +9,8 @@
 //!   [`WildBootstrap`]. [`FeolsSpec::fit`] returns a [`FeolsFit`] whose numbers follow
 //!   fixest's defaults, small-sample corrections included.
 //! - [`demean::Absorber`]: weighted alternating projections with Irons-Tuck acceleration.
+//! - [`did`]: difference-in-differences; [`aggregate`], [`balance`]: panel helpers;
+//!   [`multiple`]: multiple-outcome corrections.
 //! - [`AnalysisError`]: every way an estimation can fail, as a value.
 
 pub mod aggregate;
@@ -21,6 +23,7 @@ mod error;
 mod feols;
 pub mod formula;
 mod linalg;
+pub mod multiple;
 mod wild;
 
 pub use endline_rng::Rng;
