@@ -115,3 +115,32 @@ fn sun_abraham_and_bacon_from_the_command_line() {
     assert!((total - 1.0).abs() < 1e-10);
     assert!((b["twfe"].as_f64().unwrap_or(0.0) + 0.0365).abs() < 1e-3);
 }
+
+#[test]
+fn balance_table_from_the_command_line() {
+    let data = "crates/endline-analysis/tests/data/reference/e_household_wls.csv";
+    let o = endline(&[
+        "balance",
+        data,
+        "--group",
+        "treated_county",
+        "--vars",
+        "age,urban",
+        "--vcov",
+        "cluster:county_id",
+        "--format",
+        "json",
+    ]);
+    let v = json(&o);
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2);
+    let d = rows[1]["difference"].as_f64().unwrap_or(f64::NAN);
+    let (m0, m1) = (rows[1]["mean_control"].as_f64().unwrap_or(0.0), rows[1]["mean_treated"].as_f64().unwrap_or(0.0));
+    assert!((d - (m1 - m0)).abs() < 1e-10, "the OLS difference is the difference in means");
+    assert_eq!(v["joint_test"]["df1"], 2);
+    assert_eq!(
+        endline(&["balance", data, "--group", "age", "--vars", "urban"]).status.code(),
+        Some(1),
+        "the group must be 0/1"
+    );
+}

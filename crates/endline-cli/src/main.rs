@@ -4,6 +4,7 @@
 //! 0 success, 1 input read but invalid, 2 usage or I/O error. A closed stdout pipe is
 //! not an error.
 
+mod balance;
 mod data;
 mod did;
 mod estimate;
@@ -49,6 +50,8 @@ enum Command {
     Panel(panel::PanelArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
+    /// A balance table between treated and comparison units (iebaltab style).
+    Balance(balance::BalanceArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
     Did(did::DidArgs),
 }
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Panel(args) => panel::panel(&args),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
+        Command::Balance(args) => balance::balance(&args),
     };
     let outcome = result.unwrap_or_else(|e| {
         if output::is_broken_pipe(&e) {
