@@ -135,6 +135,8 @@ pub struct TableData<'s> {
     /// Its records.
     pub rows: Vec<Row>,
     conditions: Vec<Vec<&'s Expression>>,
+    /// For a repeat: its own relevance and its enclosing groups', evaluated in the parent row.
+    repeat_conditions: Vec<&'s Expression>,
     repeat: Option<&'s Item>,
     children: Vec<usize>,
 }
@@ -326,6 +328,7 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
             files: Vec::new(),
             rows: Vec::new(),
             conditions: vec![Vec::new(); t.columns.len()],
+            repeat_conditions: Vec::new(),
             repeat: t.repeat,
             children: Vec::new(),
         })
@@ -352,6 +355,9 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
     for t in &mut tables {
         for (c, item) in t.items.iter().enumerate() {
             t.conditions[c] = chains.get(item.name()).cloned().unwrap_or_default();
+        }
+        if let Some(r) = t.repeat {
+            t.repeat_conditions = chains.get(r.name()).cloned().unwrap_or_default();
         }
     }
     let location: HashMap<&str, (usize, usize)> = tables
@@ -999,6 +1005,44 @@ fn cross_checks<'s>(
     }
     for (r, i) in found {
         tables[0].rows[r].issues.push(i);
+    }
+    // Rows of a repeat that is not asked in its parent record (its own or an enclosing
+    // group's relevance is false there) must not exist.
+    for ti in 0..tables.len() {
+        let (Some(pi), Some(repeat)) = (tables[ti].parent, tables[ti].repeat) else { continue };
+        if tables[ti].repeat_conditions.is_empty() {
+            continue;
+        }
+        let mut found = Vec::new();
+        for (r, row) in tables[ti].rows.iter().enumerate() {
+            let Some(p) = row.parent else { continue };
+            let ctx = RowCtx { tables, location, table: pi, row: p, own: None, today };
+            let conds = &tables[ti].repeat_conditions;
+            if ctx.today().is_none() && conds.iter().any(|e| uses_clock(e)) {
+                continue;
+            }
+            if !relevant(&ctx, conds) {
+                let why = conds.iter().map(|e| e.text().to_string()).collect::<Vec<_>>().join(" and ");
+                found.push((
+                    r,
+                    issue(
+                        &tables[ti],
+                        row,
+                        repeat.name(),
+                        "relevance",
+                        Severity::Error,
+                        None,
+                        format!(
+                            "`{}` is not asked in this row's parent record ({why} is false), so it has no rows",
+                            repeat.name()
+                        ),
+                    ),
+                ));
+            }
+        }
+        for (r, i) in found {
+            tables[ti].rows[r].issues.push(i);
+        }
     }
     // Repeat counts.
     for ti in 0..tables.len() {

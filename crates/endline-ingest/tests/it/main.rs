@@ -233,3 +233,25 @@ fn rejects_can_be_fixed_and_ingested_again_and_reingest_replaces() {
     assert_eq!(unknown, ["extra"], "the rejects' own columns (_source_row, _reasons, ...) are not unknown");
     let _ = (std::fs::remove_dir_all(&out), std::fs::remove_file(&path));
 }
+
+/// A roster row under a record where the roster is not asked (an enclosing group's
+/// relevance is false) is a relevance error, reported on the roster row.
+#[test]
+fn roster_rows_where_the_roster_is_not_asked_are_rejected() {
+    let yaml = "survey: r\nversion: \"1\"\nkey: id\nchoices:\n  yn: [{value: 1, label: \"Yes\"}, {value: 0, label: \"No\"}]\nquestions:\n  - {name: id, type: text, label: ID}\n  - {name: consent, type: select_one yn, label: Consent}\n  - name: main\n    type: group\n    relevant: \"${consent} = 1\"\n    questions:\n      - name: people\n        type: repeat\n        questions:\n          - {name: age, type: integer, label: Age}\n";
+    let survey = endline_survey::validate(&SourceFile::new("r.yaml", yaml)).survey.unwrap_or_else(|| panic!("invalid"));
+    let dir = scratch("roster-relevance");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("r.csv"), "id,consent,KEY\nA,1,uuid:a\nB,0,uuid:b\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("r-people.csv"), "age,PARENT_KEY,KEY\n30,uuid:a,uuid:a/p[1]\n40,uuid:b,uuid:b/p[1]\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [
+        Input { table: None, path: dir.join("r.csv"), display: "r.csv".into() },
+        Input { table: None, path: dir.join("r-people.csv"), display: "r-people.csv".into() },
+    ];
+    let d = ingest(&survey, &inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(String, usize, String, String)> =
+        d.issues().into_iter().map(|i| (i.table, i.row, i.column, i.rule)).collect();
+    assert_eq!(got, [("people".to_string(), 2, "people".to_string(), "relevance".to_string())]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
