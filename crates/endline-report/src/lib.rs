@@ -1,6 +1,8 @@
-//! Reproducible evaluation reports (not built yet: this crate marks the boundary).
+//! Reproducible evaluation reports.
 //!
-//! The report stage will take the results of an analysis (plain serialisable values, no
-//! DataFrames) and render the templates of `reports/` with tera into a self-contained HTML
-//! file (inline CSS and SVG plots, no network) and Markdown, byte-identical for the same
-//! inputs. Until then it has no public API and nothing depends on it.
+//! Built so far: [`svg`], self-contained plots (no fonts fetched, no scripts, fixed
+//! precision, escaped text) for the report's event-study and trend figures. To come with
+//! `endline run`: rendering the templates of `reports/` with tera into a self-contained
+//! HTML file and Markdown, byte-identical for the same inputs.
+
+pub mod svg;
