@@ -185,6 +185,11 @@ fn regression_json(
     v
 }
 
+/// A χ² test as one line of text.
+fn chi2_line(label: &str, t: &WaldTest) -> String {
+    format!("{label}: chi2({}) = {}, p = {}", t.df, sig(t.statistic, 4), sig(t.p_value, 3))
+}
+
 /// The numeric part of a table row: estimate, standard error and interval, aligned.
 fn effect_cells(estimate: f64, se: f64, low: f64, high: f64) -> String {
     format!("{:>11} {:>10} {:>24}", sig(estimate, 4), sig(se, 4), format!("[{}, {}]", sig(low, 4), sig(high, 4)))
@@ -218,10 +223,11 @@ fn cs_table(r: &CsResult) -> String {
         Some(t) => {
             let _ = writeln!(
                 out,
-                "\nPre-test of parallel trends: chi2({}) = {}, p = {}",
-                t.df,
-                sig(t.statistic, 4),
-                sig(t.p_value, 3)
+                "\n{}",
+                chi2_line(
+                    "Pre-test of parallel trends",
+                    &WaldTest { statistic: t.statistic, df: t.df, p_value: t.p_value }
+                )
             );
         }
         None => out.push_str("\nPre-test of parallel trends: no pre-treatment cells\n"),
@@ -315,13 +321,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                     );
                 }
                 if let Some(t) = r.pretrend_test {
-                    let _ = writeln!(
-                        text,
-                        "\nJoint test of the leads: chi2({}) = {}, p = {}",
-                        t.df,
-                        sig(t.statistic, 4),
-                        sig(t.p_value, 3)
-                    );
+                    let _ = writeln!(text, "\n{}", chi2_line("Joint test of the leads", &t));
                 }
                 let json = json!({"method": "sa", "control": r.control, "n_units": p.n_units(), "n_obs": r.fit.n_obs,
                     "coefficients": r.coefficients, "overall": r.overall, "cohort_effects": r.cohort_effects,

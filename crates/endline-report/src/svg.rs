@@ -39,6 +39,7 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 48.0;
+const DASHED: &str = " stroke=\"#666\" stroke-dasharray=\"4 3\"";
 const COLORS: [&str; 6] = ["#1b6ca8", "#d1495b", "#2e8b57", "#8a5cb8", "#c98a00", "#555555"];
 
 /// Escapes text for SVG/XML.
@@ -65,6 +66,11 @@ fn fmt_num(v: f64) -> String {
     }
     let s = if v.abs() >= 1000.0 || v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.3}") };
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// A `<line>` element with extra attributes.
+fn line(x1: f64, y1: f64, x2: f64, y2: f64, attrs: &str) -> String {
+    format!("<line x1=\"{x1:.2}\" y1=\"{y1:.2}\" x2=\"{x2:.2}\" y2=\"{y2:.2}\"{attrs}/>")
 }
 
 /// Renders a plot as an SVG document.
@@ -114,18 +120,8 @@ pub fn render(plot: &Plot) -> String {
     let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
     let p = |v: f64| format!("{v:.2}");
     // Axes, ticks and labels.
-    let _ = writeln!(
-        out,
-        "<g stroke=\"#999\" stroke-width=\"1\"><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/></g>",
-        p(LEFT),
-        p(H - BOTTOM),
-        p(W - RIGHT),
-        p(H - BOTTOM),
-        p(LEFT),
-        p(TOP),
-        p(LEFT),
-        p(H - BOTTOM)
-    );
+    let axes = [line(LEFT, H - BOTTOM, W - RIGHT, H - BOTTOM, ""), line(LEFT, TOP, LEFT, H - BOTTOM, "")];
+    let _ = writeln!(out, "<g stroke=\"#999\" stroke-width=\"1\">{}</g>", axes.concat());
     for t in ticks(x0, x1, 8) {
         let _ = writeln!(
             out,
@@ -136,13 +132,10 @@ pub fn render(plot: &Plot) -> String {
         );
     }
     for t in ticks(y0, y1, 6) {
+        let grid = line(LEFT, py(t), W - RIGHT, py(t), " stroke=\"#eee\"");
         let _ = writeln!(
             out,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#333\">{}</text>",
-            p(LEFT),
-            p(py(t)),
-            p(W - RIGHT),
-            p(py(t)),
+            "{grid}<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#333\">{}</text>",
             p(LEFT - 6.0),
             p(py(t) + 4.0),
             fmt_num(t)
@@ -163,24 +156,10 @@ pub fn render(plot: &Plot) -> String {
         escape(&plot.y_label)
     );
     if let Some(h) = plot.h_line.filter(|v| v.is_finite()) {
-        let _ = writeln!(
-            out,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#666\" stroke-dasharray=\"4 3\"/>",
-            p(LEFT),
-            p(py(h)),
-            p(W - RIGHT),
-            p(py(h))
-        );
+        let _ = writeln!(out, "{}", line(LEFT, py(h), W - RIGHT, py(h), DASHED));
     }
     if let Some(v) = plot.v_line.filter(|v| v.is_finite()) {
-        let _ = writeln!(
-            out,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#666\" stroke-dasharray=\"4 3\"/>",
-            p(px(v)),
-            p(TOP),
-            p(px(v)),
-            p(H - BOTTOM)
-        );
+        let _ = writeln!(out, "{}", line(px(v), TOP, px(v), H - BOTTOM, DASHED));
     }
     // Series, each in its colour, with a legend entry.
     for (k, s) in plot.series.iter().enumerate() {
@@ -190,14 +169,7 @@ pub fn render(plot: &Plot) -> String {
         if let Some(iv) = &s.intervals {
             for &(i, q) in &pts {
                 if let Some((lo, hi)) = iv.get(i).filter(|(a, b)| a.is_finite() && b.is_finite()) {
-                    let _ = writeln!(
-                        out,
-                        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke-width=\"1.5\"/>",
-                        p(px(q.0)),
-                        p(py(*lo)),
-                        p(px(q.0)),
-                        p(py(*hi))
-                    );
+                    let _ = writeln!(out, "{}", line(px(q.0), py(*lo), px(q.0), py(*hi), " stroke-width=\"1.5\""));
                 }
             }
         }
