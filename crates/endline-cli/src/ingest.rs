@@ -14,7 +14,7 @@ use crate::validate::load_survey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnErrorArg {
-    /// Write records with errors to rejects/<table>.csv.
+    /// Write records with errors to rejects/TABLE.csv.
     Reject,
     /// Keep them in the table, flagged _valid = false.
     Keep,
@@ -27,8 +27,8 @@ pub enum OnErrorArg {
 pub struct IngestArgs {
     /// The survey definition (YAML).
     pub survey: PathBuf,
-    /// Data files: named as ODK Central names them (<survey>.csv, <survey>-<repeat>.csv;
-    /// also .jsonl and .json), or TABLE=PATH.
+    /// Data files: named as ODK Central names them (SURVEY.csv, SURVEY-REPEAT.csv; also
+    /// .jsonl and .json), or TABLE=PATH.
     #[arg(required = true)]
     pub data: Vec<String>,
     /// The wave (survey round) stamped on every record, such as 2021.

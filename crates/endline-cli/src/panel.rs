@@ -32,7 +32,7 @@ pub struct PanelArgs {
     /// With --by: sampling weights for the means.
     #[arg(long)]
     pub weights: Option<String>,
-    /// Add the natural log of these (positive) columns as log_<column>.
+    /// Add the natural log of these (positive) columns as log_COLUMN.
     #[arg(long, value_delimiter = ',')]
     pub log: Vec<String>,
     /// A CSV to join, such as the programme's roll-out (county_id, first_treated).

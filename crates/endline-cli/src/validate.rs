@@ -14,7 +14,7 @@ use crate::output::{print, write_atomic};
 pub enum DiagFormat {
     /// Caret snippets, coloured on a terminal.
     Human,
-    /// One line per diagnostic: file:line:col: severity[code]: message.
+    /// One line per diagnostic: file, line and column, severity, code, message.
     Short,
     /// The JSON document of docs/cli.md.
     Json,

@@ -6,7 +6,7 @@
 //!   or a legacy encoding such as GB18030).
 //! - [`ingest`](ingest::ingest): the checks, with XLSForm's semantics, producing an
 //!   [`ingest::Ingested`] (typed tables, rejects, [`Issue`]s, [`TableCounts`]).
-//! - [`write`]: the outputs of `docs/cli.md`, written atomically.
+//! - [`write`](mod@write): the outputs of `docs/cli.md`, written atomically.
 
 mod error;
 pub mod ingest;
