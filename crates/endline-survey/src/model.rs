@@ -239,7 +239,7 @@ impl Expression {
         &self.text
     }
 
-    /// The syntax tree, for [`eval`](crate::eval).
+    /// The syntax tree, for [`eval`](crate::expr::eval).
     pub fn ast(&self) -> &Expr {
         &self.ast
     }
