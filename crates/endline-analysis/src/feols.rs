@@ -136,6 +136,9 @@ impl FeolsSpec {
 
     /// Estimates the model on `df`.
     pub fn fit(&self, df: &DataFrame) -> Result<FeolsFit> {
+        if df.height() == 0 {
+            return Err(AnalysisError::NoObservations { reason: "the table is empty".into() });
+        }
         let mut clusters: Vec<String> = match &self.vcov {
             Vcov::Cluster(v) => v.clone(),
             _ => Vec::new(),

@@ -127,7 +127,9 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
                     _ => None,
                 })
                 .collect();
-            vec![lists.with_name(name_s).into_series()]
+            // Typed even when every row is empty, so that every wave has the same schema.
+            let inner = if int { DataType::Int64 } else { DataType::String };
+            vec![lists.with_name(name_s).into_series().cast(&DataType::List(Box::new(inner)))?]
         }
         _ => vec![Series::new(
             name_s,

@@ -109,6 +109,9 @@ fn integer_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
 /// Builds the panel. Errors: a unit observed twice in one period, a cohort, weight or
 /// cluster that changes within a unit, a cohort that is not one of the periods.
 pub fn build(df: &DataFrame, spec: &PanelSpec) -> Result<Panel> {
+    if df.height() == 0 {
+        return Err(AnalysisError::NoObservations { reason: "the table is empty".into() });
+    }
     let unit = data::factor(df, &spec.unit)?;
     let time = integer_column(df, &spec.time)?;
     let cohort_col = data::numeric(df, &spec.cohort)?;

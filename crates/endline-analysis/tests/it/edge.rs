@@ -233,3 +233,12 @@ fn wild_cluster_bootstrap_behaves() {
         assert!((0.3..0.7).contains(&mean), "{formula}: mean null p-value {mean}");
     }
 }
+
+#[test]
+fn an_empty_table_says_so() {
+    let df = df!("y" => Vec::<String>::new(), "x" => Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    match fit(&df, "y ~ x") {
+        Err(AnalysisError::NoObservations { reason }) => assert_eq!(reason, "the table is empty"),
+        other => panic!("{other:?}"),
+    }
+}

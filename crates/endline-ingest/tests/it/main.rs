@@ -255,3 +255,28 @@ fn roster_rows_where_the_roster_is_not_asked_are_rejected() {
     assert_eq!(got, [("people".to_string(), 2, "people".to_string(), "relevance".to_string())]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A wave with no records still writes tables with the survey's types (a select_multiple
+/// is a list of strings, not of nulls), so that every wave has the same schema.
+#[test]
+fn an_empty_export_writes_typed_empty_tables() {
+    let s = survey();
+    let dir = scratch("empty");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("hh.csv"), "hh_id,info-size,info-coop,info-crops,KEY\n").unwrap_or_else(|e| panic!("{e}"));
+    let d = ingest(
+        &s,
+        &[Input { table: None, path: dir.join("hh.csv"), display: "hh.csv".into() }],
+        &opts(OnError::Reject),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    write::write_outputs(&d, &out).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::open(out.join("hh.parquet")).unwrap_or_else(|e| panic!("{e}"));
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(df.height(), 0);
+    let crops = df.column("crops").map(|c| c.dtype().clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(crops, polars::prelude::DataType::List(Box::new(polars::prelude::DataType::String)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
