@@ -8,13 +8,14 @@ use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2, ShapeBuilder};
 use polars::prelude::DataFrame;
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::data::FactorColumn;
 use crate::demean::{Absorber, DemeanOptions};
 use crate::design::{self, Design, DesignSpec};
 use crate::error::{AnalysisError, Result};
 use crate::formula::{self, Formula};
+use crate::inference;
 use crate::linalg;
 use crate::wild::{self, WildBootstrap, WildResult};
 
@@ -540,20 +541,12 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
     } else {
         let vs = Array2::from_shape_fn((slopes.len(), slopes.len()), |(a, b)| v[[slopes[a], slopes[b]]]);
         let bs: Vec<f64> = slopes.iter().map(|&j| beta[j]).collect();
-        linalg::solve_spd(vs.view(), &bs).and_then(|z| {
-            let stat = z.iter().zip(&bs).map(|(a, b)| a * b).sum::<f64>() / slopes.len() as f64;
-            let f = FisherSnedecor::new(slopes.len() as f64, dof_resid as f64).ok()?;
-            let p_value = if stat.is_nan() {
-                return None;
-            } else if stat <= 0.0 {
-                1.0
-            } else if stat.is_infinite() {
-                0.0
-            } else {
-                f.sf(stat)
-            };
-            Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value })
-        })
+        inference::quadratic_form(vs.view(), &bs).map(|q| q / slopes.len() as f64).filter(|s| !s.is_nan()).and_then(
+            |stat| {
+                let p_value = inference::f_p_value(stat, slopes.len(), dof_resid)?;
+                Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value })
+            },
+        )
     };
 
     if let (Some(b), Some(cname)) = (&spec.bootstrap, boot_cluster) {

@@ -138,7 +138,8 @@ impl P {
             false
         }
     }
-    fn expect(&mut self, c: char) -> Result<()> {
+    /// Consumes `c`, or reports a syntax error at the current token.
+    fn require(&mut self, c: char) -> Result<()> {
         if self.eat(c) { Ok(()) } else { self.err(format!("expected `{c}`")) }
     }
     fn ident(&mut self, what: &str) -> Result<String> {
@@ -170,7 +171,7 @@ impl P {
         match name.as_str() {
             "C" => {
                 let var = self.ident("a column name")?;
-                self.expect(')')?;
+                self.require(')')?;
                 Ok(Factor::C(var))
             }
             "i" => {
@@ -196,7 +197,7 @@ impl P {
                                     }
                                 }
                                 if !self.eat(']') {
-                                    self.expect(')')?;
+                                    self.require(')')?;
                                 }
                             } else {
                                 refs.push(self.level()?);
@@ -206,7 +207,7 @@ impl P {
                         _ => return self.err("expected `ref=LEVEL` or a column to interact with"),
                     }
                 }
-                self.expect(')')?;
+                self.require(')')?;
                 Ok(Factor::I { var, by, refs })
             }
             other => self.err(format!("unknown function `{other}(...)`; the formula knows i(...) and C(...)")),
@@ -219,7 +220,7 @@ pub fn parse(text: &str) -> Result<Formula> {
     let toks = lex(text)?;
     let mut p = P { toks, pos: 0, len: text.len() };
     let depvar = p.ident("the dependent variable before `~`")?;
-    p.expect('~')?;
+    p.require('~')?;
     let mut terms = Vec::new();
     let mut intercept = true;
     let mut explicit_zero = false;

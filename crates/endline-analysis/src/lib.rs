@@ -22,6 +22,7 @@ pub mod did;
 mod error;
 mod feols;
 pub mod formula;
+mod inference;
 mod linalg;
 pub mod multiple;
 mod wild;

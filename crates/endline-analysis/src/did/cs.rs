@@ -5,7 +5,7 @@
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::drdid::{self, EstMethod, TwoByTwo};
 use super::panel::Panel;
@@ -482,12 +482,10 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
             }
         }
         let theta: Vec<f64> = pre.iter().map(|&c| att[c]).collect();
-        match crate::linalg::solve_spd(v.view(), &theta) {
-            Some(z) => {
-                let stat = n as f64 * z.iter().zip(&theta).map(|(a, b)| a * b).sum::<f64>();
-                let p =
-                    ChiSquared::new(m as f64).map(|d| if stat > 0.0 { d.sf(stat) } else { 1.0 }).unwrap_or(f64::NAN);
-                Some(PreTest { statistic: stat, df: m, p_value: p })
+        match crate::inference::quadratic_form(v.view(), &theta) {
+            Some(q) => {
+                let stat = n as f64 * q;
+                Some(PreTest { statistic: stat, df: m, p_value: crate::inference::chi2_p_value(stat, m) })
             }
             None => {
                 warnings.push("the pre-test of parallel trends is not available: the variance of the pre-treatment ATT(g,t) is singular".into());

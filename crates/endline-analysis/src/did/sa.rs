@@ -8,7 +8,7 @@
 
 use polars::prelude::{Column, DataFrame};
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::panel::PanelSpec;
 use super::twfe::{EventCoefficient, WaldTest};
@@ -203,10 +203,11 @@ pub fn estimate(df: &DataFrame, spec: &PanelSpec) -> Result<SunAbraham> {
         let beta = ndarray::Array1::from_iter(fit.coefficients.iter().map(|c| c.estimate));
         let theta = wmat.dot(&beta);
         let vt = wmat.dot(&v).dot(&wmat.t());
-        crate::linalg::solve_spd(vt.view(), theta.as_slice().unwrap_or(&theta.to_vec())).map(|z| {
-            let stat: f64 = z.iter().zip(theta.iter()).map(|(a, b)| a * b).sum();
-            let p = ChiSquared::new(m as f64).map(|d| if stat > 0.0 { d.sf(stat) } else { 1.0 }).unwrap_or(f64::NAN);
-            WaldTest { statistic: stat, df: m, p_value: p }
+        let theta = theta.to_vec();
+        crate::inference::quadratic_form(vt.view(), &theta).map(|stat| WaldTest {
+            statistic: stat,
+            df: m,
+            p_value: crate::inference::chi2_p_value(stat, m),
         })
     };
     Ok(SunAbraham { coefficients, overall, cohort_effects, control: control_label, pretrend_test, fit })

@@ -3,12 +3,12 @@
 
 use polars::prelude::{Column, DataFrame};
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, FisherSnedecor};
 
 use super::panel::PanelSpec;
 use crate::data;
 use crate::error::{AnalysisError, Result};
 use crate::feols::{FeolsFit, FeolsSpec, Vcov};
+use crate::inference;
 
 /// Relative time given to never-treated units, outside any real event time, so that an
 /// event study can leave them in the reference category.
@@ -200,8 +200,6 @@ pub fn wald(fit: &FeolsFit, which: &[usize]) -> Option<WaldTest> {
     let q = which.len();
     let v = ndarray::Array2::from_shape_fn((q, q), |(a, b)| fit.vcov_matrix[which[a]][which[b]]);
     let b: Vec<f64> = which.iter().map(|&i| fit.coefficients[i].estimate).collect();
-    let z = crate::linalg::solve_spd(v.view(), &b)?;
-    let stat = z.iter().zip(&b).map(|(a, b)| a * b).sum::<f64>() / q as f64;
-    let f = FisherSnedecor::new(q as f64, fit.dof_resid as f64).ok()?;
-    Some(WaldTest { statistic: stat, df: q, p_value: if stat > 0.0 { f.sf(stat) } else { 1.0 } })
+    let stat = inference::quadratic_form(v.view(), &b)? / q as f64;
+    Some(WaldTest { statistic: stat, df: q, p_value: inference::f_p_value(stat, q, fit.dof_resid)? })
 }
