@@ -1,5 +1,6 @@
 //! The checks: every record against the survey, with XLSForm's semantics.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -526,41 +527,36 @@ fn type_file(
             children: vec![Vec::new(); t.children.len()],
             issues: Vec::new(),
         };
-        let mut split: HashMap<usize, Vec<String>> = HashMap::new();
-        let mut geo: HashMap<usize, [Option<String>; 4]> = HashMap::new();
-        let mut direct: Vec<Option<String>> = vec![None; n_items];
+        // Cells are borrowed from the record; only values built from several cells
+        // (split select_multiple and geopoint columns) are allocated.
+        let mut split: HashMap<usize, Vec<&str>> = HashMap::new();
+        let mut geo: HashMap<usize, [Option<&str>; 4]> = HashMap::new();
+        let mut direct: Vec<Option<Cow<'_, str>>> = vec![None; n_items];
         for (cell, role) in rec.cells.iter().zip(&roles) {
-            let cell = cell.clone();
+            let cell = cell.as_deref();
             match role {
-                Role::Item(c) => direct[*c] = cell,
+                Role::Item(c) => direct[*c] = cell.map(Cow::Borrowed),
                 Role::SplitChoice(c, v) => {
                     let e = split.entry(*c).or_default();
-                    if cell.as_deref().is_some_and(truthy_cell) {
-                        e.push(v.clone());
+                    if cell.is_some_and(truthy_cell) {
+                        e.push(v);
                     }
                 }
                 Role::GeoPart(c, k) => geo.entry(*c).or_default()[*k] = cell,
-                Role::ParentKey => row.key = cell,
-                Role::Meta(m) => row.meta[*m] = cell,
+                Role::ParentKey => row.key = cell.map(str::to_owned),
+                Role::Meta(m) => row.meta[*m] = cell.map(str::to_owned),
                 Role::Own | Role::Unknown => {}
             }
         }
         for (c, parts) in split {
             if direct[c].is_none() && !parts.is_empty() {
-                direct[c] = Some(parts.join(" "));
+                direct[c] = Some(Cow::Owned(parts.join(" ")));
             }
         }
         for (c, parts) in geo {
             if direct[c].is_none() && parts[0].is_some() {
-                direct[c] = Some(
-                    parts
-                        .iter()
-                        .map(|p| p.clone().unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .trim()
-                        .to_string(),
-                );
+                let joined = parts.map(Option::unwrap_or_default).join(" ");
+                direct[c] = Some(Cow::Owned(joined.trim().to_string()));
             }
         }
         for (c, cell) in direct.into_iter().enumerate() {
@@ -568,7 +564,7 @@ fn type_file(
             let Some(raw) = cell else { continue };
             if item.question_type() == QuestionType::Calculate {
                 // Kept as written, compared with the recomputed value later.
-                row.values[c] = Value::Text(raw);
+                row.values[c] = Value::Text(raw.into_owned());
                 continue;
             }
             let trimmed = raw.trim();
@@ -594,7 +590,7 @@ fn type_file(
                         item.name(),
                         rule,
                         Severity::Error,
-                        Some(raw.clone()),
+                        Some(raw.into_owned()),
                         format!("{}: {message}", item.name()),
                     );
                     row.issues.push(iss);
