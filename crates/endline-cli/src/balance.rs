@@ -27,22 +27,15 @@ pub struct BalanceArgs {
     pub weights: Option<String>,
     /// Variance of the tests: iid, hetero, cluster:VAR.
     #[arg(long, default_value = "hetero")]
-    pub vcov: String,
+    pub vcov: Vcov,
     /// Output format: table or json.
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
 }
 
 pub fn balance(args: &BalanceArgs) -> anyhow::Result<Outcome> {
-    let vcov: Vcov = match args.vcov.parse() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Outcome::Failure);
-        }
-    };
     let df = crate::data::read_table(&args.data)?;
-    let t = match build(&df, &args.group, &args.vars, args.weights.as_deref(), vcov) {
+    let t = match build(&df, &args.group, &args.vars, args.weights.as_deref(), args.vcov.clone()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

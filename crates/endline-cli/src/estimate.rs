@@ -36,7 +36,7 @@ pub struct EstimateArgs {
     pub formula: Vec<String>,
     /// Variance: iid, hetero (HC1), cluster:VAR (CR1) or cluster:VAR1+VAR2 (two-way).
     #[arg(long, default_value = "iid")]
-    pub vcov: String,
+    pub vcov: Vcov,
     /// A column of analytic (sampling) weights.
     #[arg(long)]
     pub weights: Option<String>,
@@ -81,13 +81,6 @@ fn report_error(formula: &str, e: &AnalysisError) -> String {
 }
 
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
-    let vcov: Vcov = match args.vcov.parse() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Outcome::Failure);
-        }
-    };
     let bootstrap = args.bootstrap.map(|reps| WildBootstrap {
         reps,
         weights: match args.bootstrap_weights {
@@ -102,7 +95,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
     let mut failed = false;
     for formula in &args.formula {
         let result = FeolsSpec::new(formula).and_then(|s| {
-            s.vcov(vcov.clone())
+            s.vcov(args.vcov.clone())
                 .weights(args.weights.as_deref())
                 .remove_singletons(!args.keep_singletons)
                 .k_fixef_full(args.k_fixef_full)
