@@ -10,6 +10,7 @@
 //! - [`expr`]: the expression language: [`expr::parse`] to a span-carrying [`expr::Expr`],
 //!   a static type checker, and [`expr::eval`] with XLSForm's semantics for empty values.
 //! - [`codebook`]: the codebook in Markdown, CSV or JSON.
+//! - [`yaml`]: YAML with byte spans on every key and value, shared with analysis plans.
 
 pub mod codebook;
 pub mod codes;
@@ -17,7 +18,7 @@ pub mod expr;
 mod model;
 mod raw;
 mod validate;
-mod yaml;
+pub mod yaml;
 
 pub use model::{
     Choice, ChoiceList, ChoiceValue, Expression, Item, Label, MissingCode, Placed, QuestionType, Required, Survey,

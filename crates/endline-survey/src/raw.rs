@@ -5,18 +5,11 @@
 //! goes on, so one run reports them all.
 
 use endline_diag::{Diagnostic, Span};
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
+use marked_yaml::types::{MarkedMappingNode, Node};
 
 use crate::codes;
 use crate::model::ChoiceValue;
-use crate::yaml::Doc;
-
-/// A value and where it was written.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sp<T> {
-    pub v: T,
-    pub span: Span,
-}
+pub(crate) use crate::yaml::{Reader, Sp, kind_of};
 
 /// A label: one string, or one string per language.
 #[derive(Debug, Clone)]
@@ -128,88 +121,7 @@ pub(crate) const ITEM_KEYS: &[&str] = &[
     "questions",
 ];
 
-pub(crate) struct Reader<'d, 'f> {
-    pub doc: &'d Doc<'f>,
-    pub diags: Vec<Diagnostic>,
-}
-
-fn kind_of(node: &Node) -> &'static str {
-    match node {
-        Node::Scalar(_) => "a scalar",
-        Node::Mapping(_) => "a mapping",
-        Node::Sequence(_) => "a list",
-    }
-}
-
 impl Reader<'_, '_> {
-    fn invalid(&mut self, node: &Node, message: String) {
-        let span = self.doc.span(node);
-        self.diags.push(Diagnostic::error(codes::INVALID_VALUE, span, message));
-    }
-
-    /// The span of a mapping: from its first key to its end.
-    fn mapping_span(&self, m: &MarkedMappingNode) -> Span {
-        let start = m.keys().map(|k| self.doc.scalar_span(k).start).min();
-        let own = self.doc.marked_span(m.span());
-        start.map_or(own, |s| Span::new(s, own.end.max(s)))
-    }
-
-    /// The entries of a mapping; unknown keys are reported, with a suggestion.
-    fn fields<'n>(
-        &mut self,
-        m: &'n MarkedMappingNode,
-        allowed: &[&str],
-        what: &str,
-    ) -> Vec<(&'n MarkedScalarNode, &'n Node)> {
-        let mut out = Vec::new();
-        for (k, v) in m.iter() {
-            if allowed.contains(&k.as_str()) {
-                out.push((k, v));
-            } else {
-                let help =
-                    endline_diag::suggest(k.as_str(), allowed.iter().copied()).map(|s| format!("did you mean `{s}`?"));
-                let span = self.doc.scalar_span(k);
-                self.diags.push(
-                    Diagnostic::error(codes::UNKNOWN_KEY, span, format!("unknown key `{}` in {what}", k.as_str()))
-                        .with_help_opt(
-                            help.or_else(|| Some(format!("the keys of {what} are: {}", allowed.join(", ")))),
-                        ),
-                );
-            }
-        }
-        out
-    }
-
-    fn sp(&self, s: &MarkedScalarNode) -> Sp<String> {
-        Sp { v: s.as_str().to_string(), span: self.doc.scalar_span(s) }
-    }
-
-    fn string(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
-        match node {
-            Node::Scalar(s) => Some(self.sp(s)),
-            other => {
-                self.invalid(other, format!("{what} must be a string, but is {}", kind_of(other)));
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, node: &Node, what: &str) -> Option<Sp<bool>> {
-        let s = self.string(node, what)?;
-        match s.v.as_str() {
-            "true" | "yes" => Some(Sp { v: true, span: s.span }),
-            "false" | "no" => Some(Sp { v: false, span: s.span }),
-            other => {
-                self.diags.push(Diagnostic::error(
-                    codes::INVALID_VALUE,
-                    s.span,
-                    format!("{what} must be true or false, but is `{other}`"),
-                ));
-                None
-            }
-        }
-    }
-
     fn expr(&mut self, node: &Node, what: &str) -> Option<RawExpr> {
         match node {
             Node::Scalar(s) => Some(RawExpr {
@@ -310,7 +222,7 @@ impl Reader<'_, '_> {
         RawList { name, choices }
     }
 
-    pub fn survey(&mut self, root: &Node) -> RawSurvey {
+    pub(crate) fn survey(&mut self, root: &Node) -> RawSurvey {
         let mut raw = RawSurvey::default();
         let Node::Mapping(m) = root else {
             self.invalid(root, "a survey file must be a YAML mapping".into());

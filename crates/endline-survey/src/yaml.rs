@@ -6,22 +6,30 @@
 //! escapes and folded lines.
 
 use endline_diag::{Diagnostic, SourceFile, Span};
-use marked_yaml::types::{MarkedScalarNode, Node};
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
 use marked_yaml::{LoadError, LoaderOptions};
 
 use crate::codes;
 
 /// A parsed YAML document and the file it came from.
-pub(crate) struct Doc<'f> {
+pub struct Doc<'f> {
+    /// The file.
     pub file: &'f SourceFile,
     char_to_byte: Vec<usize>,
+    kind: &'static str,
 }
 
 impl<'f> Doc<'f> {
+    /// A survey file.
     pub fn new(file: &'f SourceFile) -> Self {
+        Self::of_kind(file, "survey")
+    }
+
+    /// A file of another kind (`"plan"`), named so in parse errors.
+    pub fn of_kind(file: &'f SourceFile, kind: &'static str) -> Self {
         let mut char_to_byte: Vec<usize> = file.text().char_indices().map(|(i, _)| i).collect();
         char_to_byte.push(file.text().len());
-        Doc { file, char_to_byte }
+        Doc { file, char_to_byte, kind }
     }
 
     /// Parses the text; a failure is one diagnostic at the place the parser stopped.
@@ -43,18 +51,18 @@ impl<'f> Doc<'f> {
             LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => Diagnostic::error(
                 codes::YAML_SYNTAX,
                 point(&m),
-                "a survey file must be a YAML mapping (`survey: ...`, `questions: ...`)",
+                format!("a {} file must be a YAML mapping of keys to values", self.kind),
             ),
             LoadError::UnexpectedAnchor(m) => Diagnostic::error(
                 codes::YAML_UNSUPPORTED,
                 point(&m),
-                "YAML anchors and aliases are not supported in survey files",
+                format!("YAML anchors and aliases are not supported in {} files", self.kind),
             )
             .with_help("write the repeated part out; shared choices belong in a named list under `choices:`"),
             LoadError::UnexpectedTag(m) => Diagnostic::error(
                 codes::YAML_UNSUPPORTED,
                 point(&m),
-                "YAML tags (`!name`) are not supported in survey files",
+                format!("YAML tags (`!name`) are not supported in {} files", self.kind),
             ),
             LoadError::MappingKeyMustBeScalar(m) => {
                 Diagnostic::error(codes::YAML_SYNTAX, point(&m), "a mapping key must be a plain name")
@@ -150,6 +158,107 @@ impl<'f> Doc<'f> {
     }
 }
 
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sp<T> {
+    /// The value.
+    pub v: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Reads YAML nodes into values, recording every problem and going on, so that one run
+/// reports them all. The survey reader and the analysis-plan reader build on it.
+pub struct Reader<'d, 'f> {
+    /// The document read.
+    pub doc: &'d Doc<'f>,
+    /// Every problem found so far.
+    pub diags: Vec<Diagnostic>,
+}
+
+/// What a node is, for messages: "a scalar", "a mapping", "a list".
+pub fn kind_of(node: &Node) -> &'static str {
+    match node {
+        Node::Scalar(_) => "a scalar",
+        Node::Mapping(_) => "a mapping",
+        Node::Sequence(_) => "a list",
+    }
+}
+
+impl Reader<'_, '_> {
+    /// Records an `invalid-value` error at the node.
+    pub fn invalid(&mut self, node: &Node, message: String) {
+        let span = self.doc.span(node);
+        self.diags.push(Diagnostic::error(codes::INVALID_VALUE, span, message));
+    }
+
+    /// The span of a mapping: from its first key to its end.
+    pub fn mapping_span(&self, m: &MarkedMappingNode) -> Span {
+        let start = m.keys().map(|k| self.doc.scalar_span(k).start).min();
+        let own = self.doc.marked_span(m.span());
+        start.map_or(own, |s| Span::new(s, own.end.max(s)))
+    }
+
+    /// The entries of a mapping; unknown keys are reported, with a suggestion.
+    pub fn fields<'n>(
+        &mut self,
+        m: &'n MarkedMappingNode,
+        allowed: &[&str],
+        what: &str,
+    ) -> Vec<(&'n MarkedScalarNode, &'n Node)> {
+        let mut out = Vec::new();
+        for (k, v) in m.iter() {
+            if allowed.contains(&k.as_str()) {
+                out.push((k, v));
+            } else {
+                let help =
+                    endline_diag::suggest(k.as_str(), allowed.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                let span = self.doc.scalar_span(k);
+                self.diags.push(
+                    Diagnostic::error(codes::UNKNOWN_KEY, span, format!("unknown key `{}` in {what}", k.as_str()))
+                        .with_help_opt(
+                            help.or_else(|| Some(format!("the keys of {what} are: {}", allowed.join(", ")))),
+                        ),
+                );
+            }
+        }
+        out
+    }
+
+    /// A scalar and its span.
+    pub fn sp(&self, s: &MarkedScalarNode) -> Sp<String> {
+        Sp { v: s.as_str().to_string(), span: self.doc.scalar_span(s) }
+    }
+
+    /// A scalar as a string; anything else is an `invalid-value` error.
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
+        match node {
+            Node::Scalar(s) => Some(self.sp(s)),
+            other => {
+                self.invalid(other, format!("{what} must be a string, but is {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    /// `true`/`yes` or `false`/`no`.
+    pub fn boolean(&mut self, node: &Node, what: &str) -> Option<Sp<bool>> {
+        let s = self.string(node, what)?;
+        match s.v.as_str() {
+            "true" | "yes" => Some(Sp { v: true, span: s.span }),
+            "false" | "no" => Some(Sp { v: false, span: s.span }),
+            other => {
+                self.diags.push(Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    s.span,
+                    format!("{what} must be true or false, but is `{other}`"),
+                ));
+                None
+            }
+        }
+    }
+}
+
 /// The byte length of a quoted scalar starting at `rest[0] == q`, closing quote included.
 fn quoted_len(rest: &str, q: char) -> usize {
     let mut chars = rest.char_indices().skip(1).peekable();
@@ -172,7 +281,7 @@ fn quoted_len(rest: &str, q: char) -> usize {
 }
 
 /// Maps a span in a decoded scalar value to the file through a [`Doc::value_map`].
-pub(crate) fn map_span(map: &[usize], span: Span) -> Span {
+pub fn map_span(map: &[usize], span: Span) -> Span {
     let at = |i: usize| map.get(i).or(map.last()).copied().unwrap_or(0);
     let start = at(span.start);
     let end = if span.end > span.start { at(span.end - 1) + 1 } else { start };
