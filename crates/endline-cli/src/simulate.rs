@@ -39,9 +39,21 @@ pub struct SimulateArgs {
     /// A true effect, in log points from adoption on: QUESTION=EFFECT (repeatable).
     #[arg(long = "effect", value_name = "QUESTION=EFFECT")]
     pub effects: Vec<String>,
-    /// Selection on trends: programme counties' extra yearly log growth, QUESTION=RATE.
+    /// Faster trends: corridor counties' extra yearly log growth, QUESTION=RATE.
     #[arg(long = "pretrend", value_name = "QUESTION=RATE")]
     pub pretrends: Vec<String>,
+    /// Share of counties on the trade corridor.
+    #[arg(long, default_value_t = 0.5)]
+    pub corridor_share: f64,
+    /// Selection: share of programme counties drawn from corridor counties (default: at random).
+    #[arg(long)]
+    pub selection: Option<f64>,
+    /// Standard deviation of county × wave shocks to the modelled outcomes (log points).
+    #[arg(long, default_value_t = 0.0)]
+    pub county_shock: f64,
+    /// A select_one question every household of a county answers alike (its region).
+    #[arg(long)]
+    pub region_question: Option<String>,
     /// Common yearly log growth of the modelled outcomes.
     #[arg(long, default_value_t = 0.10)]
     pub growth: f64,
@@ -76,6 +88,10 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
             adoption_years: args.adoption.clone(),
             effects: pairs(&args.effects, "effect")?,
             pretrends: pairs(&args.pretrends, "pretrend")?,
+            corridor_share: args.corridor_share,
+            selection: args.selection,
+            county_shock: args.county_shock,
+            region_question: args.region_question.clone(),
             growth: args.growth,
             answers: pairs(&args.answers, "answer")?,
             county_question: args.county_question.clone(),

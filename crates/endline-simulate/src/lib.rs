@@ -4,7 +4,11 @@
 //!
 //! [`Study`] describes the design: counties, households per county, waves, which counties
 //! get the programme and when, the true effect on named outcomes (in log points), and
-//! selection on pre-programme trends (programme counties' outcomes grow faster anyway).
+//! selection on trends. Some counties lie on a trade corridor and their outcomes grow
+//! faster (the `pretrends`), with or without the programme; the programme is placed
+//! preferentially there (`selection`). Programme counties were therefore already on faster
+//! trends: a naive comparison overstates the effect, unconditional parallel trends fail,
+//! and parallel trends hold conditional on the corridor (written to `counties.csv`).
 //! [`simulate`] writes, per wave, ODK Central-style exports (`<survey>.csv` with group
 //! paths as `grp-name`, `<survey>-<repeat>.csv` linked by `PARENT_KEY`/`KEY`), plus
 //! `counties.csv` (the programme's roll-out) and `truth.json`. Every answer obeys the
@@ -35,9 +39,20 @@ pub struct Study {
     pub adoption_years: Vec<i64>,
     /// True effects: outcome question → effect in log points from adoption on.
     pub effects: Vec<(String, f64)>,
-    /// Selection: outcome question → extra yearly log growth of programme counties,
-    /// before and after adoption.
+    /// Outcome question → extra yearly log growth of corridor counties, before and after
+    /// adoption, programme or not.
     pub pretrends: Vec<(String, f64)>,
+    /// Share of counties on the corridor.
+    pub corridor_share: f64,
+    /// Share of programme counties drawn from corridor counties (None: drawn at random,
+    /// regardless of the corridor).
+    pub selection: Option<f64>,
+    /// Standard deviation of county × wave shocks to the modelled outcomes (log points):
+    /// what makes households of a county move together, and clustering matter.
+    pub county_shock: f64,
+    /// A select_one question answered the same by every household of a county (its
+    /// region): counties are assigned its choices in turn.
+    pub region_question: Option<String>,
     /// Common yearly log growth of every modelled outcome.
     pub growth: f64,
     /// Answers fixed for every household (question → value as written).
@@ -62,6 +77,10 @@ impl Default for Study {
             adoption_years: vec![2021, 2023],
             effects: Vec::new(),
             pretrends: Vec::new(),
+            corridor_share: 0.5,
+            selection: None,
+            county_shock: 0.0,
+            region_question: None,
             growth: 0.10,
             answers: Vec::new(),
             county_question: "county_id".into(),
@@ -79,6 +98,10 @@ pub struct County {
     pub county_id: i64,
     /// The year it adopts the programme (0: never).
     pub first_treated: i64,
+    /// Whether it lies on the trade corridor (faster growth).
+    pub corridor: bool,
+    /// Its region (a choice value of the region question), if the study names one.
+    pub region: Option<String>,
     /// Its level (log scale) on the modelled outcomes.
     pub effect: f64,
 }
@@ -433,18 +456,68 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
             study.county_question
         )));
     }
-    let mut rng = Rng::new(study.seed);
-    let n_treated = (study.counties as f64 * study.treated_share).round() as usize;
-    // Programme counties are drawn at random; each adopts in one of the adoption years.
-    let mut order: Vec<usize> = (0..study.counties).collect();
-    for i in (1..order.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        order.swap(i, j);
+    for (what, share) in [("treated_share", study.treated_share), ("corridor_share", study.corridor_share)]
+        .into_iter()
+        .chain(study.selection.map(|s| ("selection", s)))
+    {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(SimulateError::Study(format!("{what} must lie between 0 and 1, not {share}")));
+        }
     }
-    let mut counties: Vec<County> = (0..study.counties)
-        .map(|c| County { county_id: c as i64 + 1, first_treated: 0, effect: 0.3 * rng.normal() })
+    let regions: Vec<String> = match &study.region_question {
+        None => Vec::new(),
+        Some(q) => {
+            let item = survey.item(q).filter(|i| i.question_type() == QuestionType::SelectOne);
+            let list = item.and_then(|i| survey.choices_of(i)).ok_or_else(|| {
+                SimulateError::Study(format!("the region question `{q}` is not a select_one question of the survey"))
+            })?;
+            list.choices().iter().map(|c| c.value().as_text()).collect()
+        }
+    };
+    let mut rng = Rng::new(study.seed);
+    let n = study.counties;
+    let shuffled = |rng: &mut Rng, mut v: Vec<usize>| {
+        for i in (1..v.len()).rev() {
+            v.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        v
+    };
+    // Corridor counties first, drawn at random; then the programme counties, a `selection`
+    // share of them from the corridor (as far as there are enough), each adopting in one of
+    // the adoption years in turn.
+    let n_corridor = (n as f64 * study.corridor_share).round() as usize;
+    let order = shuffled(&mut rng, (0..n).collect());
+    let corridor: Vec<bool> = {
+        let mut c = vec![false; n];
+        for &i in order.iter().take(n_corridor) {
+            c[i] = true;
+        }
+        c
+    };
+    let n_treated = (n as f64 * study.treated_share).round() as usize;
+    let programme: Vec<usize> = match study.selection {
+        None => shuffled(&mut rng, (0..n).collect()).into_iter().take(n_treated).collect(),
+        Some(s) => {
+            let on = shuffled(&mut rng, (0..n).filter(|&i| corridor[i]).collect());
+            let off = shuffled(&mut rng, (0..n).filter(|&i| !corridor[i]).collect());
+            let want_on =
+                ((n_treated as f64 * s).round() as usize).min(on.len()).max(n_treated.saturating_sub(off.len()));
+            let mut p: Vec<usize> =
+                on.into_iter().take(want_on).chain(off.into_iter().take(n_treated - want_on)).collect();
+            p.sort_unstable();
+            shuffled(&mut rng, p)
+        }
+    };
+    let mut counties: Vec<County> = (0..n)
+        .map(|c| County {
+            county_id: c as i64 + 1,
+            first_treated: 0,
+            corridor: corridor[c],
+            region: (!regions.is_empty()).then(|| regions[c % regions.len()].clone()),
+            effect: 0.3 * rng.normal(),
+        })
         .collect();
-    for (k, &c) in order.iter().take(n_treated).enumerate() {
+    for (k, &c) in programme.iter().enumerate() {
         counties[c].first_treated =
             study.adoption_years.get(k % study.adoption_years.len().max(1)).copied().unwrap_or(0);
     }
@@ -473,7 +546,11 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
     let key_item =
         survey.item(survey.key()).ok_or_else(|| SimulateError::Study("the key question is missing".into()))?;
     let key_regex = regex_of(key_item);
-    for &wave in &study.waves {
+    // County × wave shocks, drawn up front so that they do not depend on how many answers
+    // a household's interview draws.
+    let mut shock_rng = Rng::new(study.seed ^ 0x5eed_c0de);
+    let shocks: Vec<f64> = (0..n * study.waves.len()).map(|_| study.county_shock * shock_rng.normal()).collect();
+    for (w, &wave) in study.waves.iter().enumerate() {
         let dir: PathBuf = out.join(wave.to_string());
         std::fs::create_dir_all(&dir)
             .map_err(|e| SimulateError::Io(format!("cannot create {}: {e}", dir.display())))?;
@@ -491,6 +568,9 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
                     .map(|(k, v)| (k.clone(), v.parse::<i64>().map_or(Value::Text(v.clone()), Value::Int)))
                     .collect();
                 fixed.insert(study.county_question.clone(), Value::Int(county.county_id));
+                if let (Some(q), Some(r)) = (&study.region_question, &county.region) {
+                    fixed.insert(q.clone(), r.parse::<i64>().map_or(Value::Text(r.clone()), Value::Int));
+                }
                 let key = match &key_regex {
                     Some(p) if p.contains("[0-9]{") => {
                         let digits: usize = p
@@ -512,8 +592,7 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
                     fixed.insert(d.clone(), Value::Text(format!("{wave}-06-{:02}", 1 + (idx % 28))));
                 }
                 let years = (wave - t0) as f64;
-                let treated = county.first_treated > 0;
-                let post = treated && wave >= county.first_treated;
+                let post = county.first_treated > 0 && wave >= county.first_treated;
                 let outcome_names: Vec<(String, (f64, f64))> =
                     generator.outcomes.iter().map(|(k, v)| (k.to_string(), *v)).collect();
                 let mut names_sorted = outcome_names;
@@ -522,7 +601,8 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
                     let log_y = (10_000f64).ln()
                         + county.effect
                         + hh_effects[idx]
-                        + (study.growth + if treated { pretrend } else { 0.0 }) * years
+                        + (study.growth + if county.corridor { pretrend } else { 0.0 }) * years
+                        + shocks[c * study.waves.len() + w]
                         + if post { effect } else { 0.0 }
                         + 0.1 * generator.rng.normal();
                     let v = (log_y.exp() * 100.0).round() / 100.0;
@@ -563,9 +643,12 @@ pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County
             write_csv(&dir.join(format!("{}-{name}.csv", survey.id())), &header, &rows)?;
         }
     }
-    let rows: Vec<Vec<String>> =
-        counties.iter().map(|c| vec![c.county_id.to_string(), c.first_treated.to_string()]).collect();
-    write_csv(&out.join("counties.csv"), &["county_id".to_string(), "first_treated".to_string()], &rows)?;
+    let rows: Vec<Vec<String>> = counties
+        .iter()
+        .map(|c| vec![c.county_id.to_string(), c.first_treated.to_string(), u8::from(c.corridor).to_string()])
+        .collect();
+    let header = ["county_id", "first_treated", "corridor"].map(String::from);
+    write_csv(&out.join("counties.csv"), &header, &rows)?;
     let truth = serde_json::json!({"study": study, "counties": counties});
     std::fs::write(out.join("truth.json"), format!("{}\n", serde_json::to_string_pretty(&truth).unwrap_or_default()))
         .map_err(|e| SimulateError::Io(e.to_string()))?;
