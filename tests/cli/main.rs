@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&manifest_dir()).join("../..")
 }
 
 /// Runs `endline` with `args` from the repository root.
@@ -34,4 +34,12 @@ pub fn scratch(name: &str) -> PathBuf {
 /// What the command printed on stdout.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The crate's directory, read when the tests run: cargo sets it for `cargo test`. The
+/// compile-time `env!` would bake in the path of whichever checkout built the binary, and
+/// a test binary reused from a shared target directory would then read another
+/// checkout's fixtures.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 /// The crate's test data.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    Path::new(&manifest_dir()).join("tests/data")
 }
 
 /// Reads a CSV fixture (empty fields are missing).
@@ -28,4 +28,12 @@ pub fn read_csv(path: &Path) -> DataFrame {
 /// `|got - want| <= rtol * scale`.
 pub fn close(got: f64, want: f64, scale: f64, rtol: f64) -> bool {
     (got - want).abs() <= rtol * scale.abs().max(f64::MIN_POSITIVE)
+}
+
+/// The crate's directory, read when the tests run: cargo sets it for `cargo test`. The
+/// compile-time `env!` would bake in the path of whichever checkout built the binary, and
+/// a test binary reused from a shared target directory would then read another
+/// checkout's fixtures.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

@@ -12,7 +12,7 @@ use endline_ingest::{IngestError, OnError, Severity, write};
 use endline_survey::Survey;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(&manifest_dir()).join("tests/data").join(name)
 }
 
 /// The test survey.
@@ -279,4 +279,12 @@ fn an_empty_export_writes_typed_empty_tables() {
     let crops = df.column("crops").map(|c| c.dtype().clone()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(crops, polars::prelude::DataType::List(Box::new(polars::prelude::DataType::String)));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The crate's directory, read when the tests run: cargo sets it for `cargo test`. The
+/// compile-time `env!` would bake in the path of whichever checkout built the binary, and
+/// a test binary reused from a shared target directory would then read another
+/// checkout's fixtures.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

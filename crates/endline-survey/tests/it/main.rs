@@ -11,7 +11,7 @@ use endline_survey::Validation;
 
 /// The crate's test data folder.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    Path::new(&manifest_dir()).join("tests/data")
 }
 
 /// Validates `text` as if read from a file called `name`.
@@ -35,4 +35,12 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The crate's directory, read when the tests run: cargo sets it for `cargo test`. The
+/// compile-time `env!` would bake in the path of whichever checkout built the binary, and
+/// a test binary reused from a shared target directory would then read another
+/// checkout's fixtures.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
