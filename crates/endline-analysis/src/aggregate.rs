@@ -68,3 +68,64 @@ pub fn aggregate(df: &DataFrame, spec: &AggregateSpec) -> Result<DataFrame> {
     let drop: Vec<String> = spec.constants.iter().map(|c| format!("__distinct_{c}")).collect();
     Ok(out.drop_many(drop))
 }
+
+/// Stacks tables (ingested waves) into one: the union of their columns in first-seen
+/// order, each cast to the type it first had, missing columns filled with nulls, so that
+/// waves ingested under different survey versions line up.
+pub fn stack(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut names: Vec<PlSmallStr> = Vec::new();
+    let mut types: Vec<DataType> = Vec::new();
+    for f in &frames {
+        for c in f.columns() {
+            if !names.contains(c.name()) {
+                names.push(c.name().clone());
+                types.push(c.dtype().clone());
+            }
+        }
+    }
+    let mut out: Option<DataFrame> = None;
+    for f in frames {
+        let height = f.height();
+        let cols: Vec<Column> = names
+            .iter()
+            .zip(&types)
+            .map(|(n, t)| match f.column(n) {
+                Ok(c) => c.cast(t),
+                Err(_) => Ok(Column::full_null(n.clone(), height, t)),
+            })
+            .collect::<PolarsResult<_>>()?;
+        let df = DataFrame::new(height, cols)?;
+        match &mut out {
+            None => out = Some(df),
+            Some(acc) => {
+                acc.vstack_mut(&df)?;
+            }
+        }
+    }
+    out.ok_or_else(|| AnalysisError::Invalid("no tables to stack".into()))
+}
+
+/// Left-joins `right` onto `left` by the column `on`; when the two key columns differ
+/// in type (an integer county code against a text one) both are compared as text.
+pub fn left_join(left: DataFrame, right: DataFrame, on: &str) -> Result<DataFrame> {
+    let key = |d: &DataFrame| -> Result<DataType> {
+        Ok(d.column(on).map_err(|_| AnalysisError::Invalid(format!("no column `{on}` to join on")))?.dtype().clone())
+    };
+    let (lt, rt) = (key(&left)?, key(&right)?);
+    let common = if lt == rt { lt } else { DataType::String };
+    Ok(left
+        .lazy()
+        .with_column(col(on).cast(common.clone()))
+        .left_join(right.lazy().with_column(col(on).cast(common)), col(on), col(on))
+        .collect()?)
+}
+
+/// Adds `log_<name>`, the natural log of a numeric column; zero, negative and missing
+/// values give a missing log. Returns the new column's name.
+pub fn add_log(df: &mut DataFrame, name: &str) -> Result<String> {
+    let v = data::numeric(df, name)?;
+    let logged: Vec<Option<f64>> = v.iter().map(|x| (*x > 0.0).then(|| x.ln())).collect();
+    let new = format!("log_{name}");
+    df.with_column(Column::new(new.as_str().into(), logged))?;
+    Ok(new)
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use endline_analysis::aggregate::{AggregateSpec, aggregate};
+use endline_analysis::aggregate::{AggregateSpec, add_log, aggregate, left_join, stack};
 use polars::prelude::*;
 
 use crate::Outcome;
@@ -46,41 +46,6 @@ pub struct PanelArgs {
     pub out: PathBuf,
 }
 
-/// Stacks frames whose columns may differ (a later wave may use a newer survey version):
-/// the union of columns, in first-seen order, missing ones as nulls.
-fn stack(frames: Vec<DataFrame>) -> anyhow::Result<DataFrame> {
-    let mut names: Vec<PlSmallStr> = Vec::new();
-    let mut types: Vec<DataType> = Vec::new();
-    for f in &frames {
-        for c in f.columns() {
-            if !names.contains(c.name()) {
-                names.push(c.name().clone());
-                types.push(c.dtype().clone());
-            }
-        }
-    }
-    let mut out: Option<DataFrame> = None;
-    for f in frames {
-        let height = f.height();
-        let cols: Vec<Column> = names
-            .iter()
-            .zip(&types)
-            .map(|(n, t)| match f.column(n) {
-                Ok(c) => c.cast(t),
-                Err(_) => Ok(Column::full_null(n.clone(), height, t)),
-            })
-            .collect::<PolarsResult<_>>()?;
-        let df = DataFrame::new(height, cols)?;
-        match &mut out {
-            None => out = Some(df),
-            Some(acc) => {
-                acc.vstack_mut(&df)?;
-            }
-        }
-    }
-    out.context("no waves given")
-}
-
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let mut frames = Vec::new();
     for dir in &args.waves {
@@ -93,11 +58,9 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
             format!("cannot read {}", path.display())
         })?);
     }
-    let mut df = stack(frames)?;
+    let mut df = stack(frames).map_err(|e| anyhow::anyhow!("{e}"))?;
     for c in &args.log {
-        let v = endline_analysis::data::numeric(&df, c).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let logged: Vec<Option<f64>> = v.iter().map(|x| (*x > 0.0).then(|| x.ln())).collect();
-        df.with_column(Column::new(format!("log_{c}").into(), logged))?;
+        add_log(&mut df, c).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if !args.by.is_empty() {
         let spec = AggregateSpec {
@@ -116,18 +79,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     }
     if let (Some(join), Some(on)) = (&args.join, &args.on) {
         let other = crate::data::read_table(join)?;
-        let key = |d: &DataFrame, name: &str| -> anyhow::Result<DataType> {
-            Ok(anyhow::Context::with_context(d.column(name), || format!("no column `{name}` to join on"))?
-                .dtype()
-                .clone())
-        };
-        let (lt, rt) = (key(&df, on)?, key(&other, on)?);
-        let common = if lt == rt { lt } else { DataType::String };
-        df = df
-            .lazy()
-            .with_column(col(on.as_str()).cast(common.clone()))
-            .left_join(other.lazy().with_column(col(on.as_str()).cast(common)), col(on.as_str()), col(on.as_str()))
-            .collect()?;
+        df = left_join(df, other, on).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if !args.columns.is_empty() {
         df = df.select(args.columns.iter().map(|c| PlSmallStr::from(c.as_str())).collect::<Vec<_>>())?;
