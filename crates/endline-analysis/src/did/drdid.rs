@@ -4,8 +4,6 @@
 //! the DRDID package (`reg_did_panel`, `std_ipw_did_panel`, `drdid_panel`), which R's
 //! `did` calls.
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::error::{AnalysisError, Result};
@@ -91,37 +89,20 @@ fn control_regression(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Array1<f64>, Array
     Ok((beta, rep))
 }
 
-/// A logit propensity score: linfa's logistic regression fits it (unpenalised), then
-/// weighted Newton steps polish it to full precision, which also gives the Hessian the
-/// influence function needs (linfa supports neither weights nor returns a Hessian).
-/// Returns the fitted probabilities (capped at 1 - 1e-6, as DRDID) and the linear
+/// A logit propensity score by weighted Newton–Raphson, which also gives the Hessian the
+/// influence function needs. Returns the fitted probabilities (capped at 1 - 1e-6, as DRDID) and the linear
 /// representation score × (X'WX/n)^-1.
 fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
     let (n, k) = p.x.dim();
     let d: Vec<f64> = p.treated.iter().map(|t| f64::from(u8::from(*t))).collect();
     let wsum: f64 = w.iter().sum();
     let share = (0..n).map(|i| w[i] * d[i]).sum::<f64>() / wsum;
-    let start: Array1<f64> = if k == 1 {
-        // Intercept only: the maximum-likelihood fit is the weighted treated share.
-        Array1::from_elem(1, (share / (1.0 - share)).ln())
-    } else {
-        let targets = Array1::from_iter(p.treated.iter().copied());
-        let data = Dataset::new(p.x.to_owned(), targets);
-        LogisticRegression::default()
-            .alpha(0.0)
-            .with_intercept(false)
-            .max_iterations(100)
-            .gradient_tolerance(1e-8)
-            .fit(&data)
-            .map(|m| m.params().to_owned())
-            .ok()
-            .filter(|b| b.iter().all(|v| v.is_finite()))
-            .unwrap_or_else(|| Array1::zeros(k))
-    };
+    // Newton–Raphson on the weighted log-likelihood (what R's glm does by IRLS), from the
+    // intercept-only maximum (the weighted treated share; the first column is the
+    // intercept), halving a step that would lower the likelihood. linfa-logistic's L-BFGS
+    // served as a warm start before; its line search never returns once the loss turns
+    // NaN, which hung not-yet-treated cells with a binary covariate.
     let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
-    // linfa's coefficients model the probability of its first label (`false` here), so
-    // they come with the opposite sign; rather than depend on that convention, keep the
-    // orientation with the higher likelihood.
     let loglik = |b: &Array1<f64>| -> f64 {
         (0..n)
             .map(|i| {
@@ -130,12 +111,9 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
             })
             .sum()
     };
-    let mut beta = if k == 1 {
-        start
-    } else {
-        let flipped = -&start;
-        if loglik(&flipped) > loglik(&start) { flipped } else { start }
-    };
+    let mut beta = Array1::<f64>::zeros(k);
+    beta[0] = (share / (1.0 - share)).ln();
+    let mut current = loglik(&beta);
     let mut hess_inv = Array2::<f64>::zeros((k, k));
     for iter in 0..100 {
         let mut grad = Array1::<f64>::zeros(k);
@@ -157,8 +135,19 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
                 "the propensity score model is singular: a covariate separates treated from comparison units".into(),
             )
         })?;
-        let step = hess_inv.dot(&grad);
-        beta += &step;
+        let mut step = hess_inv.dot(&grad);
+        let mut next = &beta + &step;
+        let mut value = loglik(&next);
+        for _ in 0..30 {
+            if value.is_finite() && value >= current - 1e-12 * current.abs().max(1.0) {
+                break;
+            }
+            step.mapv_inplace(|v| v / 2.0);
+            next = &beta + &step;
+            value = loglik(&next);
+        }
+        beta = next;
+        current = value;
         let size = step.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if size < 1e-11 * (1.0 + beta.iter().fold(0.0f64, |m, v| m.max(v.abs()))) {
             break;
