@@ -3,6 +3,7 @@
 mod did;
 mod estimate;
 mod ingest;
+mod run;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ mod estimate;
 mod ingest;
 mod output;
 mod panel;
+mod run;
 mod simulate;
 mod validate;
 
@@ -54,6 +55,9 @@ enum Command {
     Balance(balance::BalanceArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
     Did(did::DidArgs),
+    /// A whole study from its analysis plan: simulate or read the data, ingest every
+    /// wave, estimate, and render the report into <out>/<plan>/.
+    Run(run::RunArgs),
 }
 
 /// How a subcommand ended, mapped to an exit code in one place.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
         Command::Balance(args) => balance::balance(&args),
+        Command::Run(args) => run::run(&args, color),
     };
     let outcome = result.unwrap_or_else(|e| {
         if output::is_broken_pipe(&e) {

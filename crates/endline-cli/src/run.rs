@@ -1,0 +1,194 @@
+//! `endline run`: a whole study from its analysis plan, into `<out>/<plan>/`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use endline_diag::render_human;
+use endline_plan::plan::Data;
+use endline_report::render::{Template, render};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Outcome;
+use crate::output::print;
+use crate::validate::read_source;
+
+/// Arguments of `endline run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The analysis plan (analysis/*.yaml).
+    pub plan: PathBuf,
+    /// Where outputs go: the study is written to `<out>/<plan name>/`, replacing an
+    /// earlier run's output only once the new one is complete.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+}
+
+fn sha256(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Sha256::digest(&bytes).iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
+}
+
+/// Every file under `dir`, as sorted paths relative to it.
+fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A path as recorded in outputs: forward slashes, whatever the platform.
+fn shown(p: &Path) -> String {
+    p.to_string_lossy().replace('\\', "/")
+}
+
+pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
+    let file = read_source(&args.plan)?;
+    let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
+    let v = endline_plan::validate(&file, &base);
+    let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut diagnostics = String::new();
+    for d in &v.diagnostics {
+        diagnostics.push_str(&render_human(&file, d, color));
+        diagnostics.push('\n');
+    }
+    if let Some((sf, ds)) = &v.survey_diagnostics {
+        for d in ds {
+            diagnostics.push_str(&render_human(sf, d, color));
+            diagnostics.push('\n');
+        }
+    }
+    eprint!("{diagnostics}");
+    let (Some(plan), Some(survey)) = (v.plan, v.survey) else {
+        eprintln!("error: {} is not a valid plan; fix the errors above first", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stages = std::cell::Cell::new(0);
+    let progress = |what: &str| {
+        stages.set(stages.get() + 1);
+        if terminal {
+            eprintln!("[{:>2}] {what}", stages.get());
+        }
+    };
+    let final_dir = args.out.join(&plan.id);
+    let staging = args.out.join(format!(".{}.partial", plan.id));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
+    }
+    let mut results = match endline_plan::run(&plan, &survey, &staging, &progress) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            eprintln!("error: {e}");
+            return Ok(match e {
+                endline_plan::RunError::Io(_) => Outcome::Failure,
+                _ => Outcome::Invalid,
+            });
+        }
+    };
+    // The reproducibility record: inputs by content, the version, the seed, the command.
+    let mut inputs = vec![args.plan.clone(), plan.survey.clone()];
+    inputs.extend(plan.templates.iter().cloned());
+    inputs.extend(results.inputs.iter().cloned());
+    let inputs: Vec<Value> =
+        inputs.iter().map(|p| Ok(json!({"path": shown(p), "sha256": sha256(p)?}))).collect::<anyhow::Result<_>>()?;
+    let command: Vec<String> = std::iter::once("endline".to_string()).chain(std::env::args().skip(1)).collect();
+    let seed = match &plan.data {
+        Data::Simulate(s) => json!(s.seed),
+        Data::Waves(_) => Value::Null,
+    };
+    let reproducibility = json!({
+        "endline_version": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "seed": seed,
+        "survey": {"id": survey.id(), "version": survey.version()},
+        "inputs": inputs,
+    });
+    results.json["reproducibility"] = reproducibility.clone();
+    progress("rendering the report");
+    let templates: Vec<Template> = plan
+        .templates
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok(Template { name, text })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let rendered = match render(&templates, &results.json) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            eprintln!("error: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let write = |name: &str, text: &str| {
+        let p = staging.join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+    };
+    write("results.json", &format!("{}\n", serde_json::to_string_pretty(&results.json)?))?;
+    for (name, text) in &rendered {
+        write(name, text)?;
+    }
+    let outputs: Vec<Value> = files_under(&staging)?
+        .iter()
+        .map(|p| Ok(json!({"path": shown(p), "sha256": sha256(&staging.join(p))?})))
+        .collect::<anyhow::Result<_>>()?;
+    let mut manifest = reproducibility;
+    manifest["plan"] = json!(plan.id);
+    manifest["outputs"] = json!(outputs);
+    write("manifest.json", &format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
+    // Only a complete run replaces the previous one.
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).with_context(|| format!("cannot replace {}", final_dir.display()))?;
+    }
+    std::fs::rename(&staging, &final_dir)
+        .with_context(|| format!("cannot move {} to {}", staging.display(), final_dir.display()))?;
+    print(&summary(&results.json, &final_dir, &rendered))?;
+    Ok(Outcome::Success)
+}
+
+/// The one-screen answer: each outcome's main estimate, and where the report is.
+fn summary(r: &Value, dir: &Path, rendered: &[(String, String)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", r["plan"]["title"].as_str().unwrap_or_default());
+    for o in r["outcomes"].as_array().into_iter().flatten() {
+        let e = &o["cs"]["simple"];
+        let n = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.3}"));
+        let _ = write!(
+            s,
+            "  {:<28} ATT {:>7}  95% CI [{}, {}]  q = {}",
+            o["label"].as_str().unwrap_or_default(),
+            n(&e["estimate"]),
+            n(&e["conf_low"]),
+            n(&e["conf_high"]),
+            n(&o["cs"]["q_value"])
+        );
+        if let Some(t) = o["truth"]["effect"].as_f64() {
+            let _ = write!(s, "  (planted {t:.3})");
+        }
+        s.push('\n');
+    }
+    for (name, _) in rendered {
+        let _ = writeln!(s, "report: {}", dir.join(name).display());
+    }
+    let _ = writeln!(s, "results: {}", dir.join("results.json").display());
+    s
+}

@@ -1,0 +1,710 @@
+//! The analysis plan: its model, and the validator that reads it with file:line:column
+//! diagnostics, checking every name it uses against the survey.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use endline_diag::{Diagnostic, SourceFile, Span};
+use endline_simulate::Study;
+use endline_survey::yaml::{Doc, Reader, Sp, kind_of};
+use endline_survey::{QuestionType, Survey};
+use marked_yaml::types::{MarkedMappingNode, Node};
+use serde::Serialize;
+
+use crate::codes;
+
+/// Where the data of each wave come from.
+#[derive(Debug, Clone)]
+pub enum Data {
+    /// Simulated from the survey (the example study).
+    Simulate(Box<Study>),
+    /// Field exports: wave → the files of that wave (as `endline ingest` takes them).
+    Waves(Vec<(i64, Vec<PathBuf>)>),
+}
+
+/// How households map to counties, and where treatment is read from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Treatment {
+    /// The county table (one row per county); None: the simulation's `counties.csv`.
+    pub table: Option<PathBuf>,
+    /// The survey question holding the county code, and the table's column of the same name.
+    pub key: String,
+    /// The table's column with the first year of the programme (0 or empty: never).
+    pub first_treated: String,
+    /// County characteristics to join onto households (covariates, subgroups).
+    pub attributes: Vec<String>,
+}
+
+/// An outcome to estimate the programme's effect on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The survey question.
+    pub name: String,
+    /// How the report names it.
+    pub label: String,
+    /// Estimate on the log scale (effects read as approximate percentage changes).
+    pub log: bool,
+}
+
+/// The unit of analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Households, with standard errors clustered by county.
+    Household,
+    /// County × wave survey-weighted means.
+    County,
+}
+
+/// The comparison group of the main Callaway & Sant'Anna estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlGroup {
+    /// Counties that never get the programme.
+    Never,
+    /// Counties without the programme yet.
+    Notyet,
+}
+
+/// An estimator a plan can ask for, beside Callaway & Sant'Anna (always run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimator {
+    /// Callaway & Sant'Anna (2021).
+    Cs,
+    /// Static two-way fixed effects.
+    Twfe,
+    /// Sun & Abraham (2021).
+    Sa,
+    /// Goodman-Bacon (2021) decomposition of the static TWFE estimate.
+    Bacon,
+}
+
+impl Estimator {
+    const NAMES: [&'static str; 4] = ["cs", "twfe", "sa", "bacon"];
+
+    fn parse(s: &str) -> Option<Estimator> {
+        Some(match s {
+            "cs" => Estimator::Cs,
+            "twfe" => Estimator::Twfe,
+            "sa" => Estimator::Sa,
+            "bacon" => Estimator::Bacon,
+            _ => return None,
+        })
+    }
+}
+
+/// The multiple-outcome correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Correction {
+    /// None.
+    None,
+    /// Benjamini–Hochberg q-values (false discovery rate).
+    Bh,
+}
+
+/// A validated analysis plan. Paths are resolved against the plan file's directory.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The plan's name (names the output directory).
+    pub id: String,
+    /// The report's title.
+    pub title: String,
+    /// The evaluation question, in a sentence.
+    pub question: String,
+    /// The programme, as the report names it.
+    pub programme: String,
+    /// The survey file.
+    pub survey: PathBuf,
+    /// The data.
+    pub data: Data,
+    /// Treatment and the household → county map.
+    pub treatment: Treatment,
+    /// The outcomes, in report order.
+    pub outcomes: Vec<Outcome>,
+    /// Covariates for conditional parallel trends (survey questions or county attributes).
+    pub covariates: Vec<String>,
+    /// The survey-weight question.
+    pub weights: Option<String>,
+    /// The unit of analysis.
+    pub level: Level,
+    /// The main comparison group.
+    pub control: ControlGroup,
+    /// The estimators to run.
+    pub estimators: Vec<Estimator>,
+    /// Subgroups (a select_one question or a county attribute): the main estimate within each.
+    pub subgroups: Vec<String>,
+    /// The multiple-outcome correction.
+    pub correction: Correction,
+    /// The report templates (`*.html.tera`, `*.md.tera`).
+    pub templates: Vec<PathBuf>,
+}
+
+/// The result of validating a plan: the plan when there are no errors, every diagnostic
+/// on the plan file, and the survey (and its own validation) when the plan names one.
+#[derive(Debug)]
+pub struct Validation {
+    /// The plan, present exactly when neither it nor its survey has errors.
+    pub plan: Option<Plan>,
+    /// The survey, when it validated.
+    pub survey: Option<Survey>,
+    /// Problems in the plan file.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The survey file and its problems, when the plan names a readable survey.
+    pub survey_diagnostics: Option<(SourceFile, Vec<Diagnostic>)>,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "plan",
+    "title",
+    "question",
+    "programme",
+    "survey",
+    "data",
+    "treatment",
+    "outcomes",
+    "covariates",
+    "weights",
+    "level",
+    "control",
+    "estimators",
+    "subgroups",
+    "correction",
+    "report",
+];
+const SIMULATE_KEYS: &[&str] = &[
+    "seed",
+    "counties",
+    "households",
+    "waves",
+    "adoption",
+    "treated_share",
+    "corridor_share",
+    "selection",
+    "growth",
+    "county_shock",
+    "effects",
+    "pretrends",
+    "answers",
+    "region_question",
+];
+
+/// A question the plan names: where, as what, and which types it may have.
+type QuestionRef = (Sp<String>, &'static str, fn(QuestionType) -> bool);
+
+/// What a plan refers to, checked once the whole file is read.
+struct Refs {
+    questions: Vec<QuestionRef>,
+    covariates: Vec<Sp<String>>,
+    files: Vec<(Sp<String>, PathBuf)>,
+}
+
+fn numeric(t: QuestionType) -> bool {
+    matches!(t, QuestionType::Integer | QuestionType::Decimal | QuestionType::Calculate)
+}
+
+fn any_type(t: QuestionType) -> bool {
+    t.has_value()
+}
+
+fn select_one(t: QuestionType) -> bool {
+    t == QuestionType::SelectOne
+}
+
+struct PlanReader<'d, 'f> {
+    r: Reader<'d, 'f>,
+    base: PathBuf,
+    refs: Refs,
+}
+
+impl PlanReader<'_, '_> {
+    fn error(&mut self, code: endline_diag::Code, span: Span, message: String) {
+        self.r.diags.push(Diagnostic::error(code, span, message));
+    }
+
+    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
+        match node {
+            Node::Mapping(m) => Some(m),
+            other => {
+                self.r.invalid(other, format!("{what} must be a mapping, but is {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, m: &MarkedMappingNode, keys: &[&str], what: &str) {
+        for k in keys {
+            if m.get_node(k).is_none() {
+                let span = self.r.mapping_span(m);
+                let span = Span::new(span.start, span.start);
+                self.error(codes::MISSING_KEY, span, format!("{what} has no `{k}`"));
+            }
+        }
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, what: &str) -> Vec<&'n Node> {
+        match node {
+            Node::Sequence(s) => s.iter().collect(),
+            other => {
+                self.r.invalid(other, format!("{what} must be a list, but is {}", kind_of(other)));
+                Vec::new()
+            }
+        }
+    }
+
+    fn strings(&mut self, node: &Node, what: &str) -> Vec<Sp<String>> {
+        self.list(node, what).into_iter().filter_map(|n| self.r.string(n, what)).collect()
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, node: &Node, what: &str, kind: &str) -> Option<T> {
+        let s = self.r.string(node, what)?;
+        match s.v.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.error(codes::INVALID_VALUE, s.span, format!("{what} must be {kind}, not `{}`", s.v));
+                None
+            }
+        }
+    }
+
+    fn share(&mut self, node: &Node, what: &str) -> Option<f64> {
+        let v: f64 = self.number(node, what, "a number")?;
+        if !(0.0..=1.0).contains(&v) {
+            let span = self.r.doc.span(node);
+            self.error(codes::INVALID_VALUE, span, format!("{what} is a share: it must lie between 0 and 1, not {v}"));
+            return None;
+        }
+        Some(v)
+    }
+
+    fn one_of<T: Copy>(&mut self, node: &Node, what: &str, options: &[(&str, T)]) -> Option<T> {
+        let s = self.r.string(node, what)?;
+        if let Some((_, v)) = options.iter().find(|(n, _)| *n == s.v) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let help = endline_diag::suggest(&s.v, names.iter().copied())
+            .map_or_else(|| format!("{what} is one of: {}", names.join(", ")), |n| format!("did you mean `{n}`?"));
+        self.r.diags.push(
+            Diagnostic::error(codes::INVALID_VALUE, s.span, format!("{what} cannot be `{}`", s.v)).with_help(help),
+        );
+        None
+    }
+
+    fn file(&mut self, node: &Node, what: &str) -> Option<PathBuf> {
+        let s = self.r.string(node, what)?;
+        let path = normalize(&self.base.join(&s.v));
+        self.refs.files.push((s, path.clone()));
+        Some(path)
+    }
+
+    fn question(&mut self, s: Sp<String>, what: &'static str, ok: fn(QuestionType) -> bool) -> String {
+        let v = s.v.clone();
+        self.refs.questions.push((s, what, ok));
+        v
+    }
+
+    /// `name: number` pairs (effects, pretrends) naming survey questions.
+    fn rates(&mut self, node: &Node, what: &'static str) -> Vec<(String, f64)> {
+        let Some(m) = self.mapping(node, what) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in m.iter() {
+            let name = self.question(self.r.sp(k), "a simulated outcome", numeric);
+            if let Some(x) = self.number(v, what, "a number") {
+                out.push((name, x));
+            }
+        }
+        out
+    }
+
+    fn simulate(&mut self, node: &Node) -> Option<Study> {
+        let m = self.mapping(node, "`data.simulate`")?;
+        let mut st = Study::default();
+        for (k, v) in self.r.fields(m, SIMULATE_KEYS, "`data.simulate`") {
+            match k.as_str() {
+                "seed" => st.seed = self.number(v, "`seed`", "a whole number").unwrap_or(st.seed),
+                "counties" => st.counties = self.number(v, "`counties`", "a whole number").unwrap_or(st.counties),
+                "households" => {
+                    st.households_per_county =
+                        self.number(v, "`households`", "a whole number").unwrap_or(st.households_per_county)
+                }
+                "waves" | "adoption" => {
+                    let years: Vec<i64> = self
+                        .list(v, "a list of years")
+                        .into_iter()
+                        .filter_map(|y| self.number(y, "a year", "a whole number"))
+                        .collect();
+                    if k.as_str() == "waves" {
+                        st.waves = years;
+                    } else {
+                        st.adoption_years = years;
+                    }
+                }
+                "treated_share" => st.treated_share = self.share(v, "`treated_share`").unwrap_or(st.treated_share),
+                "corridor_share" => st.corridor_share = self.share(v, "`corridor_share`").unwrap_or(st.corridor_share),
+                "selection" => st.selection = self.share(v, "`selection`"),
+                "growth" => st.growth = self.number(v, "`growth`", "a number").unwrap_or(st.growth),
+                "county_shock" => {
+                    st.county_shock = self.number(v, "`county_shock`", "a number").unwrap_or(st.county_shock)
+                }
+                "effects" => st.effects = self.rates(v, "`effects`"),
+                "pretrends" => st.pretrends = self.rates(v, "`pretrends`"),
+                "answers" => {
+                    if let Some(m) = self.mapping(v, "`answers`") {
+                        for (q, a) in m.iter() {
+                            let name = self.question(self.r.sp(q), "an answered question", any_type);
+                            if let Some(a) = self.r.string(a, "an answer") {
+                                st.answers.push((name, a.v));
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(s) = self.r.string(v, "`region_question`") {
+                        st.region_question = Some(self.question(s, "a region question", select_one));
+                    }
+                }
+            }
+        }
+        if st.waves.len() < 2 {
+            let span = self.r.doc.span(node);
+            self.error(codes::INVALID_VALUE, span, "a simulated study needs at least two `waves`".into());
+        }
+        Some(st)
+    }
+
+    fn waves(&mut self, node: &Node) -> Vec<(i64, Vec<PathBuf>)> {
+        let Some(m) = self.mapping(node, "`data.waves`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in m.iter() {
+            let wave = match k.as_str().parse::<i64>() {
+                Ok(w) => w,
+                Err(_) => {
+                    let span = self.r.doc.scalar_span(k);
+                    self.error(codes::INVALID_VALUE, span, format!("a wave is a year, not `{}`", k.as_str()));
+                    continue;
+                }
+            };
+            let files = self.list(v, "the files of a wave").into_iter().filter_map(|f| self.file(f, "a data file"));
+            out.push((wave, files.collect()));
+        }
+        out
+    }
+
+    fn data(&mut self, node: &Node) -> Option<Data> {
+        let m = self.mapping(node, "`data`")?;
+        let fields = self.r.fields(m, &["simulate", "waves"], "`data`");
+        if fields.len() != 1 {
+            let span = self.r.mapping_span(m);
+            self.error(
+                codes::INVALID_VALUE,
+                span,
+                "`data` takes exactly one of `simulate` (a simulated study) or `waves` (field exports per wave)".into(),
+            );
+        }
+        let (k, v) = fields.first()?;
+        Some(match k.as_str() {
+            "simulate" => Data::Simulate(Box::new(self.simulate(v)?)),
+            _ => Data::Waves(self.waves(v)),
+        })
+    }
+
+    fn treatment(&mut self, node: &Node) -> Option<Treatment> {
+        let m = self.mapping(node, "`treatment`")?;
+        self.required(m, &["key"], "`treatment`");
+        let mut t =
+            Treatment { table: None, key: String::new(), first_treated: "first_treated".into(), attributes: vec![] };
+        for (k, v) in self.r.fields(m, &["table", "key", "first_treated", "attributes"], "`treatment`") {
+            match k.as_str() {
+                "table" => t.table = self.file(v, "`treatment.table`"),
+                "key" => {
+                    if let Some(s) = self.r.string(v, "`treatment.key`") {
+                        t.key = self.question(s, "the county question", any_type);
+                    }
+                }
+                "first_treated" => {
+                    if let Some(s) = self.r.string(v, "`first_treated`") {
+                        t.first_treated = s.v;
+                    }
+                }
+                _ => t.attributes = self.strings(v, "`attributes`").into_iter().map(|s| s.v).collect(),
+            }
+        }
+        Some(t)
+    }
+
+    fn outcomes(&mut self, node: &Node) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for item in self.list(node, "`outcomes`") {
+            let Some(m) = self.mapping(item, "an outcome") else { continue };
+            self.required(m, &["name"], "an outcome");
+            let mut o = Outcome { name: String::new(), label: String::new(), log: false };
+            for (k, v) in self.r.fields(m, &["name", "label", "log"], "an outcome") {
+                match k.as_str() {
+                    "name" => {
+                        if let Some(s) = self.r.string(v, "an outcome's `name`") {
+                            o.name = self.question(s, "an outcome", numeric);
+                        }
+                    }
+                    "label" => o.label = self.r.string(v, "an outcome's `label`").map(|s| s.v).unwrap_or_default(),
+                    _ => o.log = self.r.boolean(v, "`log`").is_some_and(|b| b.v),
+                }
+            }
+            if o.label.is_empty() {
+                o.label.clone_from(&o.name);
+            }
+            out.push(o);
+        }
+        if out.is_empty() && matches!(node, Node::Sequence(_)) {
+            let span = self.r.doc.span(node);
+            self.error(codes::INVALID_VALUE, span, "`outcomes` lists at least one outcome".into());
+        }
+        out
+    }
+
+    fn plan(&mut self, root: &Node) -> Option<Plan> {
+        let Node::Mapping(m) = root else {
+            self.r.invalid(root, format!("a plan file must be a YAML mapping, but is {}", kind_of(root)));
+            return None;
+        };
+        self.required(m, &["plan", "title", "question", "survey", "data", "treatment", "outcomes", "report"], "a plan");
+        let mut plan = Plan {
+            id: String::new(),
+            title: String::new(),
+            question: String::new(),
+            programme: "the programme".into(),
+            survey: PathBuf::new(),
+            data: Data::Waves(Vec::new()),
+            treatment: Treatment { table: None, key: String::new(), first_treated: String::new(), attributes: vec![] },
+            outcomes: Vec::new(),
+            covariates: Vec::new(),
+            weights: None,
+            level: Level::Household,
+            control: ControlGroup::Never,
+            estimators: vec![Estimator::Cs],
+            subgroups: Vec::new(),
+            correction: Correction::Bh,
+            templates: Vec::new(),
+        };
+        for (k, v) in self.r.fields(m, TOP_KEYS, "a plan") {
+            let text = |r: &mut Self, what: &str| r.r.string(v, what).map(|s| s.v).unwrap_or_default();
+            match k.as_str() {
+                "plan" => {
+                    if let Some(s) = self.r.string(v, "`plan`") {
+                        if s.v.is_empty() || !s.v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                            self.error(
+                                codes::INVALID_VALUE,
+                                s.span,
+                                format!(
+                                    "`plan` names the output directory: letters, digits, `_` and `-` only, not `{}`",
+                                    s.v
+                                ),
+                            );
+                        }
+                        plan.id = s.v;
+                    }
+                }
+                "title" => plan.title = text(self, "`title`"),
+                "question" => plan.question = text(self, "`question`"),
+                "programme" => plan.programme = text(self, "`programme`"),
+                "survey" => plan.survey = self.file(v, "`survey`").unwrap_or_default(),
+                "data" => plan.data = self.data(v).unwrap_or(Data::Waves(Vec::new())),
+                "treatment" => {
+                    if let Some(t) = self.treatment(v) {
+                        plan.treatment = t;
+                    }
+                }
+                "outcomes" => plan.outcomes = self.outcomes(v),
+                "covariates" => {
+                    let c = self.strings(v, "`covariates`");
+                    plan.covariates = c.iter().map(|s| s.v.clone()).collect();
+                    self.refs.covariates.extend(c);
+                }
+                "subgroups" => {
+                    let c = self.strings(v, "`subgroups`");
+                    plan.subgroups = c.iter().map(|s| s.v.clone()).collect();
+                    self.refs.covariates.extend(c);
+                }
+                "weights" => {
+                    if let Some(s) = self.r.string(v, "`weights`") {
+                        plan.weights = Some(self.question(s, "the weight question", numeric));
+                    }
+                }
+                "level" => {
+                    let options = [("household", Level::Household), ("county", Level::County)];
+                    plan.level = self.one_of(v, "`level`", &options).unwrap_or(Level::Household);
+                }
+                "control" => {
+                    let options = [("never", ControlGroup::Never), ("notyet", ControlGroup::Notyet)];
+                    plan.control = self.one_of(v, "`control`", &options).unwrap_or(ControlGroup::Never);
+                }
+                "correction" => {
+                    if let Node::Scalar(s) = v
+                        && s.as_str() == "romano-wolf"
+                    {
+                        let span = self.r.doc.span(v);
+                        self.r.diags.push(
+                            Diagnostic::error(codes::UNSUPPORTED, span, "Romano–Wolf is not implemented yet")
+                                .with_help("use `bh` (Benjamini–Hochberg q-values) or `none`"),
+                        );
+                    } else {
+                        let options = [("bh", Correction::Bh), ("none", Correction::None)];
+                        plan.correction = self.one_of(v, "`correction`", &options).unwrap_or(Correction::Bh);
+                    }
+                }
+                "estimators" => {
+                    let options: Vec<(&str, Estimator)> =
+                        Estimator::NAMES.iter().filter_map(|n| Some((*n, Estimator::parse(n)?))).collect();
+                    let listed: Vec<Estimator> = self
+                        .list(v, "`estimators`")
+                        .into_iter()
+                        .filter_map(|e| self.one_of(e, "an estimator", &options))
+                        .collect();
+                    if !listed.contains(&Estimator::Cs) {
+                        let span = self.r.doc.span(v);
+                        self.r.diags.push(
+                            Diagnostic::error(codes::INVALID_VALUE, span, "`estimators` must include `cs`")
+                                .with_help("the report is built around Callaway & Sant'Anna's estimates; the others are robustness checks"),
+                        );
+                    }
+                    plan.estimators = listed;
+                }
+                _ => {
+                    if let Some(m) = self.mapping(v, "`report`") {
+                        self.required(m, &["templates"], "`report`");
+                        for (_, t) in self.r.fields(m, &["templates"], "`report`") {
+                            for f in self.list(t, "`templates`") {
+                                plan.templates.extend(self.file(f, "a template"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let (Data::Waves(_), None) = (&plan.data, &plan.treatment.table) {
+            let span = self.r.mapping_span(m);
+            self.error(
+                codes::MISSING_KEY,
+                Span::new(span.start, span.start),
+                "with field data, `treatment.table` must name the county table (county code and first programme year)"
+                    .into(),
+            );
+        }
+        Some(plan)
+    }
+}
+
+/// `a/../b/./c` as `b/c`, without touching the file system (outputs record these paths,
+/// so they should read as a person would write them).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+/// Validates a plan. Reads the files it names (the survey; whether data files and
+/// templates exist); paths are relative to `base`, the plan file's directory.
+pub fn validate(file: &SourceFile, base: &Path) -> Validation {
+    let doc = Doc::of_kind(file, "plan");
+    let root = match doc.parse() {
+        Ok(root) => root,
+        Err(d) => return Validation { plan: None, survey: None, diagnostics: vec![*d], survey_diagnostics: None },
+    };
+    let mut pr = PlanReader {
+        r: Reader { doc: &doc, diags: Vec::new() },
+        base: base.to_path_buf(),
+        refs: Refs { questions: Vec::new(), covariates: Vec::new(), files: Vec::new() },
+    };
+    let plan = pr.plan(&root);
+    let PlanReader { r, refs, .. } = pr;
+    let mut diags = r.diags;
+    for (s, path) in &refs.files {
+        if !path.is_file() {
+            diags.push(Diagnostic::error(codes::FILE_NOT_FOUND, s.span, format!("no file `{}`", s.v)).with_help(
+                format!(
+                    "paths in a plan are relative to the plan's directory; this one resolves to {}",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    // The survey: validated on its own, then every name the plan uses is looked up in it.
+    let mut survey = None;
+    let mut survey_diagnostics = None;
+    let survey_ref = plan.as_ref().and_then(|pl| refs.files.iter().find(|(_, p)| *p == pl.survey));
+    if let Some((s, path)) = survey_ref
+        && let Ok(text) = std::fs::read_to_string(path)
+    {
+        let sf = SourceFile::new(path.display().to_string(), text);
+        let v = endline_survey::validate(&sf);
+        if v.survey.is_none() {
+            diags.push(Diagnostic::error(codes::INVALID_SURVEY, s.span, format!("the survey `{}` has errors", s.v)));
+        }
+        survey = v.survey;
+        survey_diagnostics = Some((sf, v.diagnostics));
+    }
+    if let (Some(sv), Some(pl)) = (&survey, &plan) {
+        check_names(sv, pl, &refs, &mut diags);
+    }
+    endline_diag::sort(&mut diags);
+    diags.dedup();
+    let ok = !diags.iter().any(Diagnostic::is_error) && survey.is_some();
+    Validation { plan: if ok { plan } else { None }, survey, diagnostics: diags, survey_diagnostics }
+}
+
+/// Every question the plan names must be in the survey's household table, of a usable type.
+fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
+    let mut top: BTreeMap<&str, QuestionType> = BTreeMap::new();
+    survey.visit(&mut |p| {
+        if p.table == survey.id() && p.item.question_type().has_value() {
+            top.insert(p.item.name(), p.item.question_type());
+        }
+    });
+    let suggest = |name: &str| {
+        endline_diag::suggest(name, top.keys().copied().chain(plan.treatment.attributes.iter().map(String::as_str)))
+            .map(|s| format!("did you mean `{s}`?"))
+    };
+    for (s, what, ok) in &refs.questions {
+        match top.get(s.v.as_str()) {
+            Some(t) if ok(*t) => {}
+            Some(t) => diags.push(Diagnostic::error(
+                codes::UNKNOWN_QUESTION,
+                s.span,
+                format!("`{}` is a {} question and cannot be {what}", s.v, t.name()),
+            )),
+            None => diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_QUESTION,
+                    s.span,
+                    format!("{what} `{}` is not a question of the household table of survey `{}`", s.v, survey.id()),
+                )
+                .with_help_opt(suggest(&s.v)),
+            ),
+        }
+    }
+    for s in &refs.covariates {
+        if !top.contains_key(s.v.as_str()) && !plan.treatment.attributes.contains(&s.v) {
+            diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_QUESTION,
+                    s.span,
+                    format!(
+                        "`{}` is neither a household question nor a county attribute (`treatment.attributes`)",
+                        s.v
+                    ),
+                )
+                .with_help_opt(suggest(&s.v)),
+            );
+        }
+    }
+}

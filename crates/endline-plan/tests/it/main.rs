@@ -1,0 +1,137 @@
+//! Plan validation: the shipped plan is clean, and every kind of mistake is reported at
+//! its line and column, all in one run.
+
+use std::path::{Path, PathBuf};
+
+use endline_diag::{Diagnostic, SourceFile};
+use endline_plan::validate;
+
+/// The repository's `analysis/` directory: plans there reach the real survey and templates.
+fn analysis_dir() -> PathBuf {
+    manifest_dir().join("../../analysis")
+}
+
+/// (code, line, column, message) of each diagnostic of a plan written in `analysis/`.
+fn check(text: &str) -> Vec<(String, usize, usize, String)> {
+    let file = SourceFile::new("plan.yaml", text);
+    let v = validate(&file, &analysis_dir());
+    v.diagnostics
+        .iter()
+        .map(|d: &Diagnostic| {
+            let at = file.line_col(d.span.start);
+            (d.code.as_str().to_string(), at.line, at.column, d.message.clone())
+        })
+        .collect()
+}
+
+const GOOD: &str = "\
+plan: small
+title: A small study
+question: Did it work?
+survey: ../surveys/border_household.yaml
+data:
+  simulate: {seed: 1, counties: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021]}
+treatment: {key: county_id, attributes: [corridor]}
+outcomes:
+  - {name: specialty_output, label: Sales, log: true}
+covariates: [corridor]
+weights: weight
+report: {templates: [../reports/report.md.tera]}
+";
+
+#[test]
+fn the_shipped_plans_are_clean() {
+    for entry in std::fs::read_dir(analysis_dir()).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let file = SourceFile::new(path.display().to_string(), text);
+            let v = validate(&file, &analysis_dir());
+            assert!(v.diagnostics.is_empty(), "{}: {:?}", path.display(), v.diagnostics);
+            assert!(v.plan.is_some() && v.survey.is_some());
+        }
+    }
+    assert_eq!(check(GOOD), Vec::new());
+}
+
+#[test]
+fn every_mistake_is_reported_where_it_is() {
+    let bad = GOOD
+        .replace("title: A small study", "titel: A small study")
+        .replace("survey: ../surveys/border_household.yaml", "survey: ../surveys/border_household.yaml\nlevel: village")
+        .replace(
+            "{name: specialty_output, label: Sales, log: true}",
+            "{name: specialty_outptu, label: Sales}\n  - {name: region}",
+        )
+        .replace(
+            "covariates: [corridor]",
+            "covariates: [corridor, distance]\ncorrection: romano-wolf\nestimators: [twfe, bacn]",
+        )
+        .replace("../reports/report.md.tera", "../reports/nope.md.tera");
+    let got = check(&bad);
+    let codes: Vec<(&str, usize, usize)> = got.iter().map(|(c, l, col, _)| (c.as_str(), *l, *col)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("missing-key", 1, 1),
+            ("unknown-key", 2, 1),
+            ("invalid-value", 5, 8),
+            ("unknown-question", 10, 12),
+            ("unknown-question", 11, 12),
+            ("unknown-question", 12, 24),
+            ("unsupported", 13, 13),
+            ("invalid-value", 14, 13),
+            ("invalid-value", 14, 20),
+            ("file-not-found", 16, 22),
+        ],
+        "{got:#?}"
+    );
+    let message = |code: &str, line: usize| got.iter().find(|g| g.0 == code && g.1 == line).map(|g| g.3.clone());
+    assert_eq!(message("missing-key", 1).as_deref(), Some("a plan has no `title`"));
+    assert!(message("unknown-question", 10).is_some_and(|m| m.contains("specialty_outptu")));
+    assert!(message("unknown-question", 11).is_some_and(|m| m.contains("select_one") && m.contains("outcome")));
+}
+
+#[test]
+fn yaml_errors_and_unreadable_surveys_are_diagnostics() {
+    let got = check("plan: [unclosed\n");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "yaml-syntax");
+    let got = check("- a list\n");
+    assert_eq!(got[0].0, "yaml-syntax");
+    assert_eq!(got[0].3, "a plan file must be a YAML mapping of keys to values");
+    let got = check(&GOOD.replace("../surveys/border_household.yaml", "../surveys/missing.yaml"));
+    assert_eq!(got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), vec!["file-not-found"]);
+}
+
+#[test]
+fn field_data_need_a_county_table_and_existing_files() {
+    let waves = GOOD.replace(
+        "  simulate: {seed: 1, counties: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021]}",
+        "  waves:\n    2019: [field/2019/hh.csv]\n    next: [x.csv]",
+    );
+    let got = check(&waves);
+    let codes: Vec<(&str, usize)> = got.iter().map(|(c, l, _, _)| (c.as_str(), *l)).collect();
+    assert_eq!(codes, vec![("missing-key", 1), ("file-not-found", 7), ("invalid-value", 8)], "{got:#?}");
+}
+
+#[test]
+fn paths_are_recorded_as_written_without_dot_dot() {
+    let file = SourceFile::new("plan.yaml", GOOD);
+    let v = validate(&file, Path::new("analysis"));
+    // Relative to the current directory (the crate), the survey does not resolve; the
+    // recorded path is still the clean join of the plan's directory and the path.
+    assert!(v.diagnostics.iter().any(|d| d.code.as_str() == "file-not-found"));
+    let file = SourceFile::new("plan.yaml", GOOD);
+    let v = validate(&file, &analysis_dir());
+    let plan = v.plan.unwrap_or_else(|| panic!("{:?}", v.diagnostics));
+    assert!(!plan.survey.to_string_lossy().contains(".."), "{}", plan.survey.display());
+}
+
+/// The crate's directory, read when the tests run: cargo sets it for `cargo test`. The
+/// compile-time `env!` would bake in the path of whichever checkout built the binary, and
+/// a test binary reused from a shared target directory would then read another
+/// checkout's fixtures.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}

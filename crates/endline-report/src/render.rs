@@ -1,0 +1,212 @@
+//! Rendering report templates with tera.
+//!
+//! The context is `results.json` (every number the report shows) plus `plots`, SVG
+//! figures drawn from it. Templates print numbers only through the `num` filter, which
+//! formats a stored number to a fixed number of decimals and never computes a new one,
+//! so every number of a report can be found in results.json.
+//!
+//! All text is escaped: HTML templates (`*.html.tera`) with tera's HTML escaping, Markdown
+//! templates (`*.md.tera`) with a Markdown escaping of the characters that would change
+//! the document's structure (`*`, `_`, `[`, `|`, `<`, …). The figures are the only values
+//! marked `safe`; the SVG module escapes their text itself.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+use tera::{Context, Tera};
+
+use crate::svg::{self, Plot, Series};
+
+/// A template could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(String);
+
+/// One template: its file name (`report.html.tera`) and text.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The file name; the output is named by dropping `.tera`.
+    pub name: String,
+    /// The template text.
+    pub text: String,
+}
+
+/// Escapes text for Markdown: the characters that start emphasis, links, tables, code,
+/// headings or HTML tags. Digits, `-` and `.` are left alone, so numbers read as written.
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `num(d=3)`: a stored number with `d` decimals (`–` for a missing one).
+fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let d = args.get("d").and_then(Value::as_u64).unwrap_or(3) as usize;
+    Ok(Value::String(match value.as_f64() {
+        Some(v) if v.is_finite() => {
+            let s = format!("{v:.d$}");
+            // "-0.000" reads as a sign that is not there.
+            if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+                s.trim_start_matches('-').into()
+            } else {
+                s
+            }
+        }
+        _ => "–".into(),
+    }))
+}
+
+/// `p`: a p-value with three decimals, or `< 0.001`.
+fn p_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    match value.as_f64() {
+        Some(v) if v.is_finite() && v < 0.0005 => Ok(Value::String("< 0.001".into())),
+        _ => num(value, &HashMap::from([("d".to_string(), json!(3))])),
+    }
+}
+
+/// `p_eq`: a p-value for running text, `= 0.046` or `< 0.001`.
+fn p_relation(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let p = p_value(value, args)?;
+    let p = p.as_str().unwrap_or_default();
+    Ok(Value::String(if p.starts_with('<') { p.to_string() } else { format!("= {p}") }))
+}
+
+fn tera(markdown: bool) -> Tera {
+    let mut t = Tera::default();
+    t.register_filter("num", num);
+    t.register_filter("p", p_value);
+    t.register_filter("p_eq", p_relation);
+    if markdown {
+        t.autoescape_on(vec![".md"]);
+        t.set_escape_fn(escape_markdown);
+    } else {
+        t.autoescape_on(vec![".html", ".htm"]);
+    }
+    t
+}
+
+/// Renders each template against `results`; returns (output name, text) pairs.
+pub fn render(templates: &[Template], results: &Value) -> Result<Vec<(String, String)>, RenderError> {
+    let mut ctx = Context::from_value(results.clone()).map_err(|e| RenderError(e.to_string()))?;
+    ctx.insert("plots", &plots(results));
+    let mut out = Vec::new();
+    for tpl in templates {
+        let name = tpl.name.strip_suffix(".tera").unwrap_or(&tpl.name).to_string();
+        let mut t = tera(name.ends_with(".md"));
+        t.add_raw_template(&name, &tpl.text).map_err(|e| RenderError(format!("{}: {}", tpl.name, chain(&e))))?;
+        let text = t.render(&name, &ctx).map_err(|e| RenderError(format!("{}: {}", tpl.name, chain(&e))))?;
+        out.push((name, text));
+    }
+    Ok(out)
+}
+
+/// A tera error with its causes (tera puts the useful part in the source chain).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The figures of each outcome: raw trends and the event study.
+pub fn plots(results: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let first_adoption = results["sample"]["cohorts"]
+        .as_array()
+        .and_then(|c| c.iter().filter_map(|c| c["cohort"].as_i64()).filter(|g| *g > 0).min());
+    for o in results["outcomes"].as_array().into_iter().flatten() {
+        let name = o["name"].as_str().unwrap_or_default().to_string();
+        let label = o["label"].as_str().unwrap_or_default();
+        let scale = if o["log"].as_bool() == Some(true) { "mean log" } else { "mean" };
+        let trend = |key: &str| -> Vec<(f64, f64)> {
+            o["trends"].as_array().into_iter().flatten().map(|t| (f(&t["wave"]), f(&t[key]))).collect()
+        };
+        let trends = Plot {
+            title: format!("{label}: programme and comparison counties"),
+            x_label: "survey wave".into(),
+            y_label: format!("{scale} (survey-weighted)"),
+            series: vec![
+                Series { name: "programme counties".into(), points: trend("programme"), intervals: None, line: true },
+                Series { name: "comparison counties".into(), points: trend("comparison"), intervals: None, line: true },
+            ],
+            h_line: None,
+            v_line: first_adoption.map(|g| g as f64 - 0.5),
+        };
+        let dynamic: Vec<&Value> = o["cs"]["dynamic"]["by"].as_array().into_iter().flatten().collect();
+        let mut series = vec![Series {
+            name: "ATT by years since adoption (95% CI)".into(),
+            points: dynamic.iter().map(|d| (f(&d["event_time"]), f(&d["estimate"]))).collect(),
+            intervals: Some(dynamic.iter().map(|d| (f(&d["conf_low"]), f(&d["conf_high"]))).collect()),
+            line: false,
+        }];
+        if let Some(t) = o["truth"]["effect"].as_f64() {
+            let post: Vec<(f64, f64)> =
+                dynamic.iter().map(|d| f(&d["event_time"])).filter(|e| *e >= 0.0).map(|e| (e, t)).collect();
+            series.push(Series { name: "planted effect".into(), points: post, intervals: None, line: true });
+        }
+        let event = Plot {
+            title: format!("{label}: event study (Callaway & Sant'Anna)"),
+            x_label: "years since the programme began".into(),
+            y_label: "effect (log points)".into(),
+            series,
+            h_line: Some(0.0),
+            v_line: Some(-0.5),
+        };
+        out.insert(name, json!({"trends": svg::render(&trends), "event": svg::render(&event)}));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_is_escaped_in_both_formats() {
+        let results = json!({"title": "<script>alert(1)</script> *bold* | x", "n": -0.0001, "outcomes": []});
+        let templates = [
+            Template { name: "r.html.tera".into(), text: "{{ title }} {{ n | num(d=2) }}".into() },
+            Template { name: "r.md.tera".into(), text: "{{ title }} {{ n | num(d=2) }}".into() },
+        ];
+        let out = render(&templates, &results).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out[0].0, "r.html");
+        assert_eq!(out[0].1, "&lt;script&gt;alert(1)&lt;&#x2F;script&gt; *bold* | x 0.00");
+        assert_eq!(out[1].0, "r.md");
+        assert_eq!(out[1].1, "&lt;script&gt;alert(1)&lt;/script&gt; \\*bold\\* \\| x 0.00");
+        let p = [Template {
+            name: "p.md.tera".into(),
+            text: "{{ a | p }} {{ b | p }} {{ c | p }}; p {{ a | p_eq }}, p {{ b | p_eq }}".into(),
+        }];
+        let out = render(&p, &json!({"a": 0.0001, "b": 0.04567, "c": null})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out[0].1, "&lt; 0.001 0.046 –; p &lt; 0.001, p = 0.046", "escaped for Markdown like any value");
+    }
+
+    #[test]
+    fn template_errors_are_messages_not_panics() {
+        let t = [Template { name: "bad.md.tera".into(), text: "{{ nope.deeper }".into() }];
+        let e = render(&t, &json!({})).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("bad.md.tera:"), "{e}");
+        let t = [Template { name: "missing.md.tera".into(), text: "{{ nope.deeper }}".into() }];
+        let e = render(&t, &json!({})).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("nope.deeper"), "{e}");
+    }
+}

@@ -1,0 +1,269 @@
+//! `endline run`: the example study end to end at a small size, reproducibility, the
+//! report's numbers against results.json, escaping, golden snippets, and the HTML report
+//! in headless Chromium.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::{root, scratch};
+
+/// A small version of the example plan: a quarter of the counties, five households each,
+/// four waves. The title carries markup that must come out escaped.
+const SMALL: &str = "\
+plan: small
+title: 'Small <b>study</b> & *friends* | x'
+programme: embedded social workers
+question: Did it work?
+survey: ../surveys/border_household.yaml
+data:
+  simulate:
+    seed: 4
+    counties: 24
+    households: 5
+    waves: [2019, 2020, 2021, 2022]
+    adoption: [2021, 2022]
+    treated_share: 0.5
+    selection: 0.6
+    growth: 0.1
+    county_shock: 0.02
+    effects: {specialty_output: 0.1, income_total: 0.05}
+    pretrends: {specialty_output: 0.03}
+    answers: {consent: 1}
+    region_question: region
+treatment: {key: county_id, attributes: [corridor]}
+outcomes:
+  - {name: specialty_output, label: Specialty-product sales, log: true}
+  - {name: income_total, label: Household income, log: true}
+covariates: [corridor]
+weights: weight
+estimators: [cs, twfe, sa, bacon]
+subgroups: [corridor]
+report: {templates: [../reports/report.html.tera, ../reports/report.md.tera]}
+";
+
+/// A study directory: the plan in `analysis/`, the survey and templates copied beside it,
+/// so that every recorded path is relative.
+fn study(name: &str, plan: &str) -> PathBuf {
+    let dir = scratch(name);
+    for sub in ["analysis", "surveys", "reports"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(dir.join("analysis/small.yaml"), plan).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["surveys/border_household.yaml", "reports/report.html.tera", "reports/report.md.tera"] {
+        std::fs::copy(root().join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    dir
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_endline"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run endline: {e}"))
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_default();
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every number in a JSON document, and every string (a version such as `0.1.0`).
+fn json_numbers(v: &Value, out: &mut Vec<f64>, strings: &mut BTreeSet<String>) {
+    match v {
+        Value::Number(n) => out.extend(n.as_f64()),
+        Value::String(s) => {
+            out.extend(s.parse::<f64>().ok());
+            strings.insert(s.clone());
+        }
+        Value::Array(a) => a.iter().for_each(|x| json_numbers(x, out, strings)),
+        Value::Object(o) => o.values().for_each(|x| json_numbers(x, out, strings)),
+        _ => {}
+    }
+}
+
+/// The numbers written in a Markdown report, as printed: tokens made only of digits, a
+/// decimal point and a leading minus. Words with digits (hashes, `2x2`, names) are not
+/// numbers; `< 0.001` is a bound, not a value.
+fn report_numbers(md: &str) -> Vec<String> {
+    let text = md.replace("&lt; 0.001", "").replace("< 0.001", "");
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'))
+        .flat_map(|t| t.split("--"))
+        .map(|t| t.trim_end_matches('.'))
+        .filter(|t| {
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            !digits.is_empty()
+                && digits.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a printed number is one of `values` at the printed precision.
+fn printed_from(token: &str, values: &[f64]) -> bool {
+    let decimals = token.split_once('.').map_or(0, |(_, d)| d.len());
+    let want = token.trim_start_matches('-');
+    values.iter().any(|v| format!("{v:.decimals$}").trim_start_matches('-') == want)
+}
+
+/// A section of a Markdown document: from its `## ` heading to the next.
+fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+    let start = md.find(&format!("## {heading}\n")).unwrap_or_else(|| panic!("no section {heading}"));
+    let rest = &md[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 4);
+    &rest[..end]
+}
+
+fn golden(name: &str, got: &str) {
+    let path = root().join("tests/cli/golden").join(name);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, got).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(got, want, "{name} differs from the golden file (UPDATE_EXPECT=1 regenerates it)");
+}
+
+#[test]
+fn the_study_runs_end_to_end_and_twice_gives_the_same_bytes() {
+    let dir = study("run", SMALL);
+    let args = ["run", "analysis/small.yaml", "--out", "out"];
+    let first = run_in(&dir, &args);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let out = dir.join("out/small");
+    for f in ["report.html", "report.md", "results.json", "manifest.json", "panel.parquet"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    for wave in ["2019", "2020", "2021", "2022"] {
+        assert!(out.join(format!("data/{wave}/border_household.parquet")).is_file());
+        assert!(out.join(format!("data/{wave}/ingest.json")).is_file());
+    }
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("report: out/small/report.html"), "{stdout}");
+    let a = snapshot(&out);
+    let again = run_in(&dir, &args);
+    assert_eq!(again.status.code(), Some(0));
+    let b = snapshot(&out);
+    assert_eq!(a.iter().map(|f| &f.0).collect::<Vec<_>>(), b.iter().map(|f| &f.0).collect::<Vec<_>>());
+    for ((path, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{} differs between two runs", path.display());
+    }
+    assert!(!dir.join("out/.small.partial").exists(), "the staging directory is left behind");
+
+    // Every number of the Markdown report is a number of results.json.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    let (mut values, mut strings) = (Vec::new(), BTreeSet::new());
+    json_numbers(&results, &mut values, &mut strings);
+    let numbers = report_numbers(&md);
+    assert!(numbers.len() > 150, "only {} numbers found", numbers.len());
+    let missing: BTreeSet<&String> =
+        numbers.iter().filter(|t| !printed_from(t, &values) && !strings.contains(*t)).collect();
+    assert!(missing.is_empty(), "numbers in report.md but not in results.json: {missing:?}");
+
+    // The manifest: inputs and outputs by content, relative paths, no machine leaks.
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap_or_default();
+    let m: Value = serde_json::from_str(&manifest).unwrap_or(Value::Null);
+    let inputs: Vec<&str> = m["inputs"].as_array().into_iter().flatten().filter_map(|i| i["path"].as_str()).collect();
+    assert_eq!(
+        inputs,
+        ["analysis/small.yaml", "surveys/border_household.yaml", "reports/report.html.tera", "reports/report.md.tera"]
+    );
+    assert!(m["outputs"].as_array().is_some_and(|o| o.len() > 20));
+    assert_eq!(m["seed"], 4);
+    for text in [&manifest, &md] {
+        assert!(!text.contains(&dir.display().to_string()), "an absolute path leaked");
+    }
+
+    // User text is escaped in both formats.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
+    assert!(html.contains("<h1>Small &lt;b&gt;study&lt;&#x2F;b&gt; &amp; *friends* | x</h1>"), "{}", &html[..800]);
+    assert!(md.starts_with("# Small &lt;b&gt;study&lt;/b&gt; & \\*friends\\* \\| x\n"), "{}", &md[..200]);
+    // Self-contained: no scripts, nothing fetched; two figures per outcome.
+    for banned in ["<script", "<link", " src=", "url("] {
+        assert!(!html.contains(banned), "{banned}");
+    }
+    assert_eq!(html.matches("<svg").count(), 4);
+
+    golden("small-summary.md", section(&md, "Summary"));
+    golden("small-methods.md", section(&md, "Methods"));
+    golden("small-data-quality.md", section(&md, "Data quality"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_invalid_plan_is_diagnosed_and_writes_nothing() {
+    let dir = study("run-invalid", &SMALL.replace("name: income_total", "name: income_totl"));
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("analysis/small.yaml:24:12"), "{err}");
+    assert!(err.contains("did you mean `income_total`?"), "{err}");
+    assert!(!dir.join("out").exists());
+    let o = run_in(&dir, &["run", "analysis/nope.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The HTML report in headless Chromium: the page renders, its text and figures are there,
+/// and a screenshot is kept as an artifact (`$ENDLINE_ARTIFACTS`, default `out/artifacts`).
+/// Without Chromium the test is skipped, unless `ENDLINE_REQUIRE_CHROMIUM` is set (CI).
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_CHROMIUM").is_none(), "Chromium is required but not installed");
+        eprintln!("skipped: no chromium");
+        return;
+    };
+    let dir = study("run-chromium", SMALL);
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = format!("file://{}", dir.join("out/small/report.html").display());
+    let headless = |extra: &[&str]| {
+        Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,2400"])
+            .args(extra)
+            .arg(&page)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let dom = headless(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for text in ["Summary", "Data quality", "Event study", "Reproducibility", "Specialty-product sales"] {
+        assert!(dom.contains(text), "the rendered page lacks {text}");
+    }
+    assert_eq!(dom.matches("<svg").count(), 4, "figures");
+    assert!(dom.matches("<circle").count() >= 16, "the figures have no points");
+    let artifacts = std::env::var_os("ENDLINE_ARTIFACTS").map_or_else(|| root().join("out/artifacts"), PathBuf::from);
+    std::fs::create_dir_all(&artifacts).unwrap_or_else(|e| panic!("{e}"));
+    let shot = artifacts.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let o = headless(&[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(png.starts_with(b"\x89PNG"), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(png.len() > 30_000, "the screenshot looks blank ({} bytes)", png.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
