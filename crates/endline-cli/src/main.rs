@@ -56,7 +56,7 @@ enum Command {
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
     Did(did::DidArgs),
     /// A whole study from its analysis plan: simulate or read the data, ingest every
-    /// wave, estimate, and render the report into <out>/<plan>/.
+    /// wave, estimate, and render the report into `OUT/PLAN/`.
     Run(run::RunArgs),
 }
 

@@ -433,7 +433,11 @@ fn subgroup_json(
     spec: &PanelSpec,
     control: ControlGroup,
 ) -> Result<Vec<Value>, RunError> {
-    let values = data::text(df, var)?;
+    // Whole numbers read as such (a county mean of a 0/1 attribute is stored as 1.0).
+    let values: Vec<Option<String>> = data::text(df, var)?
+        .into_iter()
+        .map(|v| v.map(|v| v.parse::<f64>().ok().filter(|x| x.fract() == 0.0).map_or(v, |x| format!("{x:.0}"))))
+        .collect();
     let mut levels: Vec<String> = values.iter().flatten().cloned().collect();
     levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x.total_cmp(&y),
