@@ -267,3 +267,86 @@ fn the_html_report_renders_in_headless_chromium() {
     assert!(png.len() > 30_000, "the screenshot looks blank ({} bytes)", png.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Field data rather than a simulation, and a wave collected with a newer version of the
+/// survey (one more question): each wave is ingested against its own version, the columns
+/// line up in the panel, and the manifest records every input.
+#[test]
+fn field_waves_may_use_a_newer_survey_version() {
+    let dir = study("run-field", SMALL);
+    let v1 = std::fs::read_to_string(dir.join("surveys/border_household.yaml")).unwrap_or_default();
+    let v2 = v1.replace("version: \"2025.1\"", "version: \"2026.1\"").replacen(
+        "  - name: village\n",
+        "  - name: hamlet\n    type: text\n    label: {en: Hamlet, zh: 自然村}\n  - name: village\n",
+        1,
+    );
+    assert_ne!(v1, v2);
+    std::fs::write(dir.join("surveys/border_household_v2.yaml"), v2).unwrap_or_else(|e| panic!("{e}"));
+    let simulate = |survey: &str, waves: &str, out: &str| {
+        let o = run_in(
+            &dir,
+            &[
+                "simulate",
+                survey,
+                "--out",
+                out,
+                "--seed",
+                "5",
+                "--counties",
+                "24",
+                "--households",
+                "5",
+                "--waves",
+                waves,
+                "--adoption",
+                "2021,2022",
+                "--treated-share",
+                "0.5",
+                "--growth",
+                "0",
+                "--answer",
+                "consent=1",
+                "--effect",
+                "specialty_output=0.1",
+                "--effect",
+                "income_total=0.05",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    simulate("surveys/border_household.yaml", "2019,2020,2021", "field");
+    simulate("surveys/border_household_v2.yaml", "2022", "field-v2");
+    let plan = SMALL
+        .replace(
+            "  simulate:\n    seed: 4\n    counties: 24\n    households: 5\n    waves: [2019, 2020, 2021, 2022]\n    adoption: [2021, 2022]\n    treated_share: 0.5\n    selection: 0.6\n    growth: 0.1\n    county_shock: 0.02\n    effects: {specialty_output: 0.1, income_total: 0.05}\n    pretrends: {specialty_output: 0.03}\n    answers: {consent: 1}\n    region_question: region\n",
+            "  waves:\n    2019: [../field/2019/border_household.csv, ../field/2019/border_household-members.csv]\n    2020: [../field/2020/border_household.csv, ../field/2020/border_household-members.csv]\n    2021: [../field/2021/border_household.csv, ../field/2021/border_household-members.csv]\n    2022:\n      survey: ../surveys/border_household_v2.yaml\n      files: [../field-v2/2022/border_household.csv, ../field-v2/2022/border_household-members.csv]\n",
+        )
+        .replace("treatment: {key: county_id,", "treatment: {table: ../field/counties.csv, key: county_id,");
+    std::fs::write(dir.join("analysis/small.yaml"), &plan).unwrap_or_else(|e| panic!("{e}"));
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("out/small");
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    let versions: Vec<(i64, &str)> = results["wave_surveys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| Some((w["wave"].as_i64()?, w["version"].as_str()?)))
+        .collect();
+    assert_eq!(versions, [(2019, "2025.1"), (2020, "2025.1"), (2021, "2025.1"), (2022, "2026.1")]);
+    assert_eq!(results["plan"]["simulated"], false);
+    assert_eq!(results["reproducibility"]["seed"], Value::Null);
+    let inputs: Vec<String> = results["reproducibility"]["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["path"].as_str().map(str::to_string))
+        .collect();
+    assert!(inputs.contains(&"surveys/border_household_v2.yaml".to_string()), "{inputs:?}");
+    assert!(inputs.contains(&"field-v2/2022/border_household.csv".to_string()), "{inputs:?}");
+    assert!(inputs.contains(&"field/counties.csv".to_string()), "{inputs:?}");
+    let panel = std::fs::read(out.join("panel.parquet")).unwrap_or_default();
+    assert!(panel.windows(6).any(|w| w == b"hamlet"), "the newer wave's column is in the panel");
+    let _ = std::fs::remove_dir_all(&dir);
+}

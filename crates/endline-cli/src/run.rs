@@ -67,14 +67,14 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
         diagnostics.push_str(&render_human(&file, d, color));
         diagnostics.push('\n');
     }
-    if let Some((sf, ds)) = &v.survey_diagnostics {
+    for (sf, ds) in &v.survey_diagnostics {
         for d in ds {
             diagnostics.push_str(&render_human(sf, d, color));
             diagnostics.push('\n');
         }
     }
     eprint!("{diagnostics}");
-    let (Some(plan), Some(survey)) = (v.plan, v.survey) else {
+    let (Some(plan), Some(survey)) = (v.plan.clone(), v.survey.as_ref()) else {
         eprintln!("error: {} is not a valid plan; fix the errors above first", file.name());
         return Ok(Outcome::Invalid);
     };
@@ -91,7 +91,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
     }
-    let mut results = match endline_plan::run(&plan, &survey, &staging, &progress) {
+    let mut results = match endline_plan::run(&plan, survey, &v.wave_surveys, &staging, &progress) {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -118,6 +118,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
         "command": command,
         "seed": seed,
         "survey": {"id": survey.id(), "version": survey.version()},
+        "wave_surveys": results.json["wave_surveys"].clone(),
         "inputs": inputs,
     });
     results.json["reproducibility"] = reproducibility.clone();

@@ -18,8 +18,19 @@ use crate::codes;
 pub enum Data {
     /// Simulated from the survey (the example study).
     Simulate(Box<Study>),
-    /// Field exports: wave → the files of that wave (as `endline ingest` takes them).
-    Waves(Vec<(i64, Vec<PathBuf>)>),
+    /// Field exports, wave by wave.
+    Waves(Vec<Wave>),
+}
+
+/// One wave of field exports.
+#[derive(Debug, Clone)]
+pub struct Wave {
+    /// The wave (a year).
+    pub wave: i64,
+    /// The survey version this wave was collected with, when not the plan's `survey`.
+    pub survey: Option<PathBuf>,
+    /// The export files (as `endline ingest` takes them).
+    pub files: Vec<PathBuf>,
 }
 
 /// How households map to counties, and where treatment is read from.
@@ -142,17 +153,19 @@ pub struct Plan {
 }
 
 /// The result of validating a plan: the plan when there are no errors, every diagnostic
-/// on the plan file, and the survey (and its own validation) when the plan names one.
+/// on the plan file, and the surveys (and their own validation) the plan names.
 #[derive(Debug)]
 pub struct Validation {
-    /// The plan, present exactly when neither it nor its survey has errors.
+    /// The plan, present exactly when neither it nor its surveys have errors.
     pub plan: Option<Plan>,
-    /// The survey, when it validated.
+    /// The plan's survey, when it validated.
     pub survey: Option<Survey>,
+    /// The surveys of waves collected with another version, by wave.
+    pub wave_surveys: BTreeMap<i64, Survey>,
     /// Problems in the plan file.
     pub diagnostics: Vec<Diagnostic>,
-    /// The survey file and its problems, when the plan names a readable survey.
-    pub survey_diagnostics: Option<(SourceFile, Vec<Diagnostic>)>,
+    /// Each readable survey file the plan names, with its problems.
+    pub survey_diagnostics: Vec<(SourceFile, Vec<Diagnostic>)>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -198,6 +211,7 @@ struct Refs {
     questions: Vec<QuestionRef>,
     covariates: Vec<Sp<String>>,
     files: Vec<(Sp<String>, PathBuf)>,
+    wave_surveys: Vec<(i64, Sp<String>, PathBuf)>,
 }
 
 fn numeric(t: QuestionType) -> bool {
@@ -374,7 +388,9 @@ impl PlanReader<'_, '_> {
         Some(st)
     }
 
-    fn waves(&mut self, node: &Node) -> Vec<(i64, Vec<PathBuf>)> {
+    /// `wave: [files]`, or `wave: {survey: path, files: [files]}` for a wave collected
+    /// with another version of the survey.
+    fn waves(&mut self, node: &Node) -> Vec<Wave> {
         let Some(m) = self.mapping(node, "`data.waves`") else { return Vec::new() };
         let mut out = Vec::new();
         for (k, v) in m.iter() {
@@ -386,8 +402,33 @@ impl PlanReader<'_, '_> {
                     continue;
                 }
             };
-            let files = self.list(v, "the files of a wave").into_iter().filter_map(|f| self.file(f, "a data file"));
-            out.push((wave, files.collect()));
+            let mut w = Wave { wave, survey: None, files: Vec::new() };
+            let files = match v {
+                Node::Mapping(m) => {
+                    self.required(m, &["files"], "a wave");
+                    let mut files = None;
+                    for (key, value) in self.r.fields(m, &["survey", "files"], "a wave") {
+                        if key.as_str() == "files" {
+                            files = Some(value);
+                        } else if let Some(s) = self.r.string(value, "a wave's `survey`") {
+                            let path = normalize(&self.base.join(&s.v));
+                            self.refs.files.push((s.clone(), path.clone()));
+                            self.refs.wave_surveys.push((wave, s, path.clone()));
+                            w.survey = Some(path);
+                        }
+                    }
+                    files
+                }
+                other => Some(other),
+            };
+            if let Some(files) = files {
+                w.files = self
+                    .list(files, "the files of a wave")
+                    .into_iter()
+                    .filter_map(|f| self.file(f, "a data file"))
+                    .collect();
+            }
+            out.push(w);
         }
         out
     }
@@ -618,12 +659,20 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
     let doc = Doc::of_kind(file, "plan");
     let root = match doc.parse() {
         Ok(root) => root,
-        Err(d) => return Validation { plan: None, survey: None, diagnostics: vec![*d], survey_diagnostics: None },
+        Err(d) => {
+            return Validation {
+                plan: None,
+                survey: None,
+                wave_surveys: BTreeMap::new(),
+                diagnostics: vec![*d],
+                survey_diagnostics: Vec::new(),
+            };
+        }
     };
     let mut pr = PlanReader {
         r: Reader { doc: &doc, diags: Vec::new() },
         base: base.to_path_buf(),
-        refs: Refs { questions: Vec::new(), covariates: Vec::new(), files: Vec::new() },
+        refs: Refs { questions: Vec::new(), covariates: Vec::new(), files: Vec::new(), wave_surveys: Vec::new() },
     };
     let plan = pr.plan(&root);
     let PlanReader { r, refs, .. } = pr;
@@ -638,28 +687,41 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             ));
         }
     }
-    // The survey: validated on its own, then every name the plan uses is looked up in it.
-    let mut survey = None;
-    let mut survey_diagnostics = None;
-    let survey_ref = plan.as_ref().and_then(|pl| refs.files.iter().find(|(_, p)| *p == pl.survey));
-    if let Some((s, path)) = survey_ref
-        && let Ok(text) = std::fs::read_to_string(path)
-    {
+    // The surveys: each validated on its own, then every name the plan uses is looked up
+    // in each (a wave collected with an older version must have the columns too).
+    let mut survey_diagnostics = Vec::new();
+    let mut load = |s: &Sp<String>, path: &Path, diags: &mut Vec<Diagnostic>| -> Option<Survey> {
+        let text = std::fs::read_to_string(path).ok()?;
         let sf = SourceFile::new(path.display().to_string(), text);
         let v = endline_survey::validate(&sf);
         if v.survey.is_none() {
             diags.push(Diagnostic::error(codes::INVALID_SURVEY, s.span, format!("the survey `{}` has errors", s.v)));
         }
-        survey = v.survey;
-        survey_diagnostics = Some((sf, v.diagnostics));
+        survey_diagnostics.push((sf, v.diagnostics));
+        v.survey
+    };
+    let survey_ref = plan.as_ref().and_then(|pl| refs.files.iter().find(|(_, p)| *p == pl.survey));
+    let survey = survey_ref.and_then(|(s, path)| load(s, path, &mut diags));
+    let mut wave_surveys = BTreeMap::new();
+    let mut wave_surveys_ok = true;
+    for (wave, s, path) in &refs.wave_surveys {
+        match load(s, path, &mut diags) {
+            Some(sv) => {
+                wave_surveys.insert(*wave, sv);
+            }
+            None => wave_surveys_ok = false,
+        }
     }
     if let (Some(sv), Some(pl)) = (&survey, &plan) {
         check_names(sv, pl, &refs, &mut diags);
+        for sv in wave_surveys.values() {
+            check_names(sv, pl, &refs, &mut diags);
+        }
     }
     endline_diag::sort(&mut diags);
     diags.dedup();
-    let ok = !diags.iter().any(Diagnostic::is_error) && survey.is_some();
-    Validation { plan: if ok { plan } else { None }, survey, diagnostics: diags, survey_diagnostics }
+    let ok = !diags.iter().any(Diagnostic::is_error) && survey.is_some() && wave_surveys_ok;
+    Validation { plan: if ok { plan } else { None }, survey, wave_surveys, diagnostics: diags, survey_diagnostics }
 }
 
 /// Every question the plan names must be in the survey's household table, of a usable type.
@@ -686,7 +748,12 @@ fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagno
                 Diagnostic::error(
                     codes::UNKNOWN_QUESTION,
                     s.span,
-                    format!("{what} `{}` is not a question of the household table of survey `{}`", s.v, survey.id()),
+                    format!(
+                        "{what} `{}` is not a question of the household table of survey `{}` version {}",
+                        s.v,
+                        survey.id(),
+                        survey.version()
+                    ),
                 )
                 .with_help_opt(suggest(&s.v)),
             ),

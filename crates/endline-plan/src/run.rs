@@ -71,8 +71,15 @@ const WAVE: &str = "wave";
 const PROGRAMME: &str = "programme";
 
 /// Runs the plan, writing field data (when simulated) and ingested waves under `out`.
-/// `progress` hears each stage.
-pub fn run(plan: &Plan, survey: &Survey, out: &Path, progress: &dyn Fn(&str)) -> Result<Results, RunError> {
+/// `wave_surveys` holds the surveys of waves collected with another version than
+/// `survey` ([`crate::Validation::wave_surveys`]). `progress` hears each stage.
+pub fn run(
+    plan: &Plan,
+    survey: &Survey,
+    wave_surveys: &BTreeMap<i64, Survey>,
+    out: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<Results, RunError> {
     let io = |what: &Path, e: std::io::Error| RunError::Io(format!("cannot write {}: {e}", what.display()));
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let mut inputs = Vec::new();
@@ -97,13 +104,15 @@ pub fn run(plan: &Plan, survey: &Survey, out: &Path, progress: &dyn Fn(&str)) ->
         Data::Waves(waves) => {
             let waves = waves
                 .iter()
-                .map(|(w, files)| {
-                    inputs.extend(files.iter().cloned());
-                    let inputs = files
+                .map(|w| {
+                    inputs.extend(w.survey.iter().cloned());
+                    inputs.extend(w.files.iter().cloned());
+                    let files = w
+                        .files
                         .iter()
                         .map(|p| Input { table: None, path: p.clone(), display: p.display().to_string() })
                         .collect();
-                    (*w, inputs)
+                    (w.wave, files)
                 })
                 .collect();
             let table = plan.treatment.table.clone().unwrap_or_default();
@@ -114,8 +123,11 @@ pub fn run(plan: &Plan, survey: &Survey, out: &Path, progress: &dyn Fn(&str)) ->
     // 2. Ingest every wave.
     let mut quality = Vec::new();
     let mut frames = Vec::new();
+    let mut versions = Vec::new();
     for (wave, files) in &waves {
-        progress(&format!("ingesting wave {wave}"));
+        let survey = wave_surveys.get(wave).unwrap_or(survey);
+        progress(&format!("ingesting wave {wave} (survey {} version {})", survey.id(), survey.version()));
+        versions.push(json!({"wave": wave, "survey": survey.id(), "version": survey.version()}));
         let opts = Options { wave: wave.to_string(), ..Options::default() };
         let ingested = ingest(survey, files, &opts).map_err(|e| RunError::Data(format!("wave {wave}: {e}")))?;
         let dir = out.join("data").join(wave.to_string());
@@ -260,6 +272,7 @@ pub fn run(plan: &Plan, survey: &Survey, out: &Path, progress: &dyn Fn(&str)) ->
             "simulated": matches!(plan.data, Data::Simulate(_)),
         },
         "survey": {"id": survey.id(), "version": survey.version(), "title": survey.title().map(|t| t.default_text())},
+        "wave_surveys": versions,
         "confidence_level": LEVEL * 100.0,
         "waves": all_waves,
         "data_quality": quality,
