@@ -220,6 +220,15 @@ fn an_invalid_plan_is_diagnosed_and_writes_nothing() {
     assert!(err.contains("analysis/small.yaml:24:12"), "{err}");
     assert!(err.contains("did you mean `income_total`?"), "{err}");
     assert!(!dir.join("out").exists());
+    // `endline validate` reads plans too, with the JSON contract of surveys.
+    let o = run_in(&dir, &["validate", "analysis/small.yaml", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let d = &json["diagnostics"][0];
+    assert_eq!(
+        (d["code"].as_str(), d["line"].as_u64(), d["column"].as_u64()),
+        (Some("unknown-question"), Some(24), Some(12))
+    );
     let o = run_in(&dir, &["run", "analysis/nope.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);

@@ -39,7 +39,7 @@ enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Lint survey definitions: every problem, each at file:line:column.
+    /// Lint survey definitions and analysis plans: every problem, each at file:line:column.
     Validate(validate::ValidateArgs),
     /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
     Codebook(validate::CodebookArgs),

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use endline_diag::render_human;
 use endline_plan::plan::Data;
 use endline_report::render::{Template, render};
 use serde_json::{Value, json};
@@ -13,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Outcome;
 use crate::output::print;
-use crate::validate::read_source;
+use crate::validate::{DiagFormat, read_source, render as render_diagnostics};
 
 /// Arguments of `endline run`.
 #[derive(Debug, Args)]
@@ -62,16 +61,9 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
     let v = endline_plan::validate(&file, &base);
     let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut diagnostics = String::new();
-    for d in &v.diagnostics {
-        diagnostics.push_str(&render_human(&file, d, color));
-        diagnostics.push('\n');
-    }
+    let mut diagnostics = render_diagnostics(&file, &v.diagnostics, DiagFormat::Human, color);
     for (sf, ds) in &v.survey_diagnostics {
-        for d in ds {
-            diagnostics.push_str(&render_human(sf, d, color));
-            diagnostics.push('\n');
-        }
+        diagnostics.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
     }
     eprint!("{diagnostics}");
     let (Some(plan), Some(survey)) = (v.plan.clone(), v.survey.as_ref()) else {

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use endline_diag::{Report, SourceFile, render_human, render_short};
-use endline_survey::{Survey, Validation, codebook};
+use endline_diag::{Diagnostic, Report, SourceFile, render_human, render_short};
+use endline_survey::{Survey, codebook};
 
 use crate::Outcome;
 use crate::output::{print, write_atomic};
@@ -72,10 +72,10 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-/// Renders every diagnostic of one file in the chosen human format.
-pub fn render(file: &SourceFile, v: &Validation, format: DiagFormat, color: bool) -> String {
+/// Renders diagnostics of one file in the chosen human format.
+pub fn render(file: &SourceFile, diagnostics: &[Diagnostic], format: DiagFormat, color: bool) -> String {
     let mut out = String::new();
-    for d in &v.diagnostics {
+    for d in diagnostics {
         match format {
             DiagFormat::Short => {
                 out.push_str(&render_short(file, d));
@@ -103,10 +103,23 @@ pub fn validate(args: &ValidateArgs, color: bool) -> anyhow::Result<Outcome> {
                 continue;
             }
         };
-        let v = endline_survey::validate(&file);
-        report.add(&file, &v.diagnostics);
-        if args.format != DiagFormat::Json {
-            human.push_str(&render(&file, &v, args.format, color));
+        // A file whose top level has a `plan:` key is an analysis plan; it is checked
+        // with the survey it names, whose own problems are reported under its name.
+        let mut files = vec![];
+        if file.text().lines().any(|l| l.starts_with("plan:")) {
+            let base = path.parent().unwrap_or(Path::new(""));
+            let v = endline_plan::validate(&file, base);
+            files.push((file, v.diagnostics));
+            files.extend(v.survey_diagnostics);
+        } else {
+            let v = endline_survey::validate(&file);
+            files.push((file, v.diagnostics));
+        }
+        for (file, diagnostics) in &files {
+            report.add(file, diagnostics);
+            if args.format != DiagFormat::Json {
+                human.push_str(&render(file, diagnostics, args.format, color));
+            }
         }
     }
     if args.format == DiagFormat::Json {
@@ -137,7 +150,7 @@ pub fn load_survey(path: &Path, color: bool) -> anyhow::Result<Option<Survey>> {
     let v = endline_survey::validate(&file);
     if v.survey.is_none() {
         let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        eprint!("{}", render(&file, &v, DiagFormat::Human, color));
+        eprint!("{}", render(&file, &v.diagnostics, DiagFormat::Human, color));
         eprintln!("error: {} is not a valid survey; fix the errors above first", file.name());
     }
     Ok(v.survey)
