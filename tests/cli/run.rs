@@ -325,6 +325,16 @@ fn field_waves_may_use_a_newer_survey_version() {
     };
     simulate("surveys/border_household.yaml", "2019,2020,2021", "field");
     simulate("surveys/border_household_v2.yaml", "2022", "field-v2");
+    // One household of 2020 answers a region that is not a choice: it is rejected, and
+    // the report's data-quality section says so.
+    let path = dir.join("field/2020/border_household.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let col = lines[0].split(',').position(|h| h == "region").unwrap_or_else(|| panic!("no region column"));
+    let mut cells: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    cells[col] = "9".into();
+    lines[1] = cells.join(",");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
     let plan = SMALL
         .replace(
             "  simulate:\n    seed: 4\n    counties: 24\n    households: 5\n    waves: [2019, 2020, 2021, 2022]\n    adoption: [2021, 2022]\n    treated_share: 0.5\n    selection: 0.6\n    growth: 0.1\n    county_shock: 0.02\n    effects: {specialty_output: 0.1, income_total: 0.05}\n    pretrends: {specialty_output: 0.03}\n    answers: {consent: 1}\n    region_question: region\n",
@@ -355,6 +365,10 @@ fn field_waves_may_use_a_newer_survey_version() {
     assert!(inputs.contains(&"surveys/border_household_v2.yaml".to_string()), "{inputs:?}");
     assert!(inputs.contains(&"field-v2/2022/border_household.csv".to_string()), "{inputs:?}");
     assert!(inputs.contains(&"field/counties.csv".to_string()), "{inputs:?}");
+    let y2020 = &results["data_quality"][1];
+    assert_eq!((y2020["wave"].as_i64(), y2020["tables"][0]["rows_rejected"].as_u64()), (Some(2020), Some(1)));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    assert!(md.contains("| 2020 | choice | error | 1 |"), "{}", section(&md, "Data quality"));
     let panel = std::fs::read(out.join("panel.parquet")).unwrap_or_default();
     assert!(panel.windows(6).any(|w| w == b"hamlet"), "the newer wave's column is in the panel");
     let _ = std::fs::remove_dir_all(&dir);

@@ -165,14 +165,18 @@ fn summary(r: &Value, dir: &Path, rendered: &[(String, String)]) -> String {
     for o in r["outcomes"].as_array().into_iter().flatten() {
         let e = &o["cs"]["simple"];
         let n = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.3}"));
+        let q = match o["cs"]["q_value"].as_f64() {
+            Some(q) if q < 0.0005 => "< 0.001".to_string(),
+            Some(q) => format!("= {q:.3}"),
+            None => "–".to_string(),
+        };
         let _ = write!(
             s,
-            "  {:<28} ATT {:>7}  95% CI [{}, {}]  q = {}",
+            "  {:<28} ATT {:>7}  95% CI [{}, {}]  q {q}",
             o["label"].as_str().unwrap_or_default(),
             n(&e["estimate"]),
             n(&e["conf_low"]),
             n(&e["conf_high"]),
-            n(&o["cs"]["q_value"])
         );
         if let Some(t) = o["truth"]["effect"].as_f64() {
             let _ = write!(s, "  (planted {t:.3})");

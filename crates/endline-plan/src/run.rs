@@ -219,9 +219,12 @@ pub fn run(
             ));
         }
         if plan.estimators.contains(&Estimator::Twfe) {
-            let r = twfe::static_twfe(&df, &spec(var, &[]), &twfe::RegressionOptions::default()).map(|fit| {
-                let c = &fit.coefficients[0];
-                json!({"estimate": c.estimate, "std_error": c.std_error, "conf_low": c.conf_low, "conf_high": c.conf_high, "pretrend_p": Value::Null})
+            let r = twfe::static_twfe(&df, &spec(var, &[]), &twfe::RegressionOptions::default()).and_then(|fit| {
+                // The treatment dummy is the only regressor; absorbed, it has no estimate.
+                let c = fit.coefficients.first().ok_or_else(|| {
+                    AnalysisError::NotIdentified("the treatment indicator is collinear with the fixed effects".into())
+                })?;
+                Ok(json!({"estimate": c.estimate, "std_error": c.std_error, "conf_low": c.conf_low, "conf_high": c.conf_high, "pretrend_p": Value::Null}))
             });
             robustness.push(labelled("static two-way fixed effects", r));
         }
