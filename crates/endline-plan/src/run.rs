@@ -606,11 +606,7 @@ fn balance_json(
         .zip(variables)
         .map(|(o, v)| (v.as_str(), if o.log { format!("{} (log)", o.label) } else { o.label.clone() }))
         .collect();
-    let mut prog = base.column(PROGRAMME)?.clone();
-    prog.rename("programme_f".into());
-    let mut base = base.clone();
-    base.with_column(prog.cast(&DataType::Float64)?)?;
-    let t = balance(&base, "programme_f", &vars, plan.weights.as_deref(), Vcov::Cluster(vec![key.to_string()]))?;
+    let t = balance(&base, PROGRAMME, &vars, plan.weights.as_deref(), Vcov::Cluster(vec![key.to_string()]))?;
     Ok(json!({
         "wave": base_wave,
         "rows": t.rows.iter().map(|r| json!({
