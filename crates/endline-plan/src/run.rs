@@ -66,6 +66,8 @@ type Wave = (i64, Vec<Input>);
 
 /// The confidence level of every interval.
 const LEVEL: f64 = 0.95;
+/// The level of every test the report reads as a rejection (1 − LEVEL, written out).
+const ALPHA: f64 = 0.05;
 /// Columns the run adds to the household table.
 const WAVE: &str = "wave";
 const PROGRAMME: &str = "programme";
@@ -277,6 +279,7 @@ pub fn run(
         "survey": {"id": survey.id(), "version": survey.version(), "title": survey.title().map(|t| t.default_text())},
         "wave_surveys": versions,
         "confidence_level": LEVEL * 100.0,
+        "significance_level": ALPHA,
         "waves": all_waves,
         "data_quality": quality,
         "sample": sample,
@@ -359,7 +362,7 @@ fn cs_options(control: ControlGroup) -> CsOptions {
         base_period: BasePeriod::Varying,
         anticipation: 0,
         bootstrap: None,
-        alpha: 1.0 - LEVEL,
+        alpha: ALPHA,
     }
 }
 
