@@ -115,6 +115,7 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
     beta[0] = (share / (1.0 - share)).ln();
     let mut current = loglik(&beta);
     let mut hess_inv = Array2::<f64>::zeros((k, k));
+    let mut last_size = f64::INFINITY;
     for iter in 0..100 {
         let mut grad = Array1::<f64>::zeros(k);
         let mut hess = Array2::<f64>::zeros((k, k));
@@ -147,11 +148,21 @@ fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
             value = loglik(&next);
         }
         beta = next;
+        let gain = value - current;
         current = value;
         let size = step.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if size < 1e-11 * (1.0 + beta.iter().fold(0.0f64, |m, v| m.max(v.abs()))) {
             break;
         }
+        // Quasi-complete separation: a coefficient runs off to infinity in steps that do not
+        // shrink, while the likelihood stops moving. Stop there, as R's glm does (its
+        // criterion: a relative deviance change below 1e-8); the units ruled out get
+        // probabilities of about zero. Converging fits never get here: their steps shrink
+        // quadratically.
+        if size > 0.5 * last_size && gain.abs() <= 1e-10 * (current.abs() + 0.1) {
+            break;
+        }
+        last_size = size;
         if iter == 99 || !size.is_finite() {
             return Err(AnalysisError::NotIdentified(
                 "the propensity score model does not converge (perfect separation?)".into(),

@@ -310,3 +310,41 @@ fn sun_abraham_uses_the_last_treated_cohort_when_no_one_is_never_treated() {
     assert_eq!(cohorts.into_iter().collect::<Vec<_>>(), [2004, 2006]);
     assert!(r.coefficients.iter().all(|c| c.estimate.is_finite() && c.std_error.is_finite() && c.std_error > 0.0));
 }
+
+/// A binary covariate that every unit of a cohort shares (quasi-complete separation in its
+/// propensity score) does not stop the estimate: as R's glm, the fit stops once the
+/// likelihood no longer moves, the comparison units the covariate rules out get weights
+/// of about zero, and the cohort's ATT(g,t) equal the unconditional ones on the units
+/// with that covariate value.
+#[test]
+fn a_covariate_that_separates_a_cohort_is_handled_as_r_does() {
+    use polars::prelude::*;
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let id = endline_analysis::data::numeric(&df, "countyreal").unwrap_or_else(|e| panic!("{e}"));
+    let g = endline_analysis::data::numeric(&df, "first.treat").unwrap_or_else(|e| panic!("{e}"));
+    let x: Vec<f64> = id
+        .iter()
+        .zip(&g)
+        .map(|(id, g)| if *g == 2004.0 { 1.0 } else { f64::from(u8::from((*id as i64) % 2 == 0)) })
+        .collect();
+    let mut df = df.clone();
+    df.with_column(Column::new("x".into(), x)).unwrap_or_else(|e| panic!("{e}"));
+    let spec = |covariates: Vec<String>| PanelSpec { covariates, cluster: None, ..mpdta_spec() };
+    let opts = CsOptions { control: Control::Never, ..CsOptions::default() };
+    let with_x = cs::estimate(&panel::build(&df, &spec(vec!["x".into()])).unwrap_or_else(|e| panic!("{e}")), &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mask: BooleanChunked =
+        df.column("x").and_then(|c| c.f64().cloned()).unwrap_or_else(|e| panic!("{e}")).equal(1.0);
+    let ones = df.filter(&mask).unwrap_or_else(|e| panic!("{e}"));
+    let subsample = cs::estimate(&panel::build(&ones, &spec(Vec::new())).unwrap_or_else(|e| panic!("{e}")), &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cells = |r: &cs::CsResult| -> Vec<(i64, f64)> {
+        r.att_gt.iter().filter(|c| c.group == 2004).map(|c| (c.time, c.att)).collect()
+    };
+    let (a, b) = (cells(&with_x), cells(&subsample));
+    assert_eq!(a.len(), 4);
+    for ((t, x), (_, y)) in a.iter().zip(&b) {
+        assert!(close(*x, *y, y.abs().max(1e-3), 1e-6), "ATT(2004,{t}): {x} with x, {y} on x = 1");
+    }
+    assert!(with_x.att_gt.iter().all(|c| c.std_error.is_finite() && c.std_error > 0.0));
+}
