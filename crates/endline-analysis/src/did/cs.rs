@@ -472,11 +472,31 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     let pretrend_test = if pre.is_empty() {
         None
     } else {
+        // The covariance of the pre-treatment cells, from their influence functions: over
+        // units (R did's analytic V), or over cluster sums when clustering, like every
+        // standard error here. R did's analytic pre-test ignores clustering (it leaves
+        // clustering to the bootstrap); with households clustered in counties, that
+        // rejects far too often.
         let m = pre.len();
+        let sums: Vec<Vec<f64>> = match &cluster {
+            None => pre.iter().map(|&c| infs[c].clone()).collect(),
+            Some(cl) => {
+                let g = cl.iter().max().map_or(0, |m| *m as usize + 1);
+                pre.iter()
+                    .map(|&c| {
+                        let mut s = vec![0.0; g];
+                        for (v, &ci) in infs[c].iter().zip(cl) {
+                            s[ci as usize] += v;
+                        }
+                        s
+                    })
+                    .collect()
+            }
+        };
         let mut v = Array2::<f64>::zeros((m, m));
         for a in 0..m {
             for b in 0..=a {
-                let s: f64 = (0..n).map(|i| infs[pre[a]][i] * infs[pre[b]][i]).sum::<f64>() / n as f64;
+                let s: f64 = sums[a].iter().zip(&sums[b]).map(|(x, y)| x * y).sum::<f64>() / n as f64;
                 v[[a, b]] = s;
                 v[[b, a]] = s;
             }

@@ -348,3 +348,26 @@ fn a_covariate_that_separates_a_cohort_is_handled_as_r_does() {
     }
     assert!(with_x.att_gt.iter().all(|c| c.std_error.is_finite() && c.std_error > 0.0));
 }
+
+/// The pre-test's covariance sums influence functions within clusters, like every
+/// standard error: clustering on the unit itself gives R did's statistic exactly, and
+/// clustering on larger groups changes it.
+#[test]
+fn the_pre_test_uses_the_clustered_covariance() {
+    use polars::prelude::*;
+    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let test = |cluster: Option<&str>, df: &DataFrame| {
+        let spec = PanelSpec { cluster: cluster.map(str::to_string), ..mpdta_spec() };
+        let p = panel::build(df, &spec).unwrap_or_else(|e| panic!("{e}"));
+        cs::estimate(&p, &CsOptions::default()).unwrap_or_else(|e| panic!("{e}")).pretrend_test.map(|t| t.statistic)
+    };
+    let (plain, by_unit) = (test(None, &df), test(Some("countyreal"), &df));
+    let (plain, by_unit) = (plain.unwrap_or(f64::NAN), by_unit.unwrap_or(f64::NAN));
+    assert!(close(by_unit, plain, plain, 1e-10), "{by_unit} vs {plain}");
+    let ids = endline_analysis::data::numeric(&df, "countyreal").unwrap_or_else(|e| panic!("{e}"));
+    let mut df = df.clone();
+    df.with_column(Column::new("region".into(), ids.iter().map(|i| (*i as i64) % 40).collect::<Vec<i64>>()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by_region = test(Some("region"), &df).unwrap_or(f64::NAN);
+    assert!(by_region.is_finite() && (by_region - plain).abs() > 1e-3 * plain, "{by_region} vs {plain}");
+}
