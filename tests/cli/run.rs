@@ -374,3 +374,21 @@ fn field_waves_may_use_a_newer_survey_version() {
     assert!(panel.windows(6).any(|w| w == b"hamlet"), "the newer wave's column is in the panel");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `level: county`: the estimates run on county × wave survey-weighted means, one row per
+/// county and wave, clustered by county.
+#[test]
+fn the_county_level_runs_on_county_means() {
+    let dir = study("run-county", &format!("{SMALL}level: county\n"));
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/small/results.json")).unwrap_or_default())
+            .unwrap_or(Value::Null);
+    assert_eq!(results["plan"]["level"], "county");
+    assert_eq!(results["sample"]["analysis_rows"], 24 * 4);
+    assert_eq!(results["outcomes"][0]["cs"]["n_units"], 24);
+    let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
+    assert!(md.contains("County × wave survey-weighted means"), "{}", section(&md, "Methods"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
