@@ -18,6 +18,7 @@ use endline_analysis::did::panel::{self, PanelSpec};
 use endline_analysis::did::{sa, twfe};
 use endline_analysis::multiple::benjamini_hochberg;
 use endline_analysis::{AnalysisError, Vcov};
+use endline_ingest::IngestError;
 use endline_ingest::ingest::{Input, Options, ingest};
 use endline_ingest::write::write_outputs;
 use endline_survey::Survey;
@@ -95,7 +96,10 @@ pub fn run(
                 study.waves.len()
             ));
             let field = out.join("field");
-            endline_simulate::simulate(survey, study, &field).map_err(|e| RunError::Data(e.to_string()))?;
+            endline_simulate::simulate(survey, study, &field).map_err(|e| match e {
+                endline_simulate::SimulateError::Io(m) => RunError::Io(m),
+                other => RunError::Data(other.to_string()),
+            })?;
             let waves = study
                 .waves
                 .iter()
@@ -131,7 +135,12 @@ pub fn run(
         progress(&format!("ingesting wave {wave} (survey {} version {})", survey.id(), survey.version()));
         versions.push(json!({"wave": wave, "survey": survey.id(), "version": survey.version()}));
         let opts = Options { wave: wave.to_string(), ..Options::default() };
-        let ingested = ingest(survey, files, &opts).map_err(|e| RunError::Data(format!("wave {wave}: {e}")))?;
+        // An unreadable file is an I/O failure (exit 2); data that fail the survey under
+        // `--on-error reject` never get here, they are rejects.
+        let ingested = ingest(survey, files, &opts).map_err(|e| match e {
+            IngestError::Io(_) | IngestError::Usage(_) => RunError::Io(format!("wave {wave}: {e}")),
+            _ => RunError::Data(format!("wave {wave}: {e}")),
+        })?;
         let dir = out.join("data").join(wave.to_string());
         let counts = write_outputs(&ingested, &dir).map_err(|e| RunError::Io(e.to_string()))?;
         let mut by_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -191,7 +200,7 @@ pub fn run(
     };
     // 4. Estimates, outcome by outcome.
     let all_waves = sorted_unique(&data::numeric(&df, WAVE)?.iter().map(|w| *w as i64).collect::<Vec<_>>());
-    let sample = sample_json(&df, &household_panel, key, survey.key())?;
+    let sample = sample_json(df.height(), &household_panel, key, survey.key())?;
     let mut outcomes = Vec::new();
     let mut p_values = Vec::new();
     for (o, var) in plan.outcomes.iter().zip(&variables) {
@@ -565,7 +574,9 @@ fn naive_json(
     }))
 }
 
-fn sample_json(df: &DataFrame, households: &DataFrame, key: &str, hh_key: &str) -> Result<Value, RunError> {
+/// Counties, programme counties, households and first programme years; `analysis_rows`
+/// is the analysis panel's height (households × waves, or counties × waves).
+fn sample_json(analysis_rows: usize, households: &DataFrame, key: &str, hh_key: &str) -> Result<Value, RunError> {
     let counties = data::text(households, key)?;
     let prog = data::numeric(households, PROGRAMME)?;
     let cohort = data::numeric(households, "cohort")?;
@@ -586,7 +597,7 @@ fn sample_json(df: &DataFrame, households: &DataFrame, key: &str, hh_key: &str) 
         "comparison_counties": by_county.values().filter(|(p, _)| !*p).count(),
         "households": hh.len(),
         "household_interviews": households.height(),
-        "analysis_rows": df.height(),
+        "analysis_rows": analysis_rows,
         "cohorts": cohorts.iter().map(|(g, n)| json!({"cohort": g, "counties": n})).collect::<Vec<_>>(),
     }))
 }
