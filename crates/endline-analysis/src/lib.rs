@@ -11,6 +11,7 @@
 //! - [`demean::Absorber`]: weighted alternating projections with Irons-Tuck acceleration.
 //! - [`did`]: difference-in-differences; [`aggregate`], [`balance`]: panel helpers;
 //!   [`multiple`]: multiple-outcome corrections.
+//! - [`inference`]: Wald tests and their χ² and F p-values.
 //! - [`AnalysisError`]: every way an estimation can fail, as a value.
 
 pub mod aggregate;
@@ -22,7 +23,7 @@ pub mod did;
 mod error;
 mod feols;
 pub mod formula;
-mod inference;
+pub mod inference;
 mod linalg;
 pub mod multiple;
 mod wild;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use endline_plan::plan::Data;
-use endline_report::render::{Template, render};
+use endline_report::render::{Template, format_p_relation, render};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -165,11 +165,7 @@ fn summary(r: &Value, dir: &Path, rendered: &[(String, String)]) -> String {
     for o in r["outcomes"].as_array().into_iter().flatten() {
         let e = &o["cs"]["simple"];
         let n = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.3}"));
-        let q = match o["cs"]["q_value"].as_f64() {
-            Some(q) if q < 0.0005 => "< 0.001".to_string(),
-            Some(q) => format!("= {q:.3}"),
-            None => "–".to_string(),
-        };
+        let q = format_p_relation(o["cs"]["q_value"].as_f64());
         let _ = write!(
             s,
             "  {:<28} ATT {:>7}  95% CI [{}, {}]  q {q}",

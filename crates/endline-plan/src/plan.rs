@@ -92,17 +92,9 @@ pub enum Estimator {
 }
 
 impl Estimator {
-    const NAMES: [&'static str; 4] = ["cs", "twfe", "sa", "bacon"];
-
-    fn parse(s: &str) -> Option<Estimator> {
-        Some(match s {
-            "cs" => Estimator::Cs,
-            "twfe" => Estimator::Twfe,
-            "sa" => Estimator::Sa,
-            "bacon" => Estimator::Bacon,
-            _ => return None,
-        })
-    }
+    /// Each estimator by the name a plan gives it.
+    const BY_NAME: [(&'static str, Estimator); 4] =
+        [("cs", Estimator::Cs), ("twfe", Estimator::Twfe), ("sa", Estimator::Sa), ("bacon", Estimator::Bacon)];
 }
 
 /// The multiple-outcome correction.
@@ -595,12 +587,10 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "estimators" => {
-                    let options: Vec<(&str, Estimator)> =
-                        Estimator::NAMES.iter().filter_map(|n| Some((*n, Estimator::parse(n)?))).collect();
                     let listed: Vec<Estimator> = self
                         .list(v, "`estimators`")
                         .into_iter()
-                        .filter_map(|e| self.one_of(e, "an estimator", &options))
+                        .filter_map(|e| self.one_of(e, "an estimator", &Estimator::BY_NAME))
                         .collect();
                     if !listed.contains(&Estimator::Cs) {
                         let span = self.r.doc.span(v);

@@ -16,6 +16,7 @@ use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions, CsResult, 
 use endline_analysis::did::drdid::EstMethod;
 use endline_analysis::did::panel::{self, PanelSpec};
 use endline_analysis::did::{sa, twfe};
+use endline_analysis::inference::chi2_p_value;
 use endline_analysis::multiple::benjamini_hochberg;
 use endline_analysis::{AnalysisError, Vcov};
 use endline_ingest::IngestError;
@@ -24,7 +25,6 @@ use endline_ingest::write::write_outputs;
 use endline_survey::Survey;
 use polars::prelude::*;
 use serde_json::{Value, json};
-use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::plan::{ControlGroup, Correction, Data, Estimator, Level, Plan};
 
@@ -256,13 +256,14 @@ pub fn run(
             subgroups.extend(subgroup_json(survey, &df, g, &spec(var, &plan.covariates), plan.control)?);
         }
         let planted = truth.iter().find(|(n, _)| *n == o.name).map(|(_, e)| *e);
+        let means = group_means(&household_panel, var, plan.weights.as_deref())?;
         outcomes.push(json!({
             "name": o.name,
             "label": o.label,
             "log": o.log,
             "variable": var,
-            "trends": trends_json(&household_panel, var, plan.weights.as_deref(), &all_waves)?,
-            "naive": naive_json(&household_panel, var, o.log, plan.weights.as_deref(), &all_waves, first_cohort(&cohort))?,
+            "trends": trends_json(&means, &all_waves),
+            "naive": naive_json(&means, o.log, &all_waves, first_cohort(&cohort)),
             "cs": cs_json(&main, p),
             "robustness": robustness,
             "bacon": bacon,
@@ -375,10 +376,9 @@ fn cs_options(control: ControlGroup) -> CsOptions {
     }
 }
 
-/// The two-sided normal p-value of an effect.
+/// The two-sided normal p-value of an effect: P(|Z| > |z|) = P(χ²₁ > z²).
 fn p_value(e: &Effect) -> f64 {
-    let Ok(n) = Normal::new(0.0, 1.0) else { return f64::NAN };
-    if e.std_error > 0.0 { 2.0 * (1.0 - n.cdf((e.att / e.std_error).abs())) } else { f64::NAN }
+    if e.std_error > 0.0 { chi2_p_value((e.att / e.std_error).powi(2), 1) } else { f64::NAN }
 }
 
 fn effect_json(e: &Effect) -> Value {
@@ -461,17 +461,9 @@ fn subgroup_json(
     spec: &PanelSpec,
     control: ControlGroup,
 ) -> Result<Vec<Value>, RunError> {
-    // Whole numbers read as such (a county mean of a 0/1 attribute is stored as 1.0).
-    let values: Vec<Option<String>> = data::text(df, var)?
-        .into_iter()
-        .map(|v| v.map(|v| v.parse::<f64>().ok().filter(|x| x.fract() == 0.0).map_or(v, |x| format!("{x:.0}"))))
-        .collect();
-    let mut levels: Vec<String> = values.iter().flatten().cloned().collect();
-    levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
-    });
-    levels.dedup();
+    // Levels sorted numerically, whole numbers as integers (a county mean of a 0/1
+    // attribute is stored as 1.0).
+    let factor = data::factor(df, var)?;
     let choice_label = |v: &str| -> String {
         survey
             .item(var)
@@ -481,8 +473,9 @@ fn subgroup_json(
     };
     // The covariates stay in the model only where they vary within the subgroup.
     let mut out = Vec::new();
-    for level in levels {
-        let mask: BooleanChunked = values.iter().map(|v| v.as_deref() == Some(level.as_str())).collect();
+    for (code, level) in factor.levels.iter().enumerate() {
+        let level = level.to_string();
+        let mask: BooleanChunked = factor.codes.iter().map(|c| *c as usize == code).collect();
         let sub = df.filter(&mask)?;
         let covariates: Vec<String> = spec
             .covariates
@@ -505,53 +498,39 @@ fn subgroup_json(
     Ok(out)
 }
 
+/// Programme and comparison households' weighted mean of an outcome, by wave.
+type GroupMeans = BTreeMap<(i64, bool), f64>;
+
 /// Weighted mean of `var` by wave, for programme and comparison households.
-fn group_means(df: &DataFrame, var: &str, weights: Option<&str>) -> Result<BTreeMap<(i64, bool), f64>, RunError> {
-    let y = data::numeric(df, var)?;
-    let w = match weights {
-        Some(w) => data::numeric(df, w)?,
-        None => vec![1.0; y.len()],
+fn group_means(df: &DataFrame, var: &str, weights: Option<&str>) -> Result<GroupMeans, RunError> {
+    let spec = AggregateSpec {
+        by: vec![WAVE.into(), PROGRAMME.into()],
+        means: vec![var.to_string()],
+        constants: Vec::new(),
+        weights: weights.map(str::to_string),
     };
-    let wave = data::numeric(df, WAVE)?;
-    let prog = data::numeric(df, PROGRAMME)?;
-    let mut acc: BTreeMap<(i64, bool), (f64, f64)> = BTreeMap::new();
-    for i in 0..y.len() {
-        if y[i].is_nan() || w[i].is_nan() {
-            continue;
-        }
-        let e = acc.entry((wave[i] as i64, prog[i] == 1.0)).or_default();
-        e.0 += w[i] * y[i];
-        e.1 += w[i];
-    }
-    Ok(acc.into_iter().filter(|(_, (_, sw))| *sw > 0.0).map(|(k, (s, sw))| (k, s / sw)).collect())
+    let m = aggregate(df, &spec)?;
+    let (wave, prog, y) = (data::numeric(&m, WAVE)?, data::numeric(&m, PROGRAMME)?, data::numeric(&m, var)?);
+    Ok((0..m.height()).filter(|&i| y[i].is_finite()).map(|i| ((wave[i] as i64, prog[i] == 1.0), y[i])).collect())
 }
 
-fn trends_json(df: &DataFrame, var: &str, weights: Option<&str>, waves: &[i64]) -> Result<Vec<Value>, RunError> {
-    let m = group_means(df, var, weights)?;
-    Ok(waves
+fn trends_json(m: &GroupMeans, waves: &[i64]) -> Vec<Value> {
+    waves
         .iter()
         .map(|w| json!({"wave": w, "programme": m.get(&(*w, true)), "comparison": m.get(&(*w, false))}))
-        .collect())
+        .collect()
 }
 
 /// The naive comparison: yearly growth of programme and comparison households over the
 /// whole study and before the programme began, and the gap in the last wave.
-fn naive_json(
-    df: &DataFrame,
-    var: &str,
-    log: bool,
-    weights: Option<&str>,
-    waves: &[i64],
-    first_adoption: Option<i64>,
-) -> Result<Value, RunError> {
-    let m = group_means(df, var, weights)?;
+fn naive_json(m: &GroupMeans, log: bool, waves: &[i64], first_adoption: Option<i64>) -> Value {
     let growth = |from: i64, to: i64, programme: bool| -> Option<f64> {
         let (a, b) = (m.get(&(from, programme))?, m.get(&(to, programme))?);
         let years = (to - from) as f64;
         let g = if log { ((b - a) / years).exp() - 1.0 } else { (b / a).powf(1.0 / years) - 1.0 };
         (years > 0.0 && g.is_finite()).then_some(100.0 * g)
     };
-    let (Some(&first), Some(&last)) = (waves.first(), waves.last()) else { return Ok(Value::Null) };
+    let (Some(&first), Some(&last)) = (waves.first(), waves.last()) else { return Value::Null };
     let pre_last = first_adoption.and_then(|g| waves.iter().copied().filter(|w| *w < g).max()).filter(|w| *w > first);
     let gap = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
     let (gp, gc) = (growth(first, last, true), growth(first, last, false));
@@ -561,7 +540,7 @@ fn naive_json(
     });
     let level_gap = gap(m.get(&(last, true)).copied(), m.get(&(last, false)).copied());
     let change = |p: bool| Some(m.get(&(last, p))? - m.get(&(first, p))?);
-    Ok(json!({
+    json!({
         "from": first,
         "to": last,
         "years": last - first,
@@ -571,7 +550,7 @@ fn naive_json(
         "last_wave_gap": level_gap,
         "change_gap": gap(change(true), change(false)),
         "pre": pre,
-    }))
+    })
 }
 
 /// Counties, programme counties, households and first programme years; `analysis_rows`

@@ -50,10 +50,9 @@ pub fn escape_markdown(s: &str) -> String {
     out
 }
 
-/// `num(d=3)`: a stored number with `d` decimals (`–` for a missing one).
-fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
-    let d = args.get("d").and_then(Value::as_u64).unwrap_or(3) as usize;
-    Ok(Value::String(match value.as_f64() {
+/// A number with `d` decimals (`–` when missing or not finite; no `-0.000`).
+pub fn format_number(v: Option<f64>, d: usize) -> String {
+    match v {
         Some(v) if v.is_finite() => {
             let s = format!("{v:.d$}");
             // "-0.000" reads as a sign that is not there.
@@ -64,22 +63,37 @@ fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
             }
         }
         _ => "–".into(),
-    }))
-}
-
-/// `p`: a p-value with three decimals, or `< 0.001`.
-fn p_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    match value.as_f64() {
-        Some(v) if v.is_finite() && v < 0.0005 => Ok(Value::String("< 0.001".into())),
-        _ => num(value, &HashMap::from([("d".to_string(), json!(3))])),
     }
 }
 
-/// `p_eq`: a p-value for running text, `= 0.046` or `< 0.001`.
-fn p_relation(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
-    let p = p_value(value, args)?;
-    let p = p.as_str().unwrap_or_default();
-    Ok(Value::String(if p.starts_with('<') { p.to_string() } else { format!("= {p}") }))
+/// A p-value with three decimals, or `< 0.001`.
+pub fn format_p(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p.is_finite() && p < 0.0005 => "< 0.001".into(),
+        other => format_number(other, 3),
+    }
+}
+
+/// A p-value for running text: `= 0.046` or `< 0.001`.
+pub fn format_p_relation(p: Option<f64>) -> String {
+    let p = format_p(p);
+    if p.starts_with('<') { p } else { format!("= {p}") }
+}
+
+/// `num(d=3)`: a stored number with `d` decimals.
+fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let d = args.get("d").and_then(Value::as_u64).unwrap_or(3) as usize;
+    Ok(Value::String(format_number(value.as_f64(), d)))
+}
+
+/// `p`: a p-value, as [`format_p`].
+fn p_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(format_p(value.as_f64())))
+}
+
+/// `p_eq`: a p-value for running text, as [`format_p_relation`].
+fn p_relation(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(format_p_relation(value.as_f64())))
 }
 
 fn tera(markdown: bool) -> Tera {

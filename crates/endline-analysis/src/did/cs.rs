@@ -162,20 +162,23 @@ pub struct CsResult {
     pub warnings: Vec<String>,
 }
 
+/// An influence function summed within each cluster (codes 0..G), in unit order.
+fn cluster_sums(inf: &[f64], cluster: &[u32]) -> Vec<f64> {
+    let g = cluster.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut s = vec![0.0; g];
+    for (v, &ci) in inf.iter().zip(cluster) {
+        s[ci as usize] += v;
+    }
+    s
+}
+
 /// Standard error from an influence function: sqrt(Σψ²)/n, or with clusters
 /// sqrt(Σ_c (Σ_{i∈c} ψ_i)²)/n.
 fn se_of(inf: &[f64], cluster: Option<&[u32]>) -> f64 {
     let n = inf.len() as f64;
     match cluster {
         None => inf.iter().map(|v| v * v).sum::<f64>().sqrt() / n,
-        Some(c) => {
-            let g = c.iter().max().map_or(0, |m| *m as usize + 1);
-            let mut s = vec![0.0; g];
-            for (v, &ci) in inf.iter().zip(c) {
-                s[ci as usize] += v;
-            }
-            s.iter().map(|v| v * v).sum::<f64>().sqrt() / n
-        }
+        Some(c) => cluster_sums(inf, c).iter().map(|v| v * v).sum::<f64>().sqrt() / n,
     }
 }
 
@@ -480,18 +483,7 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         let m = pre.len();
         let sums: Vec<Vec<f64>> = match &cluster {
             None => pre.iter().map(|&c| infs[c].clone()).collect(),
-            Some(cl) => {
-                let g = cl.iter().max().map_or(0, |m| *m as usize + 1);
-                pre.iter()
-                    .map(|&c| {
-                        let mut s = vec![0.0; g];
-                        for (v, &ci) in infs[c].iter().zip(cl) {
-                            s[ci as usize] += v;
-                        }
-                        s
-                    })
-                    .collect()
-            }
+            Some(cl) => pre.iter().map(|&c| cluster_sums(&infs[c], cl)).collect(),
         };
         let mut v = Array2::<f64>::zeros((m, m));
         for a in 0..m {
@@ -569,19 +561,10 @@ fn multiplier_bootstrap(
     let (rows, m): (Vec<Vec<f64>>, usize) = match cluster {
         None => ((0..n).map(|i| infs.iter().map(|f| f[i]).collect()).collect(), n),
         Some(c) => {
-            let g = c.iter().max().map_or(0, |v| *v as usize + 1);
-            let mut sums = vec![vec![0.0; k]; g];
-            let mut counts = vec![0.0; g];
-            for i in 0..n {
-                counts[c[i] as usize] += 1.0;
-                for j in 0..k {
-                    sums[c[i] as usize][j] += infs[j][i];
-                }
-            }
-            for (s, cnt) in sums.iter_mut().zip(&counts) {
-                s.iter_mut().for_each(|v| *v /= cnt);
-            }
-            (sums, g)
+            let sums: Vec<Vec<f64>> = infs.iter().map(|f| cluster_sums(f, c)).collect();
+            let sizes = cluster_sums(&vec![1.0; n], c);
+            let g = sizes.len();
+            ((0..g).map(|q| sums.iter().map(|s| s[q] / sizes[q]).collect()).collect(), g)
         }
     };
     let mut rng = Rng::new(seed);
