@@ -119,9 +119,9 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     }
     let issues = data.issues();
     if !issues.is_empty() {
-        let mut by: BTreeMap<(String, String, bool), usize> = BTreeMap::new();
+        let mut by: BTreeMap<(String, String, Severity), usize> = BTreeMap::new();
         for i in &issues {
-            *by.entry((i.rule.clone(), i.column.clone(), i.severity == Severity::Error)).or_default() += 1;
+            *by.entry((i.rule.clone(), i.column.clone(), i.severity)).or_default() += 1;
         }
         let mut top: Vec<_> = by.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -131,8 +131,8 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             issues.len(),
             args.out.join("ingest.json").display()
         );
-        for ((rule, column, error), n) in top.iter().take(10) {
-            let _ = writeln!(out, "  {:<8} {rule:<16} {column:<28} {n}", if *error { "error" } else { "warning" });
+        for ((rule, column, severity), n) in top.iter().take(10) {
+            let _ = writeln!(out, "  {:<8} {rule:<16} {column:<28} {n}", severity.as_str());
         }
     }
     print(&out)?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use endline_plan::Validation;
 use endline_plan::plan::Data;
 use endline_report::render::{Template, format_p_relation, render};
 use serde_json::{Value, json};
@@ -59,18 +60,19 @@ fn shown(p: &Path) -> String {
 pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let file = read_source(&args.plan)?;
     let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
-    let v = endline_plan::validate(&file, &base);
-    let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut diagnostics = render_diagnostics(&file, &v.diagnostics, DiagFormat::Human, color);
-    for (sf, ds) in &v.survey_diagnostics {
-        diagnostics.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
+    let Validation { plan, survey, wave_surveys, diagnostics, survey_diagnostics } =
+        endline_plan::validate(&file, &base);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let color = color && terminal;
+    let mut rendered = render_diagnostics(&file, &diagnostics, DiagFormat::Human, color);
+    for (sf, ds) in &survey_diagnostics {
+        rendered.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
     }
-    eprint!("{diagnostics}");
-    let (Some(plan), Some(survey)) = (v.plan.clone(), v.survey.as_ref()) else {
+    eprint!("{rendered}");
+    let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
         eprintln!("error: {} is not a valid plan; fix the errors above first", file.name());
         return Ok(Outcome::Invalid);
     };
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let stages = std::cell::Cell::new(0);
     let progress = |what: &str| {
         stages.set(stages.get() + 1);
@@ -83,7 +85,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
     }
-    let mut results = match endline_plan::run(&plan, survey, &v.wave_surveys, &staging, &progress) {
+    let mut results = match endline_plan::run(&plan, survey, &wave_surveys, &staging, &progress) {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);

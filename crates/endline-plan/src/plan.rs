@@ -46,6 +46,12 @@ pub struct Treatment {
     pub attributes: Vec<String>,
 }
 
+impl Default for Treatment {
+    fn default() -> Self {
+        Treatment { table: None, key: String::new(), first_treated: "first_treated".into(), attributes: Vec::new() }
+    }
+}
+
 /// An outcome to estimate the programme's effect on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -298,13 +304,17 @@ impl PlanReader<'_, '_> {
         None
     }
 
-    fn file(&mut self, node: &Node, what: &str) -> Option<PathBuf> {
+    /// A path, relative to the plan's directory; recorded so that its existence is checked.
+    fn file_ref(&mut self, node: &Node, what: &str) -> Option<(Sp<String>, PathBuf)> {
         let s = self.r.string(node, what)?;
         let path = normalize(&self.base.join(&s.v));
-        self.refs.files.push((s, path.clone()));
-        Some(path)
+        self.refs.files.push((s.clone(), path.clone()));
+        Some((s, path))
     }
 
+    fn file(&mut self, node: &Node, what: &str) -> Option<PathBuf> {
+        self.file_ref(node, what).map(|(_, p)| p)
+    }
     fn question(&mut self, s: Sp<String>, what: &'static str, ok: fn(QuestionType) -> bool) -> String {
         let v = s.v.clone();
         self.refs.questions.push((s, what, ok));
@@ -402,9 +412,7 @@ impl PlanReader<'_, '_> {
                     for (key, value) in self.r.fields(m, &["survey", "files"], "a wave") {
                         if key.as_str() == "files" {
                             files = Some(value);
-                        } else if let Some(s) = self.r.string(value, "a wave's `survey`") {
-                            let path = normalize(&self.base.join(&s.v));
-                            self.refs.files.push((s.clone(), path.clone()));
+                        } else if let Some((s, path)) = self.file_ref(value, "a wave's `survey`") {
                             self.refs.wave_surveys.push((wave, s, path.clone()));
                             w.survey = Some(path);
                         }
@@ -446,8 +454,7 @@ impl PlanReader<'_, '_> {
     fn treatment(&mut self, node: &Node) -> Option<Treatment> {
         let m = self.mapping(node, "`treatment`")?;
         self.required(m, &["key"], "`treatment`");
-        let mut t =
-            Treatment { table: None, key: String::new(), first_treated: "first_treated".into(), attributes: vec![] };
+        let mut t = Treatment::default();
         for (k, v) in self.r.fields(m, &["table", "key", "first_treated", "attributes"], "`treatment`") {
             match k.as_str() {
                 "table" => t.table = self.file(v, "`treatment.table`"),
@@ -509,7 +516,7 @@ impl PlanReader<'_, '_> {
             programme: "the programme".into(),
             survey: PathBuf::new(),
             data: Data::Waves(Vec::new()),
-            treatment: Treatment { table: None, key: String::new(), first_treated: String::new(), attributes: vec![] },
+            treatment: Treatment::default(),
             outcomes: Vec::new(),
             covariates: Vec::new(),
             weights: None,

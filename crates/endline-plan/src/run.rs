@@ -14,7 +14,7 @@ use endline_analysis::data;
 use endline_analysis::did::bacon;
 use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions, CsResult, Effect};
 use endline_analysis::did::drdid::EstMethod;
-use endline_analysis::did::panel::{self, PanelSpec};
+use endline_analysis::did::panel::{self, Panel, PanelSpec};
 use endline_analysis::did::{sa, twfe};
 use endline_analysis::inference::chi2_p_value;
 use endline_analysis::multiple::benjamini_hochberg;
@@ -143,10 +143,9 @@ pub fn run(
         })?;
         let dir = out.join("data").join(wave.to_string());
         let counts = write_outputs(&ingested, &dir).map_err(|e| RunError::Io(e.to_string()))?;
-        let mut by_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut by_rule: BTreeMap<(String, &str), usize> = BTreeMap::new();
         for i in ingested.issues() {
-            let severity = serde_json::to_value(i.severity).unwrap_or(Value::Null).as_str().unwrap_or("").to_string();
-            *by_rule.entry((i.rule.clone(), severity)).or_default() += 1;
+            *by_rule.entry((i.rule.clone(), i.severity.as_str())).or_default() += 1;
         }
         quality.push(json!({
             "wave": wave,
@@ -184,7 +183,7 @@ pub fn run(
     if plan.level == Level::County {
         df = county_means(&df, key, &variables, &plan.covariates, plan.weights.as_deref())?;
     }
-    write_parquet(&mut df.clone(), &out.join("panel.parquet"))?;
+    write_parquet(&mut df, &out.join("panel.parquet"))?;
     let weights = match plan.level {
         Level::Household => plan.weights.clone(),
         Level::County => None,
@@ -215,17 +214,12 @@ pub fn run(
             ControlGroup::Never => ControlGroup::Notyet,
             ControlGroup::Notyet => ControlGroup::Never,
         };
-        robustness.push(robust_cs(
-            &format!("{} controls", control_name(other)),
-            &df,
-            &spec(var, &plan.covariates),
-            other,
-        ));
+        robustness.push(robust_cs(&format!("{} controls", control_name(other)), Ok(&main_panel), other));
         if !plan.covariates.is_empty() {
+            let unconditional = panel::build(&df, &spec(var, &[]));
             robustness.push(robust_cs(
                 "no covariates (unconditional parallel trends)",
-                &df,
-                &spec(var, &[]),
+                unconditional.as_ref().map_err(Clone::clone),
                 plan.control,
             ));
         }
@@ -419,8 +413,10 @@ fn labelled(name: &str, r: Result<Value, AnalysisError>) -> Value {
     }
 }
 
-fn robust_cs(name: &str, df: &DataFrame, spec: &PanelSpec, control: ControlGroup) -> Value {
-    let r = panel::build(df, spec).and_then(|p| cs::estimate(&p, &cs_options(control))).map(|r| {
+/// Callaway & Sant'Anna's simple ATT on a panel with another comparison group, or why
+/// the panel could not be built.
+fn robust_cs(name: &str, panel: Result<&Panel, AnalysisError>, control: ControlGroup) -> Value {
+    let r = panel.and_then(|p| cs::estimate(p, &cs_options(control))).map(|r| {
         let mut v = effect_json(&r.simple);
         v["pretrend_p"] = json!(r.pretrend_test.map(|t| t.p_value));
         v
