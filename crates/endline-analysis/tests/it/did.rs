@@ -149,6 +149,14 @@ fn mpdta_matches_r_did() {
     assert!(compared > 900, "{compared}");
 }
 
+/// mpdta's treated counties (first.treat > 0).
+fn treated_only(df: &polars::prelude::DataFrame) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    let treated =
+        df.column("first.treat").and_then(|c| c.as_materialized_series().gt(0)).unwrap_or_else(|e| panic!("{e}"));
+    df.filter(&treated).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn mpdta_spec() -> PanelSpec {
     PanelSpec {
         outcome: "lemp".into(),
@@ -208,13 +216,8 @@ fn sun_abraham_matches_pyfixest_saturated_event_study() {
 #[test]
 fn bacon_decomposition_reproduces_twfe() {
     use endline_analysis::did::{bacon, twfe};
-    use polars::prelude::*;
     let df = read_csv(&data_dir().join("did/mpdta.csv"));
-    let only_treated = df
-        .filter(
-            &df.column("first.treat").and_then(|c| c.as_materialized_series().gt(0)).unwrap_or_else(|e| panic!("{e}")),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let only_treated = treated_only(&df);
     for (label, data) in [("mpdta", &df), ("treated cohorts only", &only_treated)] {
         let p = panel::build(data, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
         let b = bacon::decompose(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -292,13 +295,8 @@ fn unbalanced_panels_are_handled_with_a_warning() {
 #[test]
 fn sun_abraham_uses_the_last_treated_cohort_when_no_one_is_never_treated() {
     use endline_analysis::did::sa;
-    use polars::prelude::*;
     let df = read_csv(&data_dir().join("did/mpdta.csv"));
-    let treated = df
-        .filter(
-            &df.column("first.treat").and_then(|c| c.as_materialized_series().gt(0)).unwrap_or_else(|e| panic!("{e}")),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let treated = treated_only(&df);
     let r = sa::estimate(&treated, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.control, "last-treated cohort 2007");
     assert!(

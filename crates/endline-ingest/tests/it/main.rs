@@ -31,8 +31,9 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("endline-ingest-{}-{name}", std::process::id()))
 }
 
+/// A scratch directory for one test, emptied (and absent) to begin with.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("endline-ingest-{}-{name}", std::process::id()));
+    let dir = scratch_dir(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
