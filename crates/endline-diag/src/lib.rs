@@ -18,8 +18,10 @@ pub use suggest::suggest;
 
 use std::fmt;
 
-/// How serious a diagnostic is. Errors make a definition invalid; warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How serious a problem is. Errors make a definition invalid (or an ingested record
+/// rejected); warnings do not. Serialised as `error` and `warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The definition is invalid and cannot be used.
     Error,

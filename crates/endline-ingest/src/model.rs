@@ -2,25 +2,7 @@
 
 use serde::Serialize;
 
-/// What a problem does to its record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The record is rejected (or flagged, with `--on-error keep`).
-    Error,
-    /// Reported; the record is kept as it is.
-    Warning,
-}
-
-impl Severity {
-    /// `error` or `warning`, as ingest.json writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
+pub use endline_diag::Severity;
 
 /// One problem with one record (or, for `unknown-column`/`missing-column`, with a file).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
