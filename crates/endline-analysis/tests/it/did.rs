@@ -20,10 +20,7 @@ fn floats(v: &Value) -> Vec<f64> {
 
 #[test]
 fn mpdta_matches_r_did() {
-    let dir = data_dir().join("did");
-    let df = read_csv(&dir.join("mpdta.csv"));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("mpdta_refs.json")).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (df, doc) = (mpdta(), mpdta_refs());
     let cases = doc["cases"].as_object().unwrap_or_else(|| panic!("no cases"));
     assert_eq!(cases.len(), 17);
     let mut failures = Vec::new();
@@ -149,6 +146,17 @@ fn mpdta_matches_r_did() {
     assert!(compared > 900, "{compared}");
 }
 
+/// mpdta, as moderndid 0.2.0 ships it.
+fn mpdta() -> polars::prelude::DataFrame {
+    read_csv(&data_dir().join("did/mpdta.csv"))
+}
+
+/// The reference numbers of tests/reference/make_did_refs.py.
+fn mpdta_refs() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(data_dir().join("did/mpdta_refs.json")).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// mpdta's treated counties (first.treat > 0).
 fn treated_only(df: &polars::prelude::DataFrame) -> polars::prelude::DataFrame {
     use polars::prelude::*;
@@ -172,10 +180,7 @@ fn mpdta_spec() -> PanelSpec {
 #[test]
 fn sun_abraham_matches_pyfixest_saturated_event_study() {
     use endline_analysis::did::sa;
-    let dir = data_dir().join("did");
-    let df = read_csv(&dir.join("mpdta.csv"));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("mpdta_refs.json")).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (df, doc) = (mpdta(), mpdta_refs());
     let r = sa::estimate(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.control, "never");
     let want = &doc["sunab"]["by_event_time"];
@@ -216,7 +221,7 @@ fn sun_abraham_matches_pyfixest_saturated_event_study() {
 #[test]
 fn bacon_decomposition_reproduces_twfe() {
     use endline_analysis::did::{bacon, twfe};
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     let only_treated = treated_only(&df);
     for (label, data) in [("mpdta", &df), ("treated cohorts only", &only_treated)] {
         let p = panel::build(data, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
@@ -235,7 +240,7 @@ fn bacon_decomposition_reproduces_twfe() {
 /// pointwise 1.96 and a Bonferroni bound, a seed reproduces it and another seed moves it.
 #[test]
 fn multiplier_bootstrap_agrees_with_analytic_inference() {
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     let p = panel::build(&df, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
     let analytic = cs::estimate(&p, &CsOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let boot = |seed| {
@@ -261,7 +266,7 @@ fn multiplier_bootstrap_agrees_with_analytic_inference() {
 #[test]
 fn unbalanced_panels_are_handled_with_a_warning() {
     use polars::prelude::*;
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     // Drop every 37th row (about 3% of unit-periods).
     let keep: BooleanChunked = (0..df.height()).map(|i| i % 37 != 5).collect();
     let thinned = df.filter(&keep).unwrap_or_else(|e| panic!("{e}"));
@@ -295,7 +300,7 @@ fn unbalanced_panels_are_handled_with_a_warning() {
 #[test]
 fn sun_abraham_uses_the_last_treated_cohort_when_no_one_is_never_treated() {
     use endline_analysis::did::sa;
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     let treated = treated_only(&df);
     let r = sa::estimate(&treated, &mpdta_spec()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.control, "last-treated cohort 2007");
@@ -317,7 +322,7 @@ fn sun_abraham_uses_the_last_treated_cohort_when_no_one_is_never_treated() {
 #[test]
 fn a_covariate_that_separates_a_cohort_is_handled_as_r_does() {
     use polars::prelude::*;
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     let id = endline_analysis::data::numeric(&df, "countyreal").unwrap_or_else(|e| panic!("{e}"));
     let g = endline_analysis::data::numeric(&df, "first.treat").unwrap_or_else(|e| panic!("{e}"));
     let x: Vec<f64> = id
@@ -353,7 +358,7 @@ fn a_covariate_that_separates_a_cohort_is_handled_as_r_does() {
 #[test]
 fn the_pre_test_uses_the_clustered_covariance() {
     use polars::prelude::*;
-    let df = read_csv(&data_dir().join("did/mpdta.csv"));
+    let df = mpdta();
     let test = |cluster: Option<&str>, df: &DataFrame| {
         let spec = PanelSpec { cluster: cluster.map(str::to_string), ..mpdta_spec() };
         let p = panel::build(df, &spec).unwrap_or_else(|e| panic!("{e}"));
