@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use endline_ingest::ingest::{self, Input, Options};
-use endline_ingest::{IngestError, OnError, Severity, write};
+use endline_ingest::{IngestError, OnError, Severity};
 
 use crate::Outcome;
 use crate::output::print;
@@ -46,6 +46,11 @@ pub struct IngestArgs {
     /// The date today() means for records without a submission date (YYYY-MM-DD).
     #[arg(long)]
     pub today: Option<String>,
+    /// Inputs larger than this (MB in all) are checked in batches of about this size,
+    /// split by submission on disk beside --out, which bounds memory (a batch takes
+    /// about 8 times its size in memory).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_mb: u64,
 }
 
 pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
@@ -80,6 +85,7 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         },
         encoding: args.encoding.clone(),
         today,
+        batch_bytes: args.batch_mb << 20,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
             // One line on stderr, rewritten in place: only on a terminal.
             ingest::Progress(std::sync::Arc::new(|what: &str, done: usize, total: usize| {
@@ -93,8 +99,8 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             }))
         }),
     };
-    let data = match ingest::ingest(survey, &inputs, &opts) {
-        Ok(d) => d,
+    let report = match endline_ingest::ingest_to(survey, &inputs, &opts, &args.out) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(match e {
@@ -103,24 +109,17 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             });
         }
     };
-    let counts = match write::write_outputs(&data, &args.out) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Outcome::Failure);
-        }
-    };
     // The one-screen summary.
     let mut out = String::new();
     let _ = writeln!(out, "{} {} wave {} → {}", survey.id(), survey.version(), args.wave, args.out.display());
     let _ = writeln!(out, "{:<24} {:>10} {:>10} {:>10}", "table", "rows in", "written", "rejected");
-    for (name, c) in &counts {
+    for (name, c) in &report.counts {
         let _ = writeln!(out, "{name:<24} {:>10} {:>10} {:>10}", c.rows_in, c.rows_written, c.rows_rejected);
     }
-    let issues = data.issues();
+    let issues = &report.issues;
     if !issues.is_empty() {
         let mut by: BTreeMap<(String, String, Severity), usize> = BTreeMap::new();
-        for i in &issues {
+        for i in issues {
             *by.entry((i.rule.clone(), i.column.clone(), i.severity)).or_default() += 1;
         }
         let mut top: Vec<_> = by.into_iter().collect();

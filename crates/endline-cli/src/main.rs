@@ -15,6 +15,12 @@ mod run;
 mod simulate;
 mod validate;
 
+/// mimalloc instead of the system allocator: ingest and the estimators allocate and free
+/// many short-lived buffers, which glibc's malloc serves with fresh (zeroed) pages from the
+/// kernel; polars recommends a non-system allocator for the same reason.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};

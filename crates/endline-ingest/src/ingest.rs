@@ -1,16 +1,25 @@
 //! The checks: every record against the survey, with XLSForm's semantics.
+//!
+//! A [`Layout`] is what the files' headers say: each file's table and the role of each of
+//! its columns. Records are then typed and checked a batch at a time
+//! ([`Layout::check`]): a batch holds every record of some submissions (the top-level
+//! record and its roster rows), so that every rule, within a record or across a record
+//! and its rosters, is decided inside one batch. [`ingest`] checks all records as one
+//! batch; [`crate::ingest_to`] splits large inputs into batches on disk.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use endline_survey::expr::{Context, ExprKind, Ty, Value, eval, parse_date, parse_datetime};
 use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 
 use crate::error::IngestError;
+use crate::hash::FnvMap;
 use crate::model::{Issue, OnError, Severity, TableCounts};
-use crate::read::{self, RawTable};
+use crate::read::{self, RawRecord, Records};
 
 /// One data file, optionally assigned to a table (`TABLE=PATH`).
 #[derive(Debug, Clone)]
@@ -24,7 +33,7 @@ pub struct Input {
 }
 
 /// How to ingest.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The wave stamped on every record.
     pub wave: String,
@@ -37,6 +46,22 @@ pub struct Options {
     pub today: Option<NaiveDate>,
     /// Told what is being done, for a progress bar.
     pub progress: Option<Progress>,
+    /// Inputs larger than this many bytes in all are checked in batches of about this
+    /// size (see [`crate::ingest_to`]), which bounds memory.
+    pub batch_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wave: String::new(),
+            on_error: OnError::default(),
+            encoding: None,
+            today: None,
+            progress: None,
+            batch_bytes: 256 << 20,
+        }
+    }
 }
 
 /// The function behind [`Progress`]: `(what, done, total)`.
@@ -53,7 +78,7 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Options {
-    fn report(&self, what: &str, done: usize, total: usize) {
+    pub(crate) fn report(&self, what: &str, done: usize, total: usize) {
         if let Some(p) = &self.progress {
             (p.0)(what, done, total);
         }
@@ -86,20 +111,18 @@ pub struct Row {
     /// 1-based record in the file.
     pub row: usize,
     /// The cells as written (for rejects).
-    pub cells: Vec<Option<String>>,
+    pub cells: RawRecord,
     /// Typed values, one per item of the table.
     pub values: Vec<Value>,
-    /// The missing-code reason, one per item.
-    pub missing: Vec<Option<String>>,
-    /// Metadata, one per [`TableData::meta`] column.
-    pub meta: Vec<Option<String>>,
-    /// The key of the submission (for repeat rows, the parent submission's key).
-    pub key: Option<String>,
+    /// Items answered with a missing code: (item, the code's name).
+    missing: Vec<(usize, String)>,
+    /// The key of the submission (for repeat rows, the parent submission's key), shared
+    /// by a record and its roster rows.
+    pub key: Option<Arc<str>>,
     /// The parent row, for repeat rows.
     pub parent: Option<usize>,
     /// Items whose cell could not be read (type or choice): not checked further.
-    invalid: Vec<bool>,
-    children: Vec<Vec<usize>>,
+    invalid: Vec<usize>,
     /// Problems found.
     pub issues: Vec<Issue>,
 }
@@ -108,6 +131,11 @@ impl Row {
     /// Whether any problem is an error.
     pub fn has_error(&self) -> bool {
         self.issues.iter().any(|i| i.severity == Severity::Error)
+    }
+
+    /// The missing code item `c` was answered with.
+    pub fn missing(&self, c: usize) -> Option<&str> {
+        self.missing.iter().find(|(i, _)| *i == c).map(|(_, m)| m.as_str())
     }
 }
 
@@ -118,10 +146,50 @@ pub struct FileData {
     pub display: String,
     /// Its columns, as written.
     pub columns: Vec<String>,
+    roles: Vec<Role>,
+    /// For each of the table's metadata columns, its position in this file.
+    meta_at: Vec<Option<usize>>,
+    /// For each item, the column holding it whole.
+    item_at: Vec<Option<usize>>,
+    /// Items written as split columns: select_multiple's 0/1 columns (column, choice),
+    /// and geopoint's parts (column, part).
+    split_at: Vec<(usize, Vec<(usize, String)>)>,
+    geo_at: Vec<(usize, [Option<usize>; 4])>,
+}
+
+/// What a question needs to type and check a cell, worked out once.
+#[derive(Debug, Clone)]
+struct Spec<'s> {
+    item: &'s Item,
+    /// Its choices as they appear in data, for a select.
+    choices: Vec<String>,
+    int_choices: bool,
+    /// Its missing codes: (value as written, name).
+    missing: Vec<(String, &'s str)>,
+    /// Its relevance and its enclosing groups' (within the table).
+    conditions: Vec<&'s Expression>,
+    /// Whether the relevance, required or constraint use `today()`/`now()`.
+    clocked: bool,
+}
+
+/// Child rows of each row, for one child table (rows of row `r`: `rows[start[r]..start[r + 1]]`).
+#[derive(Debug, Clone, Default)]
+struct Kids {
+    start: Vec<usize>,
+    rows: Vec<usize>,
+}
+
+impl Kids {
+    fn of(&self, r: usize) -> &[usize] {
+        match (self.start.get(r), self.start.get(r + 1)) {
+            (Some(&a), Some(&b)) => &self.rows[a..b],
+            _ => &[],
+        }
+    }
 }
 
 /// One table: the top level or a repeat.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TableData<'s> {
     /// Its name.
     pub name: String,
@@ -129,20 +197,46 @@ pub struct TableData<'s> {
     pub parent: Option<usize>,
     /// The items stored.
     pub items: Vec<&'s Item>,
+    specs: Vec<Spec<'s>>,
     /// Metadata columns kept (KEY, PARENT_KEY, _index, SubmissionDate, ...).
     pub meta: Vec<String>,
     /// Its files.
     pub files: Vec<FileData>,
     /// Its records.
     pub rows: Vec<Row>,
-    conditions: Vec<Vec<&'s Expression>>,
     /// For a repeat: its own relevance and its enclosing groups', evaluated in the parent row.
     repeat_conditions: Vec<&'s Expression>,
     repeat: Option<&'s Item>,
     children: Vec<usize>,
+    kids: Vec<Kids>,
+    /// For the top table: each row's submission date, `today()` for it and its rosters.
+    dates: Vec<Option<NaiveDate>>,
 }
 
-/// Everything ingested.
+impl FileData {
+    /// The position in this file of the table's metadata column `m`.
+    pub(crate) fn meta_at(&self, m: usize) -> Option<usize> {
+        self.meta_at.get(m).copied().flatten()
+    }
+
+    /// The position of the column holding a roster row's parent key (the survey key).
+    pub(crate) fn parent_key_at(&self) -> Option<usize> {
+        self.roles.iter().rposition(|r| *r == Role::ParentKey)
+    }
+}
+
+impl TableData<'_> {
+    /// Metadata column `m` of a row.
+    pub fn meta_of<'r>(&self, row: &'r Row, m: usize) -> Option<&'r str> {
+        self.files.get(row.file)?.meta_at(m).and_then(|i| row.cells.cell(i))
+    }
+
+    pub(crate) fn meta_index(&self, name: &str) -> Option<usize> {
+        self.meta.iter().position(|m| m == name || m.rsplit(['-', '/']).next() == Some(name))
+    }
+}
+
+/// Everything ingested (or one batch of it).
 #[derive(Debug)]
 pub struct Ingested<'s> {
     /// The survey.
@@ -270,133 +364,338 @@ fn parse_value(item: &Item, raw: &str) -> Result<Value, String> {
     }
 }
 
-/// Parses a select answer; the error names the values that are not choices.
-fn parse_choice(item: &Item, survey: &Survey, raw: &str) -> Result<Value, String> {
-    let Some(list) = survey.choices_of(item) else { return Ok(Value::Text(raw.to_string())) };
-    let norm = |v: &str| -> String {
-        // "1.0" from a spreadsheet is the integer choice 1.
-        if list.has_int_values()
-            && let Ok(f) = v.parse::<f64>()
-            && f.fract() == 0.0
-        {
-            return format!("{}", f as i64);
-        }
-        v.to_string()
-    };
-    let values: Vec<String> = raw.split_whitespace().map(norm).collect();
-    let unknown: Vec<&String> = values.iter().filter(|v| list.find(v).is_none()).collect();
-    if !unknown.is_empty() {
-        let shown: Vec<String> = list.choices().iter().take(12).map(|c| c.value().as_text()).collect();
-        return Err(format!(
-            "{} not a choice of `{}` ({})",
-            unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-                + if unknown.len() == 1 { " is" } else { " are" },
-            list.name(),
-            shown.join(", ")
-        ));
-    }
-    if item.question_type() == QuestionType::SelectOne {
-        if values.len() != 1 {
-            return Err(format!("`{raw}` gives {} choices to a select_one", values.len()));
-        }
-        return Ok(if list.has_int_values() {
-            values[0].parse::<i64>().map_or(Value::Text(values[0].clone()), Value::Int)
-        } else {
-            Value::Text(values[0].clone())
-        });
-    }
-    let mut out: Vec<String> = Vec::new();
-    for v in values {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    Ok(Value::Multi(out))
+/// The survey's tables and each input file's place in them, worked out from the files'
+/// headers before any record is read.
+#[derive(Debug, Clone)]
+pub struct Layout<'s> {
+    survey: &'s Survey,
+    tables: Vec<TableData<'s>>,
+    location: FnvMap<&'s str, (usize, usize)>,
+    /// Each input's table and its index among the table's files.
+    places: Vec<(usize, usize)>,
+    /// Unknown and missing columns.
+    pub(crate) file_issues: Vec<Issue>,
+    wave: String,
+    on_error: OnError,
+    today: Option<NaiveDate>,
 }
 
-/// Reads, types, links and checks every record.
-pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Result<Ingested<'s>, IngestError> {
-    // Tables, their items and their relevance chains (conditions within the table).
-    let survey_tables = survey.tables();
-    let names: Vec<String> = survey_tables.iter().map(|t| t.name.to_string()).collect();
-    let mut tables: Vec<TableData<'s>> = survey_tables
-        .iter()
-        .map(|t| TableData {
-            name: t.name.to_string(),
-            parent: t.parent.and_then(|p| names.iter().position(|n| n == p)),
-            items: t.columns.clone(),
-            meta: Vec::new(),
-            files: Vec::new(),
-            rows: Vec::new(),
-            conditions: vec![Vec::new(); t.columns.len()],
-            repeat_conditions: Vec::new(),
-            repeat: t.repeat,
-            children: Vec::new(),
-        })
-        .collect();
-    for i in 0..tables.len() {
-        if let Some(p) = tables[i].parent {
-            tables[p].children.push(i);
+fn clock_in(e: &Expression) -> bool {
+    let mut uses = false;
+    e.ast().walk(&mut |n| {
+        if let ExprKind::Call { name, .. } = &n.kind
+            && (name == "today" || name == "now")
+        {
+            uses = true;
         }
-    }
-    let mut chains: HashMap<&str, Vec<&'s Expression>> = HashMap::new();
-    survey.visit(&mut |p| {
-        // Conditions of enclosing groups up to (not including) the table's repeat.
-        let mut conds: Vec<&Expression> = Vec::new();
-        for g in p.path.iter().rev() {
-            if g.question_type() == QuestionType::Repeat {
-                break;
-            }
-            conds.extend(g.relevant());
-        }
-        conds.reverse();
-        conds.extend(p.item.relevant());
-        chains.insert(p.item.name(), conds);
     });
-    for t in &mut tables {
-        for (c, item) in t.items.iter().enumerate() {
-            t.conditions[c] = chains.get(item.name()).cloned().unwrap_or_default();
-        }
-        if let Some(r) = t.repeat {
-            t.repeat_conditions = chains.get(r.name()).cloned().unwrap_or_default();
-        }
-    }
-    let location: HashMap<&str, (usize, usize)> = tables
-        .iter()
-        .enumerate()
-        .flat_map(|(ti, t)| t.items.iter().enumerate().map(move |(c, i)| (i.name(), (ti, c))))
-        .collect();
+    uses
+}
 
-    // Read and type every file.
-    let mut file_issues = Vec::new();
-    for input in inputs {
-        let ti = table_of(survey, input, &names)?;
-        opts.report(&format!("reading {}", input.display), 0, 1);
-        let raw: RawTable = read::read_file(&input.path, &input.display, opts.encoding.as_deref())?;
-        opts.report(&format!("reading {}", input.display), 1, 1);
-        let fi = tables[ti].files.len();
-        tables[ti].files.push(FileData { display: input.display.clone(), columns: raw.columns.clone() });
-        type_file(survey, &mut tables, ti, fi, raw, &mut file_issues);
+fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>) -> Spec<'s> {
+    let list = survey.choices_of(item);
+    let clocked = conditions.iter().any(|e| clock_in(e))
+        || item.constraint().is_some_and(clock_in)
+        || matches!(item.required(), Required::When(e) if clock_in(e));
+    Spec {
+        item,
+        choices: list.map(|l| l.choices().iter().map(|c| c.value().as_text()).collect()).unwrap_or_default(),
+        int_choices: list.is_some_and(|l| l.has_int_values()),
+        missing: item
+            .missing()
+            .iter()
+            .filter_map(|m| survey.missing_code(m))
+            .map(|m| (m.value().as_text(), m.name()))
+            .collect(),
+        conditions,
+        clocked,
     }
-    if tables[0].files.is_empty() {
-        return Err(IngestError::Usage(format!("no file holds the top-level table `{}`", survey.id())));
+}
+
+impl<'s> Layout<'s> {
+    /// Opens every input, assigns it to its table and maps its columns; returns the
+    /// layout and each input's records, unread.
+    pub fn new(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Result<(Self, Vec<Records>), IngestError> {
+        let survey_tables = survey.tables();
+        let names: Vec<String> = survey_tables.iter().map(|t| t.name.to_string()).collect();
+        // Relevance chains: the conditions of enclosing groups up to (not including) the
+        // table's repeat, then the item's own.
+        let mut chains: HashMap<&str, Vec<&'s Expression>> = HashMap::new();
+        survey.visit(&mut |p| {
+            let mut conds: Vec<&Expression> = Vec::new();
+            for g in p.path.iter().rev() {
+                if g.question_type() == QuestionType::Repeat {
+                    break;
+                }
+                conds.extend(g.relevant());
+            }
+            conds.reverse();
+            conds.extend(p.item.relevant());
+            chains.insert(p.item.name(), conds);
+        });
+        let chain = |name: &str| chains.get(name).cloned().unwrap_or_default();
+        let mut tables: Vec<TableData<'s>> = survey_tables
+            .iter()
+            .map(|t| TableData {
+                name: t.name.to_string(),
+                parent: t.parent.and_then(|p| names.iter().position(|n| n == p)),
+                items: t.columns.clone(),
+                specs: t.columns.iter().map(|i| spec(survey, i, chain(i.name()))).collect(),
+                meta: Vec::new(),
+                files: Vec::new(),
+                rows: Vec::new(),
+                repeat_conditions: t.repeat.map(|r| chain(r.name())).unwrap_or_default(),
+                repeat: t.repeat,
+                children: Vec::new(),
+                kids: Vec::new(),
+                dates: Vec::new(),
+            })
+            .collect();
+        for i in 0..tables.len() {
+            if let Some(p) = tables[i].parent {
+                tables[p].children.push(i);
+            }
+        }
+        let location = tables
+            .iter()
+            .enumerate()
+            .flat_map(|(ti, t)| t.items.iter().enumerate().map(move |(c, i)| (i.name(), (ti, c))))
+            .collect();
+        let mut layout = Layout {
+            survey,
+            tables,
+            location,
+            places: Vec::new(),
+            file_issues: Vec::new(),
+            wave: opts.wave.clone(),
+            on_error: opts.on_error,
+            today: opts.today,
+        };
+        let mut sources = Vec::new();
+        for input in inputs {
+            let ti = table_of(survey, input, &names)?;
+            let records = read::open(&input.path, &input.display, opts.encoding.as_deref())?;
+            let fi = layout.add_file(ti, records.file(), records.columns());
+            layout.places.push((ti, fi));
+            sources.push(records);
+        }
+        if layout.tables[0].files.is_empty() {
+            return Err(IngestError::Usage(format!("no file holds the top-level table `{}`", survey.id())));
+        }
+        layout.file_issues.sort();
+        Ok((layout, sources))
     }
-    opts.report("linking rosters", 0, 4);
-    link(survey, &mut tables);
-    let today = opts.today;
-    opts.report("recomputing calculations", 1, 4);
-    compute_calculations(&mut tables, &location, today);
-    opts.report("checking records", 2, 4);
-    check_rows(&mut tables, &location, today);
-    opts.report("checking keys and rosters", 3, 4);
-    cross_checks(survey, &mut tables, &location, today);
-    opts.report("checked", 4, 4);
-    let errors = tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
+
+    /// Maps a file's columns to the table's items and metadata; notes unknown and
+    /// missing columns.
+    fn add_file(&mut self, ti: usize, display: &str, columns: &[String]) -> usize {
+        let key_name = self.survey.key();
+        let t = &mut self.tables[ti];
+        let is_repeat = t.parent.is_some();
+        let mut roles = Vec::with_capacity(columns.len());
+        for col in columns {
+            let segs: Vec<&str> = col.split(['-', '/']).collect();
+            let last = *segs.last().unwrap_or(&col.as_str());
+            let find = |name: &str| t.items.iter().position(|i| i.name() == name);
+            let role = if OWN_COLUMNS.contains(&col.as_str()) {
+                Role::Own
+            } else if let Some(c) = find(col) {
+                Role::Item(c)
+            } else if is_repeat && (col == key_name || last == key_name) {
+                Role::ParentKey
+            } else if is_meta(col) {
+                let m = match t.meta.iter().position(|m| m == col) {
+                    Some(m) => m,
+                    None => {
+                        t.meta.push(col.clone());
+                        t.meta.len() - 1
+                    }
+                };
+                Role::Meta(m)
+            } else if let Some(c) = find(last) {
+                Role::Item(c)
+            } else if segs.len() >= 2 {
+                let owner = segs[segs.len() - 2];
+                match find(owner) {
+                    Some(c) if t.items[c].question_type() == QuestionType::SelectMultiple => {
+                        Role::SplitChoice(c, last.to_string())
+                    }
+                    Some(c) if t.items[c].question_type() == QuestionType::Geopoint => match last {
+                        "Latitude" | "latitude" => Role::GeoPart(c, 0),
+                        "Longitude" | "longitude" => Role::GeoPart(c, 1),
+                        "Altitude" | "altitude" => Role::GeoPart(c, 2),
+                        "Accuracy" | "accuracy" | "precision" => Role::GeoPart(c, 3),
+                        _ => Role::Unknown,
+                    },
+                    _ => Role::Unknown,
+                }
+            } else {
+                Role::Unknown
+            };
+            roles.push(role);
+        }
+        let file_issue = |column: &str, rule: &str, message: String| Issue {
+            table: t.name.clone(),
+            file: display.to_string(),
+            row: 0,
+            key: None,
+            column: column.to_string(),
+            rule: rule.into(),
+            severity: Severity::Warning,
+            value: None,
+            message,
+        };
+        for (col, role) in columns.iter().zip(&roles) {
+            if *role == Role::Unknown {
+                self.file_issues.push(file_issue(
+                    col,
+                    "unknown-column",
+                    format!("`{col}` is not a question of table `{}`; its values are not kept", t.name),
+                ));
+            }
+        }
+        for (c, item) in t.items.iter().enumerate() {
+            let present = roles
+                .iter()
+                .any(|r| matches!(r, Role::Item(x) | Role::SplitChoice(x, _) | Role::GeoPart(x, _) if *x == c));
+            if !present && item.question_type() != QuestionType::Calculate {
+                self.file_issues.push(file_issue(
+                    item.name(),
+                    "missing-column",
+                    format!("the file has no column for `{}`; every record counts it as unanswered", item.name()),
+                ));
+            }
+        }
+        let mut meta_at = vec![None; t.meta.len()];
+        for (i, role) in roles.iter().enumerate() {
+            if let Role::Meta(m) = role {
+                meta_at[*m] = Some(i);
+            }
+        }
+        let mut item_at = vec![None; t.items.len()];
+        let mut split_at: Vec<(usize, Vec<(usize, String)>)> = Vec::new();
+        let mut geo_at: Vec<(usize, [Option<usize>; 4])> = Vec::new();
+        for (i, role) in roles.iter().enumerate() {
+            match role {
+                Role::Item(c) => item_at[*c] = Some(i),
+                Role::SplitChoice(c, v) => match split_at.iter_mut().find(|(x, _)| x == c) {
+                    Some((_, cols)) => cols.push((i, v.clone())),
+                    None => split_at.push((*c, vec![(i, v.clone())])),
+                },
+                Role::GeoPart(c, k) => match geo_at.iter_mut().find(|(x, _)| x == c) {
+                    Some((_, parts)) => parts[*k] = Some(i),
+                    None => {
+                        let mut parts = [None; 4];
+                        parts[*k] = Some(i);
+                        geo_at.push((*c, parts));
+                    }
+                },
+                _ => {}
+            }
+        }
+        t.files.push(FileData {
+            display: display.to_string(),
+            columns: columns.to_vec(),
+            roles,
+            meta_at,
+            item_at,
+            split_at,
+            geo_at,
+        });
+        t.files.len() - 1
+    }
+
+    /// The survey.
+    pub fn survey(&self) -> &'s Survey {
+        self.survey
+    }
+
+    /// The tables, without records.
+    pub fn tables(&self) -> &[TableData<'s>] {
+        &self.tables
+    }
+
+    /// Input `i`'s table and its index among that table's files.
+    pub fn place(&self, i: usize) -> (usize, usize) {
+        self.places[i]
+    }
+
+    /// Types, links and checks one batch: `records[i]` are records of input `i`. Every
+    /// record of a submission (its top-level record and roster rows) must be in the
+    /// same batch. The result has no file-level issues (see [`Layout::file_issues`]).
+    pub fn check(&self, records: Vec<Vec<RawRecord>>) -> Ingested<'s> {
+        let mut tables = self.tables.clone();
+        for (i, recs) in records.into_iter().enumerate() {
+            let (ti, fi) = self.places[i];
+            let t = &tables[ti];
+            let key_col =
+                t.parent.is_none().then(|| t.items.iter().position(|i| i.name() == self.survey.key())).flatten();
+            let rows: Vec<Row> = recs.into_iter().map(|rec| type_record(self.survey, t, fi, rec, key_col)).collect();
+            tables[ti].rows.extend(rows);
+        }
+        link(self.survey, &mut tables);
+        submission_dates(&mut tables);
+        compute_calculations(&mut tables, &self.location, self.today);
+        check_rows(&mut tables, &self.location, self.today);
+        cross_checks(self.survey, &mut tables, &self.location, self.today);
+        Ingested {
+            survey: self.survey,
+            tables,
+            file_issues: Vec::new(),
+            wave: self.wave.clone(),
+            on_error: self.on_error,
+        }
+    }
+
+    /// Unknown and missing columns, sorted.
+    pub fn file_issues(&self) -> &[Issue] {
+        &self.file_issues
+    }
+}
+
+/// Reads, types, links and checks every record, all in memory (for inputs of any size,
+/// with memory bounded, see [`crate::ingest_to`]).
+pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Result<Ingested<'s>, IngestError> {
+    let (layout, sources) = Layout::new(survey, inputs, opts)?;
+    let mut records = Vec::with_capacity(sources.len());
+    for (i, mut source) in sources.into_iter().enumerate() {
+        opts.report(&format!("reading {}", inputs[i].display), 0, 1);
+        let mut recs = Vec::new();
+        while let Some(r) = source.next_record()? {
+            recs.push(r);
+        }
+        records.push(recs);
+    }
+    opts.report("checking records", 0, 1);
+    let mut data = layout.check(records);
+    opts.report("checked", 1, 1);
+    let errors = data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
     if opts.on_error == OnError::Fail && errors > 0 {
         return Err(IngestError::Rejected(errors));
     }
-    file_issues.sort();
-    Ok(Ingested { survey, tables, file_issues, wave: opts.wave.clone(), on_error: opts.on_error })
+    data.file_issues = layout.file_issues;
+    Ok(data)
+}
+
+/// A top-level record's key as [`Row::key`] will have it (typed as the key question),
+/// read from its cells alone: what batches are split by.
+pub(crate) fn key_of<'r>(layout: &Layout<'_>, ti: usize, fi: usize, rec: &'r RawRecord) -> Option<Cow<'r, str>> {
+    let t = &layout.tables[ti];
+    let kc = t.items.iter().position(|i| i.name() == layout.survey.key())?;
+    let raw = rec.cell(t.files[fi].item_at[kc]?)?;
+    let spec = &t.specs[kc];
+    if spec.missing.iter().any(|(v, _)| v == raw.trim()) {
+        return None;
+    }
+    if spec.item.question_type() == QuestionType::Text {
+        return Some(Cow::Borrowed(raw)); // as parse_value keeps it
+    }
+    let value = if spec.item.question_type().is_select() {
+        parse_choice(spec, layout.survey, raw)
+    } else {
+        parse_value(spec.item, raw)
+    };
+    value.ok().filter(|v| !v.is_null()).map(|v| Cow::Owned(v.as_text()))
 }
 
 fn issue(
@@ -412,7 +711,7 @@ fn issue(
         table: t.name.clone(),
         file: t.files.get(row.file).map(|f| f.display.clone()).unwrap_or_default(),
         row: row.row,
-        key: row.key.clone(),
+        key: row.key.as_deref().map(str::to_string),
         column: column.to_string(),
         rule: rule.to_string(),
         severity,
@@ -421,271 +720,254 @@ fn issue(
     }
 }
 
-/// Maps a file's columns, then types each record's cells.
-fn type_file(
-    survey: &Survey,
-    tables: &mut [TableData<'_>],
-    ti: usize,
-    fi: usize,
-    raw: RawTable,
-    file_issues: &mut Vec<Issue>,
-) {
-    let key_name = survey.key();
-    let is_repeat = tables[ti].parent.is_some();
-    let mut roles = Vec::with_capacity(raw.columns.len());
-    for col in &raw.columns {
-        let t = &tables[ti];
-        let segs: Vec<&str> = col.split(['-', '/']).collect();
-        let last = *segs.last().unwrap_or(&col.as_str());
-        let find = |name: &str| t.items.iter().position(|i| i.name() == name);
-        let role = if OWN_COLUMNS.contains(&col.as_str()) {
-            Role::Own
-        } else if let Some(c) = find(col) {
-            Role::Item(c)
-        } else if is_repeat && (col == key_name || last == key_name) {
-            Role::ParentKey
-        } else if is_meta(col) {
-            let m = match t.meta.iter().position(|m| m == col) {
-                Some(m) => m,
-                None => {
-                    tables[ti].meta.push(col.clone());
-                    tables[ti].meta.len() - 1
-                }
-            };
-            Role::Meta(m)
-        } else if let Some(c) = find(last) {
-            Role::Item(c)
-        } else if segs.len() >= 2 {
-            let owner = segs[segs.len() - 2];
-            match find(owner) {
-                Some(c) if t.items[c].question_type() == QuestionType::SelectMultiple => {
-                    Role::SplitChoice(c, last.to_string())
-                }
-                Some(c) if t.items[c].question_type() == QuestionType::Geopoint => match last {
-                    "Latitude" | "latitude" => Role::GeoPart(c, 0),
-                    "Longitude" | "longitude" => Role::GeoPart(c, 1),
-                    "Altitude" | "altitude" => Role::GeoPart(c, 2),
-                    "Accuracy" | "accuracy" | "precision" => Role::GeoPart(c, 3),
-                    _ => Role::Unknown,
-                },
-                _ => Role::Unknown,
+/// Types one record's cells.
+fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, key_col: Option<usize>) -> Row {
+    let file = &t.files[fi];
+    let mut row = Row {
+        file: fi,
+        row: rec.row,
+        cells: RawRecord::new(0, csv::StringRecord::new()),
+        values: vec![Value::Null; t.items.len()],
+        missing: Vec::new(),
+        key: file.parent_key_at().and_then(|i| rec.cell(i)).map(Arc::from),
+        parent: None,
+        invalid: Vec::new(),
+        issues: Vec::new(),
+    };
+    // Split select_multiple and geopoint columns are joined into the answer they stand
+    // for, unless the item also has a column of its own.
+    let mut joined: Vec<(usize, String)> = Vec::new();
+    for (c, cols) in &file.split_at {
+        if file.item_at[*c].and_then(|i| rec.cell(i)).is_none() {
+            let chosen: Vec<&str> =
+                cols.iter().filter(|(i, _)| rec.cell(*i).is_some_and(truthy_cell)).map(|(_, v)| v.as_str()).collect();
+            if !chosen.is_empty() {
+                joined.push((*c, chosen.join(" ")));
             }
-        } else {
-            Role::Unknown
+        }
+    }
+    for (c, parts) in &file.geo_at {
+        let cells = parts.map(|p| p.and_then(|i| rec.cell(i)));
+        if file.item_at[*c].and_then(|i| rec.cell(i)).is_none() && cells[0].is_some() {
+            joined.push((*c, cells.map(Option::unwrap_or_default).join(" ").trim().to_string()));
+        }
+    }
+    for (c, spec) in t.specs.iter().enumerate() {
+        let raw = match file.item_at[c].and_then(|i| rec.cell(i)) {
+            Some(cell) => cell,
+            None => match joined.iter().find(|(x, _)| *x == c) {
+                Some((_, j)) => j.as_str(),
+                None => continue,
+            },
         };
-        roles.push(role);
-    }
-    let t = &tables[ti];
-    let display = raw.file.clone();
-    for (col, role) in raw.columns.iter().zip(&roles) {
-        if *role == Role::Unknown {
-            file_issues.push(Issue {
-                table: t.name.clone(),
-                file: display.clone(),
-                row: 0,
-                key: None,
-                column: col.clone(),
-                rule: "unknown-column".into(),
-                severity: Severity::Warning,
-                value: None,
-                message: format!("`{col}` is not a question of table `{}`; its values are not kept", t.name),
-            });
+        let item = spec.item;
+        if item.question_type() == QuestionType::Calculate {
+            // Kept as written, compared with the recomputed value later.
+            row.values[c] = Value::Text(raw.to_string());
+            continue;
         }
-    }
-    for (c, item) in t.items.iter().enumerate() {
-        let present =
-            roles.iter().any(|r| matches!(r, Role::Item(x) | Role::SplitChoice(x, _) | Role::GeoPart(x, _) if *x == c));
-        if !present && item.question_type() != QuestionType::Calculate {
-            file_issues.push(Issue {
-                table: t.name.clone(),
-                file: display.clone(),
-                row: 0,
-                key: None,
-                column: item.name().to_string(),
-                rule: "missing-column".into(),
-                severity: Severity::Warning,
-                value: None,
-                message: format!("the file has no column for `{}`; every record counts it as unanswered", item.name()),
-            });
-        }
-    }
-    let n_items = t.items.len();
-    let n_meta = t.meta.len();
-    let key_col = if is_repeat { None } else { t.items.iter().position(|i| i.name() == key_name) };
-    let mut rows = Vec::with_capacity(raw.records.len());
-    for rec in raw.records {
-        let mut row = Row {
-            file: fi,
-            row: rec.row,
-            cells: Vec::new(),
-            values: vec![Value::Null; n_items],
-            missing: vec![None; n_items],
-            meta: vec![None; n_meta],
-            key: None,
-            parent: None,
-            invalid: vec![false; n_items],
-            children: vec![Vec::new(); t.children.len()],
-            issues: Vec::new(),
-        };
-        // Cells are borrowed from the record; only values built from several cells
-        // (split select_multiple and geopoint columns) are allocated.
-        let mut split: HashMap<usize, Vec<&str>> = HashMap::new();
-        let mut geo: HashMap<usize, [Option<&str>; 4]> = HashMap::new();
-        let mut direct: Vec<Option<Cow<'_, str>>> = vec![None; n_items];
-        for (cell, role) in rec.cells.iter().zip(&roles) {
-            let cell = cell.as_deref();
-            match role {
-                Role::Item(c) => direct[*c] = cell.map(Cow::Borrowed),
-                Role::SplitChoice(c, v) => {
-                    let e = split.entry(*c).or_default();
-                    if cell.is_some_and(truthy_cell) {
-                        e.push(v);
-                    }
-                }
-                Role::GeoPart(c, k) => geo.entry(*c).or_default()[*k] = cell,
-                Role::ParentKey => row.key = cell.map(str::to_owned),
-                Role::Meta(m) => row.meta[*m] = cell.map(str::to_owned),
-                Role::Own | Role::Unknown => {}
-            }
-        }
-        for (c, parts) in split {
-            if direct[c].is_none() && !parts.is_empty() {
-                direct[c] = Some(Cow::Owned(parts.join(" ")));
-            }
-        }
-        for (c, parts) in geo {
-            if direct[c].is_none() && parts[0].is_some() {
-                let joined = parts.map(Option::unwrap_or_default).join(" ");
-                direct[c] = Some(Cow::Owned(joined.trim().to_string()));
-            }
-        }
-        for (c, cell) in direct.into_iter().enumerate() {
-            let item = t.items[c];
-            let Some(raw) = cell else { continue };
-            if item.question_type() == QuestionType::Calculate {
-                // Kept as written, compared with the recomputed value later.
-                row.values[c] = Value::Text(raw.into_owned());
-                continue;
-            }
+        if !spec.missing.is_empty() {
             let trimmed = raw.trim();
-            if let Some(code) =
-                item.missing().iter().filter_map(|m| survey.missing_code(m)).find(|m| m.value().as_text() == trimmed)
-            {
-                row.missing[c] = Some(code.name().to_string());
+            if let Some((_, name)) = spec.missing.iter().find(|(v, _)| v == trimmed) {
+                row.missing.push((c, name.to_string()));
                 continue;
             }
-            let parsed = if item.question_type().is_select() {
-                parse_choice(item, survey, &raw)
-            } else {
-                parse_value(item, &raw)
-            };
-            match parsed {
-                Ok(v) => row.values[c] = v,
-                Err(message) => {
-                    row.invalid[c] = true;
-                    let rule = if item.question_type().is_select() { "choice" } else { "type" };
-                    let iss = issue(
-                        t,
-                        &row,
-                        item.name(),
-                        rule,
-                        Severity::Error,
-                        Some(raw.into_owned()),
-                        format!("{}: {message}", item.name()),
-                    );
-                    row.issues.push(iss);
-                }
+        }
+        let parsed =
+            if item.question_type().is_select() { parse_choice(spec, survey, raw) } else { parse_value(item, raw) };
+        match parsed {
+            Ok(v) => row.values[c] = v,
+            Err(message) => {
+                row.invalid.push(c);
+                let rule = if item.question_type().is_select() { "choice" } else { "type" };
+                let iss = issue(
+                    t,
+                    &row,
+                    item.name(),
+                    rule,
+                    Severity::Error,
+                    Some(raw.to_string()),
+                    format!("{}: {message}", item.name()),
+                );
+                row.issues.push(iss);
             }
         }
-        // The cells as written are kept (moved, not copied) for the rejects file.
-        row.cells = rec.cells;
-        if let Some(kc) = key_col {
-            row.key = match &row.values[kc] {
-                Value::Null => None,
-                v => Some(v.as_text()),
-            };
-        }
-        rows.push(row);
     }
-    tables[ti].rows.extend(rows);
+    if let Some(kc) = key_col {
+        row.key = match &row.values[kc] {
+            Value::Null => None,
+            v => Some(Arc::from(v.as_text())),
+        };
+    }
+    // The cells as written are kept (moved, not copied) for the rejects file.
+    row.cells = rec;
+    row
+}
+
+/// Parses a select answer; the error names the values that are not choices.
+fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, String> {
+    let item = spec.item;
+    let Some(list) = survey.choices_of(item) else { return Ok(Value::Text(raw.to_string())) };
+    let norm = |v: &str| -> String {
+        // "1.0" from a spreadsheet is the integer choice 1.
+        if spec.int_choices
+            && let Ok(f) = v.parse::<f64>()
+            && f.fract() == 0.0
+        {
+            return format!("{}", f as i64);
+        }
+        v.to_string()
+    };
+    let single = item.question_type() == QuestionType::SelectOne;
+    // The common case, one value written as the choice is: no allocation but the value's.
+    let t = raw.trim();
+    if single && spec.choices.iter().any(|c| c == t) {
+        return Ok(if spec.int_choices {
+            t.parse::<i64>().map_or_else(|_| Value::Text(t.to_string()), Value::Int)
+        } else {
+            Value::Text(t.to_string())
+        });
+    }
+    let values: Vec<String> = raw.split_whitespace().map(norm).collect();
+    let unknown: Vec<&String> = values.iter().filter(|v| !spec.choices.contains(v)).collect();
+    if !unknown.is_empty() {
+        let shown: Vec<&str> = spec.choices.iter().take(12).map(String::as_str).collect();
+        return Err(format!(
+            "{} not a choice of `{}` ({})",
+            unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                + if unknown.len() == 1 { " is" } else { " are" },
+            list.name(),
+            shown.join(", ")
+        ));
+    }
+    if single {
+        if values.len() != 1 {
+            return Err(format!("`{raw}` gives {} choices to a select_one", values.len()));
+        }
+        return Ok(if spec.int_choices {
+            values[0].parse::<i64>().map_or(Value::Text(values[0].clone()), Value::Int)
+        } else {
+            Value::Text(values[0].clone())
+        });
+    }
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(Value::Multi(out))
 }
 
 /// Links repeat rows to their parent row: by the survey key, ODK Central's
 /// PARENT_KEY/KEY, or KoboToolbox's _parent_index/_index.
 fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
+    for t in tables.iter_mut() {
+        t.kids = vec![Kids::default(); t.children.len()];
+    }
     for ti in 0..tables.len() {
         let Some(pi) = tables[ti].parent else { continue };
-        let meta_of = |t: &TableData<'_>, name: &str| {
-            t.meta.iter().position(|m| m == name || m.rsplit(['-', '/']).next() == Some(name))
-        };
-        let (p_key, p_index) = (meta_of(&tables[pi], "KEY"), meta_of(&tables[pi], "_index"));
-        let (c_pkey, c_pindex) = (meta_of(&tables[ti], "PARENT_KEY"), meta_of(&tables[ti], "_parent_index"));
-        let mut by_key: HashMap<String, usize> = HashMap::new();
-        let mut by_odk: HashMap<String, usize> = HashMap::new();
-        let mut by_kobo: HashMap<String, usize> = HashMap::new();
-        for (r, row) in tables[pi].rows.iter().enumerate() {
+        let (p_key, p_index) = (tables[pi].meta_index("KEY"), tables[pi].meta_index("_index"));
+        let (c_pkey, c_pindex) = (tables[ti].meta_index("PARENT_KEY"), tables[ti].meta_index("_parent_index"));
+        let (parents, children) = (&tables[pi], &tables[ti]);
+        let mut by_key: FnvMap<&str, usize> = FnvMap::default();
+        let mut by_odk: FnvMap<&str, usize> = FnvMap::default();
+        let mut by_kobo: FnvMap<&str, usize> = FnvMap::default();
+        for (r, row) in parents.rows.iter().enumerate() {
             if pi == 0
                 && let Some(k) = &row.key
             {
-                by_key.entry(k.clone()).or_insert(r);
+                by_key.entry(k).or_insert(r);
             }
-            if let Some(v) = p_key.and_then(|m| row.meta[m].clone()) {
+            if let Some(v) = p_key.and_then(|m| parents.meta_of(row, m)) {
                 by_odk.entry(v).or_insert(r);
             }
-            if let Some(v) = p_index.and_then(|m| row.meta[m].clone()) {
+            if let Some(v) = p_index.and_then(|m| parents.meta_of(row, m)) {
                 by_kobo.entry(v).or_insert(r);
             }
         }
-        let slot = tables[pi].children.iter().position(|c| *c == ti).unwrap_or(0);
-        let mut links: Vec<(usize, Option<usize>, Option<String>)> = Vec::new();
-        for (r, row) in tables[ti].rows.iter().enumerate() {
-            let parent = c_pkey
-                .and_then(|m| row.meta[m].as_ref())
-                .and_then(|v| by_odk.get(v))
-                .or_else(|| c_pindex.and_then(|m| row.meta[m].as_ref()).and_then(|v| by_kobo.get(v)))
-                .or_else(|| if pi == 0 { row.key.as_ref().and_then(|k| by_key.get(k)) } else { None })
-                .copied();
-            let key = parent.and_then(|p| tables[pi].rows[p].key.clone());
-            links.push((r, parent, key));
+        let links: Vec<Option<usize>> = children
+            .rows
+            .iter()
+            .map(|row| {
+                c_pkey
+                    .and_then(|m| children.meta_of(row, m))
+                    .and_then(|v| by_odk.get(v))
+                    .or_else(|| c_pindex.and_then(|m| children.meta_of(row, m)).and_then(|v| by_kobo.get(v)))
+                    .or_else(|| if pi == 0 { row.key.as_deref().and_then(|k| by_key.get(k)) } else { None })
+                    .copied()
+            })
+            .collect();
+        drop((by_key, by_odk, by_kobo));
+        // The parent's rows, in order, for each parent row.
+        let mut start = vec![0usize; tables[pi].rows.len() + 1];
+        for p in links.iter().flatten() {
+            start[p + 1] += 1;
         }
-        for (r, parent, key) in links {
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut rows = vec![0usize; start.last().copied().unwrap_or(0)];
+        for (r, p) in links.iter().enumerate() {
+            if let Some(p) = p {
+                rows[fill[*p]] = r;
+                fill[*p] += 1;
+            }
+        }
+        let slot = tables[pi].children.iter().position(|c| *c == ti).unwrap_or(0);
+        tables[pi].kids[slot] = Kids { start, rows };
+        let how = if c_pkey.is_some() {
+            "PARENT_KEY"
+        } else if c_pindex.is_some() {
+            "_parent_index"
+        } else {
+            survey.key()
+        };
+        for (r, parent) in links.into_iter().enumerate() {
+            let key = parent.and_then(|p| tables[pi].rows[p].key.clone());
             let row = &mut tables[ti].rows[r];
             row.parent = parent;
             if key.is_some() {
                 row.key = key;
             }
-            match parent {
-                Some(p) => tables[pi].rows[p].children[slot].push(r),
-                None => {
-                    let how = if c_pkey.is_some() {
-                        "PARENT_KEY"
-                    } else if c_pindex.is_some() {
-                        "_parent_index"
-                    } else {
-                        survey.key()
-                    };
-                    let t = &tables[ti];
-                    let row = &t.rows[r];
-                    let iss = issue(
-                        t,
-                        row,
-                        how,
-                        "orphan",
-                        Severity::Error,
-                        None,
-                        format!("no record of `{}` matches this row's {how}", tables[pi].name),
-                    );
-                    tables[ti].rows[r].issues.push(iss);
-                }
+            if parent.is_none() {
+                let t = &tables[ti];
+                let iss = issue(
+                    t,
+                    &t.rows[r],
+                    how,
+                    "orphan",
+                    Severity::Error,
+                    None,
+                    format!("no record of `{}` matches this row's {how}", tables[pi].name),
+                );
+                tables[ti].rows[r].issues.push(iss);
             }
         }
     }
 }
 
+/// Each top-level record's submission date (ODK Central's SubmissionDate, KoboToolbox's
+/// _submission_time): what `today()` means for it and its roster rows.
+fn submission_dates(tables: &mut [TableData<'_>]) {
+    let t = &tables[0];
+    let m = t.meta.iter().position(|m| m == "SubmissionDate" || m == "_submission_time");
+    let dates = t
+        .rows
+        .iter()
+        .map(|row| {
+            let v = t.meta_of(row, m?)?;
+            parse_datetime(v).map(|d| d.date_naive()).or_else(|| parse_date(v.get(..10).unwrap_or(v)))
+        })
+        .collect();
+    tables[0].dates = dates;
+}
+
 /// The evaluation context of one row.
 struct RowCtx<'a, 's> {
     tables: &'a [TableData<'s>],
-    location: &'a HashMap<&'s str, (usize, usize)>,
+    location: &'a FnvMap<&'s str, (usize, usize)>,
     table: usize,
     row: usize,
     own: Option<Value>,
@@ -719,7 +1001,8 @@ impl RowCtx<'_, '_> {
         for w in path.windows(2) {
             let (from, to) = (w[0], w[1]);
             let slot = self.tables[from].children.iter().position(|c| *c == to).unwrap_or(0);
-            rows = rows.iter().flat_map(|&r| self.tables[from].rows[r].children[slot].clone()).collect();
+            let kids = &self.tables[from].kids[slot];
+            rows = rows.iter().flat_map(|&r| kids.of(r).iter().copied()).collect();
         }
         rows
     }
@@ -741,33 +1024,11 @@ impl Context for RowCtx<'_, '_> {
         self.descendants(t).into_iter().map(|r| self.tables[t].rows[r].values[c].clone()).collect()
     }
     fn today(&self) -> Option<NaiveDate> {
-        self.submission_date().or(self.today)
+        self.ancestor(0).and_then(|top| self.tables[0].dates.get(top).copied().flatten()).or(self.today)
     }
     fn now(&self) -> Option<DateTime<FixedOffset>> {
         None
     }
-}
-
-impl RowCtx<'_, '_> {
-    fn submission_date(&self) -> Option<NaiveDate> {
-        let top = self.ancestor(0)?;
-        let t = &self.tables[0];
-        let m = t.meta.iter().position(|m| m == "SubmissionDate" || m == "_submission_time")?;
-        let v = t.rows[top].meta[m].as_deref()?;
-        parse_datetime(v).map(|d| d.date_naive()).or_else(|| parse_date(v.get(..10).unwrap_or(v)))
-    }
-}
-
-fn uses_clock(e: &Expression) -> bool {
-    let mut uses = false;
-    e.ast().walk(&mut |n| {
-        if let ExprKind::Call { name, .. } = &n.kind
-            && (name == "today" || name == "now")
-        {
-            uses = true;
-        }
-    });
-    uses
 }
 
 fn relevant(ctx: &RowCtx<'_, '_>, conds: &[&Expression]) -> bool {
@@ -789,7 +1050,7 @@ fn typed(v: Value, ty: Ty) -> Value {
 /// aggregates of repeat rows), keeping what the export wrote for comparison.
 fn compute_calculations<'s>(
     tables: &mut [TableData<'s>],
-    location: &HashMap<&'s str, (usize, usize)>,
+    location: &FnvMap<&'s str, (usize, usize)>,
     today: Option<NaiveDate>,
 ) {
     let mut calcs: Vec<(usize, usize)> = Vec::new();
@@ -825,7 +1086,7 @@ fn compute_calculations<'s>(
     }
     for (ti, c) in ordered {
         let item = tables[ti].items[c];
-        let (Some(expr), conds) = (item.calculation(), tables[ti].conditions[c].clone()) else { continue };
+        let (Some(expr), conds) = (item.calculation(), tables[ti].specs[c].conditions.clone()) else { continue };
         let computed: Vec<Value> = (0..tables[ti].rows.len())
             .map(|r| {
                 let ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
@@ -867,28 +1128,31 @@ fn same(written: &str, v: &Value) -> bool {
 }
 
 /// Relevance, required and constraint, per row and question.
-fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usize, usize)>, today: Option<NaiveDate>) {
+fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usize, usize)>, today: Option<NaiveDate>) {
     for ti in 0..tables.len() {
         let mut found: Vec<(usize, Issue)> = Vec::new();
         for r in 0..tables[ti].rows.len() {
             let t = &tables[ti];
             let row = &t.rows[r];
-            for (c, item) in t.items.iter().enumerate() {
-                if item.question_type() == QuestionType::Calculate || row.invalid[c] {
+            let mut ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
+            let clock_unknown = t.specs.iter().any(|s| s.clocked) && ctx.today().is_none();
+            for (c, spec) in t.specs.iter().enumerate() {
+                let item = spec.item;
+                if item.question_type() == QuestionType::Calculate || row.invalid.contains(&c) {
                     continue;
                 }
-                let mut ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
-                let clock_unknown = ctx.today().is_none();
-                let conds = &t.conditions[c];
-                if clock_unknown && conds.iter().any(|e| uses_clock(e)) {
+                let conds = &spec.conditions;
+                if clock_unknown && conds.iter().any(|e| clock_in(e)) {
                     continue;
                 }
                 let is_relevant = relevant(&ctx, conds);
-                let answered = !row.values[c].is_null() || row.missing[c].is_some();
-                let written = if row.missing[c].is_some() {
-                    row.missing[c].clone()
-                } else {
-                    Some(row.values[c].as_text()).filter(|s| !s.is_empty())
+                let missing = row.missing(c);
+                let answered = !row.values[c].is_null() || missing.is_some();
+                let written = || {
+                    missing.map_or_else(
+                        || Some(row.values[c].as_text()).filter(|s| !s.is_empty()),
+                        |m| Some(m.to_string()),
+                    )
                 };
                 if !is_relevant && answered {
                     let why = conds.iter().map(|e| e.text().to_string()).collect::<Vec<_>>().join(" and ");
@@ -900,7 +1164,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usi
                             item.name(),
                             "relevance",
                             Severity::Error,
-                            written.clone(),
+                            written(),
                             format!("`{}` is answered, but it is not asked here ({why} is false)", item.name()),
                         ),
                     ));
@@ -912,7 +1176,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usi
                 let required = match item.required() {
                     Required::No => false,
                     Required::Yes => true,
-                    Required::When(e) => (!clock_unknown || !uses_clock(e)) && eval(e.ast(), &ctx).truthy(),
+                    Required::When(e) => (!clock_unknown || !clock_in(e)) && eval(e.ast(), &ctx).truthy(),
                 };
                 if required && !answered {
                     let msg = item.required_message().map_or_else(
@@ -923,7 +1187,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usi
                     continue;
                 }
                 if let Some(con) = item.constraint() {
-                    if row.values[c].is_null() || (clock_unknown && uses_clock(con)) {
+                    if row.values[c].is_null() || (clock_unknown && clock_in(con)) {
                         continue;
                     }
                     ctx.own = Some(row.values[c].clone());
@@ -939,7 +1203,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usi
                                 )
                             },
                         );
-                        found.push((r, issue(t, row, item.name(), "constraint", Severity::Error, written, msg)));
+                        found.push((r, issue(t, row, item.name(), "constraint", Severity::Error, written(), msg)));
                     }
                 }
             }
@@ -954,11 +1218,11 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &HashMap<&'s str, (usi
 fn cross_checks<'s>(
     survey: &Survey,
     tables: &mut [TableData<'s>],
-    location: &HashMap<&'s str, (usize, usize)>,
+    location: &FnvMap<&'s str, (usize, usize)>,
     today: Option<NaiveDate>,
 ) {
     // Duplicate and empty keys in the top table.
-    let mut first: HashMap<String, usize> = HashMap::new();
+    let mut first: FnvMap<Arc<str>, usize> = FnvMap::default();
     let mut found = Vec::new();
     for (r, row) in tables[0].rows.iter().enumerate() {
         match &row.key {
@@ -989,7 +1253,7 @@ fn cross_checks<'s>(
                             survey.key(),
                             "duplicate-key",
                             Severity::Error,
-                            Some(k.clone()),
+                            Some(k.to_string()),
                             format!("key `{k}` was already used by row {at}"),
                         ),
                     ));
@@ -1014,7 +1278,7 @@ fn cross_checks<'s>(
             let Some(p) = row.parent else { continue };
             let ctx = RowCtx { tables, location, table: pi, row: p, own: None, today };
             let conds = &tables[ti].repeat_conditions;
-            if ctx.today().is_none() && conds.iter().any(|e| uses_clock(e)) {
+            if ctx.today().is_none() && conds.iter().any(|e| clock_in(e)) {
                 continue;
             }
             if !relevant(&ctx, conds) {
@@ -1050,7 +1314,7 @@ fn cross_checks<'s>(
         for r in 0..tables[pi].rows.len() {
             let ctx = RowCtx { tables, location, table: pi, row: r, own: None, today };
             let Some(expected) = eval(count.ast(), &ctx).as_number() else { continue };
-            let actual = tables[pi].rows[r].children[slot].len();
+            let actual = tables[pi].kids[slot].of(r).len();
             if (expected - actual as f64).abs() > 0.5 {
                 let t = &tables[pi];
                 found.push((
@@ -1087,7 +1351,7 @@ fn cross_checks<'s>(
                             survey.key(),
                             "orphan",
                             Severity::Error,
-                            row.key.clone(),
+                            row.key.as_deref().map(str::to_string),
                             format!(
                                 "its parent record ({} row {}) was rejected",
                                 tables[pi].files.get(parent.file).map_or("", |f| f.display.as_str()),

@@ -2,17 +2,21 @@
 //! [`Survey`](endline_survey::Survey), typed Parquet out, every rejected record kept with
 //! its reasons, and counts that always reconcile.
 //!
-//! - [`read`]: bytes to records (CSV, JSON Lines, JSON arrays; UTF-8 with or without BOM,
-//!   or a legacy encoding such as GB18030).
+//! - [`read`]: bytes to records (CSV streamed; JSON Lines, JSON arrays; UTF-8 with or
+//!   without BOM, or a legacy encoding such as GB18030).
 //! - [`ingest`](ingest::ingest): the checks, with XLSForm's semantics, producing an
 //!   [`ingest::Ingested`] (typed tables, rejects, [`Issue`]s, [`TableCounts`]).
 //! - [`write`](mod@write): the outputs of `docs/cli.md`, written atomically.
+//! - [`ingest_to`]: all three with memory bounded by a batch size (what the CLI runs).
 
+mod batch;
 mod error;
+mod hash;
 pub mod ingest;
 mod model;
 pub mod read;
 pub mod write;
 
+pub use batch::ingest_to;
 pub use error::IngestError;
 pub use model::{Issue, OnError, Severity, TableCounts};

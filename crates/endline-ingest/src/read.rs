@@ -1,17 +1,48 @@
-//! Reading collected responses: bytes → text (UTF-8 with or without BOM, or a legacy
-//! encoding), then CSV, JSON Lines or a JSON array → a [`RawTable`] of cells as written.
+//! Reading collected responses: bytes (UTF-8 with or without BOM, or a legacy encoding)
+//! to records of cells as written. CSV is streamed record by record, so a file is never
+//! held whole; JSON Lines and JSON arrays are read whole (a record's columns are the
+//! union of every object's keys, known only at the end).
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+
+use csv::StringRecord;
 
 use crate::error::IngestError;
 
-/// One record as written in its file.
-#[derive(Debug, Clone, PartialEq)]
+/// One record as written in its file: its cells in one buffer.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RawRecord {
     /// 1-based index of the record in its file (header not counted).
     pub row: usize,
-    /// The cells, in the order of [`RawTable::columns`]; `None` for an empty cell or a JSON null.
-    pub cells: Vec<Option<String>>,
+    cells: StringRecord,
+}
+
+impl RawRecord {
+    /// A record from its cells (an empty cell is unanswered).
+    pub fn new(row: usize, cells: StringRecord) -> Self {
+        RawRecord { row, cells }
+    }
+
+    /// Cell `i`; `None` when it is empty or absent.
+    pub fn cell(&self, i: usize) -> Option<&str> {
+        self.cells.get(i).filter(|c| !c.is_empty())
+    }
+
+    /// The cells, empty ones included.
+    pub fn cells(&self) -> impl Iterator<Item = &str> {
+        self.cells.iter()
+    }
+
+    /// The number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether the record has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
 }
 
 /// A file's records, with the column names as written.
@@ -25,26 +56,34 @@ pub struct RawTable {
     pub records: Vec<RawRecord>,
 }
 
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn encoding_of(label: Option<&str>) -> Result<&'static encoding_rs::Encoding, IngestError> {
+    let label = label.unwrap_or("utf-8");
+    encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+        IngestError::Usage(format!("unknown encoding `{label}`; use a label such as utf-8, gb18030, gbk, big5, latin1"))
+    })
+}
+
+/// The hint for a file that is not valid UTF-8 but is valid GB18030 (the legacy encoding
+/// of Chinese exports).
+fn gb18030_hint(decodes: bool) -> &'static str {
+    if decodes { "; it decodes cleanly as GB18030: try --encoding gb18030" } else { "" }
+}
+
 /// Decodes `bytes`: a UTF-8 BOM is dropped; with `encoding` (a WHATWG label such as
 /// `gb18030`), bytes are decoded from it. Invalid bytes are an error naming the line and
 /// byte, with a hint when another encoding decodes the file cleanly.
 pub fn decode(file: &str, bytes: &[u8], encoding: Option<&str>) -> Result<String, IngestError> {
-    let label = encoding.unwrap_or("utf-8");
-    let enc = encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
-        IngestError::Usage(format!("unknown encoding `{label}`; use a label such as utf-8, gb18030, gbk, big5, latin1"))
-    })?;
-    let bytes = if enc == encoding_rs::UTF_8 { bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes) } else { bytes };
+    let enc = encoding_of(encoding)?;
+    let bytes = if enc == encoding_rs::UTF_8 { bytes.strip_prefix(BOM).unwrap_or(bytes) } else { bytes };
     let (text, _, had_errors) = enc.decode(bytes);
     if had_errors {
         // Locate the first undecodable byte (UTF-8 only gives a precise position).
         let at =
             if enc == encoding_rs::UTF_8 { std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to()) } else { 0 };
         let line = bytes[..at.min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1;
-        let hint = if enc == encoding_rs::UTF_8 && !encoding_rs::GB18030.decode(bytes).2 {
-            "; it decodes cleanly as GB18030: try --encoding gb18030".to_string()
-        } else {
-            String::new()
-        };
+        let hint = gb18030_hint(enc == encoding_rs::UTF_8 && !encoding_rs::GB18030.decode(bytes).2);
         return Err(IngestError::Encoding {
             file: file.to_string(),
             line,
@@ -55,69 +94,313 @@ pub fn decode(file: &str, bytes: &[u8], encoding: Option<&str>) -> Result<String
     Ok(text.into_owned())
 }
 
-/// Parses CSV text: a header row, then records. Every record must have as many fields as
-/// the header (a ragged row is an error), and the text must not end inside a quoted field
-/// (a truncated file).
-pub fn parse_csv(file: &str, text: &str) -> Result<RawTable, IngestError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| IngestError::Malformed {
-            file: file.into(),
-            row: 0,
-            message: format!("cannot read the header: {e}"),
-        })?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+/// Passes bytes through while following CSV quoting, so that a file ending inside a
+/// quoted field (a truncated file, which the csv parser accepts) is caught. Only the
+/// bytes around each `"` are looked at. A UTF-8 BOM at the start is dropped.
+struct QuoteTracker<R> {
+    inner: R,
+    started: bool,
+    in_quotes: bool,
+    /// In quotes, the chunk ended on a `"`: it closes the field unless the next byte is
+    /// another `"`.
+    pending_quote: bool,
+    /// The last byte passed through (outside quotes, a `"` opens a field only at its start).
+    last: u8,
+}
+
+impl<R: BufRead> QuoteTracker<R> {
+    fn new(inner: R) -> Self {
+        QuoteTracker { inner, started: false, in_quotes: false, pending_quote: false, last: b'\n' }
+    }
+
+    /// Whether the bytes so far end inside a quoted field.
+    fn in_quotes(&self) -> bool {
+        self.in_quotes && !self.pending_quote
+    }
+
+    fn follow(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        if self.pending_quote && !bytes.is_empty() {
+            self.pending_quote = false;
+            if bytes[0] == b'"' {
+                i = 1; // an escaped quote
+            } else {
+                self.in_quotes = false;
+            }
+        }
+        while i < bytes.len() {
+            let Some(q) = memchr::memchr(b'"', &bytes[i..]) else { break };
+            let at = i + q;
+            if self.in_quotes {
+                match bytes.get(at + 1) {
+                    Some(b'"') => i = at + 2,
+                    Some(_) => {
+                        self.in_quotes = false;
+                        i = at + 1;
+                    }
+                    None => {
+                        self.pending_quote = true;
+                        i = at + 1;
+                    }
+                }
+            } else {
+                let before = if at == 0 { self.last } else { bytes[at - 1] };
+                if matches!(before, b',' | b'\n' | b'\r') {
+                    self.in_quotes = true;
+                }
+                i = at + 1;
+            }
+        }
+        if let Some(&b) = bytes.last() {
+            self.last = b;
+        }
+    }
+}
+
+impl<R: BufRead> Read for QuoteTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.started {
+            self.started = true;
+            if self.inner.fill_buf()?.starts_with(BOM) {
+                self.inner.consume(BOM.len());
+            }
+        }
+        let n = self.inner.read(buf)?;
+        self.follow(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Where a legacy encoding stopped decoding, carried through the csv reader's I/O error.
+#[derive(Debug)]
+struct Undecodable {
+    line: usize,
+    byte: usize,
+    encoding: &'static str,
+}
+
+impl std::fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not valid {} at line {}", self.encoding, self.line)
+    }
+}
+
+impl std::error::Error for Undecodable {}
+
+/// Decodes a legacy encoding to UTF-8 as the bytes are read.
+struct Decoding<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    encoding: &'static str,
+    out: Vec<u8>,
+    out_at: usize,
+    /// Bytes consumed from `inner` and newlines among them (for error positions).
+    consumed: usize,
+    lines: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.out_at == self.out.len() && !self.done {
+            let src = self.inner.fill_buf()?;
+            let last = src.is_empty();
+            self.out.clear();
+            self.out.resize(src.len() * 3 + 16, 0);
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(src, &mut self.out, last);
+            if let encoding_rs::DecoderResult::Malformed(bad, _) = result {
+                let at = read - usize::from(bad);
+                let line = self.lines + src[..at].iter().filter(|b| **b == b'\n').count() + 1;
+                let err = Undecodable { line, byte: self.consumed + at, encoding: self.encoding };
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, err));
+            }
+            self.lines += src[..read].iter().filter(|b| **b == b'\n').count();
+            self.consumed += read;
+            self.inner.consume(read);
+            self.out.truncate(written);
+            self.out_at = 0;
+            self.done = last;
+        }
+        let n = (self.out.len() - self.out_at).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.out_at..self.out_at + n]);
+        self.out_at += n;
+        Ok(n)
+    }
+}
+
+type Csv = csv::Reader<QuoteTracker<BufReader<Box<dyn Read + Send>>>>;
+
+/// The records of one data file, one at a time.
+pub struct Records {
+    file: String,
+    columns: Vec<String>,
+    source: Source,
+    buf: RawRecord,
+}
+
+enum Source {
+    Csv { reader: Csv, row: usize, path: Option<std::path::PathBuf> },
+    Memory(std::vec::IntoIter<RawRecord>),
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").field("file", &self.file).field("columns", &self.columns).finish_non_exhaustive()
+    }
+}
+
+impl Records {
+    /// The file, as the user named it.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Its column names, as written.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Reads a whole table into memory.
+    pub fn into_table(mut self) -> Result<RawTable, IngestError> {
+        let mut records = Vec::new();
+        while let Some(r) = self.next_record()? {
+            records.push(r);
+        }
+        Ok(RawTable { file: self.file, columns: self.columns, records })
+    }
+
+    /// The next record; `None` at the end. A ragged row, a file that ends inside a
+    /// quoted field, or undecodable bytes are errors.
+    pub fn next_record(&mut self) -> Result<Option<RawRecord>, IngestError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let more = self.next_into(&mut buf);
+        let record = more.map(|m| m.then(|| buf.clone()));
+        self.buf = buf;
+        record
+    }
+
+    /// Reads the next record into `out` (reusing its buffers); false at the end.
+    pub fn next_into(&mut self, out: &mut RawRecord) -> Result<bool, IngestError> {
+        let file = &self.file;
+        match &mut self.source {
+            Source::Memory(it) => Ok(it.next().map(|r| *out = r).is_some()),
+            Source::Csv { reader, row, path } => {
+                let more =
+                    reader.read_record(&mut out.cells).map_err(|e| csv_error(file, *row + 1, e, path.as_deref()))?;
+                if !more {
+                    if reader.get_ref().in_quotes() {
+                        return Err(IngestError::Malformed {
+                            file: file.clone(),
+                            row: *row,
+                            message: "the file ends inside a quoted field: it looks truncated".into(),
+                        });
+                    }
+                    return Ok(false);
+                }
+                *row += 1;
+                out.row = *row;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Streams CSV from `input`: a header row, then records. Every record must have as many
+/// fields as the header, and the input must not end inside a quoted field.
+fn csv_records(
+    file: &str,
+    input: Box<dyn Read + Send>,
+    encoding: &'static encoding_rs::Encoding,
+    path: Option<&Path>,
+) -> Result<Records, IngestError> {
+    let input: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 {
+        input
+    } else {
+        Box::new(Decoding {
+            inner: BufReader::with_capacity(1 << 16, input),
+            decoder: encoding.new_decoder_without_bom_handling(),
+            encoding: encoding.name(),
+            out: Vec::new(),
+            out_at: 0,
+            consumed: 0,
+            lines: 0,
+            done: false,
+        })
+    };
+    let tracker = QuoteTracker::new(BufReader::with_capacity(1 << 16, input));
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(true).flexible(false).buffer_capacity(1 << 16).from_reader(tracker);
+    let columns: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|h| h.trim().to_string()).collect(),
+        Err(e) => return Err(csv_error(file, 0, e, path)),
+    };
     if columns.iter().all(String::is_empty) {
         return Err(IngestError::Malformed { file: file.into(), row: 0, message: "the file has no header row".into() });
     }
-    let mut records = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| {
-            let message = match e.kind() {
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                    format!("has {len} fields, but the header has {expected_len} (a ragged row)")
-                }
-                _ => e.to_string(),
-            };
-            IngestError::Malformed { file: file.into(), row: i + 1, message }
-        })?;
-        let cells = rec.iter().map(|c| if c.is_empty() { None } else { Some(c.to_string()) }).collect();
-        records.push(RawRecord { row: i + 1, cells });
-    }
-    // The csv reader accepts an unterminated quote at end of input: detect truncation.
-    if unterminated_quote(text) {
-        return Err(IngestError::Malformed {
-            file: file.into(),
-            row: records.len(),
-            message: "the file ends inside a quoted field: it looks truncated".into(),
-        });
-    }
-    Ok(RawTable { file: file.to_string(), columns, records })
+    Ok(Records {
+        file: file.to_string(),
+        columns,
+        source: Source::Csv { reader, row: 0, path: path.map(Path::to_path_buf) },
+        buf: RawRecord::default(),
+    })
 }
 
-/// Whether the text ends inside a double-quoted field.
-fn unterminated_quote(text: &str) -> bool {
-    let mut in_quotes = false;
-    let mut chars = text.chars().peekable();
-    let mut at_field_start = true;
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                } else {
-                    in_quotes = false;
-                }
+fn csv_error(file: &str, row: usize, e: csv::Error, path: Option<&Path>) -> IngestError {
+    let at = e.position().map(|p| (p.line() as usize, p.byte() as usize));
+    match e.into_kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => IngestError::Malformed {
+            file: file.into(),
+            row,
+            message: format!("has {len} fields, but the header has {expected_len} (a ragged row)"),
+        },
+        csv::ErrorKind::Utf8 { err, .. } => {
+            let (line, byte) = at.unwrap_or((1, 0));
+            // Only on this error path is the file read again, to suggest GB18030.
+            let decodes = path.is_some_and(|p| decodes_cleanly(p, encoding_rs::GB18030));
+            IngestError::Encoding {
+                file: file.into(),
+                line,
+                byte,
+                message: format!("not valid UTF-8 (in field {}){}", err.field() + 1, gb18030_hint(decodes)),
             }
-        } else if c == '"' && at_field_start {
-            in_quotes = true;
         }
-        at_field_start = !in_quotes && (c == ',' || c == '\n' || c == '\r');
+        csv::ErrorKind::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<Undecodable>()) {
+            Some(u) => IngestError::Encoding {
+                file: file.into(),
+                line: u.line,
+                byte: u.byte,
+                message: format!("not valid {}", u.encoding),
+            },
+            None => IngestError::Io(format!("cannot read {file}: {io}")),
+        },
+        other => IngestError::Malformed { file: file.into(), row, message: format!("{other:?}") },
     }
-    in_quotes
+}
+
+/// Whether the whole file decodes without error in `encoding` (streamed).
+fn decodes_cleanly(path: &Path, encoding: &'static encoding_rs::Encoding) -> bool {
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut out = vec![0u8; (1 << 16) * 3 + 16];
+    loop {
+        let Ok(src) = reader.fill_buf() else { return false };
+        let last = src.is_empty();
+        let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut out, last);
+        if matches!(result, encoding_rs::DecoderResult::Malformed(..)) {
+            return false;
+        }
+        reader.consume(read);
+        if last {
+            return true;
+        }
+    }
+}
+
+/// Parses CSV text: a header row, then records (see [`open`]).
+pub fn parse_csv(file: &str, text: &str) -> Result<RawTable, IngestError> {
+    let bytes: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+    csv_records(file, bytes, encoding_rs::UTF_8, None)?.into_table()
 }
 
 fn json_cell(v: &serde_json::Value) -> Option<String> {
@@ -165,7 +448,7 @@ fn table_from_objects(file: &str, objects: Vec<(usize, serde_json::Map<String, s
             for (i, v) in cells {
                 full[i] = v;
             }
-            RawRecord { row, cells: full }
+            RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()).collect())
         })
         .collect();
     RawTable { file: file.to_string(), columns, records }
@@ -231,19 +514,38 @@ pub fn parse_json_array(file: &str, text: &str) -> Result<RawTable, IngestError>
     Ok(table_from_objects(file, objects))
 }
 
-/// Reads a data file by its extension (.csv, .jsonl/.ndjson, .json).
-pub fn read_file(path: &Path, display: &str, encoding: Option<&str>) -> Result<RawTable, IngestError> {
-    let bytes = std::fs::read(path).map_err(|e| IngestError::Io(format!("cannot read {display}: {e}")))?;
-    let text = decode(display, &bytes, encoding)?;
+/// Opens a data file by its extension (.csv, .jsonl/.ndjson, .json): CSV is streamed,
+/// JSON read whole.
+pub fn open(path: &Path, display: &str, encoding: Option<&str>) -> Result<Records, IngestError> {
+    let enc = encoding_of(encoding)?;
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let cannot = |e: std::io::Error| IngestError::Io(format!("cannot read {display}: {e}"));
+    let whole = |parse: fn(&str, &str) -> Result<RawTable, IngestError>| -> Result<Records, IngestError> {
+        let bytes = std::fs::read(path).map_err(cannot)?;
+        let t = parse(display, &decode(display, &bytes, encoding)?)?;
+        Ok(Records {
+            file: t.file,
+            columns: t.columns,
+            source: Source::Memory(t.records.into_iter()),
+            buf: RawRecord::default(),
+        })
+    };
     match ext.as_str() {
-        "csv" => parse_csv(display, &text),
-        "jsonl" | "ndjson" => parse_jsonl(display, &text),
-        "json" => parse_json_array(display, &text),
+        "csv" => {
+            let file = std::fs::File::open(path).map_err(cannot)?;
+            csv_records(display, Box::new(file), enc, Some(path))
+        }
+        "jsonl" | "ndjson" => whole(parse_jsonl),
+        "json" => whole(parse_json_array),
         other => Err(IngestError::Usage(format!(
             "cannot tell the format of {display}: expected .csv, .jsonl or .json, not `.{other}`"
         ))),
     }
+}
+
+/// Reads a whole data file (see [`open`]).
+pub fn read_file(path: &Path, display: &str, encoding: Option<&str>) -> Result<RawTable, IngestError> {
+    open(path, display, encoding)?.into_table()
 }
 
 #[cfg(test)]
@@ -252,14 +554,13 @@ mod tests {
 
     #[test]
     fn csv_with_bom_quotes_and_newlines() {
-        let text = decode("a.csv", "\u{feff}id,name\n1,\"Dolma, Tashi\"\n2,\"two\nlines\"\n3,\n".as_bytes(), None)
-            .unwrap_or_default();
-        let t = parse_csv("a.csv", &text).unwrap_or_else(|e| panic!("{e}"));
+        let t = parse_csv("a.csv", "\u{feff}id,name\n1,\"Dolma, Tashi\"\n2,\"two\nlines\"\n3,\n")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.columns, ["id", "name"]);
         assert_eq!(t.records.len(), 3);
-        assert_eq!(t.records[0].cells[1].as_deref(), Some("Dolma, Tashi"));
-        assert_eq!(t.records[1].cells[1].as_deref(), Some("two\nlines"));
-        assert_eq!(t.records[2].cells[1], None);
+        assert_eq!(t.records[0].cell(1), Some("Dolma, Tashi"));
+        assert_eq!(t.records[1].cell(1), Some("two\nlines"));
+        assert_eq!(t.records[2].cell(1), None);
     }
 
     #[test]
@@ -268,10 +569,46 @@ mod tests {
         assert!(ragged.contains("r.csv, row 2") && ragged.contains("ragged"), "{ragged}");
         let truncated = parse_csv("t.csv", "a,b\n1,\"unfinished\n").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(truncated.contains("truncated"), "{truncated}");
+        // Quotes inside a field, escaped quotes and a quote closing at the very end are not truncation.
+        for fine in ["a,b\n1,2\"x\n", "a,b\n1,\"say \"\"hi\"\"\"\n", "a,b\n1,\"done\""] {
+            assert!(parse_csv("f.csv", fine).is_ok(), "{fine}");
+        }
         let (gb, _, _) = encoding_rs::GB18030.encode("id,村\n1,拉萨\n");
         let err = decode("g.csv", &gb, None).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("line 1") && err.contains("--encoding gb18030"), "{err}");
         assert_eq!(decode("g.csv", &gb, Some("gb18030")).unwrap_or_default(), "id,村\n1,拉萨\n");
+    }
+
+    #[test]
+    fn quote_tracking_survives_any_chunking() {
+        // The tracker sees the bytes in whatever pieces the reader asks for.
+        let text = b"a,b\n1,\"x\"\"y\"\n2,\"p,q\"\n3,\"open";
+        for cut in 1..text.len() {
+            let mut t = QuoteTracker::new(&text[..0]);
+            t.follow(&text[..cut]);
+            t.follow(&text[cut..]);
+            assert!(t.in_quotes(), "cut at {cut}");
+            let mut t = QuoteTracker::new(&text[..0]);
+            t.follow(&text[..text.len() - 5]);
+            assert!(!t.in_quotes());
+        }
+    }
+
+    #[test]
+    fn legacy_encodings_are_decoded_as_they_stream() {
+        let (gb, _, _) = encoding_rs::GB18030.encode("id,村\n1,拉萨\n2,日喀则\n");
+        let recs = csv_records("g.csv", Box::new(std::io::Cursor::new(gb.into_owned())), encoding_rs::GB18030, None)
+            .and_then(Records::into_table)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recs.columns, ["id", "村"]);
+        assert_eq!(recs.records[1].cell(1), Some("日喀则"));
+        let bad = b"id,x\n1,ok\n2,\x81\x20\n".to_vec();
+        let err = csv_records("b.csv", Box::new(std::io::Cursor::new(bad)), encoding_rs::GB18030, None)
+            .and_then(Records::into_table)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("b.csv, line 3") && err.contains("gb18030"), "{err}");
     }
 
     #[test]
@@ -283,8 +620,8 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         // Keys come in sorted order (serde_json's map), which is deterministic.
         assert_eq!(t.columns, ["crops", "grp/age", "id", "x"]);
-        assert_eq!(t.records[0].cells[0].as_deref(), Some("a b"));
-        assert_eq!((t.records[1].row, t.records[1].cells[1].clone()), (2, None));
+        assert_eq!(t.records[0].cell(0), Some("a b"));
+        assert_eq!((t.records[1].row, t.records[1].cell(1)), (2, None));
         let a = parse_json_array("a.json", "[{\"id\": 1}, {\"id\": 2}]").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.records.len(), 2);
         assert!(parse_json_array("b.json", "[{\"id\": 1},").is_err());

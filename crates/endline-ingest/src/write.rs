@@ -1,19 +1,24 @@
 //! The outputs of `endline ingest` (docs/cli.md): typed Parquet per table, PII side
-//! tables, re-ingestible rejects, and `ingest.json`; written into a fresh directory that
-//! then replaces the output directory in one rename, so a reader never sees half an
-//! ingest and a failed one leaves the previous outputs in place.
+//! tables, re-ingestible rejects, and `ingest.json`. A [`Writer`] takes checked batches
+//! one after another (each table's Parquet file gets a row group per batch) into a fresh
+//! directory that then replaces the output directory in one rename, so a reader never
+//! sees half an ingest and a failed one leaves the previous outputs in place.
 
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use endline_survey::expr::{Ty, Value};
-use endline_survey::{Item, QuestionType};
+use std::borrow::Cow;
+
+use endline_survey::{Item, QuestionType, Survey};
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::IngestError;
 use crate::ingest::{Ingested, TableData};
-use crate::model::{Issue, OnError, TableCounts};
+use crate::model::{Issue, OnError, Severity, TableCounts};
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -131,206 +136,375 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
             let inner = if int { DataType::Int64 } else { DataType::String };
             vec![lists.with_name(name_s).into_series().cast(&DataType::List(Box::new(inner)))?]
         }
-        _ => vec![Series::new(
-            name_s,
-            values.iter().map(|v| if v.is_null() { None } else { Some(v.as_text()) }).collect::<Vec<_>>(),
-        )],
+        _ => {
+            // Text is borrowed; only other values stored as text are formatted.
+            let formatted: Vec<Option<String>> = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null | Value::Text(_) => None,
+                    v => Some(v.as_text()),
+                })
+                .collect();
+            let texts: Vec<Option<&str>> = values
+                .iter()
+                .zip(&formatted)
+                .map(|(v, f)| match v {
+                    Value::Text(s) => Some(s.as_str()),
+                    _ => f.as_deref(),
+                })
+                .collect();
+            vec![Series::new(name_s, texts)]
+        }
     })
 }
 
-fn write_parquet(path: &Path, columns: Vec<Column>) -> Result<(), IngestError> {
-    let io = |e: PolarsError| IngestError::Io(format!("cannot write {}: {e}", path.display()));
-    let height = columns.first().map_or(0, Column::len);
-    let mut df = DataFrame::new(height, columns).map_err(io)?;
-    let file =
-        std::fs::File::create(path).map_err(|e| IngestError::Io(format!("cannot write {}: {e}", path.display())))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(io)?;
-    Ok(())
-}
+/// Rows per Parquet row group (polars' default).
+const ROW_GROUP: usize = 512 * 512;
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-fn table_outputs(data: &Ingested<'_>, t: &TableData<'_>, dir: &Path) -> Result<(), IngestError> {
-    let survey = data.survey;
-    let keep_all = data.on_error != OnError::Reject;
-    let rows: Vec<usize> = (0..t.rows.len()).filter(|&r| keep_all || !t.rows[r].has_error()).collect();
-    let n = rows.len();
-    let str_col = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
-    let mut cols: Vec<Column> = vec![
-        str_col("_wave", vec![Some(data.wave.clone()); n]),
-        str_col("_survey_version", vec![Some(survey.version().to_string()); n]),
-        str_col("_source_file", rows.iter().map(|&r| t.files.get(t.rows[r].file).map(|f| f.display.clone())).collect()),
-        Column::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>()),
-    ];
-    if t.parent.is_some() {
-        cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.clone()).collect()));
-    }
-    for (m, name) in t.meta.iter().enumerate() {
-        cols.push(str_col(name, rows.iter().map(|&r| t.rows[r].meta[m].clone()).collect()));
-    }
-    let mut pii: Vec<Column> = Vec::new();
-    let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
-    for (c, item) in t.items.iter().enumerate() {
-        let values: Vec<&Value> = rows.iter().map(|&r| &t.rows[r].values[c]).collect();
-        let series = series_of(item.name(), item, &values).map_err(io)?;
-        let target = if item.is_pii() { &mut pii } else { &mut cols };
-        target.extend(series.into_iter().map(Column::from));
-        if !item.missing().is_empty() {
-            target.push(str_col(
-                &format!("{}_missing", item.name()),
-                rows.iter().map(|&r| t.rows[r].missing[c].clone()).collect(),
-            ));
-        }
-    }
-    if keep_all {
-        cols.push(Column::new("_valid".into(), rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>()));
-        cols.push(str_col(
-            "_issues",
-            rows.iter()
-                .map(|&r| {
-                    Some(
-                        t.rows[r]
-                            .issues
-                            .iter()
-                            .map(|i| format!("{}:{}", i.rule, i.column))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    )
-                    .filter(|s| !s.is_empty())
-                })
-                .collect(),
-        ));
-    }
-    write_parquet(&dir.join(format!("{}.parquet", t.name)), cols)?;
-    if !pii.is_empty() {
-        let mut keyed = vec![
-            str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.clone()).collect()),
-            str_col(
-                "_source_file",
-                rows.iter().map(|&r| t.files.get(t.rows[r].file).map(|f| f.display.clone())).collect(),
-            ),
-            Column::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>()),
-        ];
-        keyed.extend(pii);
-        write_parquet(&dir.join(format!("{}.pii.parquet", t.name)), keyed)?;
-    }
-    // Rejects: every cell as written, so the file can be fixed and ingested again; the
-    // added columns start with `_`, which ingest reads as metadata.
-    let rejected: Vec<usize> = if data.on_error == OnError::Reject {
-        (0..t.rows.len()).filter(|&r| t.rows[r].has_error()).collect()
+fn csv_field(s: &str) -> Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
-        Vec::new()
-    };
-    if !rejected.is_empty() {
-        let mut header: Vec<String> = Vec::new();
-        for f in &t.files {
-            for c in &f.columns {
-                if !header.contains(c) {
-                    header.push(c.clone());
+        Cow::Borrowed(s)
+    }
+}
+
+/// One table's outputs, open while batches come.
+struct TableOut {
+    name: String,
+    main: Option<BatchedWriter<File>>,
+    pii: Option<BatchedWriter<File>>,
+    rejects: Option<BufWriter<File>>,
+    /// The rejects file's columns: every column of the table's files, in order of appearance.
+    header: Vec<String>,
+    counts: TableCounts,
+}
+
+/// What an ingest wrote: counts per table, and every issue (file-level first, then by
+/// table, file, row, column and rule), as `ingest.json` has them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Counts per table, top level first; always `rows_in = rows_written + rows_rejected`.
+    pub counts: Vec<(String, TableCounts)>,
+    /// Every issue.
+    pub issues: Vec<Issue>,
+}
+
+/// Writes checked batches into a staging directory beside `out`, and moves it into place
+/// on [`Writer::finish`]. Dropped unfinished, it removes what it wrote.
+pub struct Writer<'s> {
+    survey: &'s Survey,
+    wave: String,
+    on_error: OnError,
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    staging: PathBuf,
+    tables: Vec<TableOut>,
+    issues: Vec<Issue>,
+    finished: bool,
+}
+
+fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
+    move |e| IngestError::Io(format!("cannot write {}: {e}", what.display()))
+}
+
+fn polars_err(what: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
+    move |e| IngestError::Io(format!("cannot write {}: {e}", what.display()))
+}
+
+impl<'s> Writer<'s> {
+    /// Prepares to write the tables of `tables` (from a [`crate::ingest::Layout`] or an
+    /// [`Ingested`]) into `out`. `out` must be new, empty, or hold a previous ingest (an
+    /// `ingest.json`): anything else is refused rather than deleted.
+    pub fn create(
+        survey: &'s Survey,
+        tables: &[TableData<'_>],
+        wave: &str,
+        on_error: OnError,
+        out: &Path,
+    ) -> Result<Self, IngestError> {
+        if out.exists() {
+            let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !empty && !out.join("ingest.json").exists() {
+                return Err(IngestError::Usage(format!(
+                    "{} exists and holds no previous ingest (no ingest.json); give an empty or new directory",
+                    out.display()
+                )));
+            }
+        }
+        let parent =
+            out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", parent.display())))?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let staging = parent.join(format!(".{name}.ingest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", staging.display())))?;
+        let tables = tables
+            .iter()
+            .map(|t| {
+                let mut header: Vec<String> = Vec::new();
+                for f in &t.files {
+                    for c in &f.columns {
+                        if !header.contains(c) {
+                            header.push(c.clone());
+                        }
+                    }
+                }
+                TableOut {
+                    name: t.name.clone(),
+                    main: None,
+                    pii: None,
+                    rejects: None,
+                    header,
+                    counts: TableCounts::default(),
+                }
+            })
+            .collect();
+        Ok(Writer {
+            survey,
+            wave: wave.to_string(),
+            on_error,
+            out: out.to_path_buf(),
+            parent,
+            name,
+            staging,
+            tables,
+            issues: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// A scratch directory inside the staging directory (removed with it).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// Writes one checked batch.
+    pub fn add(&mut self, data: &Ingested<'_>) -> Result<(), IngestError> {
+        for (ti, t) in data.tables.iter().enumerate() {
+            let keep_all = self.on_error != OnError::Reject;
+            let rows: Vec<usize> = (0..t.rows.len()).filter(|&r| keep_all || !t.rows[r].has_error()).collect();
+            let rejected: Vec<usize> =
+                if keep_all { Vec::new() } else { (0..t.rows.len()).filter(|&r| t.rows[r].has_error()).collect() };
+            let (main, pii) = self.columns(t, &rows, keep_all)?;
+            let dir = self.staging.clone();
+            let out = &mut self.tables[ti];
+            append(&mut out.main, &dir.join(format!("{}.parquet", t.name)), main)?;
+            if !pii.is_empty() {
+                append(&mut out.pii, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
+            }
+            if !rejected.is_empty() {
+                write_rejects(out, t, &rejected, &dir)?;
+            }
+            out.counts.rows_in += t.rows.len();
+            out.counts.rows_written += rows.len();
+            out.counts.rows_rejected += rejected.len();
+        }
+        self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.iter().cloned())));
+        Ok(())
+    }
+
+    /// The columns of a table's written rows: the main file's, and the PII side table's.
+    fn columns(
+        &self,
+        t: &TableData<'_>,
+        rows: &[usize],
+        keep_all: bool,
+    ) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
+        let survey = self.survey;
+        let n = rows.len();
+        let str_col = |name: &str, v: Vec<Option<&str>>| Column::new(name.into(), v);
+        let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
+        let provenance = |cols: &mut Vec<Column>| {
+            cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r)).collect()));
+            cols.push(Column::new(
+                "_source_row".into(),
+                rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
+            ));
+        };
+        let mut cols: Vec<Column> = vec![
+            str_col("_wave", vec![Some(self.wave.as_str()); n]),
+            str_col("_survey_version", vec![Some(survey.version()); n]),
+        ];
+        provenance(&mut cols);
+        if t.parent.is_some() {
+            cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()).collect()));
+        }
+        for (m, name) in t.meta.iter().enumerate() {
+            cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m)).collect()));
+        }
+        let mut pii: Vec<Column> = Vec::new();
+        let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
+        for (c, item) in t.items.iter().enumerate() {
+            let values: Vec<&Value> = rows.iter().map(|&r| &t.rows[r].values[c]).collect();
+            let series = series_of(item.name(), item, &values).map_err(io)?;
+            let target = if item.is_pii() { &mut pii } else { &mut cols };
+            target.extend(series.into_iter().map(Column::from));
+            if !item.missing().is_empty() {
+                target.push(str_col(
+                    &format!("{}_missing", item.name()),
+                    rows.iter().map(|&r| t.rows[r].missing(c)).collect(),
+                ));
+            }
+        }
+        if keep_all {
+            cols.push(Column::new("_valid".into(), rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>()));
+            let issues = |r: usize| {
+                let s = t.rows[r].issues.iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
+                Some(s.join("; ")).filter(|s| !s.is_empty())
+            };
+            cols.push(Column::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>()));
+        }
+        if !pii.is_empty() {
+            let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()).collect())];
+            provenance(&mut keyed);
+            keyed.extend(pii);
+            pii = keyed;
+        }
+        Ok((cols, pii))
+    }
+
+    /// Writes `ingest.json`, closes every file and moves the staging directory into
+    /// place (replacing a previous ingest). `file_issues` are the unknown and missing
+    /// columns.
+    pub fn finish(mut self, file_issues: &[Issue]) -> Result<Report, IngestError> {
+        let mut issues = std::mem::take(&mut self.issues);
+        issues.sort_by(|a, b| {
+            (&a.table, &a.file, a.row, &a.column, &a.rule).cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
+        });
+        let mut all = file_issues.to_vec();
+        all.extend(issues);
+        let mut tables = serde_json::Map::new();
+        for t in &mut self.tables {
+            let path = self.staging.join(format!("{}.parquet", t.name));
+            for (w, p) in
+                [(&mut t.main, path.clone()), (&mut t.pii, self.staging.join(format!("{}.pii.parquet", t.name)))]
+            {
+                if let Some(w) = w {
+                    w.finish().map_err(polars_err(&p))?;
                 }
             }
+            if let Some(mut r) = t.rejects.take() {
+                r.flush().map_err(io_err(&self.staging))?;
+            }
+            tables.insert(t.name.clone(), serde_json::to_value(t.counts).unwrap_or_default());
         }
-        let mut out = String::new();
-        let mut full = header.clone();
-        full.extend(["_source_file", "_source_row", "_rules", "_reasons"].map(String::from));
-        out.push_str(&full.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-        for &r in &rejected {
-            let row = &t.rows[r];
-            let file = &t.files[row.file];
-            let mut fields: Vec<String> = header
-                .iter()
-                .map(|h| {
-                    file.columns
-                        .iter()
-                        .position(|c| c == h)
-                        .and_then(|i| row.cells.get(i).cloned().flatten())
-                        .unwrap_or_default()
-                })
-                .collect();
-            let errors: Vec<&Issue> = row.issues.iter().filter(|i| i.severity == crate::Severity::Error).collect();
-            fields.push(file.display.clone());
-            fields.push(row.row.to_string());
-            fields.push(errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";"));
-            fields.push(errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; "));
-            out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-            out.push('\n');
+        let summary = Summary {
+            survey: self.survey.id(),
+            version: self.survey.version(),
+            wave: &self.wave,
+            on_error: self.on_error,
+            tables,
+            issues: all.clone(),
+        };
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| IngestError::Io(e.to_string()))?;
+        let path = self.staging.join("ingest.json");
+        std::fs::write(&path, json + "\n").map_err(io_err(&path))?;
+        // Close the Parquet files before the rename.
+        let counts = self.tables.iter().map(|t| (t.name.clone(), t.counts)).collect();
+        for t in &mut self.tables {
+            t.main = None;
+            t.pii = None;
         }
-        let rdir = dir.join("rejects");
-        std::fs::create_dir_all(&rdir)
-            .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", rdir.display())))?;
-        std::fs::write(rdir.join(format!("{}.csv", t.name)), out)
-            .map_err(|e| IngestError::Io(format!("cannot write rejects: {e}")))?;
+        let old = self.parent.join(format!(".{}.previous-{}", self.name, std::process::id()));
+        if self.out.exists() {
+            std::fs::rename(&self.out, &old)
+                .map_err(|e| IngestError::Io(format!("cannot replace {}: {e}", self.out.display())))?;
+        }
+        if let Err(e) = std::fs::rename(&self.staging, &self.out) {
+            let _ = std::fs::rename(&old, &self.out);
+            return Err(IngestError::Io(format!("cannot move the new ingest into {}: {e}", self.out.display())));
+        }
+        self.finished = true;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(Report { counts, issues: all })
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            for t in &mut self.tables {
+                t.main = None;
+                t.pii = None;
+                t.rejects = None;
+            }
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Appends columns to a table's Parquet file (created, with their schema, on first use),
+/// in row groups of at most [`ROW_GROUP`] rows.
+fn append(writer: &mut Option<BatchedWriter<File>>, path: &Path, columns: Vec<Column>) -> Result<(), IngestError> {
+    let height = columns.first().map_or(0, Column::len);
+    let mut df = DataFrame::new(height, columns).map_err(polars_err(path))?;
+    df.rechunk_mut();
+    let w = match writer {
+        Some(w) => w,
+        None => {
+            let file = File::create(path).map_err(io_err(path))?;
+            writer.insert(ParquetWriter::new(file).batched(df.schema()).map_err(polars_err(path))?)
+        }
+    };
+    let mut at = 0;
+    while at < height {
+        let part = df.slice(at as i64, ROW_GROUP);
+        w.write_batch(&part).map_err(polars_err(path))?;
+        at += ROW_GROUP;
     }
     Ok(())
 }
 
-/// Writes every output into `out`, replacing a previous ingest there atomically. `out`
-/// must be new, empty, or hold a previous ingest (an `ingest.json`): anything else is
-/// refused rather than deleted.
+/// Appends rejected records to `rejects/<table>.csv`: every cell as written, so the file
+/// can be fixed and ingested again; the added columns start with `_`, which ingest reads
+/// as metadata.
+fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir: &Path) -> Result<(), IngestError> {
+    let rdir = dir.join("rejects");
+    let path = rdir.join(format!("{}.csv", t.name));
+    let w = match &mut out.rejects {
+        Some(w) => w,
+        None => {
+            std::fs::create_dir_all(&rdir).map_err(io_err(&rdir))?;
+            let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+            let mut full: Vec<&str> = out.header.iter().map(String::as_str).collect();
+            full.extend(["_source_file", "_source_row", "_rules", "_reasons"]);
+            let line = full.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+            writeln!(w, "{line}").map_err(io_err(&path))?;
+            out.rejects.insert(w)
+        }
+    };
+    for &r in rejected {
+        let row = &t.rows[r];
+        let file = &t.files[row.file];
+        let mut fields: Vec<Cow<'_, str>> = out
+            .header
+            .iter()
+            .map(|h| {
+                let cell = file.columns.iter().position(|c| c == h).and_then(|i| row.cells.cell(i));
+                csv_field(cell.unwrap_or_default())
+            })
+            .collect();
+        let errors: Vec<&Issue> = row.issues.iter().filter(|i| i.severity == Severity::Error).collect();
+        fields.push(csv_field(&file.display).into_owned().into());
+        fields.push(row.row.to_string().into());
+        fields
+            .push(csv_field(&errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";")).into_owned().into());
+        fields.push(
+            csv_field(&errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ")).into_owned().into(),
+        );
+        writeln!(w, "{}", fields.join(",")).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Writes every output of one in-memory ingest into `out`, replacing a previous ingest
+/// there atomically (see [`Writer`]).
 pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, TableCounts)>, IngestError> {
-    if out.exists() {
-        let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
-        if !empty && !out.join("ingest.json").exists() {
-            return Err(IngestError::Usage(format!(
-                "{} exists and holds no previous ingest (no ingest.json); give an empty or new directory",
-                out.display()
-            )));
-        }
-    }
-    let parent =
-        out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", parent.display())))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let staging = parent.join(format!(".{name}.ingest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)
-        .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", staging.display())))?;
-    let result = (|| {
-        for t in &data.tables {
-            table_outputs(data, t, &staging)?;
-        }
-        let counts = data.counts();
-        let mut tables = serde_json::Map::new();
-        for (n, c) in &counts {
-            tables.insert(n.clone(), serde_json::to_value(c).unwrap_or_default());
-        }
-        let summary = Summary {
-            survey: data.survey.id(),
-            version: data.survey.version(),
-            wave: &data.wave,
-            on_error: data.on_error,
-            tables,
-            issues: data.issues(),
-        };
-        let json = serde_json::to_string_pretty(&summary).map_err(|e| IngestError::Io(e.to_string()))?;
-        let mut f = std::fs::File::create(staging.join("ingest.json"))
-            .map_err(|e| IngestError::Io(format!("cannot write ingest.json: {e}")))?;
-        f.write_all(json.as_bytes())
-            .and_then(|()| f.write_all(b"\n"))
-            .map_err(|e| IngestError::Io(format!("cannot write ingest.json: {e}")))?;
-        Ok(counts)
-    })();
-    match result {
-        Ok(counts) => {
-            let old = parent.join(format!(".{name}.previous-{}", std::process::id()));
-            if out.exists() {
-                std::fs::rename(out, &old)
-                    .map_err(|e| IngestError::Io(format!("cannot replace {}: {e}", out.display())))?;
-            }
-            if let Err(e) = std::fs::rename(&staging, out) {
-                let _ = std::fs::rename(&old, out);
-                return Err(IngestError::Io(format!("cannot move the new ingest into {}: {e}", out.display())));
-            }
-            let _ = std::fs::remove_dir_all(&old);
-            Ok(counts)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            Err(e)
-        }
-    }
+    let mut writer = Writer::create(data.survey, &data.tables, &data.wave, data.on_error, out)?;
+    writer.add(data)?;
+    Ok(writer.finish(&data.file_issues)?.counts)
 }

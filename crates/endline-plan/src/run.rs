@@ -20,8 +20,8 @@ use endline_analysis::inference::chi2_p_value;
 use endline_analysis::multiple::benjamini_hochberg;
 use endline_analysis::{AnalysisError, Vcov};
 use endline_ingest::IngestError;
-use endline_ingest::ingest::{Input, Options, ingest};
-use endline_ingest::write::write_outputs;
+use endline_ingest::ingest::{Input, Options};
+use endline_ingest::ingest_to;
 use endline_survey::Survey;
 use polars::prelude::*;
 use serde_json::{Value, json};
@@ -137,14 +137,14 @@ pub fn run(
         let opts = Options { wave: wave.to_string(), ..Options::default() };
         // An unreadable file is an I/O failure (exit 2); data that fail the survey under
         // `--on-error reject` never get here, they are rejects.
-        let ingested = ingest(survey, files, &opts).map_err(|e| match e {
+        let dir = out.join("data").join(wave.to_string());
+        let report = ingest_to(survey, files, &opts, &dir).map_err(|e| match e {
             IngestError::Io(_) | IngestError::Usage(_) => RunError::Io(format!("wave {wave}: {e}")),
             _ => RunError::Data(format!("wave {wave}: {e}")),
         })?;
-        let dir = out.join("data").join(wave.to_string());
-        let counts = write_outputs(&ingested, &dir).map_err(|e| RunError::Io(e.to_string()))?;
+        let counts = &report.counts;
         let mut by_rule: BTreeMap<(String, &str), usize> = BTreeMap::new();
-        for i in ingested.issues() {
+        for i in &report.issues {
             *by_rule.entry((i.rule.clone(), i.severity.as_str())).or_default() += 1;
         }
         quality.push(json!({

@@ -289,3 +289,129 @@ fn an_empty_export_writes_typed_empty_tables() {
 fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
+
+/// Checks `inputs` in one batch (in memory) and in about `parts` batches (split by
+/// submission on disk), and asserts the outputs are the same: counts and ingest.json
+/// byte for byte, the tables and rejects row for row (batches write rows batch by batch).
+fn assert_batches_match(s: &Survey, inputs: &[Input], parts: u64, name: &str) -> endline_ingest::write::Report {
+    let one = scratch(&format!("{name}-one"));
+    let many = scratch(&format!("{name}-many"));
+    let d = ingest(s, inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
+    let counts = write::write_outputs(&d, &one).unwrap_or_else(|e| panic!("{e}"));
+    let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
+    let batched = Options { batch_bytes: total.div_ceil(parts), ..opts(OnError::Reject) };
+    let report = endline_ingest::ingest_to(s, inputs, &batched, &many).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.counts, counts);
+    assert_eq!(report.issues, d.issues());
+    let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert_eq!(read(&one, "ingest.json"), read(&many, "ingest.json"));
+    use polars::prelude::{SerReader, SortMultipleOptions};
+    let table = |dir: &Path, f: &str| {
+        let file = std::fs::File::open(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let df = polars::prelude::ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{e}"));
+        df.sort(["_source_file", "_source_row"], SortMultipleOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    };
+    for t in s.tables() {
+        let f = format!("{}.parquet", t.name);
+        let (a, b) = (table(&one, &f), table(&many, &f));
+        assert!(a.height() > 0 && a.equals_missing(&b), "{f} differs");
+        let rejects = |dir: &Path| {
+            let mut lines: Vec<String> =
+                read(dir, &format!("rejects/{}.csv", t.name)).lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(rejects(&one), rejects(&many), "rejects of {}", t.name);
+    }
+    let _ = (std::fs::remove_dir_all(&one), std::fs::remove_dir_all(&many));
+    report
+}
+
+/// Large inputs are checked in batches split by submission: every rule gives what it
+/// gives in one batch, including duplicate keys far apart in the file, roster rows far
+/// from their parent or without one, and counts over roster rows.
+#[test]
+fn batches_give_what_one_batch_gives() {
+    let s = survey();
+    let dir = scratch("batches");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    // The faulty fixture 40 times over, with its keys renamed in each copy (H001 -> H001,
+    // H101, ..., H3801), except that the last copy reuses the first copy's household IDs.
+    let (hh, members) = (read_data("hh.csv"), read_data("hh-members.csv"));
+    let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
+    let mut members_out = members.lines().next().unwrap_or_default().to_string() + "\n";
+    for copy in 0..40 {
+        let id = if copy == 39 { 0 } else { copy };
+        for line in hh.lines().skip(1) {
+            let line = line.replace(",H0", &format!(",H{id}")).replace("uuid:", &format!("uuid:{copy}-"));
+            hh_out.push_str(&line);
+            hh_out.push('\n');
+        }
+        // Roster rows in reverse order, away from their parents.
+        for line in members.lines().skip(1).collect::<Vec<_>>().into_iter().rev() {
+            members_out.push_str(&line.replace("uuid:", &format!("uuid:{copy}-")));
+            members_out.push('\n');
+        }
+    }
+    std::fs::write(dir.join("hh.csv"), hh_out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("hh-members.csv"), members_out).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [
+        Input { table: None, path: dir.join("hh-members.csv"), display: "hh-members.csv".into() },
+        Input { table: None, path: dir.join("hh.csv"), display: "hh.csv".into() },
+    ];
+    let report = assert_batches_match(&s, &inputs, 7, "batches");
+    let rule = |r: &str| report.issues.iter().filter(|i| i.rule == r).count();
+    // Each copy's duplicate, and the last copy's nine households again (the one whose ID
+    // breaks its type is not a key).
+    assert_eq!(rule("duplicate-key"), 39 + 9);
+    assert!(rule("orphan") >= 80 && rule("count-mismatch") >= 40, "{:?}", report.counts);
+    // KoboToolbox's _index/_parent_index links, split over batches the same way.
+    let kobo_hh: String = std::iter::once("hh_id,info-size,info-coop,_index\n".to_string())
+        .chain((1..=60).map(|i| format!("H{i:03},{},1,{i}\n", 1 + i % 3)))
+        .collect();
+    let kobo_members: String = std::iter::once("age,_parent_index,_index\n".to_string())
+        .chain((1..=60).rev().flat_map(|i| (0..=(i % 3)).map(move |k| format!("{},{i},{}\n", 20 + k, i * 10 + k))))
+        .collect();
+    std::fs::write(dir.join("kobo.csv"), kobo_hh).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("kobo-members.csv"), kobo_members).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [
+        Input { table: Some("hh".into()), path: dir.join("kobo.csv"), display: "kobo.csv".into() },
+        Input { table: Some("members".into()), path: dir.join("kobo-members.csv"), display: "kobo-members.csv".into() },
+    ];
+    let report = assert_batches_match(&s, &inputs, 5, "kobo");
+    assert!(report.issues.iter().all(|i| i.rule != "orphan" && i.rule != "count-mismatch"), "{:?}", report.issues);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In batches, `--on-error fail` still counts every error and writes nothing, and two
+/// runs give the same bytes.
+#[test]
+fn batches_fail_whole_and_are_reproducible() {
+    let s = survey();
+    let inputs = [input("hh.csv"), input("hh-members.csv")];
+    let batched = |on_error| Options { batch_bytes: 200, ..opts(on_error) };
+    let out = scratch("batches-fail");
+    match endline_ingest::ingest_to(&s, &inputs, &batched(OnError::Fail), &out) {
+        Err(IngestError::Rejected(n)) => assert_eq!(n, 9),
+        other => panic!("{other:?}"),
+    }
+    assert!(!out.exists(), "nothing is written");
+    let (a, b) = (scratch("batches-same-a"), scratch("batches-same-b"));
+    for dir in [&a, &b] {
+        endline_ingest::ingest_to(&s, &inputs, &batched(OnError::Reject), dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for f in ["hh.parquet", "hh.pii.parquet", "members.parquet", "ingest.json", "rejects/hh.csv", "rejects/members.csv"]
+    {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap_or_default(), std::fs::read(b.join(f)).unwrap_or_default());
+        assert!(!x.is_empty() && x == y, "{f} differs");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(!leftovers.iter().any(|f| f.contains("batches-fail")), "{leftovers:?}");
+    let _ = (std::fs::remove_dir_all(&a), std::fs::remove_dir_all(&b));
+}
+
+fn read_data(name: &str) -> String {
+    std::fs::read_to_string(data(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}

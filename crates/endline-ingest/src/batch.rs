@@ -1,0 +1,216 @@
+//! Ingest with memory bounded by the batch size, not by the input's.
+//!
+//! Every rule is decided within one submission: its top-level record and its roster rows
+//! (a repeat's count, a calculation over roster rows, a roster row whose parent was
+//! rejected), or among records sharing a key (duplicates). Inputs larger than
+//! [`Options::batch_bytes`] are therefore split by submission: each record is routed to
+//! one of N spill files by a hash of its submission's key, roster rows following their
+//! parent record (by ODK Central's PARENT_KEY, KoboToolbox's _parent_index or the survey
+//! key, as linking does). Each batch is then checked in memory and appended to the
+//! outputs. Only the keys of records that have roster rows are held across the whole
+//! input (to route those rows).
+//!
+//! Rows are written batch by batch, in file order within a batch; with one batch (inputs
+//! up to the batch size), in file order.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use endline_survey::Survey;
+
+use crate::error::IngestError;
+use crate::hash::{FnvMap, fnv};
+use crate::ingest::{Ingested, Input, Layout, Options, key_of};
+use crate::model::OnError;
+use crate::read::{RawRecord, Records};
+use crate::write::{Report, Writer};
+
+/// Reads, checks and writes `inputs` into `out` (see [`Writer`]); with `--on-error fail`
+/// and any error, writes nothing and returns [`IngestError::Rejected`].
+///
+/// With more than one batch, batches are checked on a second thread while the previous
+/// one is written.
+pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
+    let (layout, sources) = Layout::new(survey, inputs, opts)?;
+    let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
+    let mut writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
+    let parts = total.div_ceil(opts.batch_bytes.max(1)).max(1) as usize;
+    let mut errors = 0;
+    let mut write = |data: Ingested<'_>, writer: &mut Writer<'_>| -> Result<(), IngestError> {
+        errors += data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
+        if opts.on_error != OnError::Fail { writer.add(&data) } else { Ok(()) }
+    };
+    if parts == 1 {
+        let mut records = Vec::with_capacity(sources.len());
+        for (i, mut source) in sources.into_iter().enumerate() {
+            opts.report(&format!("reading {}", inputs[i].display), 0, 1);
+            let mut recs = Vec::new();
+            while let Some(r) = source.next_record()? {
+                recs.push(r);
+            }
+            records.push(recs);
+        }
+        opts.report("checking records", 0, 1);
+        write(layout.check(records), &mut writer)?;
+    } else {
+        let spill = Spill::route(&layout, sources, parts, &writer.scratch("spill"), opts)?;
+        let (layout, spill) = (&layout, &spill);
+        std::thread::scope(|scope| -> Result<(), IngestError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for p in 0..parts {
+                    if tx.send(spill.read(p).map(|records| layout.check(records))).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (p, checked) in rx.into_iter().enumerate() {
+                opts.report(&format!("checking batch {} of {parts}", p + 1), p, parts);
+                write(checked?, &mut writer)?;
+            }
+            Ok(())
+        })?;
+        spill.remove();
+    }
+    opts.report("checked", 1, 1);
+    if opts.on_error == OnError::Fail && errors > 0 {
+        return Err(IngestError::Rejected(errors));
+    }
+    writer.finish(layout.file_issues())
+}
+
+/// Records split into batches on disk: for batch `p` and input `i`, one file of records,
+/// each its row number, its cells' lengths and its cells' bytes.
+struct Spill {
+    dir: PathBuf,
+    inputs: usize,
+}
+
+fn spill_err(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
+    move |e| IngestError::Io(format!("cannot use scratch file {}: {e}", path.display()))
+}
+
+/// Appends a record to a spill file.
+fn put(w: &mut impl Write, rec: &RawRecord) -> std::io::Result<()> {
+    w.write_all(&(rec.row as u64).to_le_bytes())?;
+    w.write_all(&(rec.len() as u32).to_le_bytes())?;
+    for c in rec.cells() {
+        w.write_all(&(c.len() as u32).to_le_bytes())?;
+    }
+    for c in rec.cells() {
+        w.write_all(c.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads back the records of a spill file.
+fn take(bytes: &[u8]) -> Option<Vec<RawRecord>> {
+    fn word<const N: usize>(bytes: &[u8], at: &mut usize) -> Option<[u8; N]> {
+        let w = bytes.get(*at..*at + N)?.try_into().ok()?;
+        *at += N;
+        Some(w)
+    }
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let row = u64::from_le_bytes(word(bytes, &mut at)?) as usize;
+        let n = u32::from_le_bytes(word(bytes, &mut at)?) as usize;
+        let lens: Vec<usize> =
+            (0..n).map(|_| word(bytes, &mut at).map(|w| u32::from_le_bytes(w) as usize)).collect::<Option<_>>()?;
+        let mut record = csv::ByteRecord::with_capacity(lens.iter().sum(), n);
+        for len in lens {
+            record.push_field(bytes.get(at..at + len)?);
+            at += len;
+        }
+        records.push(RawRecord::new(row, csv::StringRecord::from_byte_record(record).ok()?));
+    }
+    Some(records)
+}
+
+impl Spill {
+    fn path(&self, p: usize, i: usize) -> PathBuf {
+        self.dir.join(format!("{p}-{i}"))
+    }
+
+    /// Routes every record to its batch. Parents are routed before their roster rows.
+    fn route(
+        layout: &Layout<'_>,
+        sources: Vec<Records>,
+        parts: usize,
+        dir: &Path,
+        opts: &Options,
+    ) -> Result<Spill, IngestError> {
+        std::fs::create_dir_all(dir).map_err(spill_err(dir))?;
+        let spill = Spill { dir: dir.to_path_buf(), inputs: sources.len() };
+        let tables = layout.tables();
+        let batch = |h: u64| (h % parts as u64) as u32;
+        // For each table with roster tables: where its records went, by KEY and by _index.
+        let mut by_odk: Vec<FnvMap<Box<str>, u32>> = vec![FnvMap::default(); tables.len()];
+        let mut by_kobo: Vec<FnvMap<Box<str>, u32>> = vec![FnvMap::default(); tables.len()];
+        let mut order: Vec<(usize, Records)> = sources.into_iter().enumerate().collect();
+        order.sort_by_key(|(i, _)| layout.place(*i).0);
+        let mut rec = RawRecord::default();
+        for (i, mut source) in order {
+            let (ti, fi) = layout.place(i);
+            let t = &tables[ti];
+            let file = &t.files[fi];
+            let meta = |name: &str| t.meta_index(name).and_then(|m| file.meta_at(m));
+            let (own_key, own_index) = (meta("KEY"), meta("_index"));
+            let (parent_key, parent_index) = (meta("PARENT_KEY"), meta("_parent_index"));
+            let parent_col = file.parent_key_at();
+            let has_kids = tables.iter().any(|c| c.parent == Some(ti));
+            let mut writers = Vec::with_capacity(parts);
+            for p in 0..parts {
+                let path = spill.path(p, i);
+                writers.push(BufWriter::with_capacity(1 << 16, File::create(&path).map_err(spill_err(&path))?));
+            }
+            opts.report(&format!("splitting {} into {parts} batches", source.file()), 0, 1);
+            while source.next_into(&mut rec)? {
+                // Records that cannot be placed (no key, no parent) are spread by position.
+                let spread = || batch(fnv(&format!("{i}:{}", rec.row)));
+                let p = match t.parent {
+                    None => key_of(layout, ti, fi, &rec).map_or_else(spread, |k| batch(fnv(&k))),
+                    Some(pi) => parent_key
+                        .and_then(|c| rec.cell(c))
+                        .and_then(|v| by_odk[pi].get(v))
+                        .or_else(|| parent_index.and_then(|c| rec.cell(c)).and_then(|v| by_kobo[pi].get(v)))
+                        .copied()
+                        .or_else(|| parent_col.and_then(|c| rec.cell(c)).filter(|_| pi == 0).map(|k| batch(fnv(k))))
+                        .unwrap_or_else(spread),
+                };
+                if has_kids {
+                    if let Some(v) = own_key.and_then(|c| rec.cell(c)) {
+                        by_odk[ti].entry(v.into()).or_insert(p);
+                    }
+                    if let Some(v) = own_index.and_then(|c| rec.cell(c)) {
+                        by_kobo[ti].entry(v.into()).or_insert(p);
+                    }
+                }
+                put(&mut writers[p as usize], &rec).map_err(spill_err(&spill.path(p as usize, i)))?;
+            }
+            for (p, mut w) in writers.into_iter().enumerate() {
+                w.flush().map_err(spill_err(&spill.path(p, i)))?;
+            }
+        }
+        Ok(spill)
+    }
+
+    /// Batch `p`'s records, per input; its files are removed once read.
+    fn read(&self, p: usize) -> Result<Vec<Vec<RawRecord>>, IngestError> {
+        let mut out = Vec::with_capacity(self.inputs);
+        for i in 0..self.inputs {
+            let path = self.path(p, i);
+            let bytes = std::fs::read(&path).map_err(spill_err(&path))?;
+            let records =
+                take(&bytes).ok_or_else(|| IngestError::Io(format!("scratch file {} is damaged", path.display())))?;
+            let _ = std::fs::remove_file(&path);
+            out.push(records);
+        }
+        Ok(out)
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
