@@ -21,10 +21,14 @@ use endline_survey::Survey;
 
 use crate::error::IngestError;
 use crate::hash::{FnvMap, fnv};
-use crate::ingest::{Ingested, Input, Layout, Options, key_of};
+use crate::ingest::{Ingested, Input, Layout, Options, key_of, read_all};
 use crate::model::OnError;
-use crate::read::{RawRecord, Records};
+use crate::read::{Cells, RawRecord, Records};
 use crate::write::{Report, Writer};
+
+/// At most this many batches (files open at once while splitting): beyond
+/// `MAX_BATCHES × batch_bytes`, batches grow.
+const MAX_BATCHES: u64 = 512;
 
 /// Reads, checks and writes `inputs` into `out` (see [`Writer`]); with `--on-error fail`
 /// and any error, writes nothing and returns [`IngestError::Rejected`].
@@ -35,22 +39,14 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
     let mut writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
-    let parts = total.div_ceil(opts.batch_bytes.max(1)).max(1) as usize;
+    let parts = total.div_ceil(opts.batch_bytes.max(1)).clamp(1, MAX_BATCHES) as usize;
     let mut errors = 0;
     let mut write = |data: Ingested<'_>, writer: &mut Writer<'_>| -> Result<(), IngestError> {
         errors += data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
         if opts.on_error != OnError::Fail { writer.add(&data) } else { Ok(()) }
     };
     if parts == 1 {
-        let mut records = Vec::with_capacity(sources.len());
-        for (i, mut source) in sources.into_iter().enumerate() {
-            opts.report(&format!("reading {}", inputs[i].display), 0, 1);
-            let mut recs = Vec::new();
-            while let Some(r) = source.next_record()? {
-                recs.push(r);
-            }
-            records.push(recs);
-        }
+        let records = read_all(sources, opts)?;
         opts.report("checking records", 0, 1);
         write(layout.check(records), &mut writer)?;
     } else {
@@ -80,8 +76,8 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
     writer.finish(layout.file_issues())
 }
 
-/// Records split into batches on disk: for batch `p` and input `i`, one file of records,
-/// each its row number, its cells' lengths and its cells' bytes.
+/// Records split into batches on disk: one file per batch, of records each written as its
+/// input's index, its row number, its cells' lengths and its cells' bytes.
 struct Spill {
     dir: PathBuf,
     inputs: usize,
@@ -91,8 +87,9 @@ fn spill_err(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
     move |e| IngestError::Io(format!("cannot use scratch file {}: {e}", path.display()))
 }
 
-/// Appends a record to a spill file.
-fn put(w: &mut impl Write, rec: &RawRecord) -> std::io::Result<()> {
+/// Appends a record of input `input` to a spill file.
+fn put(w: &mut impl Write, input: usize, rec: &RawRecord) -> std::io::Result<()> {
+    w.write_all(&(input as u32).to_le_bytes())?;
     w.write_all(&(rec.row as u64).to_le_bytes())?;
     w.write_all(&(rec.len() as u32).to_le_bytes())?;
     for c in rec.cells() {
@@ -104,33 +101,42 @@ fn put(w: &mut impl Write, rec: &RawRecord) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads back the records of a spill file.
-fn take(bytes: &[u8]) -> Option<Vec<RawRecord>> {
+/// Reads back the records of a spill file, per input.
+fn take(bytes: &[u8], inputs: usize) -> Option<Vec<Cells>> {
     fn word<const N: usize>(bytes: &[u8], at: &mut usize) -> Option<[u8; N]> {
         let w = bytes.get(*at..*at + N)?.try_into().ok()?;
         *at += N;
         Some(w)
     }
-    let mut records = Vec::new();
+    let mut records = vec![Cells::default(); inputs];
+    let mut lens = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
+        let input = u32::from_le_bytes(word(bytes, &mut at)?) as usize;
         let row = u64::from_le_bytes(word(bytes, &mut at)?) as usize;
         let n = u32::from_le_bytes(word(bytes, &mut at)?) as usize;
-        let lens: Vec<usize> =
-            (0..n).map(|_| word(bytes, &mut at).map(|w| u32::from_le_bytes(w) as usize)).collect::<Option<_>>()?;
-        let mut record = csv::ByteRecord::with_capacity(lens.iter().sum(), n);
-        for len in lens {
-            record.push_field(bytes.get(at..at + len)?);
-            at += len;
+        lens.clear();
+        for _ in 0..n {
+            lens.push(u32::from_le_bytes(word(bytes, &mut at)?) as usize);
         }
-        records.push(RawRecord::new(row, csv::StringRecord::from_byte_record(record).ok()?));
+        let end = at + lens.iter().sum::<usize>();
+        // The bytes were valid UTF-8 when they were written.
+        let text = std::str::from_utf8(bytes.get(at..end)?).ok()?;
+        let mut from = 0;
+        let cells = lens.iter().map(|len| {
+            let cell = text.get(from..from + len).unwrap_or_default();
+            from += len;
+            cell
+        });
+        records.get_mut(input)?.push_cells(row, cells);
+        at = end;
     }
     Some(records)
 }
 
 impl Spill {
-    fn path(&self, p: usize, i: usize) -> PathBuf {
-        self.dir.join(format!("{p}-{i}"))
+    fn path(&self, p: usize) -> PathBuf {
+        self.dir.join(p.to_string())
     }
 
     /// Routes every record to its batch. Parents are routed before their roster rows.
@@ -150,6 +156,11 @@ impl Spill {
         let mut by_kobo: Vec<FnvMap<Box<str>, u32>> = vec![FnvMap::default(); tables.len()];
         let mut order: Vec<(usize, Records)> = sources.into_iter().enumerate().collect();
         order.sort_by_key(|(i, _)| layout.place(*i).0);
+        let mut writers = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let path = spill.path(p);
+            writers.push(BufWriter::with_capacity(1 << 16, File::create(&path).map_err(spill_err(&path))?));
+        }
         let mut rec = RawRecord::default();
         for (i, mut source) in order {
             let (ti, fi) = layout.place(i);
@@ -160,11 +171,6 @@ impl Spill {
             let (parent_key, parent_index) = (meta("PARENT_KEY"), meta("_parent_index"));
             let parent_col = file.parent_key_at();
             let has_kids = tables.iter().any(|c| c.parent == Some(ti));
-            let mut writers = Vec::with_capacity(parts);
-            for p in 0..parts {
-                let path = spill.path(p, i);
-                writers.push(BufWriter::with_capacity(1 << 16, File::create(&path).map_err(spill_err(&path))?));
-            }
             opts.report(&format!("splitting {} into {parts} batches", source.file()), 0, 1);
             while source.next_into(&mut rec)? {
                 // Records that cannot be placed (no key, no parent) are spread by position.
@@ -187,27 +193,21 @@ impl Spill {
                         by_kobo[ti].entry(v.into()).or_insert(p);
                     }
                 }
-                put(&mut writers[p as usize], &rec).map_err(spill_err(&spill.path(p as usize, i)))?;
+                put(&mut writers[p as usize], i, &rec).map_err(spill_err(&spill.path(p as usize)))?;
             }
-            for (p, mut w) in writers.into_iter().enumerate() {
-                w.flush().map_err(spill_err(&spill.path(p, i)))?;
-            }
+        }
+        for (p, mut w) in writers.into_iter().enumerate() {
+            w.flush().map_err(spill_err(&spill.path(p)))?;
         }
         Ok(spill)
     }
 
-    /// Batch `p`'s records, per input; its files are removed once read.
-    fn read(&self, p: usize) -> Result<Vec<Vec<RawRecord>>, IngestError> {
-        let mut out = Vec::with_capacity(self.inputs);
-        for i in 0..self.inputs {
-            let path = self.path(p, i);
-            let bytes = std::fs::read(&path).map_err(spill_err(&path))?;
-            let records =
-                take(&bytes).ok_or_else(|| IngestError::Io(format!("scratch file {} is damaged", path.display())))?;
-            let _ = std::fs::remove_file(&path);
-            out.push(records);
-        }
-        Ok(out)
+    /// Batch `p`'s records, per input; its file is removed once read.
+    fn read(&self, p: usize) -> Result<Vec<Cells>, IngestError> {
+        let path = self.path(p);
+        let bytes = std::fs::read(&path).map_err(spill_err(&path))?;
+        let _ = std::fs::remove_file(&path);
+        take(&bytes, self.inputs).ok_or_else(|| IngestError::Io(format!("scratch file {} is damaged", path.display())))
     }
 
     fn remove(&self) {

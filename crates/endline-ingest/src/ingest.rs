@@ -19,7 +19,7 @@ use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::model::{Issue, OnError, Severity, TableCounts};
-use crate::read::{self, RawRecord, Records};
+use crate::read::{self, Cells, RawRecord, Records};
 
 /// One data file, optionally assigned to a table (`TABLE=PATH`).
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl Default for Options {
             encoding: None,
             today: None,
             progress: None,
-            batch_bytes: 256 << 20,
+            batch_bytes: 8 << 20,
         }
     }
 }
@@ -110,10 +110,8 @@ pub struct Row {
     pub file: usize,
     /// 1-based record in the file.
     pub row: usize,
-    /// The cells as written (for rejects).
-    pub cells: RawRecord,
-    /// Typed values, one per item of the table.
-    pub values: Vec<Value>,
+    /// Its place among its file's [`Cells`] (the cells as written, for rejects).
+    at: usize,
     /// Items answered with a missing code: (item, the code's name).
     missing: Vec<(usize, String)>,
     /// The key of the submission (for repeat rows, the parent submission's key), shared
@@ -204,6 +202,10 @@ pub struct TableData<'s> {
     pub files: Vec<FileData>,
     /// Its records.
     pub rows: Vec<Row>,
+    /// Their typed values, row by row: `items.len()` per row.
+    values: Vec<Value>,
+    /// Their cells as written, per file.
+    cells: Vec<Cells>,
     /// For a repeat: its own relevance and its enclosing groups', evaluated in the parent row.
     repeat_conditions: Vec<&'s Expression>,
     repeat: Option<&'s Item>,
@@ -226,9 +228,19 @@ impl FileData {
 }
 
 impl TableData<'_> {
+    /// The typed value of item `c` in row `r`.
+    pub fn value(&self, r: usize, c: usize) -> &Value {
+        &self.values[r * self.items.len() + c]
+    }
+
+    /// Cell `i` of a row, as written; `None` when empty.
+    pub fn cell(&self, row: &Row, i: usize) -> Option<&str> {
+        self.cells.get(row.file)?.cell(row.at, i)
+    }
+
     /// Metadata column `m` of a row.
-    pub fn meta_of<'r>(&self, row: &'r Row, m: usize) -> Option<&'r str> {
-        self.files.get(row.file)?.meta_at(m).and_then(|i| row.cells.cell(i))
+    pub fn meta_of(&self, row: &Row, m: usize) -> Option<&str> {
+        self.cell(row, self.files.get(row.file)?.meta_at(m)?)
     }
 
     pub(crate) fn meta_index(&self, name: &str) -> Option<usize> {
@@ -444,6 +456,8 @@ impl<'s> Layout<'s> {
                 meta: Vec::new(),
                 files: Vec::new(),
                 rows: Vec::new(),
+                values: Vec::new(),
+                cells: Vec::new(),
                 repeat_conditions: t.repeat.map(|r| chain(r.name())).unwrap_or_default(),
                 repeat: t.repeat,
                 children: Vec::new(),
@@ -623,15 +637,27 @@ impl<'s> Layout<'s> {
     /// Types, links and checks one batch: `records[i]` are records of input `i`. Every
     /// record of a submission (its top-level record and roster rows) must be in the
     /// same batch. The result has no file-level issues (see [`Layout::file_issues`]).
-    pub fn check(&self, records: Vec<Vec<RawRecord>>) -> Ingested<'s> {
+    pub fn check(&self, records: Vec<Cells>) -> Ingested<'s> {
         let mut tables = self.tables.clone();
-        for (i, recs) in records.into_iter().enumerate() {
+        for t in &mut tables {
+            t.cells = vec![Cells::default(); t.files.len()];
+        }
+        for (i, cells) in records.into_iter().enumerate() {
             let (ti, fi) = self.places[i];
-            let t = &tables[ti];
+            tables[ti].cells[fi] = cells;
+        }
+        for t in &mut tables {
             let key_col =
                 t.parent.is_none().then(|| t.items.iter().position(|i| i.name() == self.survey.key())).flatten();
-            let rows: Vec<Row> = recs.into_iter().map(|rec| type_record(self.survey, t, fi, rec, key_col)).collect();
-            tables[ti].rows.extend(rows);
+            let n: usize = t.cells.iter().map(Cells::len).sum();
+            let mut values = Vec::with_capacity(n * t.items.len());
+            let mut rows = Vec::with_capacity(n);
+            for fi in 0..t.files.len() {
+                for at in 0..t.cells[fi].len() {
+                    rows.push(type_record(self.survey, t, fi, at, key_col, &mut values));
+                }
+            }
+            (t.rows, t.values) = (rows, values);
         }
         link(self.survey, &mut tables);
         submission_dates(&mut tables);
@@ -657,15 +683,7 @@ impl<'s> Layout<'s> {
 /// with memory bounded, see [`crate::ingest_to`]).
 pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Result<Ingested<'s>, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
-    let mut records = Vec::with_capacity(sources.len());
-    for (i, mut source) in sources.into_iter().enumerate() {
-        opts.report(&format!("reading {}", inputs[i].display), 0, 1);
-        let mut recs = Vec::new();
-        while let Some(r) = source.next_record()? {
-            recs.push(r);
-        }
-        records.push(recs);
-    }
+    let records = read_all(sources, opts)?;
     opts.report("checking records", 0, 1);
     let mut data = layout.check(records);
     opts.report("checked", 1, 1);
@@ -698,6 +716,21 @@ pub(crate) fn key_of<'r>(layout: &Layout<'_>, ti: usize, fi: usize, rec: &'r Raw
     value.ok().filter(|v| !v.is_null()).map(|v| Cow::Owned(v.as_text()))
 }
 
+/// Reads every record of every source.
+pub(crate) fn read_all(sources: Vec<Records>, opts: &Options) -> Result<Vec<Cells>, IngestError> {
+    let mut all = Vec::with_capacity(sources.len());
+    let mut rec = RawRecord::default();
+    for mut source in sources {
+        opts.report(&format!("reading {}", source.file()), 0, 1);
+        let mut cells = Cells::default();
+        while source.next_into(&mut rec)? {
+            cells.push(&rec);
+        }
+        all.push(cells);
+    }
+    Ok(all)
+}
+
 fn issue(
     t: &TableData<'_>,
     row: &Row,
@@ -720,16 +753,27 @@ fn issue(
     }
 }
 
-/// Types one record's cells.
-fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, key_col: Option<usize>) -> Row {
+/// Types record `at` of file `fi`, appending its values to `values`.
+fn type_record(
+    survey: &Survey,
+    t: &TableData<'_>,
+    fi: usize,
+    at: usize,
+    key_col: Option<usize>,
+    values: &mut Vec<Value>,
+) -> Row {
     let file = &t.files[fi];
+    let cells = &t.cells[fi];
+    let cell = |i: usize| cells.cell(at, i);
+    let base = values.len();
+    values.resize(base + t.items.len(), Value::Null);
+    let values = &mut values[base..];
     let mut row = Row {
         file: fi,
-        row: rec.row,
-        cells: RawRecord::new(0, csv::StringRecord::new()),
-        values: vec![Value::Null; t.items.len()],
+        row: cells.row(at),
+        at,
         missing: Vec::new(),
-        key: file.parent_key_at().and_then(|i| rec.cell(i)).map(Arc::from),
+        key: file.parent_key_at().and_then(&cell).map(Arc::from),
         parent: None,
         invalid: Vec::new(),
         issues: Vec::new(),
@@ -738,22 +782,22 @@ fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, ke
     // for, unless the item also has a column of its own.
     let mut joined: Vec<(usize, String)> = Vec::new();
     for (c, cols) in &file.split_at {
-        if file.item_at[*c].and_then(|i| rec.cell(i)).is_none() {
+        if file.item_at[*c].and_then(&cell).is_none() {
             let chosen: Vec<&str> =
-                cols.iter().filter(|(i, _)| rec.cell(*i).is_some_and(truthy_cell)).map(|(_, v)| v.as_str()).collect();
+                cols.iter().filter(|(i, _)| cell(*i).is_some_and(truthy_cell)).map(|(_, v)| v.as_str()).collect();
             if !chosen.is_empty() {
                 joined.push((*c, chosen.join(" ")));
             }
         }
     }
     for (c, parts) in &file.geo_at {
-        let cells = parts.map(|p| p.and_then(|i| rec.cell(i)));
-        if file.item_at[*c].and_then(|i| rec.cell(i)).is_none() && cells[0].is_some() {
+        let cells = parts.map(|p| p.and_then(&cell));
+        if file.item_at[*c].and_then(&cell).is_none() && cells[0].is_some() {
             joined.push((*c, cells.map(Option::unwrap_or_default).join(" ").trim().to_string()));
         }
     }
     for (c, spec) in t.specs.iter().enumerate() {
-        let raw = match file.item_at[c].and_then(|i| rec.cell(i)) {
+        let raw = match file.item_at[c].and_then(&cell) {
             Some(cell) => cell,
             None => match joined.iter().find(|(x, _)| *x == c) {
                 Some((_, j)) => j.as_str(),
@@ -763,7 +807,7 @@ fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, ke
         let item = spec.item;
         if item.question_type() == QuestionType::Calculate {
             // Kept as written, compared with the recomputed value later.
-            row.values[c] = Value::Text(raw.to_string());
+            values[c] = Value::Text(raw.to_string());
             continue;
         }
         if !spec.missing.is_empty() {
@@ -776,7 +820,7 @@ fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, ke
         let parsed =
             if item.question_type().is_select() { parse_choice(spec, survey, raw) } else { parse_value(item, raw) };
         match parsed {
-            Ok(v) => row.values[c] = v,
+            Ok(v) => values[c] = v,
             Err(message) => {
                 row.invalid.push(c);
                 let rule = if item.question_type().is_select() { "choice" } else { "type" };
@@ -794,13 +838,11 @@ fn type_record(survey: &Survey, t: &TableData<'_>, fi: usize, rec: RawRecord, ke
         }
     }
     if let Some(kc) = key_col {
-        row.key = match &row.values[kc] {
+        row.key = match &values[kc] {
             Value::Null => None,
             v => Some(Arc::from(v.as_text())),
         };
     }
-    // The cells as written are kept (moved, not copied) for the rejects file.
-    row.cells = rec;
     row
 }
 
@@ -1011,7 +1053,7 @@ impl RowCtx<'_, '_> {
 impl Context for RowCtx<'_, '_> {
     fn value(&self, name: &str) -> Value {
         let Some(&(t, c)) = self.location.get(name) else { return Value::Null };
-        self.ancestor(t).map_or(Value::Null, |r| self.tables[t].rows[r].values[c].clone())
+        self.ancestor(t).map_or(Value::Null, |r| self.tables[t].value(r, c).clone())
     }
     fn self_value(&self) -> Value {
         self.own.clone().unwrap_or(Value::Null)
@@ -1021,7 +1063,7 @@ impl Context for RowCtx<'_, '_> {
             return self.descendants(t).into_iter().map(|_| Value::Null).collect();
         }
         let Some(&(t, c)) = self.location.get(name) else { return Vec::new() };
-        self.descendants(t).into_iter().map(|r| self.tables[t].rows[r].values[c].clone()).collect()
+        self.descendants(t).into_iter().map(|r| self.tables[t].value(r, c).clone()).collect()
     }
     fn today(&self) -> Option<NaiveDate> {
         self.ancestor(0).and_then(|top| self.tables[0].dates.get(top).copied().flatten()).or(self.today)
@@ -1094,7 +1136,8 @@ fn compute_calculations<'s>(
             })
             .collect();
         for (r, v) in computed.into_iter().enumerate() {
-            let exported = std::mem::replace(&mut tables[ti].rows[r].values[c], v.clone());
+            let width = tables[ti].items.len();
+            let exported = std::mem::replace(&mut tables[ti].values[r * width + c], v.clone());
             if let Value::Text(written) = exported
                 && !same(&written, &v)
             {
@@ -1147,10 +1190,10 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
                 }
                 let is_relevant = relevant(&ctx, conds);
                 let missing = row.missing(c);
-                let answered = !row.values[c].is_null() || missing.is_some();
+                let answered = !t.value(r, c).is_null() || missing.is_some();
                 let written = || {
                     missing.map_or_else(
-                        || Some(row.values[c].as_text()).filter(|s| !s.is_empty()),
+                        || Some(t.value(r, c).as_text()).filter(|s| !s.is_empty()),
                         |m| Some(m.to_string()),
                     )
                 };
@@ -1187,10 +1230,10 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
                     continue;
                 }
                 if let Some(con) = item.constraint() {
-                    if row.values[c].is_null() || (clock_unknown && clock_in(con)) {
+                    if t.value(r, c).is_null() || (clock_unknown && clock_in(con)) {
                         continue;
                     }
-                    ctx.own = Some(row.values[c].clone());
+                    ctx.own = Some(t.value(r, c).clone());
                     if !eval(con.ast(), &ctx).truthy() {
                         let msg = item.constraint_message().map_or_else(
                             || format!("`{}` breaks its constraint `{}`", item.name(), con.text()),

@@ -45,6 +45,64 @@ impl RawRecord {
     }
 }
 
+/// Records of one file, compactly: every cell's text in one buffer (no allocation per
+/// record or per cell).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cells {
+    text: String,
+    /// End of each cell in `text`.
+    ends: Vec<usize>,
+    /// Index in `ends` of each record's first cell, and one past the last record's last.
+    first: Vec<usize>,
+    /// Each record's 1-based row in its file.
+    rows: Vec<usize>,
+}
+
+impl Cells {
+    /// Appends a record.
+    pub fn push(&mut self, record: &RawRecord) {
+        self.push_cells(record.row, record.cells());
+    }
+
+    /// Appends a record given as its row and cells.
+    pub fn push_cells<'c>(&mut self, row: usize, cells: impl Iterator<Item = &'c str>) {
+        if self.first.is_empty() {
+            self.first.push(0);
+        }
+        for c in cells {
+            self.text.push_str(c);
+            self.ends.push(self.text.len());
+        }
+        self.first.push(self.ends.len());
+        self.rows.push(row);
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Record `r`'s 1-based row in its file.
+    pub fn row(&self, r: usize) -> usize {
+        self.rows[r]
+    }
+
+    /// Cell `i` of record `r`; `None` when it is empty or absent.
+    pub fn cell(&self, r: usize, i: usize) -> Option<&str> {
+        let (a, b) = (self.first[r], self.first[r + 1]);
+        if i >= b - a {
+            return None;
+        }
+        let start = if a + i == 0 { 0 } else { self.ends[a + i - 1] };
+        Some(&self.text[start..self.ends[a + i]]).filter(|c| !c.is_empty())
+    }
+}
+
 /// A file's records, with the column names as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawTable {

@@ -339,7 +339,7 @@ impl<'s> Writer<'s> {
         let mut pii: Vec<Column> = Vec::new();
         let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
         for (c, item) in t.items.iter().enumerate() {
-            let values: Vec<&Value> = rows.iter().map(|&r| &t.rows[r].values[c]).collect();
+            let values: Vec<&Value> = rows.iter().map(|&r| t.value(r, c)).collect();
             let series = series_of(item.name(), item, &values).map_err(io)?;
             let target = if item.is_pii() { &mut pii } else { &mut cols };
             target.extend(series.into_iter().map(Column::from));
@@ -484,7 +484,7 @@ fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir:
             .header
             .iter()
             .map(|h| {
-                let cell = file.columns.iter().position(|c| c == h).and_then(|i| row.cells.cell(i));
+                let cell = file.columns.iter().position(|c| c == h).and_then(|i| t.cell(row, i));
                 csv_field(cell.unwrap_or_default())
             })
             .collect();

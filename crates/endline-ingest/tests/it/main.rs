@@ -198,7 +198,7 @@ fn kobo_json_with_group_paths_split_choices_and_indexes() {
     let errors: Vec<_> = d.issues().into_iter().filter(|i| i.severity == Severity::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
     let crops = d.tables[0].items.iter().position(|i| i.name() == "crops").unwrap_or(0);
-    assert_eq!(d.tables[0].rows[0].values[crops], endline_survey::expr::Value::Multi(vec!["barley".into()]));
+    assert_eq!(*d.tables[0].value(0, crops), endline_survey::expr::Value::Multi(vec!["barley".into()]));
     assert_eq!(d.tables[1].rows[0].parent, Some(0));
     assert_eq!(d.tables[1].rows[0].key.as_deref(), Some("H101"));
     let _ = std::fs::remove_dir_all(&dir);
