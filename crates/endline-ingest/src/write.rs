@@ -121,20 +121,28 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
             vec![s]
         }
         Ty::Select { multi: true, int, .. } => {
-            let lists: ListChunked = values
-                .iter()
-                .map(|v| match v {
-                    Value::Multi(items) if int => Some(Series::new(
-                        "".into(),
-                        items.iter().filter_map(|s| s.parse::<i64>().ok()).collect::<Vec<_>>(),
-                    )),
-                    Value::Multi(items) => Some(Series::new("".into(), items.clone())),
-                    _ => None,
-                })
-                .collect();
+            // Built in place (a Series per row would cost an allocation of its own each).
             // Typed even when every row is empty, so that every wave has the same schema.
-            let inner = if int { DataType::Int64 } else { DataType::String };
-            vec![lists.with_name(name_s).into_series().cast(&DataType::List(Box::new(inner)))?]
+            let list = if int {
+                let mut b = ListPrimitiveChunkedBuilder::<Int64Type>::new(name_s, values.len(), 0, DataType::Int64);
+                for v in values {
+                    match v {
+                        Value::Multi(items) => b.append_values_iter(items.iter().filter_map(|s| s.parse::<i64>().ok())),
+                        _ => b.append_null(),
+                    }
+                }
+                b.finish()
+            } else {
+                let mut b = ListStringChunkedBuilder::new(name_s, values.len(), 0);
+                for v in values {
+                    match v {
+                        Value::Multi(items) => b.append_values_iter(items.iter().map(String::as_str)),
+                        _ => b.append_null(),
+                    }
+                }
+                b.finish()
+            };
+            vec![list.into_series()]
         }
         _ => {
             // Text is borrowed; only other values stored as text are formatted.
@@ -325,10 +333,9 @@ impl<'s> Writer<'s> {
                 rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
             ));
         };
-        let mut cols: Vec<Column> = vec![
-            str_col("_wave", vec![Some(self.wave.as_str()); n]),
-            str_col("_survey_version", vec![Some(survey.version()); n]),
-        ];
+        let constant = |name: &str, v: &str| Column::new_scalar(name.into(), Scalar::from(PlSmallStr::from(v)), n);
+        let mut cols: Vec<Column> =
+            vec![constant("_wave", self.wave.as_str()), constant("_survey_version", survey.version())];
         provenance(&mut cols);
         if t.parent.is_some() {
             cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()).collect()));
