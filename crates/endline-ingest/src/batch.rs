@@ -23,7 +23,9 @@ use crate::error::IngestError;
 use crate::hash::{FnvMap, fnv};
 use crate::ingest::{Ingested, Input, Layout, Options, key_of, read_all};
 use crate::model::OnError;
+use crate::read;
 use crate::read::{Cells, RawRecord, Records};
+use crate::stream::{Batch, Streamed, stream};
 use crate::write::{Report, Writer};
 
 /// At most this many batches (files open at once while splitting): beyond
@@ -33,47 +35,94 @@ const MAX_BATCHES: u64 = 512;
 /// Reads, checks and writes `inputs` into `out` (see [`Writer`]); with `--on-error fail`
 /// and any error, writes nothing and returns [`IngestError::Rejected`].
 ///
-/// With more than one batch, batches are checked on a second thread while the previous
-/// one is written.
+/// Inputs up to [`Options::batch_bytes`] are checked in one batch. Larger ones are read
+/// as they come when the export is in submission order ([`crate::stream`]), else split
+/// on disk first; either way one thread forms batches, a second checks them and the
+/// main thread writes them.
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
     let mut writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
-    let parts = total.div_ceil(opts.batch_bytes.max(1)).clamp(1, MAX_BATCHES) as usize;
     let mut errors = 0;
-    let mut write = |data: Ingested<'_>, writer: &mut Writer<'_>| -> Result<(), IngestError> {
-        errors += data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
-        if opts.on_error != OnError::Fail { writer.add(&data) } else { Ok(()) }
-    };
-    if parts == 1 {
+    if total <= opts.batch_bytes {
         let records = read_all(sources, opts)?;
         opts.report("checking records", 0, 1);
-        write(layout.check(records), &mut writer)?;
+        errors += write(layout.check(records), &mut writer, opts)?;
     } else {
-        let spill = Spill::route(&layout, sources, parts, &writer.scratch("spill"), opts)?;
-        let (layout, spill) = (&layout, &spill);
-        std::thread::scope(|scope| -> Result<(), IngestError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            scope.spawn(move || {
+        // A batch's top-level records take their share of the batch, the rest is rosters.
+        let top: u64 = (0..inputs.len())
+            .filter(|&i| layout.place(i).0 == 0)
+            .map(|i| std::fs::metadata(&inputs[i].path).map_or(0, |m| m.len()))
+            .sum();
+        let top_bytes = (opts.batch_bytes as u128 * top as u128 / total.max(1) as u128).max(1) as u64;
+        let streamed =
+            pipeline(&layout, opts, &mut writer, &mut errors, |emit| stream(&layout, sources, top_bytes, emit))?;
+        if let Streamed::Unordered(why) = streamed {
+            // Start again, splitting the input by submission on disk.
+            opts.report(&format!("not in submission order ({why}): splitting the input"), 0, 1);
+            drop(writer);
+            writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
+            errors = 0;
+            let sources = inputs
+                .iter()
+                .map(|i| read::open(&i.path, &i.display, opts.encoding.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let parts = total.div_ceil(opts.batch_bytes.max(1)).clamp(2, MAX_BATCHES) as usize;
+            let spill = Spill::route(&layout, sources, parts, &writer.scratch("spill"), opts)?;
+            pipeline(&layout, opts, &mut writer, &mut errors, |emit| {
                 for p in 0..parts {
-                    if tx.send(spill.read(p).map(|records| layout.check(records))).is_err() {
+                    if !emit(Batch { records: spill.read(p)?, ..Batch::default() }) {
                         break;
                     }
                 }
-            });
-            for (p, checked) in rx.into_iter().enumerate() {
-                opts.report(&format!("checking batch {} of {parts}", p + 1), p, parts);
-                write(checked?, &mut writer)?;
-            }
-            Ok(())
-        })?;
-        spill.remove();
+                Ok(())
+            })?;
+            spill.remove();
+        }
     }
     opts.report("checked", 1, 1);
     if opts.on_error == OnError::Fail && errors > 0 {
         return Err(IngestError::Rejected(errors));
     }
     writer.finish(layout.file_issues())
+}
+
+/// Writes a checked batch (unless `--on-error fail`, which writes nothing); returns its
+/// number of records with errors.
+fn write(data: Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result<usize, IngestError> {
+    let errors = data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
+    if opts.on_error != OnError::Fail {
+        writer.add(&data)?;
+    }
+    Ok(errors)
+}
+
+/// Runs `produce` on one thread (it hands batches to `emit`, which returns false once
+/// nobody takes them), checks its batches on a second, and writes them on this one.
+fn pipeline<T: Send>(
+    layout: &Layout<'_>,
+    opts: &Options,
+    writer: &mut Writer<'_>,
+    errors: &mut usize,
+    produce: impl FnOnce(&dyn Fn(Batch) -> bool) -> Result<T, IngestError> + Send,
+) -> Result<T, IngestError> {
+    std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(1);
+        let producer = scope.spawn(move || produce(&|batch| raw_tx.send(batch).is_ok()));
+        scope.spawn(move || {
+            for batch in raw_rx {
+                if checked_tx.send(layout.check_after(batch.records, &batch.earlier)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (k, data) in checked_rx.into_iter().enumerate() {
+            opts.report(&format!("checked batch {}", k + 1), k, 0);
+            *errors += write(data, writer, opts)?;
+        }
+        producer.join().unwrap_or_else(|_| Err(IngestError::Io("reading the input failed unexpectedly".into())))
+    })
 }
 
 /// Records split into batches on disk: one file per batch, of records each written as its

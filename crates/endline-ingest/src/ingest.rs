@@ -638,6 +638,12 @@ impl<'s> Layout<'s> {
     /// record of a submission (its top-level record and roster rows) must be in the
     /// same batch. The result has no file-level issues (see [`Layout::file_issues`]).
     pub fn check(&self, records: Vec<Cells>) -> Ingested<'s> {
+        self.check_after(records, &FnvMap::default())
+    }
+
+    /// [`Layout::check`] for a batch after others: `earlier` holds the keys its
+    /// top-level records share with earlier batches, with the row that first used each.
+    pub(crate) fn check_after(&self, records: Vec<Cells>, earlier: &FnvMap<Box<str>, usize>) -> Ingested<'s> {
         let mut tables = self.tables.clone();
         for t in &mut tables {
             t.cells = vec![Cells::default(); t.files.len()];
@@ -663,7 +669,7 @@ impl<'s> Layout<'s> {
         submission_dates(&mut tables);
         compute_calculations(&mut tables, &self.location, self.today);
         check_rows(&mut tables, &self.location, self.today);
-        cross_checks(self.survey, &mut tables, &self.location, self.today);
+        cross_checks(self.survey, &mut tables, &self.location, self.today, earlier);
         Ingested {
             survey: self.survey,
             tables,
@@ -1263,8 +1269,10 @@ fn cross_checks<'s>(
     tables: &mut [TableData<'s>],
     location: &FnvMap<&'s str, (usize, usize)>,
     today: Option<NaiveDate>,
+    earlier: &FnvMap<Box<str>, usize>,
 ) {
-    // Duplicate and empty keys in the top table.
+    // Duplicate and empty keys in the top table (keys first used in an earlier batch
+    // are in `earlier`, with the row that used them).
     let mut first: FnvMap<Arc<str>, usize> = FnvMap::default();
     let mut found = Vec::new();
     for (r, row) in tables[0].rows.iter().enumerate() {
@@ -1286,8 +1294,8 @@ fn cross_checks<'s>(
                 }
             }
             Some(k) => {
-                if let Some(&f) = first.get(k) {
-                    let at = tables[0].rows[f].row;
+                let at = earlier.get(&**k).copied().or_else(|| first.get(k).map(|&f| tables[0].rows[f].row));
+                if let Some(at) = at {
                     found.push((
                         r,
                         issue(

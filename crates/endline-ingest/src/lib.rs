@@ -15,6 +15,7 @@ mod hash;
 pub mod ingest;
 mod model;
 pub mod read;
+mod stream;
 pub mod write;
 
 pub use batch::ingest_to;

@@ -290,17 +290,42 @@ fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
 
-/// Checks `inputs` in one batch (in memory) and in about `parts` batches (split by
-/// submission on disk), and asserts the outputs are the same: counts and ingest.json
-/// byte for byte, the tables and rejects row for row (batches write rows batch by batch).
-fn assert_batches_match(s: &Survey, inputs: &[Input], parts: u64, name: &str) -> endline_ingest::write::Report {
+/// How a batched ingest went: streamed in submission order, or split on disk.
+#[derive(Debug, PartialEq)]
+enum Path_ {
+    Streamed,
+    Split,
+}
+
+/// Checks `inputs` in one batch (in memory) and in about `parts` batches, and asserts the
+/// outputs are the same: counts and ingest.json byte for byte, the tables and rejects row
+/// for row (batches write rows batch by batch). Asserts which way the batches were made.
+fn assert_batches_match(
+    s: &Survey,
+    inputs: &[Input],
+    parts: u64,
+    name: &str,
+    path: Path_,
+) -> endline_ingest::write::Report {
     let one = scratch(&format!("{name}-one"));
     let many = scratch(&format!("{name}-many"));
     let d = ingest(s, inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
     let counts = write::write_outputs(&d, &one).unwrap_or_else(|e| panic!("{e}"));
     let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
-    let batched = Options { batch_bytes: total.div_ceil(parts), ..opts(OnError::Reject) };
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = said.clone();
+    let progress = endline_ingest::ingest::Progress(std::sync::Arc::new(move |what: &str, _: usize, _: usize| {
+        if let Ok(mut l) = log.lock() {
+            l.push(what.to_string());
+        }
+    }));
+    let batched = Options { batch_bytes: total.div_ceil(parts), progress: Some(progress), ..opts(OnError::Reject) };
     let report = endline_ingest::ingest_to(s, inputs, &batched, &many).unwrap_or_else(|e| panic!("{e}"));
+    let said = said.lock().map(|l| l.clone()).unwrap_or_default();
+    let split = said.iter().any(|w| w.contains("not in submission order"));
+    assert_eq!(if split { Path_::Split } else { Path_::Streamed }, path, "{said:?}");
+    let batches = said.iter().filter(|w| w.starts_with("checked batch")).count();
+    assert!(batches >= parts as usize / 2, "{batches} batches: {said:?}");
     assert_eq!(report.counts, counts);
     assert_eq!(report.issues, d.issues());
     let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -327,44 +352,64 @@ fn assert_batches_match(s: &Survey, inputs: &[Input], parts: u64, name: &str) ->
     report
 }
 
-/// Large inputs are checked in batches split by submission: every rule gives what it
-/// gives in one batch, including duplicate keys far apart in the file, roster rows far
-/// from their parent or without one, and counts over roster rows.
+/// Large inputs are checked in batches: streamed when the export is in submission order,
+/// else split by submission on disk. Every rule gives what it gives in one batch,
+/// including duplicate keys far apart in the file, roster rows far from their parent or
+/// without one, and counts over roster rows.
 #[test]
 fn batches_give_what_one_batch_gives() {
     let s = survey();
     let dir = scratch("batches");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     // The faulty fixture 40 times over, with its keys renamed in each copy (H001 -> H001,
-    // H101, ..., H3801), except that the last copy reuses the first copy's household IDs.
+    // H101, ..., H3801). In submission order it streams (its orphan roster rows come last),
+    // also when the last copy reuses the first copy's household IDs (duplicates across
+    // batches); with the roster rows in reverse order, it is split on disk.
     let (hh, members) = (read_data("hh.csv"), read_data("hh-members.csv"));
-    let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
-    let mut members_out = members.lines().next().unwrap_or_default().to_string() + "\n";
-    for copy in 0..40 {
-        let id = if copy == 39 { 0 } else { copy };
-        for line in hh.lines().skip(1) {
-            let line = line.replace(",H0", &format!(",H{id}")).replace("uuid:", &format!("uuid:{copy}-"));
-            hh_out.push_str(&line);
-            hh_out.push('\n');
+    let write = |name: &str, reuse: bool, reverse: bool| {
+        let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
+        let mut members_out = members.lines().next().unwrap_or_default().to_string() + "\n";
+        let mut orphans = String::new();
+        for copy in 0..40 {
+            let id = if reuse && copy == 39 { 0 } else { copy };
+            for line in hh.lines().skip(1) {
+                let line = line.replace(",H0", &format!(",H{id}")).replace("uuid:", &format!("uuid:{copy}-"));
+                hh_out.push_str(&line);
+                hh_out.push('\n');
+            }
+            // In the parents' order (the fixture lists uuid:b's row after uuid:h's), or reversed.
+            let mut rows: Vec<&str> = members.lines().skip(1).collect();
+            rows.sort_by_key(|l| l.split(",uuid:").nth(1).and_then(|k| k.chars().next()));
+            if reverse {
+                rows.reverse();
+            }
+            for line in rows {
+                let line = line.replace("uuid:", &format!("uuid:{copy}-")) + "\n";
+                if line.contains("zzz") && !reverse { orphans.push_str(&line) } else { members_out.push_str(&line) }
+            }
         }
-        // Roster rows in reverse order, away from their parents.
-        for line in members.lines().skip(1).collect::<Vec<_>>().into_iter().rev() {
-            members_out.push_str(&line.replace("uuid:", &format!("uuid:{copy}-")));
-            members_out.push('\n');
-        }
-    }
-    std::fs::write(dir.join("hh.csv"), hh_out).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join("hh-members.csv"), members_out).unwrap_or_else(|e| panic!("{e}"));
-    let inputs = [
-        Input { table: None, path: dir.join("hh-members.csv"), display: "hh-members.csv".into() },
-        Input { table: None, path: dir.join("hh.csv"), display: "hh.csv".into() },
-    ];
-    let report = assert_batches_match(&s, &inputs, 7, "batches");
-    let rule = |r: &str| report.issues.iter().filter(|i| i.rule == r).count();
+        members_out.push_str(&orphans);
+        std::fs::write(dir.join(format!("{name}.csv")), hh_out).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("{name}-members.csv")), members_out).unwrap_or_else(|e| panic!("{e}"));
+        [
+            Input {
+                table: Some("members".into()),
+                path: dir.join(format!("{name}-members.csv")),
+                display: "hh-members.csv".into(),
+            },
+            Input { table: Some("hh".into()), path: dir.join(format!("{name}.csv")), display: "hh.csv".into() },
+        ]
+    };
+    let report = assert_batches_match(&s, &write("ordered", false, false), 7, "ordered", Path_::Streamed);
+    let rule = |report: &endline_ingest::write::Report, r: &str| report.issues.iter().filter(|i| i.rule == r).count();
+    // Per copy: one duplicate; five orphans (one without a parent, four under rejected records).
+    assert_eq!((rule(&report, "duplicate-key"), rule(&report, "orphan")), (40, 200));
+    assert_batches_match(&s, &write("reversed", false, true), 7, "reversed", Path_::Split);
+    let report = assert_batches_match(&s, &write("reused", true, false), 7, "reused", Path_::Streamed);
     // Each copy's duplicate, and the last copy's nine households again (the one whose ID
     // breaks its type is not a key).
-    assert_eq!(rule("duplicate-key"), 39 + 9);
-    assert!(rule("orphan") >= 80 && rule("count-mismatch") >= 40, "{:?}", report.counts);
+    assert_eq!(rule(&report, "duplicate-key"), 39 + 9);
+    assert!(rule(&report, "count-mismatch") >= 40, "{:?}", report.counts);
     // KoboToolbox's _index/_parent_index links, split over batches the same way.
     let kobo_hh: String = std::iter::once("hh_id,info-size,info-coop,_index\n".to_string())
         .chain((1..=60).map(|i| format!("H{i:03},{},1,{i}\n", 1 + i % 3)))
@@ -378,8 +423,13 @@ fn batches_give_what_one_batch_gives() {
         Input { table: Some("hh".into()), path: dir.join("kobo.csv"), display: "kobo.csv".into() },
         Input { table: Some("members".into()), path: dir.join("kobo-members.csv"), display: "kobo-members.csv".into() },
     ];
-    let report = assert_batches_match(&s, &inputs, 5, "kobo");
+    let report = assert_batches_match(&s, &inputs, 5, "kobo", Path_::Split);
     assert!(report.issues.iter().all(|i| i.rule != "orphan" && i.rule != "count-mismatch"), "{:?}", report.issues);
+    let kobo_members: String = std::iter::once("age,_parent_index,_index\n".to_string())
+        .chain((1..=60).flat_map(|i| (0..=(i % 3)).map(move |k| format!("{},{i},{}\n", 20 + k, i * 10 + k))))
+        .collect();
+    std::fs::write(dir.join("kobo-members.csv"), kobo_members).unwrap_or_else(|e| panic!("{e}"));
+    assert_batches_match(&s, &inputs, 5, "kobo-ordered", Path_::Streamed);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
