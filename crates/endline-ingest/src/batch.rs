@@ -215,10 +215,9 @@ impl Spill {
             let (ti, fi) = layout.place(i);
             let t = &tables[ti];
             let file = &t.files[fi];
-            let meta = |name: &str| t.meta_index(name).and_then(|m| file.meta_at(m));
-            let (own_key, own_index) = (meta("KEY"), meta("_index"));
-            let (parent_key, parent_index) = (meta("PARENT_KEY"), meta("_parent_index"));
-            let parent_col = file.parent_key_at();
+            let l = file.links;
+            let (own_key, own_index, parent_key, parent_index, parent_col) =
+                (l.key, l.index, l.parent_key, l.parent_index, l.parent);
             let has_kids = tables.iter().any(|c| c.parent == Some(ti));
             opts.report(&format!("splitting {} into {parts} batches", source.file()), 0, 1);
             while source.next_into(&mut rec)? {

@@ -153,6 +153,21 @@ pub struct FileData {
     /// and geopoint's parts (column, part).
     split_at: Vec<(usize, Vec<(usize, String)>)>,
     geo_at: Vec<(usize, [Option<usize>; 4])>,
+    /// The columns that link records, worked out once all files are known.
+    pub(crate) links: LinkColumns,
+}
+
+/// Where a file keeps the values that link records: its own KEY and `_index`, its
+/// parent's (`PARENT_KEY`, `_parent_index`, or the survey key in a roster file), and, in
+/// a top-level file, the survey key.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LinkColumns {
+    pub(crate) key: Option<usize>,
+    pub(crate) index: Option<usize>,
+    pub(crate) parent_key: Option<usize>,
+    pub(crate) parent_index: Option<usize>,
+    pub(crate) parent: Option<usize>,
+    pub(crate) survey_key: Option<usize>,
 }
 
 /// What a question needs to type and check a cell, worked out once.
@@ -219,11 +234,6 @@ impl FileData {
     /// The position in this file of the table's metadata column `m`.
     pub(crate) fn meta_at(&self, m: usize) -> Option<usize> {
         self.meta_at.get(m).copied().flatten()
-    }
-
-    /// The position of the column holding a roster row's parent key (the survey key).
-    pub(crate) fn parent_key_at(&self) -> Option<usize> {
-        self.roles.iter().rposition(|r| *r == Role::ParentKey)
     }
 }
 
@@ -496,6 +506,25 @@ impl<'s> Layout<'s> {
         if layout.tables[0].files.is_empty() {
             return Err(IngestError::Usage(format!("no file holds the top-level table `{}`", survey.id())));
         }
+        for t in &mut layout.tables {
+            let at = |f: &FileData, name: &str| t.meta_index(name).and_then(|m| f.meta_at(m));
+            let key_item = t.items.iter().position(|i| i.name() == survey.key()).filter(|_| t.parent.is_none());
+            let links: Vec<LinkColumns> = t
+                .files
+                .iter()
+                .map(|f| LinkColumns {
+                    key: at(f, "KEY"),
+                    index: at(f, "_index"),
+                    parent_key: at(f, "PARENT_KEY"),
+                    parent_index: at(f, "_parent_index"),
+                    parent: f.roles.iter().rposition(|r| *r == Role::ParentKey),
+                    survey_key: key_item.and_then(|c| f.item_at[c]),
+                })
+                .collect();
+            for (f, l) in t.files.iter_mut().zip(links) {
+                f.links = l;
+            }
+        }
         layout.file_issues.sort();
         Ok((layout, sources))
     }
@@ -615,6 +644,7 @@ impl<'s> Layout<'s> {
             item_at,
             split_at,
             geo_at,
+            links: LinkColumns::default(),
         });
         t.files.len() - 1
     }
@@ -705,8 +735,9 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
 /// read from its cells alone: what batches are split by.
 pub(crate) fn key_of<'r>(layout: &Layout<'_>, ti: usize, fi: usize, rec: &'r RawRecord) -> Option<Cow<'r, str>> {
     let t = &layout.tables[ti];
-    let kc = t.items.iter().position(|i| i.name() == layout.survey.key())?;
-    let raw = rec.cell(t.files[fi].item_at[kc]?)?;
+    let at = t.files[fi].links.survey_key?;
+    let raw = rec.cell(at)?;
+    let Role::Item(kc) = t.files[fi].roles[at] else { return None };
     let spec = &t.specs[kc];
     if spec.missing.iter().any(|(v, _)| v == raw.trim()) {
         return None;
@@ -779,7 +810,7 @@ fn type_record(
         row: cells.row(at),
         at,
         missing: Vec::new(),
-        key: file.parent_key_at().and_then(&cell).map(Arc::from),
+        key: file.links.parent.and_then(&cell).map(Arc::from),
         parent: None,
         invalid: Vec::new(),
         issues: Vec::new(),
@@ -1180,11 +1211,12 @@ fn same(written: &str, v: &Value) -> bool {
 fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usize, usize)>, today: Option<NaiveDate>) {
     for ti in 0..tables.len() {
         let mut found: Vec<(usize, Issue)> = Vec::new();
+        let clocked = tables[ti].specs.iter().any(|s| s.clocked);
         for r in 0..tables[ti].rows.len() {
             let t = &tables[ti];
             let row = &t.rows[r];
             let mut ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
-            let clock_unknown = t.specs.iter().any(|s| s.clocked) && ctx.today().is_none();
+            let clock_unknown = clocked && ctx.today().is_none();
             for (c, spec) in t.specs.iter().enumerate() {
                 let item = spec.item;
                 if item.question_type() == QuestionType::Calculate || row.invalid.contains(&c) {

@@ -147,10 +147,13 @@ pub(crate) fn stream(
                 // written while more parents may come; by the first that finds a parent at
                 // the end. None: wait for a later batch; Some(None): no parent anywhere.
                 let links = link_values(layout, ti, *fi, rec, pi == 0);
-                let parent_batch = match links.first() {
+                let mut written = links.iter().flatten();
+                let parent_batch = match written.next() {
                     None => Some(None),
                     Some((via, v)) if !last => seen[pi].get(*via, v).map(Some),
-                    Some(_) => Some(links.iter().find_map(|(via, v)| seen[pi].get(*via, v))),
+                    Some(first) => {
+                        Some(std::iter::once(first).chain(written).find_map(|(via, v)| seen[pi].get(*via, v)))
+                    }
                 };
                 match parent_batch {
                     None => break,
@@ -179,22 +182,21 @@ pub(crate) fn stream(
     }
 }
 
-/// A roster row's link values in the order linking tries them (only those written).
-fn link_values(layout: &Layout<'_>, ti: usize, fi: usize, rec: &RawRecord, top_parent: bool) -> Vec<(Via, String)> {
-    let t = &layout.tables()[ti];
-    let file = &t.files[fi];
-    let meta = |name: &str| t.meta_index(name).and_then(|m| file.meta_at(m)).and_then(|c| rec.cell(c));
-    let mut out = Vec::with_capacity(1);
-    if let Some(v) = meta("PARENT_KEY") {
-        out.push((Via::Odk, v.to_string()));
-    }
-    if let Some(v) = meta("_parent_index") {
-        out.push((Via::Kobo, v.to_string()));
-    }
-    if top_parent && let Some(v) = file.parent_key_at().and_then(|c| rec.cell(c)) {
-        out.push((Via::Key, v.to_string()));
-    }
-    out
+/// A roster row's link values in the order linking tries them (`None`: not written).
+fn link_values<'r>(
+    layout: &Layout<'_>,
+    ti: usize,
+    fi: usize,
+    rec: &'r RawRecord,
+    top_parent: bool,
+) -> [Option<(Via, &'r str)>; 3] {
+    let l = layout.tables()[ti].files[fi].links;
+    let cell = |c: Option<usize>| c.and_then(|c| rec.cell(c));
+    [
+        cell(l.parent_key).map(|v| (Via::Odk, v)),
+        cell(l.parent_index).map(|v| (Via::Kobo, v)),
+        cell(l.parent).filter(|_| top_parent).map(|v| (Via::Key, v)),
+    ]
 }
 
 /// Notes in which batch a record's KEY and `_index` went (for tables with rosters); one
@@ -208,9 +210,8 @@ fn register(
     batch_no: usize,
     has_kids: bool,
 ) -> Option<String> {
-    let t = &layout.tables()[ti];
-    let file = &t.files[fi];
-    let meta = |name: &str| t.meta_index(name).and_then(|m| file.meta_at(m)).and_then(|c| rec.cell(c));
+    let l = layout.tables()[ti].files[fi].links;
+    let meta = |c: Option<usize>| c.and_then(|c| rec.cell(c));
     let note = |map: &mut FnvMap<Box<str>, usize>, v: &str, what: &str| match map.get(v) {
         Some(&b) if b != batch_no => Some(format!("{what} `{v}` is used again in a later part of the file")),
         Some(_) => None,
@@ -220,12 +221,12 @@ fn register(
         }
     };
     if has_kids {
-        if let Some(v) = meta("KEY")
+        if let Some(v) = meta(l.key)
             && let Some(why) = note(&mut seen.odk, v, "KEY")
         {
             return Some(why);
         }
-        if let Some(v) = meta("_index")
+        if let Some(v) = meta(l.index)
             && let Some(why) = note(&mut seen.kobo, v, "_index")
         {
             return Some(why);
