@@ -15,17 +15,50 @@ data=${BENCH_DATA:-/tmp/endline-bench}/ingest_$n
 mkdir -p "$data" bench/results
 [ -f "$data/bench_hh.csv" ] || python3 bench/ingest_data.py "$n" "$data"
 out=bench/results/ingest.txt
+rounds=${ROUNDS:-3}
 bytes=$(( $(stat -c %s "$data/bench_hh.csv") + $(stat -c %s "$data/bench_hh-members.csv") ))
-echo "== $n households, $(wc -l < "$data/bench_hh-members.csv") roster rows, $((bytes / 1000000)) MB of CSV" | tee "$out"
-/usr/bin/time -v "$bin" ingest bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out" > /tmp/ingest_out.txt 2> /tmp/ingest_time.txt
-cat /tmp/ingest_out.txt | tee -a "$out"
-awk -F': ' '/Elapsed|Maximum resident/ {print "endline " $1 ": " $2}' /tmp/ingest_time.txt | tee -a "$out"
-/usr/bin/time -v "$PYTHON" -c "
-import sys, time, polars as pl
+# The same roster in a shuffled order (fixed seed): not in submission order, so ingest
+# splits the input on disk by submission before checking it.
+if [ ! -f "$data/shuffled/bench_hh-members.csv" ]; then
+  mkdir -p "$data/shuffled"
+  ln -sf ../bench_hh.csv "$data/shuffled/bench_hh.csv"
+  { head -1 "$data/bench_hh-members.csv"; tail -n +2 "$data/bench_hh-members.csv" |
+      shuf --random-source=<(yes 2025); } > "$data/shuffled/bench_hh-members.csv"
+fi
+echo "== $n households, $(( $(wc -l < "$data/bench_hh-members.csv") - 1 )) roster rows, $((bytes / 1000000)) MB of CSV; $rounds rounds, interleaved" | tee "$out"
+timed() { # label command...: wall seconds and peak RSS (MB) of one run
+  /usr/bin/time -f "%e %M" -o /tmp/bench_time.txt "${@:2}" > /tmp/bench_out.txt 2>&1 || { cat /tmp/bench_out.txt; exit 1; }
+  read -r secs kb < /tmp/bench_time.txt
+  echo "$1 $secs $((kb / 1024))"
+}
+for r in $(seq "$rounds"); do
+  timed endline "$bin" ingest bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out"
+  timed endline-shuffled "$bin" ingest bench/ingest_survey.yaml "$data/shuffled/bench_hh.csv" "$data/shuffled/bench_hh-members.csv" --wave 1 --out "$data/out-shuffled"
+  # polars' time is read_csv's alone (timed inside Python, without its start-up and
+  # import); its peak memory is the process's.
+  line=$(timed polars "$PYTHON" -c "
+import time, polars as pl
 t = time.perf_counter()
 a = pl.read_csv('$data/bench_hh.csv', infer_schema_length=10000)
 b = pl.read_csv('$data/bench_hh-members.csv', infer_schema_length=10000)
-print(f'polars {pl.__version__} read_csv: {time.perf_counter() - t:.2f} s for {a.height + b.height} rows')
-" > /tmp/polars_out.txt 2> /tmp/polars_time.txt
-cat /tmp/polars_out.txt | tee -a "$out"
-awk -F': ' '/Maximum resident/ {print "polars " $1 ": " $2}' /tmp/polars_time.txt | tee -a "$out"
+print(f'{time.perf_counter() - t:.3f}')")
+  echo "polars $(cat /tmp/bench_out.txt) ${line##* }"
+done > /tmp/bench_runs.txt
+"$bin" ingest bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out" | tee -a "$out"
+pyver=$("$PYTHON" -c 'import polars; print(polars.__version__)')
+# Medians over the rounds; the rate is endline's throughput as a fraction of polars'.
+"$PYTHON" - "$((bytes / 1000000))" "$pyver" /tmp/bench_runs.txt <<'EOF' | tee -a "$out"
+import statistics, sys
+mb, version = int(sys.argv[1]), sys.argv[2]
+runs = {}
+for line in open(sys.argv[3]):
+    who, secs, peak = line.split()
+    runs.setdefault(who, []).append((float(secs), int(peak)))
+median = {who: statistics.median(s for s, _ in r) for who, r in runs.items()}
+print(f"{'':24} {'median s':>9} {'MB/s':>7} {'peak MB':>8} {'rate':>7}")
+for who in ["endline", "endline-shuffled", "polars"]:
+    label = f"polars {version} read_csv" if who == "polars" else who
+    rate = "1" if who == "polars" else f"1/{median[who] / median['polars']:.1f}"
+    print(f"{label:24} {median[who]:9.2f} {mb / median[who]:7.0f} {max(p for _, p in runs[who]):8d} {rate:>7}")
+print("(rate: throughput as a fraction of polars'; the target is 1/3 or better)")
+EOF
