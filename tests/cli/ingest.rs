@@ -169,3 +169,56 @@ fn simulate_ingest_panel_did() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("24 rows"), "{}", stdout(&o));
 }
+
+/// An export larger than `--batch-mb` is checked in batches: the same summary and
+/// ingest.json as in one batch; a ragged row deep in the file still fails the whole run.
+#[test]
+fn large_exports_are_checked_in_batches() {
+    let dir = scratch("ingest-batches");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let read = |p: &str| std::fs::read_to_string(crate::root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let (hh, members) = (read(HH), read(MEMBERS));
+    // About 1.5 MB: the fixture 1,500 times, keys renamed per copy, rosters after their parents.
+    let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
+    let mut members_out = members.lines().next().unwrap_or_default().to_string() + "\n";
+    for copy in 0..1500 {
+        for line in hh.lines().skip(1) {
+            hh_out += &(line.replace(",H0", &format!(",H{copy}-")).replace("uuid:", &format!("uuid:{copy}-")) + "\n");
+        }
+        let mut rows: Vec<&str> = members.lines().skip(1).filter(|l| !l.contains("zzz")).collect();
+        rows.sort_by_key(|l| l.split(",uuid:").nth(1).and_then(|k| k.chars().next()));
+        for line in rows {
+            members_out += &(line.replace("uuid:", &format!("uuid:{copy}-")) + "\n");
+        }
+    }
+    let (hh_path, members_path) = (dir.join("hh.csv"), dir.join("hh-members.csv"));
+    std::fs::write(&hh_path, &hh_out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&members_path, &members_out).unwrap_or_else(|e| panic!("{e}"));
+    let run = |batch: &str, out: &std::path::Path| {
+        endline(&[
+            "ingest",
+            SURVEY,
+            &hh_path.display().to_string(),
+            &members_path.display().to_string(),
+            "--wave",
+            "2025",
+            "--out",
+            &out.display().to_string(),
+            "--batch-mb",
+            batch,
+        ])
+    };
+    let (one, many) = (dir.join("one"), dir.join("many"));
+    let (a, b) = (run("64", &one), run("1", &many));
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(stdout(&a).replace("/one", "/many"), stdout(&b));
+    let json = |d: &std::path::Path| std::fs::read_to_string(d.join("ingest.json")).unwrap_or_default();
+    assert!(json(&one).len() > 1000 && json(&one) == json(&many));
+    // A ragged row near the end: exit 1, nothing written, the row named.
+    std::fs::write(&hh_path, hh_out + "H9-999,2025-06-01\n").unwrap_or_else(|e| panic!("{e}"));
+    let failed = dir.join("failed");
+    let o = run("1", &failed);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("row 13501") && err.contains("ragged") && !failed.exists(), "{err}");
+}
