@@ -56,7 +56,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
             .sum();
         let top_bytes = (opts.batch_bytes as u128 * top as u128 / total.max(1) as u128).max(1) as u64;
         let streamed =
-            pipeline(&layout, opts, &mut writer, &mut errors, |emit| stream(&layout, sources, top_bytes, emit))?;
+            pipeline(&layout, opts, total, &mut writer, &mut errors, |emit| stream(&layout, sources, top_bytes, emit))?;
         if let Streamed::Unordered(why) = streamed {
             // Start again, splitting the input by submission on disk.
             opts.report(&format!("not in submission order ({why}): splitting the input"), 0, 1);
@@ -68,10 +68,11 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
                 .map(|i| read::open(&i.path, &i.display, opts.encoding.as_deref()))
                 .collect::<Result<Vec<_>, _>>()?;
             let parts = total.div_ceil(opts.batch_bytes.max(1)).clamp(2, MAX_BATCHES) as usize;
-            let spill = Spill::route(&layout, sources, parts, &writer.scratch("spill"), opts)?;
-            pipeline(&layout, opts, &mut writer, &mut errors, |emit| {
+            let spill = Spill::route(&layout, sources, parts, total, &writer.scratch("spill"), opts)?;
+            pipeline(&layout, opts, total, &mut writer, &mut errors, |emit| {
                 for p in 0..parts {
-                    if !emit(Batch { records: spill.read(p)?, ..Batch::default() }) {
+                    let read = total * (p as u64 + 1) / parts as u64;
+                    if !emit(Batch { records: spill.read(p)?, read, ..Batch::default() }) {
                         break;
                     }
                 }
@@ -98,10 +99,12 @@ fn write(data: Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result<
 }
 
 /// Runs `produce` on one thread (it hands batches to `emit`, which returns false once
-/// nobody takes them), checks its batches on a second, and writes them on this one.
+/// nobody takes them), checks its batches on a second, and writes them on this one,
+/// reporting progress in bytes of the input (`total`).
 fn pipeline<T: Send>(
     layout: &Layout<'_>,
     opts: &Options,
+    total: u64,
     writer: &mut Writer<'_>,
     errors: &mut usize,
     produce: impl FnOnce(&dyn Fn(Batch) -> bool) -> Result<T, IngestError> + Send,
@@ -112,14 +115,14 @@ fn pipeline<T: Send>(
         let producer = scope.spawn(move || produce(&|batch| raw_tx.send(batch).is_ok()));
         scope.spawn(move || {
             for batch in raw_rx {
-                if checked_tx.send(layout.check_after(batch.records, &batch.earlier)).is_err() {
+                if checked_tx.send((layout.check_after(batch.records, &batch.earlier), batch.read)).is_err() {
                     break;
                 }
             }
         });
-        for (k, data) in checked_rx.into_iter().enumerate() {
-            opts.report(&format!("checked batch {}", k + 1), k, 0);
+        for (k, (data, read)) in checked_rx.into_iter().enumerate() {
             *errors += write(data, writer, opts)?;
+            opts.report(&format!("checked batch {}", k + 1), read.min(total) as usize, total as usize);
         }
         producer.join().unwrap_or_else(|_| Err(IngestError::Io("reading the input failed unexpectedly".into())))
     })
@@ -193,9 +196,11 @@ impl Spill {
         layout: &Layout<'_>,
         sources: Vec<Records>,
         parts: usize,
+        total: u64,
         dir: &Path,
         opts: &Options,
     ) -> Result<Spill, IngestError> {
+        let mut read = 0;
         std::fs::create_dir_all(dir).map_err(spill_err(dir))?;
         let spill = Spill { dir: dir.to_path_buf(), inputs: sources.len() };
         let tables = layout.tables();
@@ -219,8 +224,16 @@ impl Spill {
             let (own_key, own_index, parent_key, parent_index, parent_col) =
                 (l.key, l.index, l.parent_key, l.parent_index, l.parent);
             let has_kids = tables.iter().any(|c| c.parent == Some(ti));
-            opts.report(&format!("splitting {} into {parts} batches", source.file()), 0, 1);
             while source.next_into(&mut rec)? {
+                let before = read;
+                read += rec.bytes();
+                if read >> 23 != before >> 23 {
+                    opts.report(
+                        &format!("splitting the input into {parts} batches"),
+                        read.min(total) as usize,
+                        total as usize,
+                    );
+                }
                 // Records that cannot be placed (no key, no parent) are spread by position.
                 let spread = || batch(fnv(&format!("{i}:{}", rec.row)));
                 let p = match t.parent {

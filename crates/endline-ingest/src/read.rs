@@ -34,6 +34,11 @@ impl RawRecord {
         self.cells.iter()
     }
 
+    /// About the bytes it took in its file (cells and separators).
+    pub fn bytes(&self) -> u64 {
+        self.cells.as_byte_record().as_slice().len() as u64 + self.cells.len() as u64
+    }
+
     /// The number of cells.
     pub fn len(&self) -> usize {
         self.cells.len()

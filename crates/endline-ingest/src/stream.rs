@@ -22,6 +22,8 @@ use crate::read::{Cells, RawRecord, Records};
 pub(crate) struct Batch {
     pub(crate) records: Vec<Cells>,
     pub(crate) earlier: FnvMap<Box<str>, usize>,
+    /// The input's bytes read up to the end of this batch (about), for progress.
+    pub(crate) read: u64,
 }
 
 /// How a stream ended.
@@ -110,6 +112,7 @@ pub(crate) fn stream(
     // Where each link value went: batch numbers, for the whole input.
     let mut seen: Vec<Links> = tables.iter().map(|_| Links::default()).collect();
     let mut batch_no = 0;
+    let mut read = 0;
     loop {
         let mut batch = vec![Cells::default(); inputs];
         let mut earlier = FnvMap::default();
@@ -133,7 +136,7 @@ pub(crate) fn stream(
             if let Some(why) = register(layout, &mut seen[0], 0, fi, &rec, batch_no, has_kids[0]) {
                 return Ok(Streamed::Unordered(why));
             }
-            bytes += rec.cells().map(|c| c.len() as u64 + 1).sum::<u64>();
+            bytes += rec.bytes();
             batch[i].push(&rec);
         }
         let last = bytes == 0;
@@ -169,13 +172,15 @@ pub(crate) fn stream(
                 if let Some(why) = register(layout, &mut seen[ti], ti, fi, &rec, batch_no, has_kids[ti]) {
                     return Ok(Streamed::Unordered(why));
                 }
+                read += rec.bytes();
                 batch[i].push(&rec);
             }
         }
         if batch.iter().all(Cells::is_empty) {
             return Ok(Streamed::Done);
         }
-        if !emit(Batch { records: batch, earlier }) {
+        read += bytes;
+        if !emit(Batch { records: batch, earlier, read }) {
             return Ok(Streamed::Stopped);
         }
         batch_no += 1;
