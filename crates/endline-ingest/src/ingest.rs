@@ -949,9 +949,11 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
         let (p_key, p_index) = (tables[pi].meta_index("KEY"), tables[pi].meta_index("_index"));
         let (c_pkey, c_pindex) = (tables[ti].meta_index("PARENT_KEY"), tables[ti].meta_index("_parent_index"));
         let (parents, children) = (&tables[pi], &tables[ti]);
-        let mut by_key: FnvMap<&str, usize> = FnvMap::default();
-        let mut by_odk: FnvMap<&str, usize> = FnvMap::default();
-        let mut by_kobo: FnvMap<&str, usize> = FnvMap::default();
+        let n = parents.rows.len();
+        let sized = |used: bool| FnvMap::with_capacity_and_hasher(if used { n } else { 0 }, Default::default());
+        let mut by_key: FnvMap<&str, usize> = sized(pi == 0);
+        let mut by_odk: FnvMap<&str, usize> = sized(p_key.is_some());
+        let mut by_kobo: FnvMap<&str, usize> = sized(p_index.is_some());
         for (r, row) in parents.rows.iter().enumerate() {
             if pi == 0
                 && let Some(k) = &row.key
@@ -1305,7 +1307,7 @@ fn cross_checks<'s>(
 ) {
     // Duplicate and empty keys in the top table (keys first used in an earlier batch
     // are in `earlier`, with the row that used them).
-    let mut first: FnvMap<Arc<str>, usize> = FnvMap::default();
+    let mut first: FnvMap<Arc<str>, usize> = FnvMap::with_capacity_and_hasher(tables[0].rows.len(), Default::default());
     let mut found = Vec::new();
     for (r, row) in tables[0].rows.iter().enumerate() {
         match &row.key {

@@ -37,30 +37,32 @@ pub(crate) enum Streamed {
     Stopped,
 }
 
-/// A table's records as they come, one file after another, with one record of lookahead.
+/// A table's records as they come, one file after another, with one record of lookahead
+/// (read into the same buffer each time).
 struct TableStream {
-    /// (input index, its records), in input order.
+    /// (input index, file of the table, its records), in input order.
     files: Vec<(usize, usize, Records)>,
-    next: Option<(usize, usize, RawRecord)>,
+    record: RawRecord,
+    /// Whether `record` holds the next record.
+    ready: bool,
 }
 
 impl TableStream {
     /// The next record without taking it: (input, file of the table, record).
-    fn peek(&mut self) -> Result<Option<&(usize, usize, RawRecord)>, IngestError> {
-        while self.next.is_none() && !self.files.is_empty() {
-            let (i, fi, source) = &mut self.files[0];
-            let mut rec = RawRecord::default();
-            if source.next_into(&mut rec)? {
-                self.next = Some((*i, *fi, rec));
+    fn peek(&mut self) -> Result<Option<(usize, usize, &RawRecord)>, IngestError> {
+        while !self.ready && !self.files.is_empty() {
+            if self.files[0].2.next_into(&mut self.record)? {
+                self.ready = true;
             } else {
                 self.files.remove(0);
             }
         }
-        Ok(self.next.as_ref())
+        Ok(self.files.first().filter(|_| self.ready).map(|(i, fi, _)| (*i, *fi, &self.record)))
     }
 
-    fn take(&mut self) -> Option<(usize, usize, RawRecord)> {
-        self.next.take()
+    /// Moves past the record [`TableStream::peek`] gave.
+    fn consume(&mut self) {
+        self.ready = false;
     }
 }
 
@@ -74,7 +76,7 @@ struct Links {
 }
 
 /// Which link of a roster row decides its parent, as linking tries them.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Via {
     Odk,
     Kobo,
@@ -103,7 +105,8 @@ pub(crate) fn stream(
 ) -> Result<Streamed, IngestError> {
     let tables = layout.tables();
     let inputs = sources.len();
-    let mut streams: Vec<TableStream> = tables.iter().map(|_| TableStream { files: Vec::new(), next: None }).collect();
+    let mut streams: Vec<TableStream> =
+        tables.iter().map(|_| TableStream { files: Vec::new(), record: RawRecord::default(), ready: false }).collect();
     for (i, source) in sources.into_iter().enumerate() {
         let (ti, fi) = layout.place(i);
         streams[ti].files.push((i, fi, source));
@@ -119,10 +122,8 @@ pub(crate) fn stream(
         // Top-level records, about `batch_bytes` of them.
         let mut bytes = 0u64;
         while bytes < batch_bytes {
-            let Some((i, fi, rec)) = streams[0].peek()?.is_some().then(|| streams[0].take()).flatten() else {
-                break;
-            };
-            if let Some(k) = key_of(layout, 0, fi, &rec) {
+            let Some((i, fi, rec)) = streams[0].peek()? else { break };
+            if let Some(k) = key_of(layout, 0, fi, rec) {
                 match seen[0].key.get(&*k) {
                     Some(&(b, row)) if b != batch_no => {
                         earlier.insert(Box::from(&*k), row);
@@ -133,11 +134,12 @@ pub(crate) fn stream(
                     }
                 }
             }
-            if let Some(why) = register(layout, &mut seen[0], 0, fi, &rec, batch_no, has_kids[0]) {
+            if let Some(why) = register(layout, &mut seen[0], 0, fi, rec, batch_no, has_kids[0]) {
                 return Ok(Streamed::Unordered(why));
             }
             bytes += rec.bytes();
-            batch[i].push(&rec);
+            batch[i].push(rec);
+            streams[0].consume();
         }
         let last = bytes == 0;
         // Roster rows whose parent is in this batch, table by table (parents first). After
@@ -145,15 +147,26 @@ pub(crate) fn stream(
         // an earlier batch.
         for ti in 1..tables.len() {
             let Some(pi) = tables[ti].parent else { continue };
-            while let Some((_, fi, rec)) = streams[ti].peek()? {
+            // Roster rows of one parent come together: the last link found is tried first.
+            let mut last_link: Option<(Via, String, usize)> = None;
+            while let Some((i, fi, rec)) = streams[ti].peek()? {
                 // The batch of its parent as one batch would link it: by the first link
                 // written while more parents may come; by the first that finds a parent at
                 // the end. None: wait for a later batch; Some(None): no parent anywhere.
-                let links = link_values(layout, ti, *fi, rec, pi == 0);
+                let links = link_values(layout, ti, fi, rec, pi == 0);
                 let mut written = links.iter().flatten();
                 let parent_batch = match written.next() {
                     None => Some(None),
-                    Some((via, v)) if !last => seen[pi].get(*via, v).map(Some),
+                    Some((via, v)) if !last && last_link.as_ref().is_some_and(|(w, l, _)| w == via && l == v) => {
+                        last_link.as_ref().map(|(_, _, b)| Some(*b))
+                    }
+                    Some((via, v)) if !last => {
+                        let found = seen[pi].get(*via, v);
+                        if let Some(b) = found {
+                            last_link = Some((*via, v.to_string(), b));
+                        }
+                        found.map(Some)
+                    }
                     Some(first) => {
                         Some(std::iter::once(first).chain(written).find_map(|(via, v)| seen[pi].get(*via, v)))
                     }
@@ -168,12 +181,12 @@ pub(crate) fn stream(
                     }
                     Some(_) => {}
                 }
-                let Some((i, fi, rec)) = streams[ti].take() else { break };
-                if let Some(why) = register(layout, &mut seen[ti], ti, fi, &rec, batch_no, has_kids[ti]) {
+                if let Some(why) = register(layout, &mut seen[ti], ti, fi, rec, batch_no, has_kids[ti]) {
                     return Ok(Streamed::Unordered(why));
                 }
                 read += rec.bytes();
-                batch[i].push(&rec);
+                batch[i].push(rec);
+                streams[ti].consume();
             }
         }
         if batch.iter().all(Cells::is_empty) {
