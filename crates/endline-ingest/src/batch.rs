@@ -1,17 +1,18 @@
 //! Ingest with memory bounded by the batch size, not by the input's.
 //!
-//! Every rule is decided within one submission: its top-level record and its roster rows
-//! (a repeat's count, a calculation over roster rows, a roster row whose parent was
-//! rejected), or among records sharing a key (duplicates). Inputs larger than
-//! [`Options::batch_bytes`] are therefore split by submission: each record is routed to
-//! one of N spill files by a hash of its submission's key, roster rows following their
-//! parent record (by ODK Central's PARENT_KEY, KoboToolbox's _parent_index or the survey
-//! key, as linking does). Each batch is then checked in memory and appended to the
-//! outputs. Only the keys of records that have roster rows are held across the whole
-//! input (to route those rows).
+//! Every rule is decided within one submission (its top-level record and its roster
+//! rows: a repeat's count, a calculation over roster rows, a roster row whose parent was
+//! rejected) or among records sharing a key (duplicates). Inputs larger than
+//! [`Options::batch_bytes`] are therefore checked in batches of whole submissions. When
+//! the export is in submission order, batches are formed as the files are read
+//! ([`crate::stream`]). Otherwise the input is split on disk first ([`Spill`]): each
+//! record is routed to one of N scratch files by a hash of its submission's key, roster
+//! rows following their parent record (by ODK Central's PARENT_KEY, KoboToolbox's
+//! _parent_index or the survey key, as linking does); only the keys of records that have
+//! roster rows are held across the whole input.
 //!
-//! Rows are written batch by batch, in file order within a batch; with one batch (inputs
-//! up to the batch size), in file order.
+//! A streamed run writes rows in file order; a split one, batch by batch (in file order
+//! within each). Nothing else differs from checking everything in one batch.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -21,10 +22,9 @@ use endline_survey::Survey;
 
 use crate::error::IngestError;
 use crate::hash::{FnvMap, fnv};
-use crate::ingest::{Ingested, Input, Layout, Options, key_of, read_all};
+use crate::ingest::{Ingested, Input, Layout, Options, Via, key_of, read_all};
 use crate::model::OnError;
-use crate::read;
-use crate::read::{Cells, RawRecord, Records};
+use crate::read::{self, Cells, RawRecord, Records};
 use crate::stream::{Batch, Streamed, stream};
 use crate::write::{Report, Writer};
 
@@ -41,7 +41,8 @@ const MAX_BATCHES: u64 = 512;
 /// main thread writes them.
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
-    let total: u64 = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).sum();
+    let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();
+    let total: u64 = sizes.iter().sum();
     let mut writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
     let mut errors = 0;
     if total <= opts.batch_bytes {
@@ -50,10 +51,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
         errors += write(layout.check(records), &mut writer, opts)?;
     } else {
         // A batch's top-level records take their share of the batch, the rest is rosters.
-        let top: u64 = (0..inputs.len())
-            .filter(|&i| layout.place(i).0 == 0)
-            .map(|i| std::fs::metadata(&inputs[i].path).map_or(0, |m| m.len()))
-            .sum();
+        let top: u64 = sizes.iter().enumerate().filter(|(i, _)| layout.place(*i).0 == 0).map(|(_, s)| s).sum();
         let top_bytes = (opts.batch_bytes as u128 * top as u128 / total.max(1) as u128).max(1) as u64;
         let streamed =
             pipeline(&layout, opts, total, &mut writer, &mut errors, |emit| stream(&layout, sources, top_bytes, emit))?;
@@ -124,7 +122,7 @@ fn pipeline<T: Send>(
             *errors += write(data, writer, opts)?;
             opts.report(&format!("checked batch {}", k + 1), read.min(total) as usize, total as usize);
         }
-        producer.join().unwrap_or_else(|_| Err(IngestError::Io("reading the input failed unexpectedly".into())))
+        producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
@@ -220,9 +218,7 @@ impl Spill {
             let (ti, fi) = layout.place(i);
             let t = &tables[ti];
             let file = &t.files[fi];
-            let l = file.links;
-            let (own_key, own_index, parent_key, parent_index, parent_col) =
-                (l.key, l.index, l.parent_key, l.parent_index, l.parent);
+            let (own_key, own_index) = (file.links.key, file.links.index);
             let has_kids = tables.iter().any(|c| c.parent == Some(ti));
             while source.next_into(&mut rec)? {
                 let before = read;
@@ -238,12 +234,16 @@ impl Spill {
                 let spread = || batch(fnv(&format!("{i}:{}", rec.row)));
                 let p = match t.parent {
                     None => key_of(layout, ti, fi, &rec).map_or_else(spread, |k| batch(fnv(&k))),
-                    Some(pi) => parent_key
-                        .and_then(|c| rec.cell(c))
-                        .and_then(|v| by_odk[pi].get(v))
-                        .or_else(|| parent_index.and_then(|c| rec.cell(c)).and_then(|v| by_kobo[pi].get(v)))
-                        .copied()
-                        .or_else(|| parent_col.and_then(|c| rec.cell(c)).filter(|_| pi == 0).map(|k| batch(fnv(k))))
+                    Some(pi) => file
+                        .links
+                        .parents(|c| rec.cell(c), pi == 0)
+                        .iter()
+                        .flatten()
+                        .find_map(|&(via, v)| match via {
+                            Via::Odk => by_odk[pi].get(v).copied(),
+                            Via::Kobo => by_kobo[pi].get(v).copied(),
+                            Via::Key => Some(batch(fnv(v))),
+                        })
                         .unwrap_or_else(spread),
                 };
                 if has_kids {

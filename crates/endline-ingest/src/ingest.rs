@@ -170,6 +170,34 @@ pub(crate) struct LinkColumns {
     pub(crate) survey_key: Option<usize>,
 }
 
+/// The link by which a roster row finds its parent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Via {
+    /// ODK Central: PARENT_KEY is the parent's KEY.
+    Odk,
+    /// KoboToolbox: `_parent_index` is the parent's `_index`.
+    Kobo,
+    /// The survey key, written in the roster file (rosters of the top level only).
+    Key,
+}
+
+impl LinkColumns {
+    /// A roster row's links to its parent as written (`None`: not written), in the order
+    /// linking tries them; `cell` reads the row's cells.
+    pub(crate) fn parents<'c>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'c str>,
+        top_parent: bool,
+    ) -> [Option<(Via, &'c str)>; 3] {
+        let at = |c: Option<usize>| c.and_then(&cell);
+        [
+            at(self.parent_key).map(|v| (Via::Odk, v)),
+            at(self.parent_index).map(|v| (Via::Kobo, v)),
+            at(self.parent).filter(|_| top_parent).map(|v| (Via::Key, v)),
+        ]
+    }
+}
+
 /// What a question needs to type and check a cell, worked out once.
 #[derive(Debug, Clone)]
 struct Spec<'s> {
@@ -946,24 +974,23 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
     }
     for ti in 0..tables.len() {
         let Some(pi) = tables[ti].parent else { continue };
-        let (p_key, p_index) = (tables[pi].meta_index("KEY"), tables[pi].meta_index("_index"));
-        let (c_pkey, c_pindex) = (tables[ti].meta_index("PARENT_KEY"), tables[ti].meta_index("_parent_index"));
         let (parents, children) = (&tables[pi], &tables[ti]);
         let n = parents.rows.len();
         let sized = |used: bool| FnvMap::with_capacity_and_hasher(if used { n } else { 0 }, Default::default());
         let mut by_key: FnvMap<&str, usize> = sized(pi == 0);
-        let mut by_odk: FnvMap<&str, usize> = sized(p_key.is_some());
-        let mut by_kobo: FnvMap<&str, usize> = sized(p_index.is_some());
+        let mut by_odk: FnvMap<&str, usize> = sized(parents.meta_index("KEY").is_some());
+        let mut by_kobo: FnvMap<&str, usize> = sized(parents.meta_index("_index").is_some());
         for (r, row) in parents.rows.iter().enumerate() {
             if pi == 0
                 && let Some(k) = &row.key
             {
                 by_key.entry(k).or_insert(r);
             }
-            if let Some(v) = p_key.and_then(|m| parents.meta_of(row, m)) {
+            let own = parents.files[row.file].links;
+            if let Some(v) = own.key.and_then(|c| parents.cell(row, c)) {
                 by_odk.entry(v).or_insert(r);
             }
-            if let Some(v) = p_index.and_then(|m| parents.meta_of(row, m)) {
+            if let Some(v) = own.index.and_then(|c| parents.cell(row, c)) {
                 by_kobo.entry(v).or_insert(r);
             }
         }
@@ -971,12 +998,12 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
             .rows
             .iter()
             .map(|row| {
-                c_pkey
-                    .and_then(|m| children.meta_of(row, m))
-                    .and_then(|v| by_odk.get(v))
-                    .or_else(|| c_pindex.and_then(|m| children.meta_of(row, m)).and_then(|v| by_kobo.get(v)))
-                    .or_else(|| if pi == 0 { row.key.as_deref().and_then(|k| by_key.get(k)) } else { None })
-                    .copied()
+                let written = children.files[row.file].links.parents(|c| children.cell(row, c), pi == 0);
+                written.iter().flatten().find_map(|&(via, v)| match via {
+                    Via::Odk => by_odk.get(v).copied(),
+                    Via::Kobo => by_kobo.get(v).copied(),
+                    Via::Key => by_key.get(v).copied(),
+                })
             })
             .collect();
         drop((by_key, by_odk, by_kobo));
@@ -998,9 +1025,9 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
         }
         let slot = tables[pi].children.iter().position(|c| *c == ti).unwrap_or(0);
         tables[pi].kids[slot] = Kids { start, rows };
-        let how = if c_pkey.is_some() {
+        let how = if tables[ti].meta_index("PARENT_KEY").is_some() {
             "PARENT_KEY"
-        } else if c_pindex.is_some() {
+        } else if tables[ti].meta_index("_parent_index").is_some() {
             "_parent_index"
         } else {
             survey.key()

@@ -606,11 +606,6 @@ pub fn open(path: &Path, display: &str, encoding: Option<&str>) -> Result<Record
     }
 }
 
-/// Reads a whole data file (see [`open`]).
-pub fn read_file(path: &Path, display: &str, encoding: Option<&str>) -> Result<RawTable, IngestError> {
-    open(path, display, encoding)?.into_table()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

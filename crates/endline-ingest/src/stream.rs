@@ -13,7 +13,7 @@
 
 use crate::error::IngestError;
 use crate::hash::FnvMap;
-use crate::ingest::{Layout, key_of};
+use crate::ingest::{Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
 /// A batch: each input's records, and the survey keys its top-level records share with
@@ -73,14 +73,6 @@ struct Links {
     odk: FnvMap<Box<str>, usize>,
     kobo: FnvMap<Box<str>, usize>,
     key: FnvMap<Box<str>, (usize, usize)>,
-}
-
-/// Which link of a roster row decides its parent, as linking tries them.
-#[derive(Clone, Copy, PartialEq)]
-enum Via {
-    Odk,
-    Kobo,
-    Key,
 }
 
 impl Links {
@@ -153,7 +145,7 @@ pub(crate) fn stream(
                 // The batch of its parent as one batch would link it: by the first link
                 // written while more parents may come; by the first that finds a parent at
                 // the end. None: wait for a later batch; Some(None): no parent anywhere.
-                let links = link_values(layout, ti, fi, rec, pi == 0);
+                let links = tables[ti].files[fi].links.parents(|c| rec.cell(c), pi == 0);
                 let mut written = links.iter().flatten();
                 let parent_batch = match written.next() {
                     None => Some(None),
@@ -198,23 +190,6 @@ pub(crate) fn stream(
         }
         batch_no += 1;
     }
-}
-
-/// A roster row's link values in the order linking tries them (`None`: not written).
-fn link_values<'r>(
-    layout: &Layout<'_>,
-    ti: usize,
-    fi: usize,
-    rec: &'r RawRecord,
-    top_parent: bool,
-) -> [Option<(Via, &'r str)>; 3] {
-    let l = layout.tables()[ti].files[fi].links;
-    let cell = |c: Option<usize>| c.and_then(|c| rec.cell(c));
-    [
-        cell(l.parent_key).map(|v| (Via::Odk, v)),
-        cell(l.parent_index).map(|v| (Via::Kobo, v)),
-        cell(l.parent).filter(|_| top_parent).map(|v| (Via::Key, v)),
-    ]
 }
 
 /// Notes in which batch a record's KEY and `_index` went (for tables with rosters); one
