@@ -36,7 +36,7 @@ const MAX_BATCHES: u64 = 512;
 /// and any error, writes nothing and returns [`IngestError::Rejected`].
 ///
 /// Inputs up to [`Options::batch_bytes`] are checked in one batch. Larger ones are read
-/// as they come when the export is in submission order ([`crate::stream`]), else split
+/// as they come when the export is in submission order (see `stream`), else split
 /// on disk first; either way one thread forms batches, a second checks them and the
 /// main thread writes them.
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
