@@ -292,20 +292,84 @@ fn manifest_dir() -> std::path::PathBuf {
 
 /// How a batched ingest went: streamed in submission order, or split on disk.
 #[derive(Debug, PartialEq)]
-enum Path_ {
+pub enum Batching {
+    /// Batches formed as the files were read (in submission order).
     Streamed,
+    /// The input split on disk by submission first.
     Split,
+}
+
+/// The order of the roster rows in [`fixture_copies`].
+#[derive(Debug, Clone, Copy)]
+pub enum Order {
+    /// In the order of their parents, rows without a parent last (submission order).
+    Parents,
+    /// The reverse.
+    Reversed,
+    /// Shuffled (by this seed).
+    Shuffled(u64),
+}
+
+/// Writes the faulty fixture `copies` times over into `dir` as `<name>.csv` and
+/// `<name>-members.csv`, with its keys renamed in each copy (H001 -> H001, H101, ...;
+/// uuid:a -> uuid:0-a, uuid:1-a, ...), except that with `reuse` the last copy reuses the
+/// first copy's household IDs.
+pub fn fixture_copies(dir: &Path, name: &str, copies: usize, reuse: bool, order: Order) -> [Input; 2] {
+    let (hh, members) = (read_data("hh.csv"), read_data("hh-members.csv"));
+    let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
+    let mut rows: Vec<(usize, String)> = Vec::new();
+    for copy in 0..copies {
+        let id = if reuse && copy + 1 == copies { 0 } else { copy };
+        for line in hh.lines().skip(1) {
+            hh_out += &(line.replace(",H0", &format!(",H{id}")).replace("uuid:", &format!("uuid:{copy}-")) + "\n");
+        }
+        // The fixture lists uuid:b's row after uuid:h's: sort by parent within the copy.
+        let mut own: Vec<&str> = members.lines().skip(1).collect();
+        own.sort_by_key(|l| l.split(",uuid:").nth(1).and_then(|k| k.chars().next()));
+        for line in own {
+            let orphan = line.contains("zzz");
+            rows.push((if orphan { usize::MAX } else { copy }, line.replace("uuid:", &format!("uuid:{copy}-")) + "\n"));
+        }
+    }
+    rows.sort_by_key(|(copy, _)| *copy); // stable: orphans last
+    match order {
+        Order::Parents => {}
+        Order::Reversed => rows.reverse(),
+        Order::Shuffled(seed) => {
+            let mut state = seed | 1;
+            for i in (1..rows.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                rows.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+        }
+    }
+    let members_out: String = members.lines().next().unwrap_or_default().to_string()
+        + "\n"
+        + &rows.into_iter().map(|(_, l)| l).collect::<String>();
+    std::fs::write(dir.join(format!("{name}.csv")), hh_out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(format!("{name}-members.csv")), members_out).unwrap_or_else(|e| panic!("{e}"));
+    [
+        Input {
+            table: Some("members".into()),
+            path: dir.join(format!("{name}-members.csv")),
+            display: "hh-members.csv".into(),
+        },
+        Input { table: Some("hh".into()), path: dir.join(format!("{name}.csv")), display: "hh.csv".into() },
+    ]
 }
 
 /// Checks `inputs` in one batch (in memory) and in about `parts` batches, and asserts the
 /// outputs are the same: counts and ingest.json byte for byte, the tables and rejects row
-/// for row (batches write rows batch by batch). Asserts which way the batches were made.
-fn assert_batches_match(
+/// for row (batches write rows batch by batch). Asserts which way the batches were made,
+/// when `batching` says.
+pub fn assert_batches_match(
     s: &Survey,
     inputs: &[Input],
     parts: u64,
     name: &str,
-    path: Path_,
+    batching: Option<Batching>,
 ) -> endline_ingest::write::Report {
     let one = scratch(&format!("{name}-one"));
     let many = scratch(&format!("{name}-many"));
@@ -322,10 +386,12 @@ fn assert_batches_match(
     let batched = Options { batch_bytes: total.div_ceil(parts), progress: Some(progress), ..opts(OnError::Reject) };
     let report = endline_ingest::ingest_to(s, inputs, &batched, &many).unwrap_or_else(|e| panic!("{e}"));
     let said = said.lock().map(|l| l.clone()).unwrap_or_default();
-    let split = said.iter().any(|w| w.contains("not in submission order"));
-    assert_eq!(if split { Path_::Split } else { Path_::Streamed }, path, "{said:?}");
-    let batches = said.iter().filter(|w| w.starts_with("checked batch")).count();
-    assert!(batches >= parts as usize / 2, "{batches} batches: {said:?}");
+    if let Some(batching) = batching {
+        let split = said.iter().any(|w| w.contains("not in submission order"));
+        assert_eq!(if split { Batching::Split } else { Batching::Streamed }, batching, "{said:?}");
+        let batches = said.iter().filter(|w| w.starts_with("checked batch")).count();
+        assert!(batches >= parts as usize / 2, "{batches} batches: {said:?}");
+    }
     assert_eq!(report.counts, counts);
     assert_eq!(report.issues, d.issues());
     let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -365,47 +431,16 @@ fn batches_give_what_one_batch_gives() {
     // H101, ..., H3801). In submission order it streams (its orphan roster rows come last),
     // also when the last copy reuses the first copy's household IDs (duplicates across
     // batches); with the roster rows in reverse order, it is split on disk.
-    let (hh, members) = (read_data("hh.csv"), read_data("hh-members.csv"));
     let write = |name: &str, reuse: bool, reverse: bool| {
-        let mut hh_out = hh.lines().next().unwrap_or_default().to_string() + "\n";
-        let mut members_out = members.lines().next().unwrap_or_default().to_string() + "\n";
-        let mut orphans = String::new();
-        for copy in 0..40 {
-            let id = if reuse && copy == 39 { 0 } else { copy };
-            for line in hh.lines().skip(1) {
-                let line = line.replace(",H0", &format!(",H{id}")).replace("uuid:", &format!("uuid:{copy}-"));
-                hh_out.push_str(&line);
-                hh_out.push('\n');
-            }
-            // In the parents' order (the fixture lists uuid:b's row after uuid:h's), or reversed.
-            let mut rows: Vec<&str> = members.lines().skip(1).collect();
-            rows.sort_by_key(|l| l.split(",uuid:").nth(1).and_then(|k| k.chars().next()));
-            if reverse {
-                rows.reverse();
-            }
-            for line in rows {
-                let line = line.replace("uuid:", &format!("uuid:{copy}-")) + "\n";
-                if line.contains("zzz") && !reverse { orphans.push_str(&line) } else { members_out.push_str(&line) }
-            }
-        }
-        members_out.push_str(&orphans);
-        std::fs::write(dir.join(format!("{name}.csv")), hh_out).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join(format!("{name}-members.csv")), members_out).unwrap_or_else(|e| panic!("{e}"));
-        [
-            Input {
-                table: Some("members".into()),
-                path: dir.join(format!("{name}-members.csv")),
-                display: "hh-members.csv".into(),
-            },
-            Input { table: Some("hh".into()), path: dir.join(format!("{name}.csv")), display: "hh.csv".into() },
-        ]
+        let order = if reverse { Order::Reversed } else { Order::Parents };
+        fixture_copies(&dir, name, 40, reuse, order)
     };
-    let report = assert_batches_match(&s, &write("ordered", false, false), 7, "ordered", Path_::Streamed);
+    let report = assert_batches_match(&s, &write("ordered", false, false), 7, "ordered", Some(Batching::Streamed));
     let rule = |report: &endline_ingest::write::Report, r: &str| report.issues.iter().filter(|i| i.rule == r).count();
     // Per copy: one duplicate; five orphans (one without a parent, four under rejected records).
     assert_eq!((rule(&report, "duplicate-key"), rule(&report, "orphan")), (40, 200));
-    assert_batches_match(&s, &write("reversed", false, true), 7, "reversed", Path_::Split);
-    let report = assert_batches_match(&s, &write("reused", true, false), 7, "reused", Path_::Streamed);
+    assert_batches_match(&s, &write("reversed", false, true), 7, "reversed", Some(Batching::Split));
+    let report = assert_batches_match(&s, &write("reused", true, false), 7, "reused", Some(Batching::Streamed));
     // Each copy's duplicate, and the last copy's nine households again (the one whose ID
     // breaks its type is not a key).
     assert_eq!(rule(&report, "duplicate-key"), 39 + 9);
@@ -423,13 +458,13 @@ fn batches_give_what_one_batch_gives() {
         Input { table: Some("hh".into()), path: dir.join("kobo.csv"), display: "kobo.csv".into() },
         Input { table: Some("members".into()), path: dir.join("kobo-members.csv"), display: "kobo-members.csv".into() },
     ];
-    let report = assert_batches_match(&s, &inputs, 5, "kobo", Path_::Split);
+    let report = assert_batches_match(&s, &inputs, 5, "kobo", Some(Batching::Split));
     assert!(report.issues.iter().all(|i| i.rule != "orphan" && i.rule != "count-mismatch"), "{:?}", report.issues);
     let kobo_members: String = std::iter::once("age,_parent_index,_index\n".to_string())
         .chain((1..=60).flat_map(|i| (0..=(i % 3)).map(move |k| format!("{},{i},{}\n", 20 + k, i * 10 + k))))
         .collect();
     std::fs::write(dir.join("kobo-members.csv"), kobo_members).unwrap_or_else(|e| panic!("{e}"));
-    assert_batches_match(&s, &inputs, 5, "kobo-ordered", Path_::Streamed);
+    assert_batches_match(&s, &inputs, 5, "kobo-ordered", Some(Batching::Streamed));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -462,6 +497,7 @@ fn batches_fail_whole_and_are_reproducible() {
     let _ = (std::fs::remove_dir_all(&a), std::fs::remove_dir_all(&b));
 }
 
-fn read_data(name: &str) -> String {
+/// A fixture's text.
+pub fn read_data(name: &str) -> String {
     std::fs::read_to_string(data(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }

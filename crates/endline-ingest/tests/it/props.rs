@@ -1,5 +1,6 @@
 //! Ingest never panics: arbitrary bytes as a CSV, JSON Lines or JSON file, and
-//! arbitrary cell values in a well-formed export, give records or clear errors.
+//! arbitrary cell values in a well-formed export, give records or clear errors. And
+//! batches, however the export is ordered and however large, give what one batch gives.
 
 use proptest::prelude::*;
 
@@ -39,5 +40,24 @@ proptest! {
             prop_assert_eq!(c.rows_in, c.rows_written + c.rows_rejected);
         }
         prop_assert_eq!(counts[0].1.rows_in, cells.len(), "every record of the file is counted");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batches_give_what_one_batch_gives(copies in 2usize..12, parts in 2u64..10, order in 0u8..3, seed in any::<u64>(), reuse in any::<bool>()) {
+        let survey = crate::survey();
+        let dir = crate::scratch_dir("props-batches");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let order = match order {
+            0 => crate::Order::Parents,
+            1 => crate::Order::Reversed,
+            _ => crate::Order::Shuffled(seed),
+        };
+        let inputs = crate::fixture_copies(&dir, "copies", copies, reuse, order);
+        crate::assert_batches_match(&survey, &inputs, parts, "props-batches", None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
