@@ -271,8 +271,9 @@ impl<R: BufRead> Read for Decoding<R> {
             self.out.clear();
             self.out.resize(src.len() * 3 + 16, 0);
             let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(src, &mut self.out, last);
-            if let encoding_rs::DecoderResult::Malformed(bad, _) = result {
-                let at = read - usize::from(bad);
+            if let encoding_rs::DecoderResult::Malformed(bad, after) = result {
+                // The malformed bytes end `after` bytes before what was read.
+                let at = read.saturating_sub(usize::from(bad) + usize::from(after));
                 let line = self.lines + src[..at].iter().filter(|b| **b == b'\n').count() + 1;
                 let err = Undecodable { line, byte: self.consumed + at, encoding: self.encoding };
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, err));
@@ -666,7 +667,7 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("b.csv, line 3") && err.contains("gb18030"), "{err}");
+        assert!(err.contains("b.csv, line 3 (byte 12)") && err.contains("gb18030"), "{err}");
     }
 
     #[test]
