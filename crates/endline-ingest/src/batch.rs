@@ -89,11 +89,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
 /// Writes a checked batch (unless `--on-error fail`, which writes nothing); returns its
 /// number of records with errors.
 fn write(data: Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result<usize, IngestError> {
-    let errors = data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
-    if opts.on_error != OnError::Fail {
-        writer.add(&data)?;
-    }
-    Ok(errors)
+    if opts.on_error == OnError::Fail { Ok(data.records_with_errors()) } else { writer.add(&data) }
 }
 
 /// Runs `produce` on one thread (it hands batches to `emit`, which returns false once

@@ -18,7 +18,7 @@ use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 
 use crate::error::IngestError;
 use crate::hash::FnvMap;
-use crate::model::{Issue, OnError, Severity, TableCounts};
+use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
 use crate::read::{self, Cells, RawRecord, Records};
 
 /// One data file, optionally assigned to a table (`TABLE=PATH`).
@@ -751,7 +751,7 @@ pub fn ingest<'s>(survey: &'s Survey, inputs: &[Input], opts: &Options) -> Resul
     opts.report("checking records", 0, 1);
     let mut data = layout.check(records);
     opts.report("checked", 1, 1);
-    let errors = data.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count();
+    let errors = data.records_with_errors();
     if opts.on_error == OnError::Fail && errors > 0 {
         return Err(IngestError::Rejected(errors));
     }
@@ -773,12 +773,7 @@ pub(crate) fn key_of<'r>(layout: &Layout<'_>, ti: usize, fi: usize, rec: &'r Raw
     if spec.item.question_type() == QuestionType::Text {
         return Some(Cow::Borrowed(raw)); // as parse_value keeps it
     }
-    let value = if spec.item.question_type().is_select() {
-        parse_choice(spec, layout.survey, raw)
-    } else {
-        parse_value(spec.item, raw)
-    };
-    value.ok().filter(|v| !v.is_null()).map(|v| Cow::Owned(v.as_text()))
+    parse_answer(spec, layout.survey, raw).ok().filter(|v| !v.is_null()).map(|v| Cow::Owned(v.as_text()))
 }
 
 /// Reads every record of every source.
@@ -882,9 +877,7 @@ fn type_record(
                 continue;
             }
         }
-        let parsed =
-            if item.question_type().is_select() { parse_choice(spec, survey, raw) } else { parse_value(item, raw) };
-        match parsed {
+        match parse_answer(spec, survey, raw) {
             Ok(v) => values[c] = v,
             Err(message) => {
                 row.invalid.push(c);
@@ -909,6 +902,11 @@ fn type_record(
         };
     }
     row
+}
+
+/// Types an answer (not a missing code): a select's choices, or a value of the question's type.
+fn parse_answer(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, String> {
+    if spec.item.question_type().is_select() { parse_choice(spec, survey, raw) } else { parse_value(spec.item, raw) }
 }
 
 /// Parses a select answer; the error names the values that are not choices.
@@ -1481,6 +1479,11 @@ fn cross_checks<'s>(
 }
 
 impl Ingested<'_> {
+    /// The number of records with an error, in all tables.
+    pub fn records_with_errors(&self) -> usize {
+        self.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count()
+    }
+
     /// Counts per table, reconciled: rows_in = rows_written + rows_rejected.
     pub fn counts(&self) -> Vec<(String, TableCounts)> {
         self.tables
@@ -1496,13 +1499,7 @@ impl Ingested<'_> {
 
     /// Every issue: file-level first, then by table, file and row.
     pub fn issues(&self) -> Vec<Issue> {
-        let mut all: Vec<Issue> = self.file_issues.clone();
-        let mut rows: Vec<Issue> =
-            self.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.clone())).collect();
-        rows.sort_by(|a, b| {
-            (&a.table, &a.file, a.row, &a.column, &a.rule).cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
-        });
-        all.extend(rows);
-        all
+        let records = self.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.clone())).collect();
+        in_report_order(&self.file_issues, records)
     }
 }

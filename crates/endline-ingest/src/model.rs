@@ -28,6 +28,17 @@ pub struct Issue {
     pub message: String,
 }
 
+/// Every issue as ingest.json lists them: the file-level ones (already in order), then
+/// the records' by table, file, row, column and rule.
+pub(crate) fn in_report_order(file_issues: &[Issue], mut records: Vec<Issue>) -> Vec<Issue> {
+    records.sort_by(|a, b| {
+        (&a.table, &a.file, a.row, &a.column, &a.rule).cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
+    });
+    let mut all = file_issues.to_vec();
+    all.extend(records);
+    all
+}
+
 /// Counts for one table. Always `rows_in = rows_written + rows_rejected`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct TableCounts {

@@ -299,7 +299,6 @@ pub struct Records {
     file: String,
     columns: Vec<String>,
     source: Source,
-    buf: RawRecord,
 }
 
 enum Source {
@@ -327,23 +326,15 @@ impl Records {
     /// Reads a whole table into memory.
     pub fn into_table(mut self) -> Result<RawTable, IngestError> {
         let mut records = Vec::new();
-        while let Some(r) = self.next_record()? {
-            records.push(r);
+        let mut record = RawRecord::default();
+        while self.next_into(&mut record)? {
+            records.push(record.clone());
         }
         Ok(RawTable { file: self.file, columns: self.columns, records })
     }
 
-    /// The next record; `None` at the end. A ragged row, a file that ends inside a
-    /// quoted field, or undecodable bytes are errors.
-    pub fn next_record(&mut self) -> Result<Option<RawRecord>, IngestError> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let more = self.next_into(&mut buf);
-        let record = more.map(|m| m.then(|| buf.clone()));
-        self.buf = buf;
-        record
-    }
-
-    /// Reads the next record into `out` (reusing its buffers); false at the end.
+    /// Reads the next record into `out` (reusing its buffers); false at the end. A ragged
+    /// row, a file that ends inside a quoted field, or undecodable bytes are errors.
     pub fn next_into(&mut self, out: &mut RawRecord) -> Result<bool, IngestError> {
         let file = &self.file;
         match &mut self.source {
@@ -405,7 +396,6 @@ fn csv_records(
         file: file.to_string(),
         columns,
         source: Source::Csv { reader, row: 0, path: path.map(Path::to_path_buf) },
-        buf: RawRecord::default(),
     })
 }
 
@@ -587,12 +577,7 @@ pub fn open(path: &Path, display: &str, encoding: Option<&str>) -> Result<Record
     let whole = |parse: fn(&str, &str) -> Result<RawTable, IngestError>| -> Result<Records, IngestError> {
         let bytes = std::fs::read(path).map_err(cannot)?;
         let t = parse(display, &decode(display, &bytes, encoding)?)?;
-        Ok(Records {
-            file: t.file,
-            columns: t.columns,
-            source: Source::Memory(t.records.into_iter()),
-            buf: RawRecord::default(),
-        })
+        Ok(Records { file: t.file, columns: t.columns, source: Source::Memory(t.records.into_iter()) })
     };
     match ext.as_str() {
         "csv" => {

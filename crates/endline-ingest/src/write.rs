@@ -5,11 +5,10 @@
 //! sees half an ingest and a failed one leaves the previous outputs in place.
 
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use endline_survey::expr::{Ty, Value};
-use std::borrow::Cow;
 
 use endline_survey::{Item, QuestionType, Survey};
 use polars::io::parquet::write::BatchedWriter;
@@ -18,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::IngestError;
 use crate::ingest::{Ingested, TableData};
-use crate::model::{Issue, OnError, Severity, TableCounts};
+use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -27,7 +26,7 @@ struct Summary<'a> {
     wave: &'a str,
     on_error: OnError,
     tables: serde_json::Map<String, serde_json::Value>,
-    issues: Vec<Issue>,
+    issues: &'a [Issue],
 }
 
 /// The column type an item is stored as.
@@ -169,22 +168,16 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
 /// Rows per Parquet row group (polars' default).
 const ROW_GROUP: usize = 512 * 512;
 
-fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 /// One table's outputs, open while batches come.
 struct TableOut {
     name: String,
     main: Option<BatchedWriter<File>>,
     pii: Option<BatchedWriter<File>>,
-    rejects: Option<BufWriter<File>>,
+    rejects: Option<csv::Writer<BufWriter<File>>>,
     /// The rejects file's columns: every column of the table's files, in order of appearance.
     header: Vec<String>,
+    /// For each of the table's files, where each of `header`'s columns is in it.
+    header_at: Vec<Vec<Option<usize>>>,
     counts: TableCounts,
 }
 
@@ -261,12 +254,18 @@ impl<'s> Writer<'s> {
                         }
                     }
                 }
+                let header_at = t
+                    .files
+                    .iter()
+                    .map(|f| header.iter().map(|h| f.columns.iter().position(|c| c == h)).collect())
+                    .collect();
                 TableOut {
                     name: t.name.clone(),
                     main: None,
                     pii: None,
                     rejects: None,
                     header,
+                    header_at,
                     counts: TableCounts::default(),
                 }
             })
@@ -290,13 +289,14 @@ impl<'s> Writer<'s> {
         self.staging.join(name)
     }
 
-    /// Writes one checked batch.
-    pub fn add(&mut self, data: &Ingested<'_>) -> Result<(), IngestError> {
+    /// Writes one checked batch; returns its number of records with an error.
+    pub fn add(&mut self, data: &Ingested<'_>) -> Result<usize, IngestError> {
+        let mut errors = 0;
         for (ti, t) in data.tables.iter().enumerate() {
             let keep_all = self.on_error != OnError::Reject;
-            let rows: Vec<usize> = (0..t.rows.len()).filter(|&r| keep_all || !t.rows[r].has_error()).collect();
-            let rejected: Vec<usize> =
-                if keep_all { Vec::new() } else { (0..t.rows.len()).filter(|&r| t.rows[r].has_error()).collect() };
+            let (bad, good): (Vec<usize>, Vec<usize>) = (0..t.rows.len()).partition(|&r| t.rows[r].has_error());
+            errors += bad.len();
+            let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
             let (main, pii) = self.columns(t, &rows, keep_all)?;
             let dir = self.staging.clone();
             let out = &mut self.tables[ti];
@@ -312,7 +312,7 @@ impl<'s> Writer<'s> {
             out.counts.rows_rejected += rejected.len();
         }
         self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.iter().cloned())));
-        Ok(())
+        Ok(errors)
     }
 
     /// The columns of a table's written rows: the main file's, and the PII side table's.
@@ -378,24 +378,16 @@ impl<'s> Writer<'s> {
     /// place (replacing a previous ingest). `file_issues` are the unknown and missing
     /// columns.
     pub fn finish(mut self, file_issues: &[Issue]) -> Result<Report, IngestError> {
-        let mut issues = std::mem::take(&mut self.issues);
-        issues.sort_by(|a, b| {
-            (&a.table, &a.file, a.row, &a.column, &a.rule).cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
-        });
-        let mut all = file_issues.to_vec();
-        all.extend(issues);
+        let all = in_report_order(file_issues, std::mem::take(&mut self.issues));
         let mut tables = serde_json::Map::new();
         for t in &mut self.tables {
-            let path = self.staging.join(format!("{}.parquet", t.name));
-            for (w, p) in
-                [(&mut t.main, path.clone()), (&mut t.pii, self.staging.join(format!("{}.pii.parquet", t.name)))]
-            {
+            for (w, file) in [(&mut t.main, "parquet"), (&mut t.pii, "pii.parquet")] {
                 if let Some(w) = w {
-                    w.finish().map_err(polars_err(&p))?;
+                    w.finish().map_err(polars_err(&self.staging.join(format!("{}.{file}", t.name))))?;
                 }
             }
             if let Some(mut r) = t.rejects.take() {
-                r.flush().map_err(io_err(&self.staging))?;
+                r.flush().map_err(io_err(&self.staging.join("rejects").join(format!("{}.csv", t.name))))?;
             }
             tables.insert(t.name.clone(), serde_json::to_value(t.counts).unwrap_or_default());
         }
@@ -405,7 +397,7 @@ impl<'s> Writer<'s> {
             wave: &self.wave,
             on_error: self.on_error,
             tables,
-            issues: all.clone(),
+            issues: &all,
         };
         let json = serde_json::to_string_pretty(&summary).map_err(|e| IngestError::Io(e.to_string()))?;
         let path = self.staging.join("ingest.json");
@@ -472,38 +464,26 @@ fn append(writer: &mut Option<BatchedWriter<File>>, path: &Path, columns: Vec<Co
 fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir: &Path) -> Result<(), IngestError> {
     let rdir = dir.join("rejects");
     let path = rdir.join(format!("{}.csv", t.name));
+    let cannot = |e: csv::Error| IngestError::Io(format!("cannot write {}: {e}", path.display()));
     let w = match &mut out.rejects {
         Some(w) => w,
         None => {
             std::fs::create_dir_all(&rdir).map_err(io_err(&rdir))?;
-            let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
-            let mut full: Vec<&str> = out.header.iter().map(String::as_str).collect();
-            full.extend(["_source_file", "_source_row", "_rules", "_reasons"]);
-            let line = full.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
-            writeln!(w, "{line}").map_err(io_err(&path))?;
+            let mut w = csv::Writer::from_writer(BufWriter::new(File::create(&path).map_err(io_err(&path))?));
+            let own = ["_source_file", "_source_row", "_rules", "_reasons"];
+            w.write_record(out.header.iter().map(String::as_str).chain(own)).map_err(cannot)?;
             out.rejects.insert(w)
         }
     };
     for &r in rejected {
         let row = &t.rows[r];
-        let file = &t.files[row.file];
-        let mut fields: Vec<Cow<'_, str>> = out
-            .header
-            .iter()
-            .map(|h| {
-                let cell = file.columns.iter().position(|c| c == h).and_then(|i| t.cell(row, i));
-                csv_field(cell.unwrap_or_default())
-            })
-            .collect();
+        let cells = out.header_at[row.file].iter().map(|at| at.and_then(|i| t.cell(row, i)).unwrap_or_default());
         let errors: Vec<&Issue> = row.issues.iter().filter(|i| i.severity == Severity::Error).collect();
-        fields.push(csv_field(&file.display).into_owned().into());
-        fields.push(row.row.to_string().into());
-        fields
-            .push(csv_field(&errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";")).into_owned().into());
-        fields.push(
-            csv_field(&errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ")).into_owned().into(),
-        );
-        writeln!(w, "{}", fields.join(",")).map_err(io_err(&path))?;
+        let rules = errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";");
+        let reasons = errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ");
+        let source_row = row.row.to_string();
+        let added = [t.files[row.file].display.as_str(), &source_row, &rules, &reasons];
+        w.write_record(cells.chain(added)).map_err(cannot)?;
     }
     Ok(())
 }
