@@ -245,7 +245,7 @@ fn cs_table(r: &CsResult) -> String {
 }
 
 pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
-    let df = crate::data::read_table(&args.data)?;
+    let df = endline_analysis::data::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let spec = PanelSpec {
         outcome: args.outcome.clone(),
         unit: args.unit.clone(),

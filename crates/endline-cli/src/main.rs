@@ -5,7 +5,6 @@
 //! not an error.
 
 mod balance;
-mod data;
 mod did;
 mod estimate;
 mod ingest;

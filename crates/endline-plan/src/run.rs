@@ -161,7 +161,7 @@ pub fn run(
     // 3. The analysis panel: waves stacked, the county table joined, logs added.
     progress("building the analysis panel");
     let mut df = stack(frames)?;
-    let counties = read_csv(&county_table)?;
+    let counties = endline_analysis::data::read_table(&county_table).map_err(RunError::Io)?;
     let key = plan.treatment.key.as_str();
     df = left_join(df, counties, key)?;
     let first = data::numeric(&df, &plan.treatment.first_treated)?;
@@ -305,14 +305,6 @@ fn wave_files(dir: &Path, display: &str) -> Result<Vec<Input>, RunError> {
         .into_iter()
         .map(|n| Input { table: None, path: dir.join(&n), display: format!("{display}/{n}") })
         .collect())
-}
-
-fn read_csv(path: &Path) -> Result<DataFrame, RunError> {
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .map_err(|e| RunError::Io(format!("cannot read {}: {e}", path.display())))
 }
 
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), RunError> {
