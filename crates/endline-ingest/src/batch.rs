@@ -106,14 +106,20 @@ fn pipeline<T: Send>(
     std::thread::scope(|scope| {
         let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(1);
-        let producer = scope.spawn(move || produce(&|batch| raw_tx.send(batch).is_ok()));
-        scope.spawn(move || {
-            for batch in raw_rx {
-                if checked_tx.send((layout.check_after(batch.records, &batch.earlier), batch.read)).is_err() {
-                    break;
+        let producer = std::thread::Builder::new()
+            .name("ingest-read".into())
+            .spawn_scoped(scope, move || produce(&|batch| raw_tx.send(batch).is_ok()))
+            .map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
+        std::thread::Builder::new()
+            .name("ingest-check".into())
+            .spawn_scoped(scope, move || {
+                for batch in raw_rx {
+                    if checked_tx.send((layout.check_after(batch.records, &batch.earlier), batch.read)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            })
+            .map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
         for (k, (data, read)) in checked_rx.into_iter().enumerate() {
             *errors += write(data, writer, opts)?;
             opts.report(&format!("checked batch {}", k + 1), read.min(total) as usize, total as usize);

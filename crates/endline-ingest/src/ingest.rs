@@ -333,7 +333,7 @@ fn is_meta(col: &str) -> bool {
 }
 
 fn truthy_cell(s: &str) -> bool {
-    matches!(s.trim(), "1" | "true" | "True" | "TRUE")
+    matches!(trim(s), "1" | "true" | "True" | "TRUE")
 }
 
 /// The table of each input: explicit, or by ODK Central's names `<survey>.csv` and
@@ -368,8 +368,16 @@ fn table_of(survey: &Survey, input: &Input, names: &[String]) -> Result<usize, I
     })
 }
 
+/// `s.trim()`, without its cost when neither end can be white space (the usual cell).
+fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [a, .., b] | [a @ b] if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 fn parse_value(item: &Item, raw: &str) -> Result<Value, String> {
-    let t = raw.trim();
+    let t = trim(raw);
     let bad = |what: &str| Err(format!("`{t}` is not {what}"));
     match item.question_type() {
         QuestionType::Text => Ok(Value::Text(raw.to_string())),
@@ -767,7 +775,7 @@ pub(crate) fn key_of<'r>(layout: &Layout<'_>, ti: usize, fi: usize, rec: &'r Raw
     let raw = rec.cell(at)?;
     let Role::Item(kc) = t.files[fi].roles[at] else { return None };
     let spec = &t.specs[kc];
-    if spec.missing.iter().any(|(v, _)| v == raw.trim()) {
+    if spec.missing.iter().any(|(v, _)| v == trim(raw)) {
         return None;
     }
     if spec.item.question_type() == QuestionType::Text {
@@ -871,7 +879,7 @@ fn type_record(
             continue;
         }
         if !spec.missing.is_empty() {
-            let trimmed = raw.trim();
+            let trimmed = trim(raw);
             if let Some((_, name)) = spec.missing.iter().find(|(v, _)| v == trimmed) {
                 row.missing.push((c, name.to_string()));
                 continue;
@@ -925,7 +933,7 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
     };
     let single = item.question_type() == QuestionType::SelectOne;
     // The common case, one value written as the choice is: no allocation but the value's.
-    let t = raw.trim();
+    let t = trim(raw);
     if single && spec.choices.iter().any(|c| c == t) {
         return Ok(if spec.int_choices {
             t.parse::<i64>().map_or_else(|_| Value::Text(t.to_string()), Value::Int)

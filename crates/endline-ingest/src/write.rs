@@ -446,7 +446,12 @@ fn append(writer: &mut Option<BatchedWriter<File>>, path: &Path, columns: Vec<Co
         Some(w) => w,
         None => {
             let file = File::create(path).map_err(io_err(path))?;
-            writer.insert(ParquetWriter::new(file).batched(df.schema()).map_err(polars_err(path))?)
+            writer.insert(
+                ParquetWriter::new(file)
+                    .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
+                    .batched(df.schema())
+                    .map_err(polars_err(path))?,
+            )
         }
     };
     let mut at = 0;
