@@ -12,7 +12,9 @@
 //! Rows that link to nothing are orphans wherever they go and are checked in a last batch.
 
 use crate::error::IngestError;
-use crate::hash::FnvMap;
+use std::collections::hash_map::Entry;
+
+use crate::hash::{FnvMap, fnv};
 use crate::ingest::{Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
@@ -66,23 +68,52 @@ impl TableStream {
     }
 }
 
-/// The link values of a table's records and the batch of their first use: KEY,
-/// `_index`, and (top level) the survey key, with the row that first used it.
+/// Where a KEY or `_index` was first used: its batch, and its record's place in that
+/// batch (input, index among the input's records).
+#[derive(Debug, Clone, Copy)]
+struct Used {
+    batch: usize,
+    input: usize,
+    at: usize,
+}
+
+/// The link values of a table's records and where each was first used: KEY and `_index`
+/// by the 64-bit hash of their text (no allocation per record), and (top level) the survey
+/// key as written, with the row that first used it.
+///
+/// A hash is confirmed against the record's text only within the batch being formed; a
+/// value whose hash was first used in an earlier batch stops the stream. A hash collision
+/// can then only stop a stream that could have gone on, never put a record in the wrong
+/// batch: the split on disk decides exactly.
 #[derive(Default)]
 struct Links {
-    odk: FnvMap<Box<str>, usize>,
-    kobo: FnvMap<Box<str>, usize>,
+    odk: FnvMap<u64, Used>,
+    kobo: FnvMap<u64, Used>,
     key: FnvMap<Box<str>, (usize, usize)>,
 }
 
+/// Where a parent lookup found its value.
+enum Found {
+    /// In the batch being formed.
+    Here,
+    /// In an earlier batch (or a different value with the same hash).
+    Earlier,
+    /// Nowhere yet.
+    Nowhere,
+}
+
 impl Links {
-    fn get(&self, via: Via, v: &str) -> Option<usize> {
-        match via {
-            Via::Odk => self.odk.get(v),
-            Via::Kobo => self.kobo.get(v),
-            Via::Key => return self.key.get(v).map(|(b, _)| *b),
+    fn find<'t>(&self, via: Via, v: &str, batch_no: usize, text_at: impl FnOnce(Used) -> Option<&'t str>) -> Found {
+        let used = match via {
+            Via::Odk => self.odk.get(&fnv(v)).copied(),
+            Via::Kobo => self.kobo.get(&fnv(v)).copied(),
+            Via::Key => self.key.get(v).map(|&(batch, _)| Used { batch, input: 0, at: 0 }),
+        };
+        match used {
+            None => Found::Nowhere,
+            Some(u) if u.batch == batch_no && (via == Via::Key || text_at(u) == Some(v)) => Found::Here,
+            Some(_) => Found::Earlier,
         }
-        .copied()
     }
 }
 
@@ -126,7 +157,7 @@ pub(crate) fn stream(
                     }
                 }
             }
-            if let Some(why) = register(layout, &mut seen[0], 0, fi, rec, batch_no, has_kids[0]) {
+            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, batch[i].len(), batch_no, has_kids[0]) {
                 return Ok(Streamed::Unordered(why));
             }
             bytes += rec.bytes();
@@ -139,41 +170,46 @@ pub(crate) fn stream(
         // an earlier batch.
         for ti in 1..tables.len() {
             let Some(pi) = tables[ti].parent else { continue };
-            // Roster rows of one parent come together: the last link found is tried first.
-            let mut last_link: Option<(Via, String, usize)> = None;
+            // Roster rows of one parent come together: the last link found in this batch
+            // is tried first.
+            let mut last_via: Option<Via> = None;
+            let mut last_text = String::new();
             while let Some((i, fi, rec)) = streams[ti].peek()? {
-                // The batch of its parent as one batch would link it: by the first link
-                // written while more parents may come; by the first that finds a parent at
-                // the end. None: wait for a later batch; Some(None): no parent anywhere.
+                // Where its parent is, as one batch would link it: by the first link
+                // written while more parents may come (not found: wait for a later batch);
+                // by the first that finds a parent at the end (none: an orphan, here).
                 let links = tables[ti].files[fi].links.parents(|c| rec.cell(c), pi == 0);
                 let mut written = links.iter().flatten();
-                let parent_batch = match written.next() {
-                    None => Some(None),
-                    Some((via, v)) if !last && last_link.as_ref().is_some_and(|(w, l, _)| w == via && l == v) => {
-                        last_link.as_ref().map(|(_, _, b)| Some(*b))
-                    }
-                    Some((via, v)) if !last => {
-                        let found = seen[pi].get(*via, v);
-                        if let Some(b) = found {
-                            last_link = Some((*via, v.to_string(), b));
+                let find =
+                    |via: Via, v: &str| seen[pi].find(via, v, batch_no, |u| link_text(layout, &batch, pi, via, u));
+                let found = match written.next() {
+                    None => Found::Nowhere,
+                    Some(&(via, v)) if !last && last_via == Some(via) && last_text == v => Found::Here,
+                    Some(&(via, v)) if !last => match find(via, v) {
+                        Found::Nowhere => break,
+                        Found::Here => {
+                            last_via = Some(via);
+                            last_text.clear();
+                            last_text.push_str(v);
+                            Found::Here
                         }
-                        found.map(Some)
-                    }
-                    Some(first) => {
-                        Some(std::iter::once(first).chain(written).find_map(|(via, v)| seen[pi].get(*via, v)))
-                    }
+                        Found::Earlier => Found::Earlier,
+                    },
+                    Some(&first) => std::iter::once(&first)
+                        .chain(written)
+                        .map(|&(via, v)| find(via, v))
+                        .find(|f| !matches!(f, Found::Nowhere))
+                        .unwrap_or(Found::Nowhere),
                 };
-                match parent_batch {
-                    None => break,
-                    Some(Some(b)) if b < batch_no => {
-                        return Ok(Streamed::Unordered(format!(
-                            "a row of `{}` comes after rows of later records",
-                            tables[ti].name
-                        )));
-                    }
-                    Some(_) => {}
+                if matches!(found, Found::Earlier) {
+                    return Ok(Streamed::Unordered(format!(
+                        "a row of `{}` comes after rows of later records",
+                        tables[ti].name
+                    )));
                 }
-                if let Some(why) = register(layout, &mut seen[ti], ti, fi, rec, batch_no, has_kids[ti]) {
+                if let Some(why) =
+                    register(layout, &mut seen[ti], (ti, fi, i), rec, batch[i].len(), batch_no, has_kids[ti])
+                {
                     return Ok(Streamed::Unordered(why));
                 }
                 read += rec.bytes();
@@ -192,38 +228,73 @@ pub(crate) fn stream(
     }
 }
 
-/// Notes in which batch a record's KEY and `_index` went (for tables with rosters); one
-/// already used in an earlier batch means the export is not in submission order.
+/// The KEY or `_index` (as `via` reads it) of the record of table `ti` at `u` in the
+/// batch being formed.
+fn link_text<'b>(layout: &Layout<'_>, batch: &'b [Cells], ti: usize, via: Via, u: Used) -> Option<&'b str> {
+    let l = layout.tables()[ti].files[layout.place(u.input).1].links;
+    let column = match via {
+        Via::Odk => l.key,
+        Via::Kobo => l.index,
+        Via::Key => None,
+    }?;
+    batch.get(u.input)?.cell(u.at, column)
+}
+
+/// Notes where a record's KEY and `_index` were first used (for tables with rosters);
+/// one (or its hash) already used in an earlier batch means the export is not in
+/// submission order. `place` is the record's table, file of the table and input; `at`
+/// its index among the input's records of this batch.
 fn register(
     layout: &Layout<'_>,
     seen: &mut Links,
-    ti: usize,
-    fi: usize,
+    (ti, fi, input): (usize, usize, usize),
     rec: &RawRecord,
+    at: usize,
     batch_no: usize,
     has_kids: bool,
 ) -> Option<String> {
+    if !has_kids {
+        return None;
+    }
     let l = layout.tables()[ti].files[fi].links;
-    let meta = |c: Option<usize>| c.and_then(|c| rec.cell(c));
-    let note = |map: &mut FnvMap<Box<str>, usize>, v: &str, what: &str| match map.get(v) {
-        Some(&b) if b != batch_no => Some(format!("{what} `{v}` is used again in a later part of the file")),
-        Some(_) => None,
-        None => {
-            map.insert(v.into(), batch_no);
+    let note = |map: &mut FnvMap<u64, Used>, v: &str, what: &str| match map.entry(fnv(v)) {
+        Entry::Occupied(e) if e.get().batch != batch_no => {
+            Some(format!("{what} `{v}` is used again in a later part of the file"))
+        }
+        Entry::Occupied(_) => None,
+        Entry::Vacant(e) => {
+            e.insert(Used { batch: batch_no, input, at });
             None
         }
     };
-    if has_kids {
-        if let Some(v) = meta(l.key)
-            && let Some(why) = note(&mut seen.odk, v, "KEY")
-        {
-            return Some(why);
-        }
-        if let Some(v) = meta(l.index)
-            && let Some(why) = note(&mut seen.kobo, v, "_index")
-        {
-            return Some(why);
-        }
+    if let Some(v) = l.key.and_then(|c| rec.cell(c))
+        && let Some(why) = note(&mut seen.odk, v, "KEY")
+    {
+        return Some(why);
     }
-    None
+    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, v, "_index"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A KEY is found in the batch being formed only when its record's text is the
+    /// value looked up: a hash shared with another value (a collision) reads as an
+    /// earlier batch, which stops the stream (the split on disk then decides exactly).
+    #[test]
+    fn a_hash_is_confirmed_by_the_text() {
+        let mut links = Links::default();
+        let here = Used { batch: 3, input: 0, at: 7 };
+        links.odk.insert(fnv("uuid:a"), here);
+        let text = |u: Used| (u.at == 7).then_some("uuid:a");
+        assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here));
+        // Another value under the same hash, as a collision would have it.
+        links.odk.insert(fnv("uuid:b"), here);
+        assert!(matches!(links.find(Via::Odk, "uuid:b", 3, text), Found::Earlier));
+        // First used in an earlier batch.
+        assert!(matches!(links.find(Via::Odk, "uuid:a", 4, text), Found::Earlier));
+        assert!(matches!(links.find(Via::Odk, "uuid:c", 3, text), Found::Nowhere));
+        assert!(matches!(links.find(Via::Kobo, "uuid:a", 3, text), Found::Nowhere));
+    }
 }
