@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use endline_survey::expr::{Context, ExprKind, Ty, Value, eval, parse_date, parse_datetime};
+use endline_survey::expr::{Context, ExprKind, SelfComparisons, Ty, Value, eval, parse_date, parse_datetime};
 use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 
 use crate::error::IngestError;
@@ -211,6 +211,9 @@ struct Spec<'s> {
     conditions: Vec<&'s Expression>,
     /// Whether the relevance, required or constraint use `today()`/`now()`.
     clocked: bool,
+    /// Its constraint, when it only compares the answer with numbers (checked without
+    /// the evaluator).
+    comparisons: Option<SelfComparisons>,
 }
 
 /// Child rows of each row, for one child table (rows of row `r`: `rows[start[r]..start[r + 1]]`).
@@ -467,6 +470,7 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
             .collect(),
         conditions,
         clocked,
+        comparisons: item.constraint().and_then(|c| SelfComparisons::of(c.ast())),
     }
 }
 
@@ -1306,8 +1310,14 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
                     if t.value(r, c).is_null() || (clock_unknown && clock_in(con)) {
                         continue;
                     }
-                    ctx.own = Some(t.value(r, c).clone());
-                    if !eval(con.ast(), &ctx).truthy() {
+                    let holds = match &spec.comparisons {
+                        Some(comparisons) => comparisons.holds(t.value(r, c)),
+                        None => {
+                            ctx.own = Some(t.value(r, c).clone());
+                            eval(con.ast(), &ctx).truthy()
+                        }
+                    };
+                    if !holds {
                         let msg = item.constraint_message().map_or_else(
                             || format!("`{}` breaks its constraint `{}`", item.name(), con.text()),
                             |l| {

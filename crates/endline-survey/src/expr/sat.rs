@@ -155,10 +155,115 @@ pub fn self_bounds(e: &Expr) -> (Option<f64>, Option<f64>) {
     (i.lo.is_finite().then_some(i.lo), i.hi.is_finite().then_some(i.hi))
 }
 
+/// A condition that compares only `.` with numbers, joined by `and` (`. >= 0 and . <= 120`,
+/// the usual constraint), worked out once: [`SelfComparisons::holds`] gives what [`eval`]
+/// gives, without walking the syntax tree or copying the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfComparisons(Vec<(BinOp, f64)>);
+
+impl SelfComparisons {
+    /// The comparisons of `e`, if it is only such comparisons (and each number is finite).
+    pub fn of(e: &Expr) -> Option<SelfComparisons> {
+        let mut atoms = Vec::new();
+        conjuncts(e, &mut atoms);
+        let compare = |atom: &Expr| {
+            let ExprKind::Binary(op, a, b) = &atom.kind else { return None };
+            let (op, v) = match (&a.kind, &b.kind) {
+                (ExprKind::SelfRef, _) => (*op, number(b)?),
+                (_, ExprKind::SelfRef) => (op.flipped(), number(a)?),
+                _ => return None,
+            };
+            (op.is_ordering() && v.is_finite()).then_some((op, v))
+        };
+        atoms.into_iter().map(compare).collect::<Option<Vec<_>>>().map(SelfComparisons)
+    }
+
+    /// Whether the answer `own` meets every comparison (a value that is not a number meets
+    /// none, as in [`eval`]).
+    pub fn holds(&self, own: &Value) -> bool {
+        let Some(x) = own.as_number() else { return false };
+        self.0.iter().all(|&(op, v)| match op {
+            BinOp::Lt => x < v,
+            BinOp::Le => x <= v,
+            BinOp::Gt => x > v,
+            _ => x >= v,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::expr::parse;
+    use proptest::prelude::*;
+
+    /// A context with only an answer to `.`.
+    struct Own(Value);
+
+    impl Context for Own {
+        fn value(&self, _: &str) -> Value {
+            Value::Null
+        }
+        fn self_value(&self) -> Value {
+            self.0.clone()
+        }
+        fn repeat_values(&self, _: &str) -> Vec<Value> {
+            Vec::new()
+        }
+        fn today(&self) -> Option<chrono::NaiveDate> {
+            None
+        }
+        fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+            None
+        }
+    }
+
+    // Few numbers, so that answers often equal the bounds.
+    fn answer() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-4i64..=4).prop_map(Value::Int),
+            prop::sample::select(vec![-2.5, 0.5, 2.5, 1.0, -0.0, f64::NAN, f64::INFINITY]).prop_map(Value::Dec),
+            prop::sample::select(vec![" 3 ", "-2.5", "0.5", "yes", ""]).prop_map(|s| Value::Text(s.into())),
+            (0u64..4).prop_map(|d| Value::Date(chrono::NaiveDate::default() + chrono::Days::new(d))),
+            Just(Value::Multi(vec!["1".into()])),
+        ]
+    }
+
+    fn comparison() -> impl Strategy<Value = String> {
+        let number = prop_oneof![
+            (-3i64..=3).prop_map(|i| i.to_string()),
+            prop::sample::select(vec!["-2.5", "0.5", "2.5", "-0"]).prop_map(String::from)
+        ];
+        (prop::sample::select(vec!["<", "<=", ">", ">="]), number, any::<bool>())
+            .prop_map(|(op, n, self_first)| if self_first { format!(". {op} {n}") } else { format!("{n} {op} .") })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// On any answer, the comparisons give what the evaluator gives.
+        #[test]
+        fn self_comparisons_agree_with_eval(
+            atoms in prop::collection::vec(comparison(), 1..4),
+            own in answer(),
+        ) {
+            let src = atoms.join(" and ");
+            let e = parse(&src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+            let c = SelfComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ."));
+            prop_assert_eq!(c.holds(&own), eval(&e, &Own(own.clone())).truthy(), "{} on {:?}", src, own);
+        }
+    }
+
+    #[test]
+    fn only_comparisons_of_self_with_numbers() {
+        for src in [". = 5", "${x} > 3", ". > 1 or . < 0", ". > ${x}", "regex(., 'x') and . > 0", ". + 1 > 2"] {
+            let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+            assert_eq!(SelfComparisons::of(&e), None, "{src}");
+        }
+        let e = parse("0 <= . and . < -2.5").unwrap_or_else(|err| panic!("{err:?}"));
+        assert_eq!(SelfComparisons::of(&e), Some(SelfComparisons(vec![(BinOp::Ge, 0.0), (BinOp::Lt, -2.5)])));
+    }
 
     fn never(src: &str) -> bool {
         let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
