@@ -64,9 +64,17 @@ pub struct Cells {
 }
 
 impl Cells {
-    /// Appends a record.
+    /// Appends a record: its cells' text in one copy.
     pub fn push(&mut self, record: &RawRecord) {
-        self.push_cells(record.row, record.cells());
+        if self.first.is_empty() {
+            self.first.push(0);
+        }
+        let base = self.text.len();
+        self.text.push_str(record.cells.as_slice());
+        let fields = record.cells.as_byte_record();
+        self.ends.extend((0..fields.len()).filter_map(|i| fields.range(i)).map(|r| base + r.end));
+        self.first.push(self.ends.len());
+        self.rows.push(record.row);
     }
 
     /// Appends a record given as its row and cells.
