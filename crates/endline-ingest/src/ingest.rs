@@ -870,8 +870,6 @@ fn type_record(
     let cells = &t.cells[fi];
     let cell = |i: usize| cells.cell(at, i);
     let base = values.len();
-    values.resize(base + t.items.len(), Value::Null);
-    let values = &mut values[base..];
     let mut row = Row {
         file: fi,
         row: cells.row(at),
@@ -901,44 +899,48 @@ fn type_record(
         }
     }
     for (c, spec) in t.specs.iter().enumerate() {
-        let raw = match file.item_at[c].and_then(&cell) {
-            Some(cell) => cell,
-            None => match joined.iter().find(|(x, _)| *x == c) {
-                Some((_, j)) => j.as_str(),
-                None => continue,
-            },
+        let value = 'typed: {
+            let raw = match file.item_at[c].and_then(&cell) {
+                Some(cell) => cell,
+                None => match joined.iter().find(|(x, _)| *x == c) {
+                    Some((_, j)) => j.as_str(),
+                    None => break 'typed Value::Null,
+                },
+            };
+            let item = spec.item;
+            if item.question_type() == QuestionType::Calculate {
+                // Kept as written, compared with the recomputed value later.
+                break 'typed Value::Text(raw.to_string());
+            }
+            if !spec.missing.is_empty() {
+                let trimmed = trim(raw);
+                if let Some((_, name)) = spec.missing.iter().find(|(v, _)| v == trimmed) {
+                    row.missing.push((c, name.to_string()));
+                    break 'typed Value::Null;
+                }
+            }
+            match parse_answer(spec, survey, raw) {
+                Ok(v) => v,
+                Err(message) => {
+                    row.invalid.push(c);
+                    let rule = if item.question_type().is_select() { "choice" } else { "type" };
+                    let iss = issue(
+                        t,
+                        &row,
+                        item.name(),
+                        rule,
+                        Severity::Error,
+                        Some(raw.to_string()),
+                        format!("{}: {message}", item.name()),
+                    );
+                    row.issues.push(iss);
+                    Value::Null
+                }
+            }
         };
-        let item = spec.item;
-        if item.question_type() == QuestionType::Calculate {
-            // Kept as written, compared with the recomputed value later.
-            values[c] = Value::Text(raw.to_string());
-            continue;
-        }
-        if !spec.missing.is_empty() {
-            let trimmed = trim(raw);
-            if let Some((_, name)) = spec.missing.iter().find(|(v, _)| v == trimmed) {
-                row.missing.push((c, name.to_string()));
-                continue;
-            }
-        }
-        match parse_answer(spec, survey, raw) {
-            Ok(v) => values[c] = v,
-            Err(message) => {
-                row.invalid.push(c);
-                let rule = if item.question_type().is_select() { "choice" } else { "type" };
-                let iss = issue(
-                    t,
-                    &row,
-                    item.name(),
-                    rule,
-                    Severity::Error,
-                    Some(raw.to_string()),
-                    format!("{}: {message}", item.name()),
-                );
-                row.issues.push(iss);
-            }
-        }
+        values.push(value);
     }
+    let values = &values[base..];
     if let Some(kc) = key_col {
         row.key = match &values[kc] {
             Value::Null => None,
