@@ -1573,6 +1573,14 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// The shortcut trims what `str::trim` trims (Unicode white space included).
+        #[test]
+        fn trim_is_str_trim(t in "[ \t\u{3000}\u{a0}a-c1.é\n]{0,6}") {
+            prop_assert_eq!(trim(&t), t.trim());
+        }
+    }
+
     #[test]
     fn parse_f64_cases() {
         for t in
