@@ -50,15 +50,16 @@ impl Interval {
     }
 }
 
-/// A context with no answers: only constant subexpressions evaluate.
-struct NoAnswers;
+/// A context with no answers but (perhaps) one to `.`: with `Value::Null`, only constant
+/// subexpressions evaluate.
+struct OnlySelf(Value);
 
-impl Context for NoAnswers {
+impl Context for OnlySelf {
     fn value(&self, _: &str) -> Value {
         Value::Null
     }
     fn self_value(&self) -> Value {
-        Value::Null
+        self.0.clone()
     }
     fn repeat_values(&self, _: &str) -> Vec<Value> {
         Vec::new()
@@ -111,7 +112,7 @@ fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
 /// (`.` or a question name) hold integers.
 pub fn never_true(e: &Expr, is_integer: &dyn Fn(&str) -> bool) -> bool {
     if is_constant(e) {
-        return !eval(e, &NoAnswers).truthy();
+        return !eval(e, &OnlySelf(Value::Null)).truthy();
     }
     match &e.kind {
         ExprKind::Binary(BinOp::Or, a, b) => never_true(a, is_integer) && never_true(b, is_integer),
@@ -197,27 +198,6 @@ mod tests {
     use crate::expr::parse;
     use proptest::prelude::*;
 
-    /// A context with only an answer to `.`.
-    struct Own(Value);
-
-    impl Context for Own {
-        fn value(&self, _: &str) -> Value {
-            Value::Null
-        }
-        fn self_value(&self) -> Value {
-            self.0.clone()
-        }
-        fn repeat_values(&self, _: &str) -> Vec<Value> {
-            Vec::new()
-        }
-        fn today(&self) -> Option<chrono::NaiveDate> {
-            None
-        }
-        fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-            None
-        }
-    }
-
     // Few numbers, so that answers often equal the bounds.
     fn answer() -> impl Strategy<Value = Value> {
         prop_oneof![
@@ -251,7 +231,7 @@ mod tests {
             let src = atoms.join(" and ");
             let e = parse(&src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
             let c = SelfComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ."));
-            prop_assert_eq!(c.holds(&own), eval(&e, &Own(own.clone())).truthy(), "{} on {:?}", src, own);
+            prop_assert_eq!(c.holds(&own), eval(&e, &OnlySelf(own.clone())).truthy(), "{} on {:?}", src, own);
         }
     }
 
