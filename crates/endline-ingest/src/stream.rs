@@ -11,9 +11,9 @@
 //! batch (a resubmitted household) is a duplicate there, with the row that first used it.
 //! Rows that link to nothing are orphans wherever they go and are checked in a last batch.
 
-use crate::error::IngestError;
 use std::collections::hash_map::Entry;
 
+use crate::error::IngestError;
 use crate::hash::{FnvMap, fnv};
 use crate::ingest::{Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};

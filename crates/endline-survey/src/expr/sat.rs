@@ -5,6 +5,10 @@
 //! subexpressions and from bounds on one variable within a conjunction
 //! (`. > 10 and . < 5`, `${age} = 3 and ${age} = 4`). Integer variables tighten open
 //! bounds (`. > 3 and . < 4` is empty for an integer).
+//!
+//! The same reading of comparisons with numbers gives [`self_bounds`] (for simulating
+//! answers that pass a constraint) and [`SelfComparisons`] (for checking one without the
+//! evaluator).
 
 use std::collections::BTreeMap;
 
