@@ -47,8 +47,9 @@ pub struct IngestArgs {
     #[arg(long)]
     pub today: Option<String>,
     /// Inputs larger than this (MB in all) are checked in batches of about this size,
-    /// split by submission into scratch files beside --out, which bounds memory: about
-    /// 40 MB per MB of batch, whatever the size of the input.
+    /// which bounds memory whatever the size of the input: about 60 MB per MB of batch.
+    /// An export not in submission order is first split by submission into scratch files
+    /// beside --out.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_mb: u64,
 }

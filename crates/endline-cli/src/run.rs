@@ -26,9 +26,13 @@ pub struct RunArgs {
     pub out: PathBuf,
 }
 
+/// A file's SHA-256, read in pieces (inputs include every wave's exports).
 fn sha256(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Sha256::digest(&bytes).iter().fold(String::with_capacity(64), |mut s, b| {
+    let mut hasher = Sha256::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hasher.finalize().iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     }))
@@ -151,11 +155,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     manifest["outputs"] = json!(outputs);
     write("manifest.json", &format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
     // Only a complete run replaces the previous one.
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).with_context(|| format!("cannot replace {}", final_dir.display()))?;
-    }
-    std::fs::rename(&staging, &final_dir)
-        .with_context(|| format!("cannot move {} to {}", staging.display(), final_dir.display()))?;
+    endline_ingest::write::replace_dir(&staging, &final_dir)?;
     print(&summary(&results.json, &final_dir, &rendered))?;
     Ok(Outcome::Success)
 }

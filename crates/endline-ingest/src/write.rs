@@ -192,14 +192,12 @@ pub struct Report {
 }
 
 /// Writes checked batches into a staging directory beside `out`, and moves it into place
-/// on [`Writer::finish`]. Dropped unfinished, it removes what it wrote.
+/// on [`Writer::finish`] ([`replace_dir`]). Dropped unfinished, it removes what it wrote.
 pub struct Writer<'s> {
     survey: &'s Survey,
     wave: String,
     on_error: OnError,
     out: PathBuf,
-    parent: PathBuf,
-    name: String,
     staging: PathBuf,
     tables: Vec<TableOut>,
     issues: Vec<Issue>,
@@ -275,8 +273,6 @@ impl<'s> Writer<'s> {
             wave: wave.to_string(),
             on_error,
             out: out.to_path_buf(),
-            parent,
-            name,
             staging,
             tables,
             issues: Vec::new(),
@@ -408,19 +404,28 @@ impl<'s> Writer<'s> {
             t.main = None;
             t.pii = None;
         }
-        let old = self.parent.join(format!(".{}.previous-{}", self.name, std::process::id()));
-        if self.out.exists() {
-            std::fs::rename(&self.out, &old)
-                .map_err(|e| IngestError::Io(format!("cannot replace {}: {e}", self.out.display())))?;
-        }
-        if let Err(e) = std::fs::rename(&self.staging, &self.out) {
-            let _ = std::fs::rename(&old, &self.out);
-            return Err(IngestError::Io(format!("cannot move the new ingest into {}: {e}", self.out.display())));
-        }
+        replace_dir(&self.staging, &self.out).map_err(|e| IngestError::Io(e.to_string()))?;
         self.finished = true;
-        let _ = std::fs::remove_dir_all(&old);
         Ok(Report { counts, issues: all })
     }
+}
+
+/// Moves the complete directory `staged` to `out`, replacing what `out` held: the old
+/// directory is moved aside first and put back if the move fails, so `out` always holds
+/// either the old output or the new one, whole.
+pub fn replace_dir(staged: &Path, out: &Path) -> std::io::Result<()> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let old = out.with_file_name(format!(".{name}.previous-{}", std::process::id()));
+    let fail = |what: String, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|e| fail(format!("cannot replace {}", out.display()), e))?;
+    }
+    if let Err(e) = std::fs::rename(staged, out) {
+        let _ = std::fs::rename(&old, out);
+        return Err(fail(format!("cannot move {} to {}", staged.display(), out.display()), e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
 }
 
 impl Drop for Writer<'_> {

@@ -255,18 +255,12 @@ impl PlanReader<'_, '_> {
         }
     }
 
-    fn list<'n>(&mut self, node: &'n Node, what: &str) -> Vec<&'n Node> {
-        match node {
-            Node::Sequence(s) => s.iter().collect(),
-            other => {
-                self.r.invalid(other, format!("{what} must be a list, but is {}", kind_of(other)));
-                Vec::new()
-            }
-        }
+    fn list<'n>(&mut self, node: &'n Node, what: &str) -> &'n [Node] {
+        self.r.list(node, what).unwrap_or(&[])
     }
 
     fn strings(&mut self, node: &Node, what: &str) -> Vec<Sp<String>> {
-        self.list(node, what).into_iter().filter_map(|n| self.r.string(n, what)).collect()
+        self.list(node, what).iter().filter_map(|n| self.r.string(n, what)).collect()
     }
 
     fn number<T: std::str::FromStr>(&mut self, node: &Node, what: &str, kind: &str) -> Option<T> {
@@ -348,7 +342,7 @@ impl PlanReader<'_, '_> {
                 "waves" | "adoption" => {
                     let years: Vec<i64> = self
                         .list(v, "a list of years")
-                        .into_iter()
+                        .iter()
                         .filter_map(|y| self.number(y, "a year", "a whole number"))
                         .collect();
                     if k.as_str() == "waves" {
@@ -424,7 +418,7 @@ impl PlanReader<'_, '_> {
             if let Some(files) = files {
                 w.files = self
                     .list(files, "the files of a wave")
-                    .into_iter()
+                    .iter()
                     .filter_map(|f| self.file(f, "a data file"))
                     .collect();
             }
@@ -596,7 +590,7 @@ impl PlanReader<'_, '_> {
                 "estimators" => {
                     let listed: Vec<Estimator> = self
                         .list(v, "`estimators`")
-                        .into_iter()
+                        .iter()
                         .filter_map(|e| self.one_of(e, "an estimator", &Estimator::BY_NAME))
                         .collect();
                     if !listed.contains(&Estimator::Cs) {

@@ -184,19 +184,9 @@ impl Reader<'_, '_> {
         Sp { v: Some(ChoiceValue::Text(text.to_string())), span }
     }
 
-    fn list_items<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
-        match node {
-            Node::Sequence(s) => Some(s.as_slice()),
-            other => {
-                self.invalid(other, format!("{what} must be a list, but is {}", kind_of(other)));
-                None
-            }
-        }
-    }
-
     fn choice_list(&mut self, name: Sp<String>, node: &Node) -> RawList {
         let mut choices = Vec::new();
-        for item in self.list_items(node, &format!("choice list `{}`", name.v)).unwrap_or(&[]) {
+        for item in self.list(node, &format!("choice list `{}`", name.v)).unwrap_or(&[]) {
             let Node::Mapping(m) = item else {
                 self.invalid(
                     item,
@@ -242,7 +232,7 @@ impl Reader<'_, '_> {
                 "key" => raw.key = self.string(v, "`key`"),
                 "languages" => {
                     let span = self.doc.span(v);
-                    if let Some(items) = self.list_items(v, "`languages`") {
+                    if let Some(items) = self.list(v, "`languages`") {
                         let langs = items.iter().filter_map(|l| self.string(l, "a language")).collect();
                         raw.languages = Some(Sp { v: langs, span });
                     }
@@ -283,7 +273,7 @@ impl Reader<'_, '_> {
 
     fn items(&mut self, node: &Node) -> Option<Sp<Vec<RawItem>>> {
         let span = self.doc.span(node);
-        let nodes = self.list_items(node, "`questions`")?;
+        let nodes = self.list(node, "`questions`")?;
         let items = nodes
             .iter()
             .filter_map(|n| match n {
@@ -332,7 +322,7 @@ impl Reader<'_, '_> {
                 "missing" => match v {
                     Node::Scalar(_) => it.missing.extend(self.string(v, &what)),
                     other => {
-                        let items = self.list_items(other, &what).unwrap_or(&[]);
+                        let items = self.list(other, &what).unwrap_or(&[]);
                         it.missing = items.iter().filter_map(|c| self.string(c, "a missing code name")).collect();
                     }
                 },

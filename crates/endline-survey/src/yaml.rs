@@ -225,6 +225,17 @@ impl Reader<'_, '_> {
         out
     }
 
+    /// The items of a list; anything else is an `invalid-value` error.
+    pub fn list<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        match node {
+            Node::Sequence(s) => Some(s.as_slice()),
+            other => {
+                self.invalid(other, format!("{what} must be a list, but is {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
     /// A scalar and its span.
     pub fn sp(&self, s: &MarkedScalarNode) -> Sp<String> {
         Sp { v: s.as_str().to_string(), span: self.doc.scalar_span(s) }

@@ -481,14 +481,14 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         // clustering to the bootstrap); with households clustered in counties, that
         // rejects far too often.
         let m = pre.len();
-        let sums: Vec<Vec<f64>> = match &cluster {
-            None => pre.iter().map(|&c| infs[c].clone()).collect(),
-            Some(cl) => pre.iter().map(|&c| cluster_sums(&infs[c], cl)).collect(),
+        let sums: Vec<std::borrow::Cow<'_, [f64]>> = match &cluster {
+            None => pre.iter().map(|&c| infs[c].as_slice().into()).collect(),
+            Some(cl) => pre.iter().map(|&c| cluster_sums(&infs[c], cl).into()).collect(),
         };
         let mut v = Array2::<f64>::zeros((m, m));
         for a in 0..m {
             for b in 0..=a {
-                let s: f64 = sums[a].iter().zip(&sums[b]).map(|(x, y)| x * y).sum::<f64>() / n as f64;
+                let s: f64 = sums[a].iter().zip(sums[b].iter()).map(|(x, y)| x * y).sum::<f64>() / n as f64;
                 v[[a, b]] = s;
                 v[[b, a]] = s;
             }

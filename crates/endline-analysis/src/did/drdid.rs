@@ -90,8 +90,8 @@ fn control_regression(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Array1<f64>, Array
 }
 
 /// A logit propensity score by weighted Newton–Raphson, which also gives the Hessian the
-/// influence function needs. Returns the fitted probabilities (capped at 1 - 1e-6, as DRDID) and the linear
-/// representation score × (X'WX/n)^-1.
+/// influence function needs. Returns the fitted probabilities (capped at 1 - 1e-6, as
+/// DRDID) and the linear representation score × (X'WX/n)^-1.
 fn propensity(p: &TwoByTwo<'_>, w: &[f64]) -> Result<(Vec<f64>, Array2<f64>)> {
     let (n, k) = p.x.dim();
     let d: Vec<f64> = p.treated.iter().map(|t| f64::from(u8::from(*t))).collect();
