@@ -392,3 +392,23 @@ fn the_county_level_runs_on_county_means() {
     assert!(md.contains("County × wave survey-weighted means"), "{}", section(&md, "Methods"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An outcome estimated in its own units is reported without "log points", in the text,
+/// the tables and the event-study figure; a log outcome keeps them.
+#[test]
+fn an_outcome_in_levels_is_not_reported_in_log_points() {
+    let plan = SMALL.replace(
+        "{name: income_total, label: Household income, log: true}",
+        "{name: income_total, label: Household income, log: false}",
+    );
+    let dir = study("run-levels", &plan);
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
+    let line = |label: &str| md.lines().find(|l| l.starts_with(&format!("- **{label}**"))).unwrap_or_default();
+    assert!(line("Specialty-product sales").contains("log points"), "{md}");
+    assert!(!line("Household income").is_empty() && !line("Household income").contains("log points"), "{md}");
+    let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();
+    assert_eq!(html.matches("effect (log points)").count(), 1, "one event study on the log scale");
+    let _ = std::fs::remove_dir_all(&dir);
+}

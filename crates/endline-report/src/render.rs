@@ -180,7 +180,7 @@ pub fn plots(results: &Value) -> BTreeMap<String, Value> {
         let event = Plot {
             title: format!("{label}: event study (Callaway & Sant'Anna)"),
             x_label: "years since the programme began".into(),
-            y_label: "effect (log points)".into(),
+            y_label: if o["log"].as_bool() == Some(true) { "effect (log points)" } else { "effect" }.into(),
             series,
             h_line: Some(0.0),
             v_line: Some(-0.5),
