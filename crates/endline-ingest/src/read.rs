@@ -147,22 +147,28 @@ fn gb18030_hint(decodes: bool) -> &'static str {
 /// byte, with a hint when another encoding decodes the file cleanly.
 pub fn decode(file: &str, bytes: &[u8], encoding: Option<&str>) -> Result<String, IngestError> {
     let enc = encoding_of(encoding)?;
-    let bytes = if enc == encoding_rs::UTF_8 { bytes.strip_prefix(BOM).unwrap_or(bytes) } else { bytes };
-    let (text, _, had_errors) = enc.decode(bytes);
-    if had_errors {
-        // Locate the first undecodable byte (UTF-8 only gives a precise position).
-        let at =
-            if enc == encoding_rs::UTF_8 { std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to()) } else { 0 };
-        let line = bytes[..at.min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1;
-        let hint = gb18030_hint(enc == encoding_rs::UTF_8 && !encoding_rs::GB18030.decode(bytes).2);
-        return Err(IngestError::Encoding {
-            file: file.to_string(),
-            line,
-            byte: at,
-            message: format!("not valid {}{hint}", enc.name()),
-        });
+    if enc != encoding_rs::UTF_8 {
+        let mut text = String::new();
+        return match Decoding::new(bytes, enc).read_to_string(&mut text) {
+            Ok(_) => Ok(text),
+            Err(e) => Err(undecodable(file, &e).unwrap_or_else(|| IngestError::Io(format!("cannot read {file}: {e}")))),
+        };
     }
-    Ok(text.into_owned())
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            let hint = gb18030_hint(Decoding::new(bytes, encoding_rs::GB18030).read_to_end(&mut Vec::new()).is_ok());
+            Err(IngestError::Encoding {
+                file: file.to_string(),
+                line,
+                byte: at,
+                message: format!("not valid {}{hint}", enc.name()),
+            })
+        }
+    }
 }
 
 /// Passes bytes through while following CSV quoting, so that a file ending inside a
@@ -269,6 +275,32 @@ struct Decoding<R> {
     consumed: usize,
     lines: usize,
     done: bool,
+}
+
+impl<R: BufRead> Decoding<R> {
+    fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        Decoding {
+            inner,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            encoding: encoding.name(),
+            out: Vec::new(),
+            out_at: 0,
+            consumed: 0,
+            lines: 0,
+            done: false,
+        }
+    }
+}
+
+/// The encoding error a [`Decoding`] reader stopped on, if `e` is one.
+fn undecodable(file: &str, e: &std::io::Error) -> Option<IngestError> {
+    let u = e.get_ref()?.downcast_ref::<Undecodable>()?;
+    Some(IngestError::Encoding {
+        file: file.into(),
+        line: u.line,
+        byte: u.byte,
+        message: format!("not valid {}", u.encoding),
+    })
 }
 
 impl<R: BufRead> Read for Decoding<R> {
@@ -379,16 +411,7 @@ fn csv_records(
     let input: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 {
         input
     } else {
-        Box::new(Decoding {
-            inner: BufReader::with_capacity(1 << 16, input),
-            decoder: encoding.new_decoder_without_bom_handling(),
-            encoding: encoding.name(),
-            out: Vec::new(),
-            out_at: 0,
-            consumed: 0,
-            lines: 0,
-            done: false,
-        })
+        Box::new(Decoding::new(BufReader::with_capacity(1 << 16, input), encoding))
     };
     let tracker = QuoteTracker::new(BufReader::with_capacity(1 << 16, input));
     let mut reader =
@@ -426,37 +449,18 @@ fn csv_error(file: &str, row: usize, e: csv::Error, path: Option<&Path>) -> Inge
                 message: format!("not valid UTF-8 (in field {}){}", err.field() + 1, gb18030_hint(decodes)),
             }
         }
-        csv::ErrorKind::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<Undecodable>()) {
-            Some(u) => IngestError::Encoding {
-                file: file.into(),
-                line: u.line,
-                byte: u.byte,
-                message: format!("not valid {}", u.encoding),
-            },
-            None => IngestError::Io(format!("cannot read {file}: {io}")),
-        },
+        csv::ErrorKind::Io(io) => {
+            undecodable(file, &io).unwrap_or_else(|| IngestError::Io(format!("cannot read {file}: {io}")))
+        }
         other => IngestError::Malformed { file: file.into(), row, message: format!("{other:?}") },
     }
 }
 
 /// Whether the whole file decodes without error in `encoding` (streamed).
 fn decodes_cleanly(path: &Path, encoding: &'static encoding_rs::Encoding) -> bool {
-    let Ok(file) = std::fs::File::open(path) else { return false };
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut decoder = encoding.new_decoder_without_bom_handling();
-    let mut out = vec![0u8; (1 << 16) * 3 + 16];
-    loop {
-        let Ok(src) = reader.fill_buf() else { return false };
-        let last = src.is_empty();
-        let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut out, last);
-        if matches!(result, encoding_rs::DecoderResult::Malformed(..)) {
-            return false;
-        }
-        reader.consume(read);
-        if last {
-            return true;
-        }
-    }
+    std::fs::File::open(path).is_ok_and(|f| {
+        std::io::copy(&mut Decoding::new(BufReader::with_capacity(1 << 16, f), encoding), &mut std::io::sink()).is_ok()
+    })
 }
 
 /// Parses CSV text: a header row, then records (see [`open`]).
@@ -661,6 +665,10 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("b.csv, line 3 (byte 12)") && err.contains("gb18030"), "{err}");
+        // A file read whole (JSON) is decoded by the same reader, with the same position.
+        let bad = b"{\"id\": 1}\n{\"id\": 2}\n{\"x\": \"\x81\x20\"}\n";
+        let err = decode("b.jsonl", bad, Some("gb18030")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("b.jsonl, line 3 (byte 27)") && err.contains("gb18030"), "{err}");
     }
 
     #[test]
