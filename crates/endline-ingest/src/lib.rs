@@ -10,6 +10,7 @@
 //! - [`ingest_to`]: all three with memory bounded by a batch size (what the CLI runs).
 
 mod batch;
+mod csv_reader;
 mod error;
 mod hash;
 pub mod ingest;

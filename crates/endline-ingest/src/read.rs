@@ -6,8 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use csv::StringRecord;
-
+use crate::csv_reader::{CsvError, CsvReader};
 use crate::error::IngestError;
 
 /// One record as written in its file: its cells in one buffer.
@@ -15,38 +14,71 @@ use crate::error::IngestError;
 pub struct RawRecord {
     /// 1-based index of the record in its file (header not counted).
     pub row: usize,
-    cells: StringRecord,
+    /// The cells, each followed by one separator byte (a `,` for a plain CSV line, read
+    /// in one copy).
+    text: String,
+    /// End of each cell in `text` (the next cell starts one byte after).
+    ends: Vec<usize>,
 }
 
 impl RawRecord {
     /// A record from its cells (an empty cell is unanswered).
-    pub fn new(row: usize, cells: StringRecord) -> Self {
-        RawRecord { row, cells }
+    pub fn new<'c>(row: usize, cells: impl IntoIterator<Item = &'c str>) -> Self {
+        let mut r = RawRecord { row, ..RawRecord::default() };
+        r.set_cells(cells);
+        r
+    }
+
+    /// Makes this record's cells `cells`.
+    pub(crate) fn set_cells<'c>(&mut self, cells: impl IntoIterator<Item = &'c str>) {
+        self.text.clear();
+        self.ends.clear();
+        for c in cells {
+            self.text.push_str(c);
+            self.ends.push(self.text.len());
+            self.text.push(',');
+        }
+    }
+
+    /// Makes this record's cells `text` cut at the ends `fill_ends` gives: each cell's end
+    /// in `text`, which has one separator byte after each cell but the last.
+    pub(crate) fn set_line(&mut self, text: &str, fill_ends: impl FnOnce(&mut Vec<usize>)) {
+        self.text.clear();
+        self.text.push_str(text);
+        self.ends.clear();
+        fill_ends(&mut self.ends);
+    }
+
+    /// Cell `i`, empty or not.
+    fn raw(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        self.text.get(start..end)
     }
 
     /// Cell `i`; `None` when it is empty or absent.
     pub fn cell(&self, i: usize) -> Option<&str> {
-        self.cells.get(i).filter(|c| !c.is_empty())
+        self.raw(i).filter(|c| !c.is_empty())
     }
 
     /// The cells, empty ones included.
     pub fn cells(&self) -> impl Iterator<Item = &str> {
-        self.cells.iter()
+        (0..self.ends.len()).map(|i| self.raw(i).unwrap_or_default())
     }
 
     /// About the bytes it took in its file (cells and separators).
     pub fn bytes(&self) -> u64 {
-        self.cells.as_byte_record().as_slice().len() as u64 + self.cells.len() as u64
+        self.text.len() as u64 + 1
     }
 
     /// The number of cells.
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.ends.len()
     }
 
     /// Whether the record has no cells.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.ends.is_empty()
     }
 }
 
@@ -54,8 +86,9 @@ impl RawRecord {
 /// record or per cell).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cells {
+    /// Every cell, each followed by one separator byte.
     text: String,
-    /// End of each cell in `text`.
+    /// End of each cell in `text` (the next cell starts one byte after).
     ends: Vec<usize>,
     /// Index in `ends` of each record's first cell, and one past the last record's last.
     first: Vec<usize>,
@@ -69,10 +102,12 @@ impl Cells {
         if self.first.is_empty() {
             self.first.push(0);
         }
-        let base = self.text.len();
-        self.text.push_str(record.cells.as_slice());
-        let fields = record.cells.as_byte_record();
-        self.ends.extend((0..fields.len()).filter_map(|i| fields.range(i)).map(|r| base + r.end));
+        if let Some(&last) = record.ends.last() {
+            let base = self.text.len();
+            self.text.push_str(&record.text[..last]);
+            self.text.push(',');
+            self.ends.extend(record.ends.iter().map(|e| base + e));
+        }
         self.first.push(self.ends.len());
         self.rows.push(record.row);
     }
@@ -85,6 +120,7 @@ impl Cells {
         for c in cells {
             self.text.push_str(c);
             self.ends.push(self.text.len());
+            self.text.push(',');
         }
         self.first.push(self.ends.len());
         self.rows.push(row);
@@ -111,7 +147,7 @@ impl Cells {
         if i >= b - a {
             return None;
         }
-        let start = if a + i == 0 { 0 } else { self.ends[a + i - 1] };
+        let start = if a + i == 0 { 0 } else { self.ends[a + i - 1] + 1 };
         Some(&self.text[start..self.ends[a + i]]).filter(|c| !c.is_empty())
     }
 }
@@ -332,7 +368,7 @@ impl<R: BufRead> Read for Decoding<R> {
     }
 }
 
-type Csv = csv::Reader<QuoteTracker<BufReader<Box<dyn Read + Send>>>>;
+type Csv = CsvReader<QuoteTracker<BufReader<Box<dyn Read + Send>>>>;
 
 /// The records of one data file, one at a time.
 pub struct Records {
@@ -342,7 +378,7 @@ pub struct Records {
 }
 
 enum Source {
-    Csv { reader: Csv, row: usize, path: Option<std::path::PathBuf> },
+    Csv { reader: Box<Csv>, row: usize, path: Option<std::path::PathBuf> },
     Memory(std::vec::IntoIter<RawRecord>),
 }
 
@@ -380,8 +416,7 @@ impl Records {
         match &mut self.source {
             Source::Memory(it) => Ok(it.next().map(|r| *out = r).is_some()),
             Source::Csv { reader, row, path } => {
-                let more =
-                    reader.read_record(&mut out.cells).map_err(|e| csv_error(file, *row + 1, e, path.as_deref()))?;
+                let more = reader.read_record(out).map_err(|e| csv_error(file, *row + 1, e, path.as_deref()))?;
                 if !more {
                     if reader.get_ref().in_quotes() {
                         return Err(IngestError::Malformed {
@@ -414,10 +449,10 @@ fn csv_records(
         Box::new(Decoding::new(BufReader::with_capacity(1 << 16, input), encoding))
     };
     let tracker = QuoteTracker::new(BufReader::with_capacity(1 << 16, input));
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(true).flexible(false).buffer_capacity(1 << 16).from_reader(tracker);
-    let columns: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|h| h.trim().to_string()).collect(),
+    let mut reader = CsvReader::new(tracker);
+    let mut header = RawRecord::default();
+    let columns: Vec<String> = match reader.read_record(&mut header) {
+        Ok(_) => header.cells().map(|h| h.trim().to_string()).collect(),
         Err(e) => return Err(csv_error(file, 0, e, path)),
     };
     if columns.iter().all(String::is_empty) {
@@ -426,33 +461,30 @@ fn csv_records(
     Ok(Records {
         file: file.to_string(),
         columns,
-        source: Source::Csv { reader, row: 0, path: path.map(Path::to_path_buf) },
+        source: Source::Csv { reader: Box::new(reader), row: 0, path: path.map(Path::to_path_buf) },
     })
 }
 
-fn csv_error(file: &str, row: usize, e: csv::Error, path: Option<&Path>) -> IngestError {
-    let at = e.position().map(|p| (p.line() as usize, p.byte() as usize));
-    match e.into_kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => IngestError::Malformed {
+fn csv_error(file: &str, row: usize, e: CsvError, path: Option<&Path>) -> IngestError {
+    match e {
+        CsvError::Ragged { expected, len } => IngestError::Malformed {
             file: file.into(),
             row,
-            message: format!("has {len} fields, but the header has {expected_len} (a ragged row)"),
+            message: format!("has {len} fields, but the header has {expected} (a ragged row)"),
         },
-        csv::ErrorKind::Utf8 { err, .. } => {
-            let (line, byte) = at.unwrap_or((1, 0));
+        CsvError::Utf8 { line, byte, field } => {
             // Only on this error path is the file read again, to suggest GB18030.
             let decodes = path.is_some_and(|p| decodes_cleanly(p, encoding_rs::GB18030));
             IngestError::Encoding {
                 file: file.into(),
-                line,
-                byte,
-                message: format!("not valid UTF-8 (in field {}){}", err.field() + 1, gb18030_hint(decodes)),
+                line: line as usize,
+                byte: byte as usize,
+                message: format!("not valid UTF-8 (in field {}){}", field + 1, gb18030_hint(decodes)),
             }
         }
-        csv::ErrorKind::Io(io) => {
+        CsvError::Io(io) => {
             undecodable(file, &io).unwrap_or_else(|| IngestError::Io(format!("cannot read {file}: {io}")))
         }
-        other => IngestError::Malformed { file: file.into(), row, message: format!("{other:?}") },
     }
 }
 
@@ -514,7 +546,7 @@ fn table_from_objects(file: &str, objects: Vec<(usize, serde_json::Map<String, s
             for (i, v) in cells {
                 full[i] = v;
             }
-            RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()).collect())
+            RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()))
         })
         .collect();
     RawTable { file: file.to_string(), columns, records }
