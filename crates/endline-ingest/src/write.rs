@@ -4,6 +4,7 @@
 //! directory that then replaces the output directory in one rename, so a reader never
 //! sees half an ingest and a failed one leaves the previous outputs in place.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -49,81 +50,79 @@ fn kind(item: &Item) -> Ty {
     }
 }
 
-fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Series>> {
+/// A text column from each row's text or null.
+fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
+    StringChunked::from_iter_options(name.into(), values).into_column()
+}
+
+/// A numeric column from each row's value or null.
+fn numeric<T: PolarsNumericType>(name: PlSmallStr, values: impl Iterator<Item = Option<T::Native>>) -> Series {
+    let ca: ChunkedArray<T> = values.collect_ca(name);
+    ca.into_series()
+}
+
+/// The column(s) of an item, from its value in each written row, each built in one pass
+/// (no vector of values in between).
+fn series_of<'v, V>(name: &str, item: &Item, values: V) -> PolarsResult<Vec<Series>>
+where
+    V: Iterator<Item = &'v Value> + ExactSizeIterator + Clone,
+{
     let name_s: PlSmallStr = name.into();
+    let n = values.len();
     Ok(match kind(item) {
         Ty::Int | Ty::Select { multi: false, int: true, .. } => {
-            vec![Series::new(
-                name_s,
-                values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Int(i) => Some(*i),
-                        v => v.as_number().map(|f| f as i64),
-                    })
-                    .collect::<Vec<_>>(),
-            )]
+            let ints = values.map(|v| match v {
+                Value::Int(i) => Some(*i),
+                v => v.as_number().map(|f| f as i64),
+            });
+            vec![numeric::<Int64Type>(name_s, ints)]
         }
-        Ty::Dec => vec![Series::new(name_s, values.iter().map(|v| v.as_number()).collect::<Vec<_>>())],
+        Ty::Dec => vec![numeric::<Float64Type>(name_s, values.map(Value::as_number))],
         Ty::Bool => vec![Series::new(
             name_s,
-            values.iter().map(|v| if v.is_null() { None } else { Some(v.truthy()) }).collect::<Vec<_>>(),
+            values.map(|v| if v.is_null() { None } else { Some(v.truthy()) }).collect::<Vec<_>>(),
         )],
         Ty::Date => {
-            let days: Vec<Option<i32>> = values
-                .iter()
-                .map(|v| match v {
-                    Value::Date(d) => i32::try_from((*d - chrono::NaiveDate::default()).num_days()).ok(),
-                    _ => None,
-                })
-                .collect();
-            vec![Series::new(name_s, days).cast(&DataType::Date)?]
+            let days = values.map(|v| match v {
+                Value::Date(d) => i32::try_from((*d - chrono::NaiveDate::default()).num_days()).ok(),
+                _ => None,
+            });
+            vec![numeric::<Int32Type>(name_s, days).cast(&DataType::Date)?]
         }
         Ty::DateTime => {
-            let micros: Vec<Option<i64>> = values
-                .iter()
-                .map(|v| match v {
-                    Value::DateTime(t) => Some(t.timestamp_micros()),
-                    _ => None,
-                })
-                .collect();
-            let offsets: Vec<Option<i32>> = values
-                .iter()
-                .map(|v| match v {
-                    Value::DateTime(t) => Some(t.offset().local_minus_utc() / 60),
-                    _ => None,
-                })
-                .collect();
+            let micros = values.clone().map(|v| match v {
+                Value::DateTime(t) => Some(t.timestamp_micros()),
+                _ => None,
+            });
+            let offsets = values.map(|v| match v {
+                Value::DateTime(t) => Some(t.offset().local_minus_utc() / 60),
+                _ => None,
+            });
             vec![
-                Series::new(name_s, micros).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
-                Series::new(format!("{name}_utc_offset_min").into(), offsets),
+                numeric::<Int64Type>(name_s, micros).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+                numeric::<Int32Type>(format!("{name}_utc_offset_min").into(), offsets),
             ]
         }
         Ty::Geo => {
-            let part = |k: usize, n: &str| {
-                Series::new(
-                    n.into(),
-                    values
-                        .iter()
-                        .map(|v| match v {
-                            Value::Geo(g) if !g[k].is_nan() => Some(g[k]),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )
+            let part = |k: usize, part: &str| {
+                let coords = values.clone().map(|v| match v {
+                    Value::Geo(g) if !g[k].is_nan() => Some(g[k]),
+                    _ => None,
+                });
+                numeric::<Float64Type>(part.into(), coords)
             };
             let fields = [part(0, "lat"), part(1, "lon"), part(2, "alt"), part(3, "acc")];
-            let mut s = StructChunked::from_series(name_s, values.len(), fields.iter())?.into_series();
+            let mut s = StructChunked::from_series(name_s, n, fields.iter())?.into_series();
             // A missing point is a null struct, not a struct of nulls.
-            let valid: BooleanChunked = values.iter().map(|v| !v.is_null()).collect();
-            s = s.zip_with(&valid, &Series::full_null("".into(), values.len(), s.dtype()))?;
+            let valid: BooleanChunked = values.map(|v| !v.is_null()).collect();
+            s = s.zip_with(&valid, &Series::full_null("".into(), n, s.dtype()))?;
             vec![s]
         }
         Ty::Select { multi: true, int, .. } => {
             // Built in place (a Series per row would cost an allocation of its own each).
             // Typed even when every row is empty, so that every wave has the same schema.
             let list = if int {
-                let mut b = ListPrimitiveChunkedBuilder::<Int64Type>::new(name_s, values.len(), 0, DataType::Int64);
+                let mut b = ListPrimitiveChunkedBuilder::<Int64Type>::new(name_s, n, 0, DataType::Int64);
                 for v in values {
                     match v {
                         Value::Multi(items) => b.append_values_iter(items.iter().filter_map(|s| s.parse::<i64>().ok())),
@@ -132,7 +131,7 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
                 }
                 b.finish()
             } else {
-                let mut b = ListStringChunkedBuilder::new(name_s, values.len(), 0);
+                let mut b = ListStringChunkedBuilder::new(name_s, n, 0);
                 for v in values {
                     match v {
                         Value::Multi(items) => b.append_values_iter(items.iter().map(String::as_str)),
@@ -145,22 +144,12 @@ fn series_of(name: &str, item: &Item, values: &[&Value]) -> PolarsResult<Vec<Ser
         }
         _ => {
             // Text is borrowed; only other values stored as text are formatted.
-            let formatted: Vec<Option<String>> = values
-                .iter()
-                .map(|v| match v {
-                    Value::Null | Value::Text(_) => None,
-                    v => Some(v.as_text()),
-                })
-                .collect();
-            let texts: Vec<Option<&str>> = values
-                .iter()
-                .zip(&formatted)
-                .map(|(v, f)| match v {
-                    Value::Text(s) => Some(s.as_str()),
-                    _ => f.as_deref(),
-                })
-                .collect();
-            vec![Series::new(name_s, texts)]
+            let texts = values.map(|v| match v {
+                Value::Null => None,
+                Value::Text(s) => Some(Cow::Borrowed(s.as_str())),
+                v => Some(Cow::Owned(v.as_text())),
+            });
+            vec![StringChunked::from_iter_options(name_s, texts).into_series()]
         }
     })
 }
@@ -320,10 +309,9 @@ impl<'s> Writer<'s> {
     ) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
         let survey = self.survey;
         let n = rows.len();
-        let str_col = |name: &str, v: Vec<Option<&str>>| Column::new(name.into(), v);
         let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
         let provenance = |cols: &mut Vec<Column>| {
-            cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r)).collect()));
+            cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r))));
             cols.push(Column::new(
                 "_source_row".into(),
                 rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
@@ -334,23 +322,19 @@ impl<'s> Writer<'s> {
             vec![constant("_wave", self.wave.as_str()), constant("_survey_version", survey.version())];
         provenance(&mut cols);
         if t.parent.is_some() {
-            cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()).collect()));
+            cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref())));
         }
         for (m, name) in t.meta.iter().enumerate() {
-            cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m)).collect()));
+            cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m))));
         }
         let mut pii: Vec<Column> = Vec::new();
         let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
         for (c, item) in t.items.iter().enumerate() {
-            let values: Vec<&Value> = rows.iter().map(|&r| t.value(r, c)).collect();
-            let series = series_of(item.name(), item, &values).map_err(io)?;
+            let series = series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?;
             let target = if item.is_pii() { &mut pii } else { &mut cols };
             target.extend(series.into_iter().map(Column::from));
             if !item.missing().is_empty() {
-                target.push(str_col(
-                    &format!("{}_missing", item.name()),
-                    rows.iter().map(|&r| t.rows[r].missing(c)).collect(),
-                ));
+                target.push(str_col(&format!("{}_missing", item.name()), rows.iter().map(|&r| t.rows[r].missing(c))));
             }
         }
         if keep_all {
@@ -362,7 +346,7 @@ impl<'s> Writer<'s> {
             cols.push(Column::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>()));
         }
         if !pii.is_empty() {
-            let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()).collect())];
+            let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()))];
             provenance(&mut keyed);
             keyed.extend(pii);
             pii = keyed;
