@@ -205,6 +205,8 @@ struct Spec<'s> {
     /// Its choices as they appear in data, for a select.
     choices: Vec<String>,
     int_choices: bool,
+    /// Its choices' values, sorted, when they are integers.
+    int_values: Vec<i64>,
     /// Its missing codes: (value as written, name).
     missing: Vec<(String, &'s str)>,
     /// Its relevance and its enclosing groups' (within the table).
@@ -494,6 +496,14 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
         item,
         choices: list.map(|l| l.choices().iter().map(|c| c.value().as_text()).collect()).unwrap_or_default(),
         int_choices: list.is_some_and(|l| l.has_int_values()),
+        int_values: {
+            let mut ints: Vec<i64> = list
+                .filter(|l| l.has_int_values())
+                .map(|l| l.choices().iter().filter_map(|c| c.value().as_text().parse().ok()).collect())
+                .unwrap_or_default();
+            ints.sort_unstable();
+            ints
+        },
         missing: item
             .missing()
             .iter()
@@ -868,7 +878,8 @@ fn type_record(
 ) -> Row {
     let file = &t.files[fi];
     let cells = &t.cells[fi];
-    let cell = |i: usize| cells.cell(at, i);
+    let record = cells.record(at);
+    let cell = |i: usize| record.cell(i);
     let base = values.len();
     let mut row = Row {
         file: fi,
@@ -970,8 +981,17 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
         v.to_string()
     };
     let single = item.question_type() == QuestionType::SelectOne;
-    // The common case, one value written as the choice is: no allocation but the value's.
     let t = trim(raw);
+    // The common case, an integer choice: what the text comparison and normalising below
+    // would give it.
+    if single
+        && spec.int_choices
+        && let Ok(v) = t.parse::<i64>()
+        && spec.int_values.binary_search(&v).is_ok()
+    {
+        return Ok(Value::Int(v));
+    }
+    // One value written as the choice is: no allocation but the value's.
     if single && spec.choices.iter().any(|c| c == t) {
         return Ok(if spec.int_choices {
             t.parse::<i64>().map_or_else(|_| Value::Text(t.to_string()), Value::Int)
@@ -1560,6 +1580,32 @@ impl Ingested<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn choice_survey() -> Survey {
+        let yaml = "survey: s\nversion: \"1\"\nkey: id\nchoices:\n  five: [{value: 1, label: A}, {value: 2, label: B}, \
+                    {value: 10, label: C}, {value: -3, label: D}]\nquestions:\n  - {name: id, type: text, label: I}\n  \
+                    - {name: s, type: select_one five, label: S}\n";
+        endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml.to_string()))
+            .survey
+            .unwrap_or_else(|| panic!("the test survey is invalid"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// The integer shortcut of `parse_choice` gives what the text comparison and
+        /// normalising give (the same spec without its sorted integers takes that path).
+        #[test]
+        fn integer_choices_are_read_as_before(t in "[ ]?[-+]?0?[0-9]{1,2}(\\.0?)?[ ]?|[-+ 0-9.a]{0,4}") {
+            let survey = choice_survey();
+            let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "s");
+            let item = item.unwrap_or_else(|| panic!("no s"));
+            let fast = spec(&survey, item, Vec::new());
+            prop_assert!(!fast.int_values.is_empty());
+            let slow = Spec { int_values: Vec::new(), ..fast.clone() };
+            prop_assert_eq!(parse_choice(&fast, &survey, &t), parse_choice(&slow, &survey, &t));
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]

@@ -143,12 +143,36 @@ impl Cells {
 
     /// Cell `i` of record `r`; `None` when it is empty or absent.
     pub fn cell(&self, r: usize, i: usize) -> Option<&str> {
+        self.record(r).cell(i)
+    }
+
+    /// Record `r`'s cells, found once for reading several.
+    pub fn record(&self, r: usize) -> RecordCells<'_> {
         let (a, b) = (self.first[r], self.first[r + 1]);
-        if i >= b - a {
-            return None;
-        }
-        let start = if a + i == 0 { 0 } else { self.ends[a + i - 1] + 1 };
-        Some(&self.text[start..self.ends[a + i]]).filter(|c| !c.is_empty())
+        let start = if a == 0 { 0 } else { self.ends[a - 1] + 1 };
+        RecordCells { text: &self.text, start, ends: &self.ends[a..b] }
+    }
+}
+
+/// The cells of one record of [`Cells`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordCells<'c> {
+    text: &'c str,
+    /// Where its first cell starts in `text`.
+    start: usize,
+    /// The end of each of its cells in `text`.
+    ends: &'c [usize],
+}
+
+impl<'c> RecordCells<'c> {
+    /// Cell `i`; `None` when it is empty or absent.
+    pub fn cell(&self, i: usize) -> Option<&'c str> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends[p] + 1,
+            None => self.start,
+        };
+        self.text.get(start..end).filter(|c| !c.is_empty())
     }
 }
 
