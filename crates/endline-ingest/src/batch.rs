@@ -38,7 +38,7 @@ const MAX_BATCHES: u64 = 512;
 /// Inputs up to [`Options::batch_bytes`] are checked in one batch. Larger ones are read
 /// as they come when the export is in submission order (see `stream`), else split
 /// on disk first; either way one thread forms batches, a second checks them and the
-/// main thread writes them.
+/// main thread writes them ([`Writer::add`]: each table on a thread of its own).
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();

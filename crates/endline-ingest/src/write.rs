@@ -274,84 +274,31 @@ impl<'s> Writer<'s> {
         self.staging.join(name)
     }
 
-    /// Writes one checked batch; returns its number of records with an error.
+    /// Writes one checked batch; returns its number of records with an error. Each
+    /// table's files are written on a thread of their own (they are separate files), so
+    /// that building and encoding one table's columns overlaps another's.
     pub fn add(&mut self, data: &Ingested<'_>) -> Result<usize, IngestError> {
-        let mut errors = 0;
-        for (ti, t) in data.tables.iter().enumerate() {
-            let keep_all = self.on_error != OnError::Reject;
-            let (bad, good): (Vec<usize>, Vec<usize>) = (0..t.rows.len()).partition(|&r| t.rows[r].has_error());
-            errors += bad.len();
-            let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
-            let (main, pii) = self.columns(t, &rows, keep_all)?;
-            let dir = self.staging.clone();
-            let out = &mut self.tables[ti];
-            append(&mut out.main, &dir.join(format!("{}.parquet", t.name)), main)?;
-            if !pii.is_empty() {
-                append(&mut out.pii, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
+        let keep_all = self.on_error != OnError::Reject;
+        let (survey, wave, dir) = (self.survey, self.wave.as_str(), self.staging.as_path());
+        let errors = std::thread::scope(|scope| {
+            let writing: Vec<_> = data
+                .tables
+                .iter()
+                .zip(&mut self.tables)
+                .map(|(t, out)| {
+                    let work = move || add_table(survey, wave, dir, t, out, keep_all);
+                    std::thread::Builder::new().name(format!("ingest-write-{}", t.name)).spawn_scoped(scope, work)
+                })
+                .collect();
+            let mut errors = 0;
+            for w in writing {
+                let w = w.map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
+                errors += w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             }
-            if !rejected.is_empty() {
-                write_rejects(out, t, &rejected, &dir)?;
-            }
-            out.counts.rows_in += t.rows.len();
-            out.counts.rows_written += rows.len();
-            out.counts.rows_rejected += rejected.len();
-        }
+            Ok::<_, IngestError>(errors)
+        })?;
         self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.iter().cloned())));
         Ok(errors)
-    }
-
-    /// The columns of a table's written rows: the main file's, and the PII side table's.
-    fn columns(
-        &self,
-        t: &TableData<'_>,
-        rows: &[usize],
-        keep_all: bool,
-    ) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
-        let survey = self.survey;
-        let n = rows.len();
-        let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
-        let provenance = |cols: &mut Vec<Column>| {
-            cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r))));
-            cols.push(Column::new(
-                "_source_row".into(),
-                rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
-            ));
-        };
-        let constant = |name: &str, v: &str| Column::new_scalar(name.into(), Scalar::from(PlSmallStr::from(v)), n);
-        let mut cols: Vec<Column> =
-            vec![constant("_wave", self.wave.as_str()), constant("_survey_version", survey.version())];
-        provenance(&mut cols);
-        if t.parent.is_some() {
-            cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref())));
-        }
-        for (m, name) in t.meta.iter().enumerate() {
-            cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m))));
-        }
-        let mut pii: Vec<Column> = Vec::new();
-        let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
-        for (c, item) in t.items.iter().enumerate() {
-            let series = series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?;
-            let target = if item.is_pii() { &mut pii } else { &mut cols };
-            target.extend(series.into_iter().map(Column::from));
-            if !item.missing().is_empty() {
-                target.push(str_col(&format!("{}_missing", item.name()), rows.iter().map(|&r| t.rows[r].missing(c))));
-            }
-        }
-        if keep_all {
-            cols.push(Column::new("_valid".into(), rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>()));
-            let issues = |r: usize| {
-                let s = t.rows[r].issues.iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
-                Some(s.join("; ")).filter(|s| !s.is_empty())
-            };
-            cols.push(Column::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>()));
-        }
-        if !pii.is_empty() {
-            let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()))];
-            provenance(&mut keyed);
-            keyed.extend(pii);
-            pii = keyed;
-        }
-        Ok((cols, pii))
     }
 
     /// Writes `ingest.json`, closes every file and moves the staging directory into
@@ -392,6 +339,83 @@ impl<'s> Writer<'s> {
         self.finished = true;
         Ok(Report { counts, issues: all })
     }
+}
+
+/// Writes one table of a checked batch into `out`'s files; returns its number of
+/// records with an error.
+fn add_table(
+    survey: &Survey,
+    wave: &str,
+    dir: &Path,
+    t: &TableData<'_>,
+    out: &mut TableOut,
+    keep_all: bool,
+) -> Result<usize, IngestError> {
+    let (bad, good): (Vec<usize>, Vec<usize>) = (0..t.rows.len()).partition(|&r| t.rows[r].has_error());
+    let errors = bad.len();
+    let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
+    let (main, pii) = columns(survey, wave, t, &rows, keep_all)?;
+    append(&mut out.main, &dir.join(format!("{}.parquet", t.name)), main)?;
+    if !pii.is_empty() {
+        append(&mut out.pii, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
+    }
+    if !rejected.is_empty() {
+        write_rejects(out, t, &rejected, dir)?;
+    }
+    out.counts.rows_in += t.rows.len();
+    out.counts.rows_written += rows.len();
+    out.counts.rows_rejected += rejected.len();
+    Ok(errors)
+}
+
+/// The columns of a table's written rows: the main file's, and the PII side table's.
+fn columns(
+    survey: &Survey,
+    wave: &str,
+    t: &TableData<'_>,
+    rows: &[usize],
+    keep_all: bool,
+) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
+    let n = rows.len();
+    let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
+    let provenance = |cols: &mut Vec<Column>| {
+        cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r))));
+        cols.push(Column::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>()));
+    };
+    let constant = |name: &str, v: &str| Column::new_scalar(name.into(), Scalar::from(PlSmallStr::from(v)), n);
+    let mut cols: Vec<Column> = vec![constant("_wave", wave), constant("_survey_version", survey.version())];
+    provenance(&mut cols);
+    if t.parent.is_some() {
+        cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref())));
+    }
+    for (m, name) in t.meta.iter().enumerate() {
+        cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m))));
+    }
+    let mut pii: Vec<Column> = Vec::new();
+    let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
+    for (c, item) in t.items.iter().enumerate() {
+        let series = series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?;
+        let target = if item.is_pii() { &mut pii } else { &mut cols };
+        target.extend(series.into_iter().map(Column::from));
+        if !item.missing().is_empty() {
+            target.push(str_col(&format!("{}_missing", item.name()), rows.iter().map(|&r| t.rows[r].missing(c))));
+        }
+    }
+    if keep_all {
+        cols.push(Column::new("_valid".into(), rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>()));
+        let issues = |r: usize| {
+            let s = t.rows[r].issues.iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
+            Some(s.join("; ")).filter(|s| !s.is_empty())
+        };
+        cols.push(Column::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>()));
+    }
+    if !pii.is_empty() {
+        let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()))];
+        provenance(&mut keyed);
+        keyed.extend(pii);
+        pii = keyed;
+    }
+    Ok((cols, pii))
 }
 
 /// Moves the complete directory `staged` to `out`, replacing what `out` held: the old
