@@ -22,7 +22,7 @@ use endline_survey::Survey;
 
 use crate::error::IngestError;
 use crate::hash::{FnvMap, fnv};
-use crate::ingest::{Ingested, Input, Layout, Options, Via, key_of, read_all};
+use crate::ingest::{Ingested, Input, Layout, Options, Typed, Via, key_of, read_all};
 use crate::model::OnError;
 use crate::read::{self, Cells, RawRecord, Records};
 use crate::stream::{Batch, Streamed, stream};
@@ -48,13 +48,14 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
     if total <= opts.batch_bytes {
         let records = read_all(sources, opts)?;
         opts.report("checking records", 0, 1);
-        errors += write(layout.check(records), &mut writer, opts)?;
+        errors += write(&layout.check(records), &mut writer, opts)?;
     } else {
         // A batch's top-level records take their share of the batch, the rest is rosters.
         let top: u64 = sizes.iter().enumerate().filter(|(i, _)| layout.place(*i).0 == 0).map(|(_, s)| s).sum();
         let top_bytes = (opts.batch_bytes as u128 * top as u128 / total.max(1) as u128).max(1) as u64;
-        let streamed =
-            pipeline(&layout, opts, total, &mut writer, &mut errors, |emit| stream(&layout, sources, top_bytes, emit))?;
+        let streamed = pipeline(&layout, opts, total, &mut writer, &mut errors, |emit, spare| {
+            stream(&layout, sources, top_bytes, emit, spare)
+        })?;
         if let Streamed::Unordered(why) = streamed {
             // Start again, splitting the input by submission on disk.
             opts.report(&format!("not in submission order ({why}): splitting the input"), 0, 1);
@@ -67,7 +68,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
                 .collect::<Result<Vec<_>, _>>()?;
             let parts = total.div_ceil(opts.batch_bytes.max(1)).clamp(2, MAX_BATCHES) as usize;
             let spill = Spill::route(&layout, sources, parts, total, &writer.scratch("spill"), opts)?;
-            pipeline(&layout, opts, total, &mut writer, &mut errors, |emit| {
+            pipeline(&layout, opts, total, &mut writer, &mut errors, |emit, _| {
                 for p in 0..parts {
                     let read = total * (p as u64 + 1) / parts as u64;
                     if !emit(Batch { records: spill.read(p)?, read, ..Batch::default() }) {
@@ -88,41 +89,50 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
 
 /// Writes a checked batch (unless `--on-error fail`, which writes nothing); returns its
 /// number of records with errors.
-fn write(data: Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result<usize, IngestError> {
-    if opts.on_error == OnError::Fail { Ok(data.records_with_errors()) } else { writer.add(&data) }
+fn write(data: &Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result<usize, IngestError> {
+    if opts.on_error == OnError::Fail { Ok(data.records_with_errors()) } else { writer.add(data) }
 }
 
 /// Runs `produce` on one thread (it hands batches to `emit`, which returns false once
 /// nobody takes them), checks its batches on a second, and writes them on this one,
-/// reporting progress in bytes of the input (`total`).
+/// reporting progress in bytes of the input (`total`). A written batch's emptied vectors
+/// go back to be filled again (`produce`'s second argument gives cells, if any are back),
+/// so that the batches' memory is allocated once rather than for every batch.
 fn pipeline<T: Send>(
     layout: &Layout<'_>,
     opts: &Options,
     total: u64,
     writer: &mut Writer<'_>,
     errors: &mut usize,
-    produce: impl FnOnce(&dyn Fn(Batch) -> bool) -> Result<T, IngestError> + Send,
+    produce: impl FnOnce(&dyn Fn(Batch) -> bool, &dyn Fn() -> Option<Vec<Cells>>) -> Result<T, IngestError> + Send,
 ) -> Result<T, IngestError> {
     std::thread::scope(|scope| {
         let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(1);
+        let (cells_tx, cells_rx) = std::sync::mpsc::sync_channel::<Vec<Cells>>(2);
+        let (typed_tx, typed_rx) = std::sync::mpsc::sync_channel::<Vec<Typed>>(2);
         let producer = std::thread::Builder::new()
             .name("ingest-read".into())
-            .spawn_scoped(scope, move || produce(&|batch| raw_tx.send(batch).is_ok()))
+            .spawn_scoped(scope, move || produce(&|batch| raw_tx.send(batch).is_ok(), &|| cells_rx.try_recv().ok()))
             .map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
         std::thread::Builder::new()
             .name("ingest-check".into())
             .spawn_scoped(scope, move || {
                 for batch in raw_rx {
-                    if checked_tx.send((layout.check_after(batch.records, &batch.earlier), batch.read)).is_err() {
+                    let data = layout.check_after(batch.records, &batch.earlier, typed_rx.try_recv().ok());
+                    if checked_tx.send((data, batch.read)).is_err() {
                         break;
                     }
                 }
             })
             .map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
         for (k, (data, read)) in checked_rx.into_iter().enumerate() {
-            *errors += write(data, writer, opts)?;
+            *errors += write(&data, writer, opts)?;
             opts.report(&format!("checked batch {}", k + 1), read.min(total) as usize, total as usize);
+            // Nobody waits for these: when the channels are full, they are dropped.
+            let spare = data.into_spare(layout);
+            let _ = cells_tx.try_send(spare.cells);
+            let _ = typed_tx.try_send(spare.typed);
         }
         producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })

@@ -750,12 +750,19 @@ impl<'s> Layout<'s> {
     /// record of a submission (its top-level record and roster rows) must be in the
     /// same batch. The result has no file-level issues (see [`Layout::file_issues`]).
     pub fn check(&self, records: Vec<Cells>) -> Ingested<'s> {
-        self.check_after(records, &FnvMap::default())
+        self.check_after(records, &FnvMap::default(), None)
     }
 
     /// [`Layout::check`] for a batch after others: `earlier` holds the keys its
-    /// top-level records share with earlier batches, with the row that first used each.
-    pub(crate) fn check_after(&self, records: Vec<Cells>, earlier: &FnvMap<Box<str>, usize>) -> Ingested<'s> {
+    /// top-level records share with earlier batches, with the row that first used each;
+    /// `spare` is an earlier batch's emptied vectors, whose memory is used again.
+    pub(crate) fn check_after(
+        &self,
+        records: Vec<Cells>,
+        earlier: &FnvMap<Box<str>, usize>,
+        spare: Option<Vec<Typed>>,
+    ) -> Ingested<'s> {
+        let mut spare = spare.unwrap_or_default().into_iter();
         let mut tables = self.tables.clone();
         for t in &mut tables {
             t.cells = vec![Cells::default(); t.files.len()];
@@ -768,8 +775,9 @@ impl<'s> Layout<'s> {
             let key_col =
                 t.parent.is_none().then(|| t.items.iter().position(|i| i.name() == self.survey.key())).flatten();
             let n: usize = t.cells.iter().map(Cells::len).sum();
-            let mut values = Vec::with_capacity(n * t.items.len());
-            let mut rows = Vec::with_capacity(n);
+            let (mut values, mut rows) = spare.next().unwrap_or_default();
+            values.reserve(n * t.items.len());
+            rows.reserve(n);
             for fi in 0..t.files.len() {
                 for at in 0..t.cells[fi].len() {
                     rows.push(type_record(self.survey, t, fi, at, key_col, &mut values));
@@ -1550,7 +1558,41 @@ fn cross_checks<'s>(
     }
 }
 
+/// A table's typed values and rows, emptied, kept for their memory.
+pub(crate) type Typed = (Vec<Value>, Vec<Row>);
+
+/// What a written batch leaves to be used again: each input's cells and each table's
+/// typed vectors, emptied (allocating them afresh for every batch costs page faults).
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub(crate) cells: Vec<Cells>,
+    pub(crate) typed: Vec<Typed>,
+}
+
 impl Ingested<'_> {
+    /// Empties this batch's large vectors, keeping their memory for a later batch.
+    pub(crate) fn into_spare(mut self, layout: &Layout<'_>) -> Spare {
+        let cells = (0..layout.places.len())
+            .map(|i| {
+                let (ti, fi) = layout.place(i);
+                let mut c = self.tables.get_mut(ti).and_then(|t| t.cells.get_mut(fi)).map(std::mem::take);
+                c.as_mut().map(Cells::clear);
+                c.unwrap_or_default()
+            })
+            .collect();
+        let typed = self
+            .tables
+            .iter_mut()
+            .map(|t| {
+                let (mut values, mut rows) = (std::mem::take(&mut t.values), std::mem::take(&mut t.rows));
+                values.clear();
+                rows.clear();
+                (values, rows)
+            })
+            .collect();
+        Spare { cells, typed }
+    }
+
     /// The number of records with an error, in all tables.
     pub fn records_with_errors(&self) -> usize {
         self.tables.iter().flat_map(|t| &t.rows).filter(|r| r.has_error()).count()

@@ -126,6 +126,14 @@ impl Cells {
         self.rows.push(row);
     }
 
+    /// Removes every record, keeping the memory.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.first.clear();
+        self.rows.clear();
+    }
+
     /// The number of records.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -119,12 +119,14 @@ impl Links {
 
 /// Forms batches of about `batch_bytes` of top-level records (and the roster rows that
 /// follow them) and hands each to `emit` with the keys it shares with earlier batches
-/// (false: stop).
+/// (false: stop). A batch's records go into the emptied cells `spare` gives, if any (one
+/// per input).
 pub(crate) fn stream(
     layout: &Layout<'_>,
     sources: Vec<Records>,
     batch_bytes: u64,
     emit: &dyn Fn(Batch) -> bool,
+    spare: &dyn Fn() -> Option<Vec<Cells>>,
 ) -> Result<Streamed, IngestError> {
     let tables = layout.tables();
     let inputs = sources.len();
@@ -140,7 +142,7 @@ pub(crate) fn stream(
     let mut batch_no = 0;
     let mut read = 0;
     loop {
-        let mut batch = vec![Cells::default(); inputs];
+        let mut batch = spare().filter(|s| s.len() == inputs).unwrap_or_else(|| vec![Cells::default(); inputs]);
         let mut earlier = FnvMap::default();
         // Top-level records, about `batch_bytes` of them.
         let mut bytes = 0u64;
