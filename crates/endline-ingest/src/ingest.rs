@@ -286,6 +286,16 @@ impl TableData<'_> {
         self.cell(row, self.files.get(row.file)?.meta_at(m)?)
     }
 
+    /// Every metadata column of a row, each given to `f` with its index (one lookup of
+    /// the row's cells for all).
+    pub(crate) fn each_meta<'a>(&'a self, row: &Row, mut f: impl FnMut(usize, Option<&'a str>)) {
+        let file = self.files.get(row.file);
+        let record = self.cells.get(row.file).map(|c| c.record(row.at));
+        for m in 0..self.meta.len() {
+            f(m, file.and_then(|fd| fd.meta_at(m)).and_then(|i| record.and_then(|r| r.cell(i))));
+        }
+    }
+
     pub(crate) fn meta_index(&self, name: &str) -> Option<usize> {
         self.meta.iter().position(|m| m == name || m.rsplit(['-', '/']).next() == Some(name))
     }

@@ -50,6 +50,58 @@ fn kind(item: &Item) -> Ty {
     }
 }
 
+/// An item's value as stored in an Int64 column.
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        v => v.as_number().map(|f| f as i64),
+    }
+}
+
+/// An item's numbers, gathered for its column.
+enum Numbers {
+    Int(Vec<Option<i64>>),
+    Dec(Vec<Option<f64>>),
+}
+
+/// What [`columns`] reads in one pass over the written rows, in order: values are stored
+/// row by row, so reading one column down the rows would touch a new cache line (and
+/// often a new page) for every value. Numbers (most columns) and metadata cells are
+/// gathered here; other columns are read down the rows.
+struct Gathered<'a> {
+    /// For each item stored as Int64 or Float64: its values.
+    numbers: Vec<Option<Numbers>>,
+    /// Each metadata column's cells.
+    meta: Vec<Vec<Option<&'a str>>>,
+}
+
+impl<'a> Gathered<'a> {
+    fn of(t: &'a TableData<'_>, rows: &[usize]) -> Self {
+        let n = rows.len();
+        let mut numbers: Vec<Option<Numbers>> = t
+            .items
+            .iter()
+            .map(|item| match kind(item) {
+                Ty::Int | Ty::Select { multi: false, int: true, .. } => Some(Numbers::Int(Vec::with_capacity(n))),
+                Ty::Dec => Some(Numbers::Dec(Vec::with_capacity(n))),
+                _ => None,
+            })
+            .collect();
+        let mut meta: Vec<Vec<Option<&str>>> = t.meta.iter().map(|_| Vec::with_capacity(n)).collect();
+        for &r in rows {
+            for (c, buf) in numbers.iter_mut().enumerate() {
+                match buf {
+                    Some(Numbers::Int(v)) => v.push(int_of(t.value(r, c))),
+                    Some(Numbers::Dec(v)) => v.push(t.value(r, c).as_number()),
+                    None => {}
+                }
+            }
+            t.each_meta(&t.rows[r], |m, cell| meta[m].push(cell));
+        }
+        Gathered { numbers, meta }
+    }
+}
+
 /// A text column from each row's text or null.
 fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
     StringChunked::from_iter_options(name.into(), values).into_column()
@@ -70,13 +122,7 @@ where
     let name_s: PlSmallStr = name.into();
     let n = values.len();
     Ok(match kind(item) {
-        Ty::Int | Ty::Select { multi: false, int: true, .. } => {
-            let ints = values.map(|v| match v {
-                Value::Int(i) => Some(*i),
-                v => v.as_number().map(|f| f as i64),
-            });
-            vec![numeric::<Int64Type>(name_s, ints)]
-        }
+        Ty::Int | Ty::Select { multi: false, int: true, .. } => vec![numeric::<Int64Type>(name_s, values.map(int_of))],
         Ty::Dec => vec![numeric::<Float64Type>(name_s, values.map(Value::as_number))],
         Ty::Bool => vec![Series::new(
             name_s,
@@ -388,13 +434,19 @@ fn columns(
     if t.parent.is_some() {
         cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref())));
     }
-    for (m, name) in t.meta.iter().enumerate() {
-        cols.push(str_col(name, rows.iter().map(|&r| t.meta_of(&t.rows[r], m))));
+    let mut gathered = Gathered::of(t, rows);
+    for (name, cells) in t.meta.iter().zip(std::mem::take(&mut gathered.meta)) {
+        cols.push(str_col(name, cells.into_iter()));
     }
     let mut pii: Vec<Column> = Vec::new();
     let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
     for (c, item) in t.items.iter().enumerate() {
-        let series = series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?;
+        let name = PlSmallStr::from(item.name());
+        let series = match gathered.numbers[c].take() {
+            Some(Numbers::Int(v)) => vec![Int64Chunked::from_slice_options(name, &v).into_series()],
+            Some(Numbers::Dec(v)) => vec![Float64Chunked::from_slice_options(name, &v).into_series()],
+            None => series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?,
+        };
         let target = if item.is_pii() { &mut pii } else { &mut cols };
         target.extend(series.into_iter().map(Column::from));
         if !item.missing().is_empty() {
