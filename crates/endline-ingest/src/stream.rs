@@ -11,10 +11,8 @@
 //! batch (a resubmitted household) is a duplicate there, with the row that first used it.
 //! Rows that link to nothing are orphans wherever they go and are checked in a last batch.
 
-use std::collections::hash_map::Entry;
-
 use crate::error::IngestError;
-use crate::hash::{FnvMap, fnv};
+use crate::hash::{FnvMap, FnvSet, fnv};
 use crate::ingest::{Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
@@ -68,27 +66,31 @@ impl TableStream {
     }
 }
 
-/// Where a KEY or `_index` was first used: its batch, and its record's place in that
-/// batch (input, index among the input's records).
+/// Where a KEY or `_index` of the batch being formed was first used: its record's place
+/// in the batch (input, index among the input's records).
 #[derive(Debug, Clone, Copy)]
 struct Used {
-    batch: usize,
     input: usize,
     at: usize,
 }
 
 /// The link values of a table's records and where each was first used: KEY and `_index`
-/// by the 64-bit hash of their text (no allocation per record), and (top level) the survey
-/// key as written, with the row that first used it.
+/// by the 64-bit hash of their text (no allocation per record), those of the batch being
+/// formed with their record (a small map, looked up by every roster row) and those of
+/// earlier batches as bare hashes (a large set, consulted when the small map has no
+/// answer); and (top level) the survey key as written, with its batch and the row that
+/// first used it.
 ///
 /// A hash is confirmed against the record's text only within the batch being formed; a
-/// value whose hash was first used in an earlier batch stops the stream. A hash collision
-/// can then only stop a stream that could have gone on, never put a record in the wrong
+/// value whose hash was used in an earlier batch stops the stream. A hash collision can
+/// then only stop a stream that could have gone on, never put a record in the wrong
 /// batch: the split on disk decides exactly.
 #[derive(Default)]
 struct Links {
     odk: FnvMap<u64, Used>,
     kobo: FnvMap<u64, Used>,
+    odk_before: FnvSet<u64>,
+    kobo_before: FnvSet<u64>,
     key: FnvMap<Box<str>, (usize, usize)>,
 }
 
@@ -104,16 +106,30 @@ enum Found {
 
 impl Links {
     fn find<'t>(&self, via: Via, v: &str, batch_no: usize, text_at: impl FnOnce(Used) -> Option<&'t str>) -> Found {
-        let used = match via {
-            Via::Odk => self.odk.get(&fnv(v)).copied(),
-            Via::Kobo => self.kobo.get(&fnv(v)).copied(),
-            Via::Key => self.key.get(v).map(|&(batch, _)| Used { batch, input: 0, at: 0 }),
+        let (here, before) = match via {
+            Via::Odk => (&self.odk, &self.odk_before),
+            Via::Kobo => (&self.kobo, &self.kobo_before),
+            Via::Key => {
+                return match self.key.get(v) {
+                    None => Found::Nowhere,
+                    Some(&(batch, _)) if batch == batch_no => Found::Here,
+                    Some(_) => Found::Earlier,
+                };
+            }
         };
-        match used {
-            None => Found::Nowhere,
-            Some(u) if u.batch == batch_no && (via == Via::Key || text_at(u) == Some(v)) => Found::Here,
+        let h = fnv(v);
+        match here.get(&h) {
+            Some(&u) if text_at(u) == Some(v) => Found::Here,
             Some(_) => Found::Earlier,
+            None if before.contains(&h) => Found::Earlier,
+            None => Found::Nowhere,
         }
+    }
+
+    /// Ends the batch being formed: its link values join the earlier batches'.
+    fn end_batch(&mut self) {
+        self.odk_before.extend(self.odk.drain().map(|(h, _)| h));
+        self.kobo_before.extend(self.kobo.drain().map(|(h, _)| h));
     }
 }
 
@@ -159,7 +175,7 @@ pub(crate) fn stream(
                     }
                 }
             }
-            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, batch[i].len(), batch_no, has_kids[0]) {
+            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, batch[i].len(), has_kids[0]) {
                 return Ok(Streamed::Unordered(why));
             }
             bytes += rec.bytes();
@@ -209,9 +225,7 @@ pub(crate) fn stream(
                         tables[ti].name
                     )));
                 }
-                if let Some(why) =
-                    register(layout, &mut seen[ti], (ti, fi, i), rec, batch[i].len(), batch_no, has_kids[ti])
-                {
+                if let Some(why) = register(layout, &mut seen[ti], (ti, fi, i), rec, batch[i].len(), has_kids[ti]) {
                     return Ok(Streamed::Unordered(why));
                 }
                 read += rec.bytes();
@@ -226,6 +240,7 @@ pub(crate) fn stream(
         if !emit(Batch { records: batch, earlier, read }) {
             return Ok(Streamed::Stopped);
         }
+        seen.iter_mut().for_each(Links::end_batch);
         batch_no += 1;
     }
 }
@@ -252,29 +267,26 @@ fn register(
     (ti, fi, input): (usize, usize, usize),
     rec: &RawRecord,
     at: usize,
-    batch_no: usize,
     has_kids: bool,
 ) -> Option<String> {
     if !has_kids {
         return None;
     }
     let l = layout.tables()[ti].files[fi].links;
-    let note = |map: &mut FnvMap<u64, Used>, v: &str, what: &str| match map.entry(fnv(v)) {
-        Entry::Occupied(e) if e.get().batch != batch_no => {
-            Some(format!("{what} `{v}` is used again in a later part of the file"))
+    let note = |here: &mut FnvMap<u64, Used>, before: &FnvSet<u64>, v: &str, what: &str| {
+        let h = fnv(v);
+        if before.contains(&h) {
+            return Some(format!("{what} `{v}` is used again in a later part of the file"));
         }
-        Entry::Occupied(_) => None,
-        Entry::Vacant(e) => {
-            e.insert(Used { batch: batch_no, input, at });
-            None
-        }
+        here.entry(h).or_insert(Used { input, at });
+        None
     };
     if let Some(v) = l.key.and_then(|c| rec.cell(c))
-        && let Some(why) = note(&mut seen.odk, v, "KEY")
+        && let Some(why) = note(&mut seen.odk, &seen.odk_before, v, "KEY")
     {
         return Some(why);
     }
-    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, v, "_index"))
+    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, &seen.kobo_before, v, "_index"))
 }
 
 #[cfg(test)]
@@ -287,16 +299,18 @@ mod tests {
     #[test]
     fn a_hash_is_confirmed_by_the_text() {
         let mut links = Links::default();
-        let here = Used { batch: 3, input: 0, at: 7 };
+        let here = Used { input: 0, at: 7 };
         links.odk.insert(fnv("uuid:a"), here);
         let text = |u: Used| (u.at == 7).then_some("uuid:a");
         assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here));
         // Another value under the same hash, as a collision would have it.
         links.odk.insert(fnv("uuid:b"), here);
         assert!(matches!(links.find(Via::Odk, "uuid:b", 3, text), Found::Earlier));
-        // First used in an earlier batch.
-        assert!(matches!(links.find(Via::Odk, "uuid:a", 4, text), Found::Earlier));
         assert!(matches!(links.find(Via::Odk, "uuid:c", 3, text), Found::Nowhere));
         assert!(matches!(links.find(Via::Kobo, "uuid:a", 3, text), Found::Nowhere));
+        // Used in an earlier batch.
+        links.end_batch();
+        assert!(matches!(links.find(Via::Odk, "uuid:a", 4, text), Found::Earlier));
+        assert!(matches!(links.find(Via::Odk, "uuid:c", 4, text), Found::Nowhere));
     }
 }
