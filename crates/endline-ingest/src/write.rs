@@ -443,8 +443,8 @@ fn columns(
     for (c, item) in t.items.iter().enumerate() {
         let name = PlSmallStr::from(item.name());
         let series = match gathered.numbers[c].take() {
-            Some(Numbers::Int(v)) => vec![Int64Chunked::from_slice_options(name, &v).into_series()],
-            Some(Numbers::Dec(v)) => vec![Float64Chunked::from_slice_options(name, &v).into_series()],
+            Some(Numbers::Int(v)) => vec![numeric::<Int64Type>(name, v.into_iter())],
+            Some(Numbers::Dec(v)) => vec![numeric::<Float64Type>(name, v.into_iter())],
             None => series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?,
         };
         let target = if item.is_pii() { &mut pii } else { &mut cols };
