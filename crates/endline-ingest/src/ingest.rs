@@ -973,6 +973,7 @@ fn type_record(
     if let Some(kc) = key_col {
         row.key = match &values[kc] {
             Value::Null => None,
+            Value::Text(t) => Some(Arc::from(t.as_str())),
             v => Some(Arc::from(v.as_text())),
         };
     }

@@ -424,8 +424,13 @@ fn columns(
 ) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
     let n = rows.len();
     let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
+    // Usually every row of a batch comes from one file: then the column is a constant.
+    let one_file = rows.first().map(|&r| t.rows[r].file).filter(|&f| rows.iter().all(|&r| t.rows[r].file == f));
     let provenance = |cols: &mut Vec<Column>| {
-        cols.push(str_col("_source_file", rows.iter().map(|&r| file_of(r))));
+        cols.push(match one_file.and_then(|f| t.files.get(f)) {
+            Some(f) => Column::new_scalar("_source_file".into(), Scalar::from(PlSmallStr::from(f.display.as_str())), n),
+            None => str_col("_source_file", rows.iter().map(|&r| file_of(r))),
+        });
         cols.push(Column::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>()));
     };
     let constant = |name: &str, v: &str| Column::new_scalar(name.into(), Scalar::from(PlSmallStr::from(v)), n);
