@@ -6,8 +6,9 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use endline_survey::expr::{Ty, Value};
 
@@ -200,14 +201,48 @@ where
     })
 }
 
+/// Where a [`Buffered`] file keeps the error of its last flush.
+type Failed = Arc<Mutex<Option<std::io::Error>>>;
+
+/// A Parquet file written through a buffer: polars writes page headers and the footer a
+/// few bytes at a time, each a system call without one. polars keeps its writer until it
+/// is dropped, so the last flush is done then, and its error kept in `failed` for
+/// [`Writer::finish`] to report.
+struct Buffered {
+    file: BufWriter<File>,
+    failed: Failed,
+}
+
+impl Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for Buffered {
+    fn drop(&mut self) {
+        if let Err(e) = self.file.flush()
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
 /// Rows per Parquet row group (polars' default).
 const ROW_GROUP: usize = 512 * 512;
 
 /// One table's outputs, open while batches come.
 struct TableOut {
     name: String,
-    main: Option<BatchedWriter<File>>,
-    pii: Option<BatchedWriter<File>>,
+    main: Option<BatchedWriter<Buffered>>,
+    pii: Option<BatchedWriter<Buffered>>,
+    /// The first error of the Parquet files' last flush (see [`Buffered`]).
+    failed: Failed,
     rejects: Option<csv::Writer<BufWriter<File>>>,
     /// The rejects file's columns: every column of the table's files, in order of appearance.
     header: Vec<String>,
@@ -300,6 +335,7 @@ impl<'s> Writer<'s> {
                     header,
                     header_at,
                     counts: TableCounts::default(),
+                    failed: Failed::default(),
                 }
             })
             .collect();
@@ -380,6 +416,9 @@ impl<'s> Writer<'s> {
         for t in &mut self.tables {
             t.main = None;
             t.pii = None;
+            if let Some(e) = t.failed.lock().ok().and_then(|mut f| f.take()) {
+                return Err(IngestError::Io(format!("cannot write {}: {e}", self.staging.join(&t.name).display())));
+            }
         }
         replace_dir(&self.staging, &self.out).map_err(|e| IngestError::Io(e.to_string()))?;
         self.finished = true;
@@ -401,9 +440,9 @@ fn add_table(
     let errors = bad.len();
     let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
     let (main, pii) = columns(survey, wave, t, &rows, keep_all)?;
-    append(&mut out.main, &dir.join(format!("{}.parquet", t.name)), main)?;
+    append(&mut out.main, &out.failed, &dir.join(format!("{}.parquet", t.name)), main)?;
     if !pii.is_empty() {
-        append(&mut out.pii, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
+        append(&mut out.pii, &out.failed, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
     }
     if !rejected.is_empty() {
         write_rejects(out, t, &rejected, dir)?;
@@ -508,7 +547,12 @@ impl Drop for Writer<'_> {
 
 /// Appends columns to a table's Parquet file (created, with their schema, on first use),
 /// in row groups of at most [`ROW_GROUP`] rows.
-fn append(writer: &mut Option<BatchedWriter<File>>, path: &Path, columns: Vec<Column>) -> Result<(), IngestError> {
+fn append(
+    writer: &mut Option<BatchedWriter<Buffered>>,
+    failed: &Failed,
+    path: &Path,
+    columns: Vec<Column>,
+) -> Result<(), IngestError> {
     let height = columns.first().map_or(0, Column::len);
     let mut df = DataFrame::new(height, columns).map_err(polars_err(path))?;
     df.rechunk_mut();
@@ -516,6 +560,7 @@ fn append(writer: &mut Option<BatchedWriter<File>>, path: &Path, columns: Vec<Co
         Some(w) => w,
         None => {
             let file = File::create(path).map_err(io_err(path))?;
+            let file = Buffered { file: BufWriter::with_capacity(1 << 18, file), failed: failed.clone() };
             writer.insert(
                 ParquetWriter::new(file)
                     .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
@@ -569,4 +614,22 @@ pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, Tab
     let mut writer = Writer::create(data.survey, &data.tables, &data.wave, data.on_error, out)?;
     writer.add(data)?;
     Ok(writer.finish(&data.file_issues)?.counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last flush happens when polars drops its writer: a failure then (here a full
+    /// disk) is kept for `finish` to report, not lost.
+    #[test]
+    fn a_failed_last_flush_is_kept() {
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+        let failed = Failed::default();
+        let mut file = Buffered { file: BufWriter::new(full), failed: failed.clone() };
+        assert!(file.write_all(b"PAR1").is_ok(), "buffered, not yet written");
+        drop(file);
+        let kept = failed.lock().ok().and_then(|mut f| f.take());
+        assert!(kept.is_some_and(|e| e.raw_os_error() == Some(28)), "ENOSPC is kept");
+    }
 }
