@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use endline_survey::expr::{Context, ExprKind, SelfComparisons, Ty, Value, eval, parse_date, parse_datetime};
+use endline_survey::expr::{
+    Context, ExprKind, RefComparisons, SelfComparisons, Ty, Value, eval, parse_date, parse_datetime,
+};
 use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 
 use crate::error::IngestError;
@@ -211,6 +213,9 @@ struct Spec<'s> {
     missing: Vec<(String, &'s str)>,
     /// Its relevance and its enclosing groups' (within the table).
     conditions: Vec<&'s Expression>,
+    /// For each condition that only compares one question with constants: those
+    /// comparisons and where the question is (checked without the evaluator).
+    compared: Vec<Option<(RefComparisons, (usize, usize))>>,
     /// Whether the relevance, required or constraint use `today()`/`now()`.
     clocked: bool,
     /// Its constraint, when it only compares the answer with numbers (checked without
@@ -520,6 +525,7 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
             .filter_map(|m| survey.missing_code(m))
             .map(|m| (m.value().as_text(), m.name()))
             .collect(),
+        compared: Vec::new(),
         conditions,
         clocked,
         comparisons: item.constraint().and_then(|c| SelfComparisons::of(c.ast())),
@@ -572,11 +578,22 @@ impl<'s> Layout<'s> {
                 tables[p].children.push(i);
             }
         }
-        let location = tables
+        let location: FnvMap<&str, (usize, usize)> = tables
             .iter()
             .enumerate()
             .flat_map(|(ti, t)| t.items.iter().enumerate().map(move |(c, i)| (i.name(), (ti, c))))
             .collect();
+        for spec in tables.iter_mut().flat_map(|t| t.specs.iter_mut()) {
+            spec.compared = spec
+                .conditions
+                .iter()
+                .map(|e| {
+                    let c = RefComparisons::of(e.ast())?;
+                    let at = *location.get(c.name())?;
+                    Some((c, at))
+                })
+                .collect();
+        }
         let mut layout = Layout {
             survey,
             tables,
@@ -1338,7 +1355,14 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
                 if clock_unknown && conds.iter().any(|e| clock_in(e)) {
                     continue;
                 }
-                let is_relevant = relevant(&ctx, conds);
+                let is_relevant =
+                    conds.iter().enumerate().all(|(k, e)| match spec.compared.get(k).and_then(Option::as_ref) {
+                        // What evaluating it gives: the question's value as `RowCtx::value` reads it.
+                        Some((c, (qt, qc))) => {
+                            c.holds(ctx.ancestor(*qt).map_or(&Value::Null, |qr| tables[*qt].value(qr, *qc)))
+                        }
+                        None => eval(e.ast(), &ctx).truthy(),
+                    });
                 let missing = row.missing(c);
                 let answered = !t.value(r, c).is_null() || missing.is_some();
                 let written = || {

@@ -61,6 +61,11 @@ impl BinOp {
         matches!(self, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
     }
 
+    /// Whether it compares (`=`, `!=` or an ordering), giving a boolean.
+    pub fn is_comparison(self) -> bool {
+        self.is_ordering() || matches!(self, BinOp::Eq | BinOp::Ne)
+    }
+
     /// The operator with its operands swapped (`a < b` is `b > a`).
     pub fn flipped(self) -> BinOp {
         match self {

@@ -141,21 +141,24 @@ pub fn eval(e: &Expr, ctx: &dyn Context) -> Value {
 }
 
 fn binary(op: BinOp, a: Value, b: Value) -> Value {
+    if op.is_comparison() { Value::Bool(compare(op, &a, &b)) } else { arithmetic(op, a, b) }
+}
+
+/// `a op b` for a comparison (`=`, `!=`, `<`, `<=`, `>`, `>=`): what [`eval`] gives, as a
+/// bool. Ordering compares numbers only (anything else is false).
+pub(crate) fn compare(op: BinOp, a: &Value, b: &Value) -> bool {
     match op {
-        BinOp::Eq => Value::Bool(equal(&a, &b)),
-        BinOp::Ne => Value::Bool(!equal(&a, &b)),
-        _ if op.is_ordering() => {
-            let (Some(x), Some(y)) = (a.as_number(), b.as_number()) else {
-                return Value::Bool(false);
-            };
-            Value::Bool(match op {
+        BinOp::Eq => equal(a, b),
+        BinOp::Ne => !equal(a, b),
+        _ => {
+            let (Some(x), Some(y)) = (a.as_number(), b.as_number()) else { return false };
+            match op {
                 BinOp::Lt => x < y,
                 BinOp::Le => x <= y,
                 BinOp::Gt => x > y,
                 _ => x >= y,
-            })
+            }
         }
-        _ => arithmetic(op, a, b),
     }
 }
 

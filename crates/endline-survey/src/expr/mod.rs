@@ -11,4 +11,4 @@ pub use ast::{BinOp, Expr, ExprKind};
 pub use check::{FUNCTIONS, Ty};
 pub use eval::{Context, Value, eval, parse_date, parse_datetime};
 pub use parser::{MAX_TOKENS, SyntaxError, parse};
-pub use sat::{SelfComparisons, self_bounds};
+pub use sat::{RefComparisons, SelfComparisons, self_bounds};

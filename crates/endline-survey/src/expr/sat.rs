@@ -8,12 +8,13 @@
 //!
 //! The same reading of comparisons with numbers gives [`self_bounds`] (for simulating
 //! answers that pass a constraint) and [`SelfComparisons`] (for checking one without the
-//! evaluator).
+//! evaluator); [`RefComparisons`] does the same for a condition on one question (the usual
+//! relevance).
 
 use std::collections::BTreeMap;
 
 use super::ast::{BinOp, Expr, ExprKind};
-use super::eval::{Context, Value, eval};
+use super::eval::{Context, Value, compare, eval};
 
 #[derive(Debug, Clone, Copy)]
 struct Interval {
@@ -196,6 +197,66 @@ impl SelfComparisons {
     }
 }
 
+/// A condition that compares one question (`${name}`) with constants, joined by `and`
+/// (`${consent} = 1`, `${age} >= 15`, `${water} != 'piped'`: the usual relevance), worked
+/// out once: [`RefComparisons::holds`] on the question's value gives what [`eval`] gives,
+/// without walking the syntax tree, looking the name up or copying the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefComparisons {
+    name: String,
+    /// Each comparison: its operator, its constant, and whether the question is written
+    /// first (`${x} < 3`) or second (`3 < ${x}`).
+    atoms: Vec<(BinOp, Value, bool)>,
+}
+
+impl RefComparisons {
+    /// The comparisons of `e`, if it is only comparisons of one question with constants
+    /// (numbers or text).
+    pub fn of(e: &Expr) -> Option<RefComparisons> {
+        let mut atoms = Vec::new();
+        conjuncts(e, &mut atoms);
+        let mut name: Option<&str> = None;
+        let mut compared = Vec::with_capacity(atoms.len());
+        for atom in atoms {
+            let ExprKind::Binary(op, a, b) = &atom.kind else { return None };
+            if !op.is_comparison() {
+                return None;
+            }
+            let (question, constant, first) = match (&a.kind, &b.kind) {
+                (ExprKind::Ref(n), _) => (n, constant(b)?, true),
+                (_, ExprKind::Ref(n)) => (n, constant(a)?, false),
+                _ => return None,
+            };
+            if *name.get_or_insert(question) != question.as_str() {
+                return None;
+            }
+            compared.push((*op, constant, first));
+        }
+        Some(RefComparisons { name: name?.to_string(), atoms: compared })
+    }
+
+    /// The question compared.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the question's value `v` meets every comparison.
+    pub fn holds(&self, v: &Value) -> bool {
+        self.atoms.iter().all(|(op, c, first)| if *first { compare(*op, v, c) } else { compare(*op, c, v) })
+    }
+}
+
+/// A literal's value: a number (negated or not) or text.
+fn constant(e: &Expr) -> Option<Value> {
+    match &e.kind {
+        ExprKind::Int(i) => Some(Value::Int(*i)),
+        ExprKind::Dec(d) => Some(Value::Dec(*d)),
+        ExprKind::Str(s) => Some(Value::Text(s.clone())),
+        ExprKind::Neg(_) => Some(eval(e, &OnlySelf(Value::Null))).filter(|v| !v.is_null()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +298,73 @@ mod tests {
             let c = SelfComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ."));
             prop_assert_eq!(c.holds(&own), eval(&e, &OnlySelf(own.clone())).truthy(), "{} on {:?}", src, own);
         }
+    }
+
+    /// A context where every question has the value it holds.
+    struct Every(Value);
+
+    impl Context for Every {
+        fn value(&self, _: &str) -> Value {
+            self.0.clone()
+        }
+        fn self_value(&self) -> Value {
+            Value::Null
+        }
+        fn repeat_values(&self, _: &str) -> Vec<Value> {
+            Vec::new()
+        }
+        fn today(&self) -> Option<chrono::NaiveDate> {
+            None
+        }
+        fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+            None
+        }
+    }
+
+    fn ref_comparison() -> impl Strategy<Value = String> {
+        let constant = prop_oneof![
+            (-3i64..=3).prop_map(|i| i.to_string()),
+            prop::sample::select(vec!["-2.5", "0.5", "2.5", "-0", "'yes'", "'1'", "' 3 '", "''", "-(1 + 1)"])
+                .prop_map(String::from)
+        ];
+        (prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]), constant, any::<bool>())
+            .prop_map(|(op, c, first)| if first { format!("${{x}} {op} {c}") } else { format!("{c} {op} ${{x}}") })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// On any value of the question, the comparisons give what the evaluator gives.
+        #[test]
+        fn ref_comparisons_agree_with_eval(
+            atoms in prop::collection::vec(ref_comparison(), 1..4),
+            value in answer(),
+        ) {
+            let src = atoms.join(" and ");
+            let e = parse(&src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+            let c = RefComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ${{x}}"));
+            prop_assert_eq!(c.name(), "x");
+            prop_assert_eq!(c.holds(&value), eval(&e, &Every(value.clone())).truthy(), "{} on {:?}", src, value);
+        }
+    }
+
+    #[test]
+    fn only_comparisons_of_one_question_with_constants() {
+        for src in [
+            "${x} = ${y}",
+            "${x} > 3 and ${y} < 2",
+            "${x} + 1 > 2",
+            ". = 1",
+            "${x} > 1 or ${x} < 0",
+            "selected(${x}, 'a')",
+            "${x} = today()",
+            "${x} = -${y}",
+        ] {
+            let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+            assert_eq!(RefComparisons::of(&e), None, "{src}");
+        }
+        let e = parse("${x} >= 15 and 'a' != ${x}").unwrap_or_else(|err| panic!("{err:?}"));
+        let c = RefComparisons::of(&e).unwrap_or_else(|| panic!("comparisons"));
+        assert_eq!(c.atoms, vec![(BinOp::Ge, Value::Int(15), true), (BinOp::Ne, Value::Text("a".into()), false)]);
     }
 
     #[test]
