@@ -1348,6 +1348,11 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
             let clock_unknown = clocked && ctx.today().is_none();
             for (c, spec) in t.specs.iter().enumerate() {
                 let item = spec.item;
+                // Always relevant, never required, no constraint: nothing to check.
+                if spec.conditions.is_empty() && matches!(item.required(), Required::No) && item.constraint().is_none()
+                {
+                    continue;
+                }
                 if item.question_type() == QuestionType::Calculate || row.invalid.contains(&c) {
                     continue;
                 }
