@@ -55,16 +55,23 @@ impl Interval {
     }
 }
 
-/// A context with no answers but (perhaps) one to `.`: with `Value::Null`, only constant
-/// subexpressions evaluate.
-struct OnlySelf(Value);
+/// A context where `.` is `own` and every question is `others`: with `Value::Null` for
+/// both ([`Fixed::NOTHING`]), only constant subexpressions evaluate.
+struct Fixed {
+    own: Value,
+    others: Value,
+}
 
-impl Context for OnlySelf {
+impl Fixed {
+    const NOTHING: Fixed = Fixed { own: Value::Null, others: Value::Null };
+}
+
+impl Context for Fixed {
     fn value(&self, _: &str) -> Value {
-        Value::Null
+        self.others.clone()
     }
     fn self_value(&self) -> Value {
-        self.0.clone()
+        self.own.clone()
     }
     fn repeat_values(&self, _: &str) -> Vec<Value> {
         Vec::new()
@@ -117,7 +124,7 @@ fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
 /// (`.` or a question name) hold integers.
 pub fn never_true(e: &Expr, is_integer: &dyn Fn(&str) -> bool) -> bool {
     if is_constant(e) {
-        return !eval(e, &OnlySelf(Value::Null)).truthy();
+        return !eval(e, &Fixed::NOTHING).truthy();
     }
     match &e.kind {
         ExprKind::Binary(BinOp::Or, a, b) => never_true(a, is_integer) && never_true(b, is_integer),
@@ -252,7 +259,7 @@ fn constant(e: &Expr) -> Option<Value> {
         ExprKind::Int(i) => Some(Value::Int(*i)),
         ExprKind::Dec(d) => Some(Value::Dec(*d)),
         ExprKind::Str(s) => Some(Value::Text(s.clone())),
-        ExprKind::Neg(_) => Some(eval(e, &OnlySelf(Value::Null))).filter(|v| !v.is_null()),
+        ExprKind::Neg(_) => Some(eval(e, &Fixed::NOTHING)).filter(|v| !v.is_null()),
         _ => None,
     }
 }
@@ -285,6 +292,15 @@ mod tests {
             .prop_map(|(op, n, self_first)| if self_first { format!(". {op} {n}") } else { format!("{n} {op} .") })
     }
 
+    /// `holds` (the shortcut's reading of `src`, `None` if it does not take it) gives what
+    /// the evaluator gives in `ctx`.
+    fn agrees(src: &str, ctx: &Fixed, holds: impl FnOnce(&Expr) -> Option<bool>) -> Result<(), TestCaseError> {
+        let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
+        let holds = holds(&e).unwrap_or_else(|| panic!("{src} is not taken by the shortcut"));
+        prop_assert_eq!(holds, eval(&e, ctx).truthy(), "{} in {:?} / {:?}", src, ctx.own, ctx.others);
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         /// On any answer, the comparisons give what the evaluator gives.
@@ -293,31 +309,8 @@ mod tests {
             atoms in prop::collection::vec(comparison(), 1..4),
             own in answer(),
         ) {
-            let src = atoms.join(" and ");
-            let e = parse(&src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
-            let c = SelfComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ."));
-            prop_assert_eq!(c.holds(&own), eval(&e, &OnlySelf(own.clone())).truthy(), "{} on {:?}", src, own);
-        }
-    }
-
-    /// A context where every question has the value it holds.
-    struct Every(Value);
-
-    impl Context for Every {
-        fn value(&self, _: &str) -> Value {
-            self.0.clone()
-        }
-        fn self_value(&self) -> Value {
-            Value::Null
-        }
-        fn repeat_values(&self, _: &str) -> Vec<Value> {
-            Vec::new()
-        }
-        fn today(&self) -> Option<chrono::NaiveDate> {
-            None
-        }
-        fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-            None
+            let ctx = Fixed { own: own.clone(), others: Value::Null };
+            agrees(&atoms.join(" and "), &ctx, |e| SelfComparisons::of(e).map(|c| c.holds(&own)))?;
         }
     }
 
@@ -339,11 +332,8 @@ mod tests {
             atoms in prop::collection::vec(ref_comparison(), 1..4),
             value in answer(),
         ) {
-            let src = atoms.join(" and ");
-            let e = parse(&src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
-            let c = RefComparisons::of(&e).unwrap_or_else(|| panic!("{src} is comparisons of ${{x}}"));
-            prop_assert_eq!(c.name(), "x");
-            prop_assert_eq!(c.holds(&value), eval(&e, &Every(value.clone())).truthy(), "{} on {:?}", src, value);
+            let ctx = Fixed { own: Value::Null, others: value.clone() };
+            agrees(&atoms.join(" and "), &ctx, |e| RefComparisons::of(e).filter(|c| c.name() == "x").map(|c| c.holds(&value)))?;
         }
     }
 
