@@ -54,7 +54,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
         let top: u64 = sizes.iter().enumerate().filter(|(i, _)| layout.place(*i).0 == 0).map(|(_, s)| s).sum();
         let top_bytes = (opts.batch_bytes as u128 * top as u128 / total.max(1) as u128).max(1) as u64;
         let streamed = pipeline(&layout, opts, total, &mut writer, &mut errors, |emit, spare| {
-            stream(&layout, sources, top_bytes, emit, spare)
+            stream(&layout, sources, (top_bytes, top), emit, spare)
         })?;
         if let Streamed::Unordered(why) = streamed {
             // Start again, splitting the input by submission on disk.

@@ -13,7 +13,7 @@
 
 use crate::error::IngestError;
 use crate::hash::{FnvMap, FnvSet, fnv};
-use crate::ingest::{Layout, Via, key_of};
+use crate::ingest::{FileData, Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
 /// A batch: each input's records, and the survey keys its top-level records share with
@@ -126,6 +126,21 @@ impl Links {
         }
     }
 
+    /// Makes room for about `n` records of a table written in `files` (growing a map of
+    /// a million entries one doubling at a time rehashes it whole each time).
+    fn reserve(&mut self, n: usize, files: &[FileData], has_kids: bool) {
+        let n = n + n / 8;
+        if files.iter().any(|f| f.links.survey_key.is_some()) {
+            self.key.reserve(n.saturating_sub(self.key.len()));
+        }
+        if has_kids && files.iter().any(|f| f.links.key.is_some()) {
+            self.odk_before.reserve(n);
+        }
+        if has_kids && files.iter().any(|f| f.links.index.is_some()) {
+            self.kobo_before.reserve(n);
+        }
+    }
+
     /// Ends the batch being formed: its link values join the earlier batches'.
     fn end_batch(&mut self) {
         self.odk_before.extend(self.odk.drain().map(|(h, _)| h));
@@ -136,11 +151,12 @@ impl Links {
 /// Forms batches of about `batch_bytes` of top-level records (and the roster rows that
 /// follow them) and hands each to `emit` with the keys it shares with earlier batches
 /// (false: stop). A batch's records go into the emptied cells `spare` gives, if any (one
-/// per input).
+/// per input). `top_total` is the size of the top-level files, from which the first batch
+/// tells how many records to expect (the maps of the whole input are sized once).
 pub(crate) fn stream(
     layout: &Layout<'_>,
     sources: Vec<Records>,
-    batch_bytes: u64,
+    (batch_bytes, top_total): (u64, u64),
     emit: &dyn Fn(Batch) -> bool,
     spare: &dyn Fn() -> Option<Vec<Cells>>,
 ) -> Result<Streamed, IngestError> {
@@ -237,6 +253,11 @@ pub(crate) fn stream(
             return Ok(Streamed::Done);
         }
         read += bytes;
+        if batch_no == 0 && bytes > 0 {
+            let records: usize = (0..inputs).filter(|&i| layout.place(i).0 == 0).map(|i| batch[i].len()).sum();
+            let expected = (top_total as u128 * records as u128 / u128::from(bytes)) as usize;
+            seen[0].reserve(expected, &tables[0].files, has_kids[0]);
+        }
         if !emit(Batch { records: batch, earlier, read }) {
             return Ok(Streamed::Stopped);
         }
