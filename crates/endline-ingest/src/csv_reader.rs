@@ -135,10 +135,12 @@ impl<R: Read> CsvReader<R> {
                 self.consume(next, 1);
                 continue;
             }
-            let Ok(text) = std::str::from_utf8(line) else {
-                let bad = std::str::from_utf8(line).err().map_or(0, |e| e.valid_up_to());
-                let field = memchr_iter(b',', &line[..bad]).count();
-                return Err(CsvError::Utf8 { line: self.line, byte: self.byte, field });
+            let text = match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(e) => {
+                    let field = memchr_iter(b',', &line[..e.valid_up_to()]).count();
+                    return Err(CsvError::Utf8 { line: self.line, byte: self.byte, field });
+                }
             };
             rec.set_line(text, |ends| field_ends(line, ends));
             self.consume(next, u64::from(next > len));
@@ -170,20 +172,15 @@ impl<R: Read> CsvReader<R> {
             }
         }
         // Each field must be valid UTF-8 on its own (fields are joined without separators).
+        rec.clear();
         let mut start = 0;
         for (field, &end) in self.ends[..endlen].iter().enumerate() {
-            if std::str::from_utf8(&self.out[start..end]).is_err() {
+            let Ok(cell) = std::str::from_utf8(&self.out[start..end]) else {
                 return Err(CsvError::Utf8 { line, byte, field });
-            }
+            };
+            rec.push_cell(cell);
             start = end;
         }
-        let text = std::str::from_utf8(&self.out[..outlen]).unwrap_or_default();
-        let mut start = 0;
-        rec.set_cells(self.ends[..endlen].iter().map(|&end| {
-            let cell = text.get(start..end).unwrap_or_default();
-            start = end;
-            cell
-        }));
         self.check_fields(rec).map(|()| true)
     }
 

@@ -213,9 +213,8 @@ struct Spec<'s> {
     missing: Vec<(String, &'s str)>,
     /// Its relevance and its enclosing groups' (within the table).
     conditions: Vec<&'s Expression>,
-    /// For each condition that only compares one question with constants: those
-    /// comparisons and where the question is (checked without the evaluator).
-    compared: Vec<Option<(RefComparisons, (usize, usize))>>,
+    /// Each condition read as comparisons of one question, where it is one (see [`relevant`]).
+    compared: Vec<Compared>,
     /// Whether the relevance, required or constraint use `today()`/`now()`.
     clocked: bool,
     /// Its constraint, when it only compares the answer with numbers (checked without
@@ -261,6 +260,8 @@ pub struct TableData<'s> {
     cells: Vec<Cells>,
     /// For a repeat: its own relevance and its enclosing groups', evaluated in the parent row.
     repeat_conditions: Vec<&'s Expression>,
+    /// Each of them read as comparisons of one question, where it is one.
+    repeat_compared: Vec<Compared>,
     repeat: Option<&'s Item>,
     children: Vec<usize>,
     kids: Vec<Kids>,
@@ -567,6 +568,7 @@ impl<'s> Layout<'s> {
                 values: Vec::new(),
                 cells: Vec::new(),
                 repeat_conditions: t.repeat.map(|r| chain(r.name())).unwrap_or_default(),
+                repeat_compared: Vec::new(),
                 repeat: t.repeat,
                 children: Vec::new(),
                 kids: Vec::new(),
@@ -583,16 +585,21 @@ impl<'s> Layout<'s> {
             .enumerate()
             .flat_map(|(ti, t)| t.items.iter().enumerate().map(move |(c, i)| (i.name(), (ti, c))))
             .collect();
-        for spec in tables.iter_mut().flat_map(|t| t.specs.iter_mut()) {
-            spec.compared = spec
-                .conditions
+        let compare = |conds: &[&Expression]| -> Vec<Compared> {
+            conds
                 .iter()
                 .map(|e| {
                     let c = RefComparisons::of(e.ast())?;
                     let at = *location.get(c.name())?;
                     Some((c, at))
                 })
-                .collect();
+                .collect()
+        };
+        for t in &mut tables {
+            t.repeat_compared = compare(&t.repeat_conditions);
+            for spec in &mut t.specs {
+                spec.compared = compare(&spec.conditions);
+            }
         }
         let mut layout = Layout {
             survey,
@@ -1239,8 +1246,18 @@ impl Context for RowCtx<'_, '_> {
     }
 }
 
-fn relevant(ctx: &RowCtx<'_, '_>, conds: &[&Expression]) -> bool {
-    conds.iter().all(|c| eval(c.ast(), ctx).truthy())
+/// A condition that only compares one question with constants (`${consent} = 1`, the
+/// usual relevance), read once, with where the question is stored.
+type Compared = Option<(RefComparisons, (usize, usize))>;
+
+/// Whether every condition holds in `ctx`'s row. Condition `k` with a `compared[k]` is
+/// checked on the question's stored value, as `RowCtx::value` reads it for the evaluator,
+/// without the evaluator; the others are evaluated.
+fn relevant(ctx: &RowCtx<'_, '_>, conds: &[&Expression], compared: &[Compared]) -> bool {
+    conds.iter().enumerate().all(|(k, e)| match compared.get(k).and_then(Option::as_ref) {
+        Some((c, (qt, qc))) => c.holds(ctx.ancestor(*qt).map_or(&Value::Null, |qr| ctx.tables[*qt].value(qr, *qc))),
+        None => eval(e.ast(), ctx).truthy(),
+    })
 }
 
 /// Types a computed value as the calculate's inferred type.
@@ -1294,11 +1311,16 @@ fn compute_calculations<'s>(
     }
     for (ti, c) in ordered {
         let item = tables[ti].items[c];
-        let (Some(expr), conds) = (item.calculation(), tables[ti].specs[c].conditions.clone()) else { continue };
+        let Some(expr) = item.calculation() else { continue };
         let computed: Vec<Value> = (0..tables[ti].rows.len())
             .map(|r| {
                 let ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
-                if !relevant(&ctx, &conds) { Value::Null } else { typed(eval(expr.ast(), &ctx), item.value_type()) }
+                let spec = &tables[ti].specs[c];
+                if relevant(&ctx, &spec.conditions, &spec.compared) {
+                    typed(eval(expr.ast(), &ctx), item.value_type())
+                } else {
+                    Value::Null
+                }
             })
             .collect();
         for (r, v) in computed.into_iter().enumerate() {
@@ -1360,14 +1382,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
                 if clock_unknown && conds.iter().any(|e| clock_in(e)) {
                     continue;
                 }
-                let is_relevant =
-                    conds.iter().enumerate().all(|(k, e)| match spec.compared.get(k).and_then(Option::as_ref) {
-                        // What evaluating it gives: the question's value as `RowCtx::value` reads it.
-                        Some((c, (qt, qc))) => {
-                            c.holds(ctx.ancestor(*qt).map_or(&Value::Null, |qr| tables[*qt].value(qr, *qc)))
-                        }
-                        None => eval(e.ast(), &ctx).truthy(),
-                    });
+                let is_relevant = relevant(&ctx, conds, &spec.compared);
                 let missing = row.missing(c);
                 let answered = !t.value(r, c).is_null() || missing.is_some();
                 let written = || {
@@ -1511,7 +1526,7 @@ fn cross_checks<'s>(
             if ctx.today().is_none() && conds.iter().any(|e| clock_in(e)) {
                 continue;
             }
-            if !relevant(&ctx, conds) {
+            if !relevant(&ctx, conds, &tables[ti].repeat_compared) {
                 let why = conds.iter().map(|e| e.text().to_string()).collect::<Vec<_>>().join(" and ");
                 found.push((
                     r,

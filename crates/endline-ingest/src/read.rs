@@ -31,13 +31,23 @@ impl RawRecord {
 
     /// Makes this record's cells `cells`.
     pub(crate) fn set_cells<'c>(&mut self, cells: impl IntoIterator<Item = &'c str>) {
+        self.clear();
+        for c in cells {
+            self.push_cell(c);
+        }
+    }
+
+    /// Removes every cell.
+    pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
-        for c in cells {
-            self.text.push_str(c);
-            self.ends.push(self.text.len());
-            self.text.push(',');
-        }
+    }
+
+    /// Appends a cell.
+    pub(crate) fn push_cell(&mut self, cell: &str) {
+        self.text.push_str(cell);
+        self.ends.push(self.text.len());
+        self.text.push(',');
     }
 
     /// Makes this record's cells `text` cut at the ends `fill_ends` gives: each cell's end
@@ -49,21 +59,20 @@ impl RawRecord {
         fill_ends(&mut self.ends);
     }
 
-    /// Cell `i`, empty or not.
-    fn raw(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
-        self.text.get(start..end)
+    /// Its cells, laid out as a record of [`Cells`] is.
+    fn view(&self) -> RecordCells<'_> {
+        RecordCells { text: &self.text, start: 0, ends: &self.ends }
     }
 
     /// Cell `i`; `None` when it is empty or absent.
     pub fn cell(&self, i: usize) -> Option<&str> {
-        self.raw(i).filter(|c| !c.is_empty())
+        self.view().cell(i)
     }
 
     /// The cells, empty ones included.
     pub fn cells(&self) -> impl Iterator<Item = &str> {
-        (0..self.ends.len()).map(|i| self.raw(i).unwrap_or_default())
+        let view = self.view();
+        (0..self.ends.len()).map(move |i| view.raw(i).unwrap_or_default())
     }
 
     /// About the bytes it took in its file (cells and separators).
@@ -173,14 +182,19 @@ pub struct RecordCells<'c> {
 }
 
 impl<'c> RecordCells<'c> {
-    /// Cell `i`; `None` when it is empty or absent.
-    pub fn cell(&self, i: usize) -> Option<&'c str> {
+    /// Cell `i`, empty or not; `None` when absent.
+    fn raw(&self, i: usize) -> Option<&'c str> {
         let end = *self.ends.get(i)?;
         let start = match i.checked_sub(1) {
             Some(p) => self.ends[p] + 1,
             None => self.start,
         };
-        self.text.get(start..end).filter(|c| !c.is_empty())
+        self.text.get(start..end)
+    }
+
+    /// Cell `i`; `None` when it is empty or absent.
+    pub fn cell(&self, i: usize) -> Option<&'c str> {
+        self.raw(i).filter(|c| !c.is_empty())
     }
 }
 
@@ -480,7 +494,9 @@ fn csv_records(
     } else {
         Box::new(Decoding::new(BufReader::with_capacity(1 << 16, input), encoding))
     };
-    let tracker = QuoteTracker::new(BufReader::with_capacity(1 << 16, input));
+    // The CSV reader buffers; this buffer is only for the BOM's look ahead, small enough
+    // that the reader's reads pass it by (a read at least its size is not copied through).
+    let tracker = QuoteTracker::new(BufReader::with_capacity(1 << 12, input));
     let mut reader = CsvReader::new(tracker);
     let mut header = RawRecord::default();
     let columns: Vec<String> = match reader.read_record(&mut header) {
