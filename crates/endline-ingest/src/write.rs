@@ -13,11 +13,17 @@ use std::sync::{Arc, Mutex};
 use endline_survey::expr::{Ty, Value};
 
 use endline_survey::{Item, QuestionType, Survey};
-use polars::io::parquet::write::BatchedWriter;
+use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
+use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, new_empty_array};
+use polars_arrow::bitmap::MutableBitmap;
+use polars_parquet::write::{
+    CompressedPage, Encoding, ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+};
 use serde::Serialize;
 
 use crate::error::IngestError;
+use crate::hash::FnvMap;
 use crate::ingest::{Ingested, TableData};
 use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
 
@@ -56,6 +62,14 @@ fn int_of(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
         v => v.as_number().map(|f| f as i64),
+    }
+}
+
+/// An item's text value, borrowed.
+fn text_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Text(s) => Some(s),
+        _ => None,
     }
 }
 
@@ -104,8 +118,101 @@ impl<'a> Gathered<'a> {
 }
 
 /// A text column from each row's text or null.
-fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
-    StringChunked::from_iter_options(name.into(), values).into_column()
+fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Series {
+    StringChunked::from_iter_options(name.into(), values).into_series()
+}
+
+/// A column on its way to Parquet, with how it is encoded. polars chooses the encoding
+/// of a text column by estimating its number of distinct values, then, when they are
+/// few, by hashing every value to build a dictionary. Ingest knows several columns'
+/// shape beforehand: constants, runs of one value (a roster's parent key), a few codes
+/// (missing reasons, text choices), or values all different (record identifiers). Those
+/// are encoded here directly, with the bytes polars writes for the same decision.
+struct Out {
+    field: Field,
+    array: ArrayRef,
+    /// `None`: polars' choice for the type.
+    encoding: Option<Encoding>,
+}
+
+impl Out {
+    /// A column encoded as polars chooses.
+    fn series(s: Series) -> Self {
+        Self::of(s, None)
+    }
+
+    /// Text known to be all different (each record's identifier): written plain, as
+    /// polars would after its estimate (and a hash of every value).
+    fn plain(s: Series) -> Self {
+        Self::of(s, Some(Encoding::Plain))
+    }
+
+    fn of(s: Series, encoding: Option<Encoding>) -> Self {
+        let s = s.rechunk();
+        let array = match s.n_chunks() {
+            0 => new_empty_array(s.dtype().to_arrow(CompatLevel::newest())),
+            _ => s.to_arrow(0, CompatLevel::newest()),
+        };
+        Out { field: s.field().into_owned(), array, encoding }
+    }
+
+    /// A text column of one value.
+    fn constant(name: &str, value: &str, n: usize) -> PolarsResult<Self> {
+        let mut values = MutableBinaryViewArray::<str>::with_capacity(1);
+        values.push_value(value);
+        let keys = PrimitiveArray::from_vec(vec![0u32; n]);
+        Self::dictionary(name, keys, values)
+    }
+
+    /// A text column of few distinct values, or of runs of one value: encoded as a
+    /// dictionary of the distinct values in order of appearance (as polars' own), each
+    /// found by hashing only where a run ends. Plain, as polars would, when more than
+    /// three quarters of more than 128 values are distinct.
+    fn text_runs<'a>(
+        name: &str,
+        values: impl Iterator<Item = Option<&'a str>> + Clone,
+        n: usize,
+    ) -> PolarsResult<Self> {
+        let mut keys: Vec<u32> = Vec::with_capacity(n);
+        let mut valid: Option<MutableBitmap> = None;
+        let mut distinct = MutableBinaryViewArray::<str>::new();
+        let mut index: FnvMap<&str, u32> = FnvMap::default();
+        let mut last: Option<(&str, u32)> = None;
+        for v in values.clone() {
+            let key = match (v, last) {
+                (None, _) => None,
+                (Some(s), Some((l, k))) if l == s => Some(k),
+                (Some(s), _) => {
+                    let k = *index.entry(s).or_insert_with(|| {
+                        distinct.push_value(s);
+                        (distinct.len() - 1) as u32
+                    });
+                    last = Some((s, k));
+                    Some(k)
+                }
+            };
+            if key.is_none() && valid.is_none() {
+                let mut bits = MutableBitmap::with_capacity(n);
+                bits.extend_constant(keys.len(), true);
+                valid = Some(bits);
+            }
+            if let Some(bits) = &mut valid {
+                bits.push(key.is_some());
+            }
+            keys.push(key.unwrap_or(0));
+        }
+        if keys.len() > 128 && distinct.len() as f64 / keys.len() as f64 > 0.75 {
+            return Ok(Self::of(str_col(name, values), Some(Encoding::Plain)));
+        }
+        let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid.map(Into::into));
+        Self::dictionary(name, keys, distinct)
+    }
+
+    fn dictionary(name: &str, keys: PrimitiveArray<u32>, values: MutableBinaryViewArray<str>) -> PolarsResult<Self> {
+        let values: Utf8ViewArray = values.into();
+        let array = DictionaryArray::try_from_keys(keys, values.boxed(), false)?.boxed();
+        Ok(Out { field: Field::new(name.into(), DataType::String), array, encoding: Some(Encoding::RleDictionary) })
+    }
 }
 
 /// A numeric column from each row's value or null.
@@ -239,8 +346,8 @@ const ROW_GROUP: usize = 512 * 512;
 /// One table's outputs, open while batches come.
 struct TableOut {
     name: String,
-    main: Option<BatchedWriter<Buffered>>,
-    pii: Option<BatchedWriter<Buffered>>,
+    main: Option<Parquet>,
+    pii: Option<Parquet>,
     /// The first error of the Parquet files' last flush (see [`Buffered`]).
     failed: Failed,
     rejects: Option<csv::Writer<BufWriter<File>>>,
@@ -392,7 +499,7 @@ impl<'s> Writer<'s> {
         for t in &mut self.tables {
             for (w, file) in [(&mut t.main, "parquet"), (&mut t.pii, "pii.parquet")] {
                 if let Some(w) = w {
-                    w.finish().map_err(polars_err(&self.staging.join(format!("{}.{file}", t.name))))?;
+                    w.writer.finish().map_err(polars_err(&self.staging.join(format!("{}.{file}", t.name))))?;
                 }
             }
             if let Some(mut r) = t.rejects.take() {
@@ -439,7 +546,8 @@ fn add_table(
     let (bad, good): (Vec<usize>, Vec<usize>) = (0..t.rows.len()).partition(|&r| t.rows[r].has_error());
     let errors = bad.len();
     let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
-    let (main, pii) = columns(survey, wave, t, &rows, keep_all)?;
+    let (main, pii) = columns(survey, wave, t, &rows, keep_all)
+        .map_err(|e| IngestError::Io(format!("cannot build table {}: {e}", t.name)))?;
     append(&mut out.main, &out.failed, &dir.join(format!("{}.parquet", t.name)), main)?;
     if !pii.is_empty() {
         append(&mut out.pii, &out.failed, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
@@ -453,6 +561,23 @@ fn add_table(
     Ok(errors)
 }
 
+/// How a metadata column is encoded, by its name: the record's own identifiers are all
+/// different; the links to a parent row come in runs (a household's members one after
+/// another); other metadata is left to polars.
+enum MetaShape {
+    Identifier,
+    ParentLink,
+    Other,
+}
+
+fn meta_shape(name: &str) -> MetaShape {
+    match name.rsplit(['-', '/']).next().unwrap_or(name) {
+        "KEY" | "instanceID" | "_index" | "_uuid" | "_id" => MetaShape::Identifier,
+        "PARENT_KEY" | "_parent_index" | "_submission__uuid" => MetaShape::ParentLink,
+        _ => MetaShape::Other,
+    }
+}
+
 /// The columns of a table's written rows: the main file's, and the PII side table's.
 fn columns(
     survey: &Survey,
@@ -460,54 +585,82 @@ fn columns(
     t: &TableData<'_>,
     rows: &[usize],
     keep_all: bool,
-) -> Result<(Vec<Column>, Vec<Column>), IngestError> {
+) -> PolarsResult<(Vec<Out>, Vec<Out>)> {
     let n = rows.len();
     let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
-    // Usually every row of a batch comes from one file: then the column is a constant.
-    let one_file = rows.first().map(|&r| t.rows[r].file).filter(|&f| rows.iter().all(|&r| t.rows[r].file == f));
-    let provenance = |cols: &mut Vec<Column>| {
-        cols.push(match one_file.and_then(|f| t.files.get(f)) {
-            Some(f) => Column::new_scalar("_source_file".into(), Scalar::from(PlSmallStr::from(f.display.as_str())), n),
-            None => str_col("_source_file", rows.iter().map(|&r| file_of(r))),
-        });
-        cols.push(Column::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>()));
+    let key_of = |r: usize| t.rows[r].key.as_deref();
+    let provenance = |cols: &mut Vec<Out>| -> PolarsResult<()> {
+        cols.push(Out::text_runs("_source_file", rows.iter().map(|&r| file_of(r)), n)?);
+        cols.push(Out::series(Series::new(
+            "_source_row".into(),
+            rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
+        )));
+        Ok(())
     };
-    let constant = |name: &str, v: &str| Column::new_scalar(name.into(), Scalar::from(PlSmallStr::from(v)), n);
-    let mut cols: Vec<Column> = vec![constant("_wave", wave), constant("_survey_version", survey.version())];
-    provenance(&mut cols);
+    let mut cols = vec![Out::constant("_wave", wave, n)?, Out::constant("_survey_version", survey.version(), n)?];
+    provenance(&mut cols)?;
     if t.parent.is_some() {
-        cols.push(str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref())));
+        // A roster's copy of its household's key: runs of one value.
+        cols.push(Out::text_runs(survey.key(), rows.iter().map(|&r| key_of(r)), n)?);
     }
     let mut gathered = Gathered::of(t, rows);
     for (name, cells) in t.meta.iter().zip(std::mem::take(&mut gathered.meta)) {
-        cols.push(str_col(name, cells.into_iter()));
+        cols.push(match meta_shape(name) {
+            MetaShape::Identifier => Out::plain(str_col(name, cells.into_iter())),
+            MetaShape::ParentLink => Out::text_runs(name, cells.into_iter(), n)?,
+            MetaShape::Other => Out::series(str_col(name, cells.into_iter())),
+        });
     }
-    let mut pii: Vec<Column> = Vec::new();
-    let io = |e: PolarsError| IngestError::Io(format!("cannot build table {}: {e}", t.name));
+    let mut pii: Vec<Out> = Vec::new();
     for (c, item) in t.items.iter().enumerate() {
         let name = PlSmallStr::from(item.name());
-        let series = match gathered.numbers[c].take() {
-            Some(Numbers::Int(v)) => vec![numeric::<Int64Type>(name, v.into_iter())],
-            Some(Numbers::Dec(v)) => vec![numeric::<Float64Type>(name, v.into_iter())],
-            None => series_of(item.name(), item, rows.iter().map(|&r| t.value(r, c))).map_err(io)?,
+        let values = || rows.iter().map(|&r| t.value(r, c));
+        let out = match gathered.numbers[c].take() {
+            Some(Numbers::Int(v)) => vec![Out::series(numeric::<Int64Type>(name, v.into_iter()))],
+            Some(Numbers::Dec(v)) => vec![Out::series(numeric::<Float64Type>(name, v.into_iter()))],
+            // Text choices: a few codes.
+            None if matches!(kind(item), Ty::Select { multi: false, .. })
+                && values().all(|v| matches!(v, Value::Text(_) | Value::Null)) =>
+            {
+                vec![Out::text_runs(item.name(), values().map(text_of), n)?]
+            }
+            // The survey key at the top level: one per record.
+            None if t.parent.is_none() && item.name() == survey.key() && kind(item) == Ty::Text => {
+                series_of(item.name(), item, values())?.into_iter().map(Out::plain).collect()
+            }
+            None => series_of(item.name(), item, values())?.into_iter().map(Out::series).collect(),
         };
         let target = if item.is_pii() { &mut pii } else { &mut cols };
-        target.extend(series.into_iter().map(Column::from));
+        target.extend(out);
         if !item.missing().is_empty() {
-            target.push(str_col(&format!("{}_missing", item.name()), rows.iter().map(|&r| t.rows[r].missing(c))));
+            // One of the item's missing codes, or null.
+            target.push(Out::text_runs(
+                &format!("{}_missing", item.name()),
+                rows.iter().map(|&r| t.rows[r].missing(c)),
+                n,
+            )?);
         }
     }
     if keep_all {
-        cols.push(Column::new("_valid".into(), rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>()));
+        cols.push(Out::series(Series::new(
+            "_valid".into(),
+            rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>(),
+        )));
         let issues = |r: usize| {
             let s = t.rows[r].issues.iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
             Some(s.join("; ")).filter(|s| !s.is_empty())
         };
-        cols.push(Column::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>()));
+        cols.push(Out::series(Series::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>())));
     }
     if !pii.is_empty() {
-        let mut keyed = vec![str_col(survey.key(), rows.iter().map(|&r| t.rows[r].key.as_deref()))];
-        provenance(&mut keyed);
+        let keys = rows.iter().map(|&r| key_of(r));
+        let key = if t.parent.is_none() {
+            Out::plain(str_col(survey.key(), keys))
+        } else {
+            Out::text_runs(survey.key(), keys, n)?
+        };
+        let mut keyed = vec![key];
+        provenance(&mut keyed)?;
         keyed.extend(pii);
         pii = keyed;
     }
@@ -545,35 +698,76 @@ impl Drop for Writer<'_> {
     }
 }
 
+/// An open Parquet file: polars' writer (the schema, the footer and its metadata), and
+/// what encoding a row group needs.
+struct Parquet {
+    writer: BatchedWriter<Buffered>,
+    /// Each column's Parquet type.
+    types: Vec<ParquetType>,
+    /// The encodings polars chooses for each column's leaves.
+    encodings: Vec<Vec<Encoding>>,
+}
+
+/// The compression of every page: zstd at its fastest level.
+fn compression() -> ParquetCompression {
+    ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok())
+}
+
+/// The options polars' `ParquetWriter` materialises from its defaults and
+/// [`compression`]: row groups encoded here are encoded as polars' own.
+fn write_options() -> WriteOptions {
+    WriteOptions {
+        statistics: StatisticsOptions::default(),
+        compression: compression().into(),
+        version: Version::V1,
+        data_page_size: None,
+    }
+}
+
+impl Parquet {
+    fn create(path: &Path, failed: &Failed, columns: &[Out]) -> PolarsResult<Self> {
+        let schema: Schema = columns.iter().map(|c| c.field.clone()).collect();
+        let file = File::create(path)?;
+        let file = Buffered { file: BufWriter::with_capacity(1 << 18, file), failed: failed.clone() };
+        let mut writer = ParquetWriter::new(file).with_compression(compression()).batched(&schema)?;
+        let types = writer.parquet_schema().fields().to_vec();
+        let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest())).to_vec();
+        Ok(Parquet { writer, types, encodings })
+    }
+
+    /// Writes rows `at..at + len` of `columns` as one row group.
+    fn row_group(&mut self, columns: &[Out], at: usize, len: usize) -> PolarsResult<()> {
+        let options = write_options();
+        let mut pages: Vec<Vec<CompressedPage>> = Vec::new();
+        for ((c, type_), encodings) in columns.iter().zip(&self.types).zip(&self.encodings) {
+            let part = if at == 0 && len == c.array.len() { c.array.clone() } else { c.array.sliced(at, len) };
+            let encodings = match c.encoding {
+                Some(e) => vec![e],
+                None => encodings.clone(),
+            };
+            for leaf in array_to_columns(&part, type_.clone(), options, &encodings)? {
+                pages.push(
+                    leaf.map(|p| Ok(compress(p?, Vec::new(), options.compression)?)).collect::<PolarsResult<_>>()?,
+                );
+            }
+        }
+        self.writer.write_row_group(len as u64, &pages)
+    }
+}
+
 /// Appends columns to a table's Parquet file (created, with their schema, on first use),
 /// in row groups of at most [`ROW_GROUP`] rows.
-fn append(
-    writer: &mut Option<BatchedWriter<Buffered>>,
-    failed: &Failed,
-    path: &Path,
-    columns: Vec<Column>,
-) -> Result<(), IngestError> {
-    let height = columns.first().map_or(0, Column::len);
-    let mut df = DataFrame::new(height, columns).map_err(polars_err(path))?;
-    df.rechunk_mut();
+fn append(writer: &mut Option<Parquet>, failed: &Failed, path: &Path, columns: Vec<Out>) -> Result<(), IngestError> {
+    let height = columns.first().map_or(0, |c| c.array.len());
     let w = match writer {
         Some(w) => w,
-        None => {
-            let file = File::create(path).map_err(io_err(path))?;
-            let file = Buffered { file: BufWriter::with_capacity(1 << 18, file), failed: failed.clone() };
-            writer.insert(
-                ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
-                    .batched(df.schema())
-                    .map_err(polars_err(path))?,
-            )
-        }
+        None => writer.insert(Parquet::create(path, failed, &columns).map_err(polars_err(path))?),
     };
     let mut at = 0;
     while at < height {
-        let part = df.slice(at as i64, ROW_GROUP);
-        w.write_batch(&part).map_err(polars_err(path))?;
-        at += ROW_GROUP;
+        let len = ROW_GROUP.min(height - at);
+        w.row_group(&columns, at, len).map_err(polars_err(path))?;
+        at += len;
     }
     Ok(())
 }
@@ -619,6 +813,60 @@ pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, Tab
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `columns` through [`Parquet`] (in row groups of `group` rows) and reads the
+    /// file back.
+    fn round_trip(columns: Vec<Out>, group: usize) -> DataFrame {
+        let dir = std::env::temp_dir().join(format!("endline-write-{}-{group}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.parquet");
+        let failed = Failed::default();
+        let mut w = Parquet::create(&path, &failed, &columns).unwrap_or_else(|e| panic!("{e}"));
+        let height = columns[0].array.len();
+        for at in (0..height).step_by(group) {
+            w.row_group(&columns, at, group.min(height - at)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
+        drop(w);
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let df = ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        df
+    }
+
+    /// Text encoded here (constants, runs with nulls, values mostly distinct) reads back
+    /// as the values given, whole or cut into row groups, and is typed as text.
+    #[test]
+    fn text_encoded_here_reads_back() {
+        let runs: Vec<Option<String>> =
+            (0..300).map(|i| (i % 7 != 3).then(|| format!("uuid:{:08}", i / 4 + (i % 5 == 0) as usize))).collect();
+        let distinct: Vec<Option<String>> = (0..300).map(|i| Some(format!("k{i}"))).collect();
+        let cols = || -> Vec<Out> {
+            vec![
+                Out::constant("c", "wave 1", 300).unwrap_or_else(|e| panic!("{e}")),
+                Out::text_runs("r", runs.iter().map(|v| v.as_deref()), 300).unwrap_or_else(|e| panic!("{e}")),
+                Out::text_runs("d", distinct.iter().map(|v| v.as_deref()), 300).unwrap_or_else(|e| panic!("{e}")),
+                Out::plain(str_col("p", distinct.iter().map(|v| v.as_deref()))),
+                Out::series(Series::new("n".into(), (0..300i64).collect::<Vec<_>>())),
+            ]
+        };
+        assert!(cols()[1].array.dtype().contains_dictionary(), "runs make a dictionary");
+        assert!(!cols()[2].array.dtype().contains_dictionary(), "distinct values are written plain, as polars would");
+        for group in [300, 128, 7] {
+            let df = round_trip(cols(), group);
+            let text = |name: &str| -> Vec<Option<String>> {
+                let c = df.column(name).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(c.dtype(), &DataType::String, "{name}");
+                let s = c.str().unwrap_or_else(|e| panic!("{e}"));
+                s.iter().map(|v| v.map(str::to_string)).collect()
+            };
+            assert_eq!(text("c"), vec![Some("wave 1".to_string()); 300]);
+            assert_eq!(text("r"), runs);
+            assert_eq!(text("d"), distinct);
+            assert_eq!(text("p"), distinct);
+            assert_eq!(df.height(), 300);
+        }
+    }
 
     /// The last flush happens when polars drops its writer: a failure then (here a full
     /// disk) is kept for `finish` to report, not lost.
