@@ -176,7 +176,10 @@ impl Out {
         let mut keys: Vec<u32> = Vec::with_capacity(n);
         let mut valid: Option<MutableBitmap> = None;
         let mut distinct = MutableBinaryViewArray::<str>::new();
-        let mut index: FnvMap<&str, u32> = FnvMap::default();
+        // Each run starts at most one distinct value: the map is sized once.
+        let mut previous = None;
+        let runs = values.clone().flatten().filter(|&v| previous.replace(v) != Some(v)).count();
+        let mut index: FnvMap<&str, u32> = FnvMap::with_capacity_and_hasher(runs, Default::default());
         let mut last: Option<(&str, u32)> = None;
         for v in values.clone() {
             let key = match (v, last) {
