@@ -158,8 +158,11 @@ impl Cells {
         self.rows[r]
     }
 
-    /// Cell `i` of record `r`; `None` when it is empty or absent.
+    /// Cell `i` of record `r`; `None` when it is empty or absent (or there is no record `r`).
     pub fn cell(&self, r: usize, i: usize) -> Option<&str> {
+        if r >= self.len() {
+            return None;
+        }
         self.record(r).cell(i)
     }
 

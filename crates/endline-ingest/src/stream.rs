@@ -11,6 +11,8 @@
 //! batch (a resubmitted household) is a duplicate there, with the row that first used it.
 //! Rows that link to nothing are orphans wherever they go and are checked in a last batch.
 
+use std::collections::hash_map::Entry;
+
 use crate::error::IngestError;
 use crate::hash::{FnvMap, FnvSet, fnv};
 use crate::ingest::{FileData, Layout, Via, key_of};
@@ -96,8 +98,8 @@ struct Links {
 
 /// Where a parent lookup found its value.
 enum Found {
-    /// In the batch being formed.
-    Here,
+    /// In the batch being formed (at this record, for KEY and `_index`).
+    Here(Option<Used>),
     /// In an earlier batch (or a different value with the same hash).
     Earlier,
     /// Nowhere yet.
@@ -112,14 +114,14 @@ impl Links {
             Via::Key => {
                 return match self.key.get(v) {
                     None => Found::Nowhere,
-                    Some(&(batch, _)) if batch == batch_no => Found::Here,
+                    Some(&(batch, _)) if batch == batch_no => Found::Here(None),
                     Some(_) => Found::Earlier,
                 };
             }
         };
         let h = fnv(v);
         match here.get(&h) {
-            Some(&u) if text_at(u) == Some(v) => Found::Here,
+            Some(&u) if text_at(u) == Some(v) => Found::Here(Some(u)),
             Some(_) => Found::Earlier,
             None if before.contains(&h) => Found::Earlier,
             None => Found::Nowhere,
@@ -181,13 +183,14 @@ pub(crate) fn stream(
         while bytes < batch_bytes {
             let Some((i, fi, rec)) = streams[0].peek()? else { break };
             if let Some(k) = key_of(layout, 0, fi, rec) {
-                match seen[0].key.get(&*k) {
-                    Some(&(b, row)) if b != batch_no => {
-                        earlier.insert(Box::from(&*k), row);
+                // One lookup: a key is new far more often than not.
+                match seen[0].key.entry(Box::from(&*k)) {
+                    Entry::Occupied(e) if e.get().0 != batch_no => {
+                        earlier.insert(k.into(), e.get().1);
                     }
-                    Some(_) => {}
-                    None => {
-                        seen[0].key.insert(k.into(), (batch_no, rec.row));
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(e) => {
+                        e.insert((batch_no, rec.row));
                     }
                 }
             }
@@ -205,9 +208,13 @@ pub(crate) fn stream(
         for ti in 1..tables.len() {
             let Some(pi) = tables[ti].parent else { continue };
             // Roster rows of one parent come together: the last link found in this batch
-            // is tried first.
+            // is tried first, then the record after the last parent found (parents come
+            // in the order of their records), then the maps. A record of this batch with
+            // the KEY or `_index` looked for is where it was first used: had it been used
+            // in an earlier batch, registering it would have stopped the stream.
             let mut last_via: Option<Via> = None;
             let mut last_text = String::new();
+            let mut last_parent: Option<Used> = None;
             while let Some((i, fi, rec)) = streams[ti].peek()? {
                 // Where its parent is, as one batch would link it: by the first link
                 // written while more parents may come (not found: wait for a later batch);
@@ -218,17 +225,24 @@ pub(crate) fn stream(
                     |via: Via, v: &str| seen[pi].find(via, v, batch_no, |u| link_text(layout, &batch, pi, via, u));
                 let found = match written.next() {
                     None => Found::Nowhere,
-                    Some(&(via, v)) if !last && last_via == Some(via) && last_text == v => Found::Here,
-                    Some(&(via, v)) if !last => match find(via, v) {
-                        Found::Nowhere => break,
-                        Found::Here => {
-                            last_via = Some(via);
-                            last_text.clear();
-                            last_text.push_str(v);
-                            Found::Here
+                    Some(&(via, v)) if !last && last_via == Some(via) && last_text == v => Found::Here(None),
+                    Some(&(via, v)) if !last => {
+                        let next = last_parent
+                            .filter(|_| last_via == Some(via))
+                            .map(|u| Used { input: u.input, at: u.at + 1 })
+                            .filter(|&u| link_text(layout, &batch, pi, via, u) == Some(v));
+                        match next.map_or_else(|| find(via, v), |u| Found::Here(Some(u))) {
+                            Found::Nowhere => break,
+                            Found::Here(at) => {
+                                last_via = Some(via);
+                                last_text.clear();
+                                last_text.push_str(v);
+                                last_parent = at;
+                                Found::Here(at)
+                            }
+                            Found::Earlier => Found::Earlier,
                         }
-                        Found::Earlier => Found::Earlier,
-                    },
+                    }
                     Some(&first) => std::iter::once(&first)
                         .chain(written)
                         .map(|&(via, v)| find(via, v))
@@ -323,7 +337,7 @@ mod tests {
         let here = Used { input: 0, at: 7 };
         links.odk.insert(fnv("uuid:a"), here);
         let text = |u: Used| (u.at == 7).then_some("uuid:a");
-        assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here));
+        assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here(Some(Used { at: 7, .. }))));
         // Another value under the same hash, as a collision would have it.
         links.odk.insert(fnv("uuid:b"), here);
         assert!(matches!(links.find(Via::Odk, "uuid:b", 3, text), Found::Earlier));
