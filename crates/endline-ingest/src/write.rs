@@ -594,10 +594,9 @@ fn columns(
     let key_of = |r: usize| t.rows[r].key.as_deref();
     let provenance = |cols: &mut Vec<Out>| -> PolarsResult<()> {
         cols.push(Out::text_runs("_source_file", rows.iter().map(|&r| file_of(r)), n)?);
-        cols.push(Out::series(Series::new(
-            "_source_row".into(),
-            rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>(),
-        )));
+        // Rows numbers rise one by one: delta-encoded, they take a few bits a page.
+        let numbers = Series::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>());
+        cols.push(Out::of(numbers, Some(Encoding::DeltaBinaryPacked)));
         Ok(())
     };
     let mut cols = vec![Out::constant("_wave", wave, n)?, Out::constant("_survey_version", survey.version(), n)?];
