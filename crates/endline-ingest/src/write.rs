@@ -73,10 +73,41 @@ fn text_of(v: &Value) -> Option<&str> {
     }
 }
 
+/// A numeric column being gathered: its values (0 where null) and, from the first
+/// null on, which are valid; made into an arrow array without a vector of options in
+/// between.
+struct Gather<T> {
+    values: Vec<T>,
+    valid: Option<MutableBitmap>,
+}
+
+impl<T: polars_arrow::types::NativeType> Gather<T> {
+    fn with_capacity(n: usize) -> Self {
+        Gather { values: Vec::with_capacity(n), valid: None }
+    }
+
+    fn push(&mut self, v: Option<T>) {
+        if v.is_none() && self.valid.is_none() {
+            let mut bits = MutableBitmap::with_capacity(self.values.capacity());
+            bits.extend_constant(self.values.len(), true);
+            self.valid = Some(bits);
+        }
+        if let Some(bits) = &mut self.valid {
+            bits.push(v.is_some());
+        }
+        self.values.push(v.unwrap_or_default());
+    }
+
+    fn into_out(self, name: &str, dtype: DataType) -> Out {
+        let array = PrimitiveArray::new(T::PRIMITIVE.into(), self.values.into(), self.valid.map(Into::into));
+        Out { field: Field::new(name.into(), dtype), array: array.boxed(), encoding: None }
+    }
+}
+
 /// An item's numbers, gathered for its column.
 enum Numbers {
-    Int(Vec<Option<i64>>),
-    Dec(Vec<Option<f64>>),
+    Int(Gather<i64>),
+    Dec(Gather<f64>),
 }
 
 /// What [`columns`] reads in one pass over the written rows, in order: values are stored
@@ -97,8 +128,8 @@ impl<'a> Gathered<'a> {
             .items
             .iter()
             .map(|item| match kind(item) {
-                Ty::Int | Ty::Select { multi: false, int: true, .. } => Some(Numbers::Int(Vec::with_capacity(n))),
-                Ty::Dec => Some(Numbers::Dec(Vec::with_capacity(n))),
+                Ty::Int | Ty::Select { multi: false, int: true, .. } => Some(Numbers::Int(Gather::with_capacity(n))),
+                Ty::Dec => Some(Numbers::Dec(Gather::with_capacity(n))),
                 _ => None,
             })
             .collect();
@@ -615,11 +646,10 @@ fn columns(
     }
     let mut pii: Vec<Out> = Vec::new();
     for (c, item) in t.items.iter().enumerate() {
-        let name = PlSmallStr::from(item.name());
         let values = || rows.iter().map(|&r| t.value(r, c));
         let out = match gathered.numbers[c].take() {
-            Some(Numbers::Int(v)) => vec![Out::series(numeric::<Int64Type>(name, v.into_iter()))],
-            Some(Numbers::Dec(v)) => vec![Out::series(numeric::<Float64Type>(name, v.into_iter()))],
+            Some(Numbers::Int(v)) => vec![v.into_out(item.name(), DataType::Int64)],
+            Some(Numbers::Dec(v)) => vec![v.into_out(item.name(), DataType::Float64)],
             // Text choices: a few codes.
             None if matches!(kind(item), Ty::Select { multi: false, .. })
                 && values().all(|v| matches!(v, Value::Text(_) | Value::Null)) =>
