@@ -429,14 +429,35 @@ fn parse_f64(t: &str) -> Result<f64, std::num::ParseFloatError> {
     Ok(if negative { -v } else { v })
 }
 
+/// `t` as an i64, as `str::parse` reads it: an optional sign, then digits. Up to 18
+/// digits (which cannot overflow) are read here, the rest by the standard parser.
+fn parse_i64(t: &str) -> Option<i64> {
+    let (negative, digits) = match t.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return t.parse().ok();
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(if negative { -v } else { v })
+}
+
 fn parse_value(item: &Item, raw: &str) -> Result<Value, String> {
     let t = trim(raw);
     let bad = |what: &str| Err(format!("`{t}` is not {what}"));
     match item.question_type() {
         QuestionType::Text => Ok(Value::Text(raw.to_string())),
-        QuestionType::Integer => match t.parse::<i64>() {
-            Ok(v) => Ok(Value::Int(v)),
-            Err(_) => match t.parse::<f64>() {
+        QuestionType::Integer => match parse_i64(t) {
+            Some(v) => Ok(Value::Int(v)),
+            None => match t.parse::<f64>() {
                 Ok(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Value::Int(f as i64)),
                 _ => bad("an integer"),
             },
@@ -450,17 +471,17 @@ fn parse_value(item: &Item, raw: &str) -> Result<Value, String> {
             .map(Value::DateTime)
             .map_or_else(|| bad("a timestamp with offset (2025-06-01T09:30:00+08:00)"), Ok),
         QuestionType::Geopoint => {
-            let parts: Vec<f64> = t.split_whitespace().filter_map(|p| parse_f64(p).ok()).collect();
-            let n = t.split_whitespace().count();
-            if !(2..=4).contains(&n) || parts.len() != n {
+            let (mut g, mut n) = ([f64::NAN; 4], 0);
+            for part in t.split_whitespace() {
+                match (g.get_mut(n), parse_f64(part)) {
+                    (Some(slot), Ok(v)) => *slot = v,
+                    _ => return bad("a point (\"lat lon [alt [accuracy]]\")"),
+                }
+                n += 1;
+            }
+            if n < 2 {
                 return bad("a point (\"lat lon [alt [accuracy]]\")");
             }
-            let g = [
-                parts[0],
-                parts[1],
-                parts.get(2).copied().unwrap_or(f64::NAN),
-                parts.get(3).copied().unwrap_or(f64::NAN),
-            ];
             if !(-90.0..=90.0).contains(&g[0]) || !(-180.0..=180.0).contains(&g[1]) {
                 return Err(format!("`{t}` is outside the globe (latitude -90..90, longitude -180..180)"));
             }
@@ -1013,23 +1034,13 @@ fn parse_answer(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
 fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, String> {
     let item = spec.item;
     let Some(list) = survey.choices_of(item) else { return Ok(Value::Text(raw.to_string())) };
-    let norm = |v: &str| -> String {
-        // "1.0" from a spreadsheet is the integer choice 1.
-        if spec.int_choices
-            && let Ok(f) = v.parse::<f64>()
-            && f.fract() == 0.0
-        {
-            return format!("{}", f as i64);
-        }
-        v.to_string()
-    };
     let single = item.question_type() == QuestionType::SelectOne;
     let t = trim(raw);
     // The common case, an integer choice: what the text comparison and normalising below
     // would give it.
     if single
         && spec.int_choices
-        && let Ok(v) = t.parse::<i64>()
+        && let Some(v) = parse_i64(t)
         && spec.int_values.binary_search(&v).is_ok()
     {
         return Ok(Value::Int(v));
@@ -1042,6 +1053,31 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
             Value::Text(t.to_string())
         });
     }
+    // Choices written as they are, the common case: no normalising.
+    if !single && raw.split_whitespace().all(|v| spec.choices.iter().any(|c| c == v)) {
+        let mut out: Vec<String> = Vec::new();
+        for v in raw.split_whitespace() {
+            if !out.iter().any(|o| o == v) {
+                out.push(v.to_string());
+            }
+        }
+        return Ok(Value::Multi(out));
+    }
+    normalised_choice(spec, list.name(), raw, single)
+}
+
+/// Parses a select answer whose values are normalised first ("1.0" from a spreadsheet
+/// is the integer choice 1); the error names the values that are not choices of `list`.
+fn normalised_choice(spec: &Spec<'_>, list: &str, raw: &str, single: bool) -> Result<Value, String> {
+    let norm = |v: &str| -> String {
+        if spec.int_choices
+            && let Ok(f) = v.parse::<f64>()
+            && f.fract() == 0.0
+        {
+            return format!("{}", f as i64);
+        }
+        v.to_string()
+    };
     let values: Vec<String> = raw.split_whitespace().map(norm).collect();
     let unknown: Vec<&String> = values.iter().filter(|v| !spec.choices.contains(v)).collect();
     if !unknown.is_empty() {
@@ -1050,7 +1086,7 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
             "{} not a choice of `{}` ({})",
             unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
                 + if unknown.len() == 1 { " is" } else { " are" },
-            list.name(),
+            list,
             shown.join(", ")
         ));
     }
@@ -1705,9 +1741,34 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// The shortcut for select_multiple answers written as the choices are gives
+        /// what normalising gives.
+        #[test]
+        fn multiple_choices_are_read_as_before(tokens in prop::collection::vec("1|2|10|-3|01|1\\.0|a|", 0..5), sep in "[ ]{1,2}") {
+            let yaml = "survey: s\nversion: \"1\"\nkey: id\nchoices:\n  five: [{value: 1, label: A}, {value: 2, label: B}, \
+                        {value: 10, label: C}, {value: -3, label: D}]\nquestions:\n  - {name: id, type: text, label: I}\n  \
+                        - {name: m, type: select_multiple five, label: M}\n";
+            let survey = endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml.to_string()))
+                .survey
+                .unwrap_or_else(|| panic!("the test survey is invalid"));
+            let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "m");
+            let spec = spec(&survey, item.unwrap_or_else(|| panic!("no m")), Vec::new());
+            let raw = tokens.join(&sep);
+            prop_assert_eq!(parse_choice(&spec, &survey, &raw), normalised_choice(&spec, "five", &raw, false), "{:?}", raw);
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]
         /// The shortcut gives the standard parser's result, bit for bit, and fails where
         /// it fails.
+        #[test]
+        fn parse_i64_is_the_standard_parse(t in "[-+]?[0-9]{0,21}|[-+0-9a .]{0,5}") {
+            prop_assert_eq!(parse_i64(&t), t.parse::<i64>().ok(), "{:?}", t);
+        }
+
         #[test]
         fn parse_f64_is_the_standard_parse(t in "[-+]?[0-9]{0,17}(\\.[0-9]{0,17})?([eE][0-9]{1,2})?|[-+.0-9a ]{0,6}") {
             let ours = parse_f64(&t).map(f64::to_bits).map_err(|e| e.to_string());
