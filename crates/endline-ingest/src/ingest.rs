@@ -1137,15 +1137,28 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
                 by_kobo.entry(v).or_insert(r);
             }
         }
+        // A parent's rows come together: a link the same as the previous row's finds
+        // the same parent without a lookup.
+        let mut last: Option<(Via, &str, usize)> = None;
         let links: Vec<Option<usize>> = children
             .rows
             .iter()
             .map(|row| {
                 let written = children.files[row.file].links.parents(|c| children.cell(row, c), pi == 0);
-                written.iter().flatten().find_map(|&(via, v)| match via {
-                    Via::Odk => by_odk.get(v).copied(),
-                    Via::Kobo => by_kobo.get(v).copied(),
-                    Via::Key => by_key.get(v).copied(),
+                written.iter().flatten().find_map(|&(via, v)| {
+                    if let Some((lv, lt, p)) = last
+                        && lv == via
+                        && lt == v
+                    {
+                        return Some(p);
+                    }
+                    let p = match via {
+                        Via::Odk => by_odk.get(v).copied(),
+                        Via::Kobo => by_kobo.get(v).copied(),
+                        Via::Key => by_key.get(v).copied(),
+                    }?;
+                    last = Some((via, v, p));
+                    Some(p)
                 })
             })
             .collect();
