@@ -2,7 +2,7 @@
 //! outputs, depend on it), and fast on the short keys ingest looks up (submission keys,
 //! question names).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The FNV-1a hasher.
@@ -28,9 +28,6 @@ impl Hasher for Fnv {
 
 /// A hash map keyed with FNV-1a.
 pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-/// A hash set keyed with FNV-1a.
-pub(crate) type FnvSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// The FNV-1a hash of a string.
 pub(crate) fn fnv(s: &str) -> u64 {

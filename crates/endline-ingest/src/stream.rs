@@ -14,7 +14,7 @@
 use std::collections::hash_map::Entry;
 
 use crate::error::IngestError;
-use crate::hash::{FnvMap, FnvSet, fnv};
+use crate::hash::{FnvMap, fnv};
 use crate::ingest::{FileData, Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
@@ -78,10 +78,10 @@ struct Used {
 
 /// The link values of a table's records and where each was first used: KEY and `_index`
 /// by the 64-bit hash of their text (no allocation per record), those of the batch being
-/// formed with their record (a small map, looked up by every roster row) and those of
-/// earlier batches as bare hashes (a large set, consulted when the small map has no
-/// answer); and (top level) the survey key as written, with its batch and the row that
-/// first used it.
+/// formed with their record (a small map, looked up by roster rows) and all of them with
+/// the batch that first used them (a large map, probed once per record as it is
+/// registered, and when the small map has no answer); and (top level) the survey key as
+/// written, with its batch and the row that first used it.
 ///
 /// A hash is confirmed against the record's text only within the batch being formed; a
 /// value whose hash was used in an earlier batch stops the stream. A hash collision can
@@ -91,8 +91,8 @@ struct Used {
 struct Links {
     odk: FnvMap<u64, Used>,
     kobo: FnvMap<u64, Used>,
-    odk_before: FnvSet<u64>,
-    kobo_before: FnvSet<u64>,
+    odk_all: FnvMap<u64, usize>,
+    kobo_all: FnvMap<u64, usize>,
     key: FnvMap<Box<str>, (usize, usize)>,
 }
 
@@ -108,9 +108,9 @@ enum Found {
 
 impl Links {
     fn find<'t>(&self, via: Via, v: &str, batch_no: usize, text_at: impl FnOnce(Used) -> Option<&'t str>) -> Found {
-        let (here, before) = match via {
-            Via::Odk => (&self.odk, &self.odk_before),
-            Via::Kobo => (&self.kobo, &self.kobo_before),
+        let (here, all) = match via {
+            Via::Odk => (&self.odk, &self.odk_all),
+            Via::Kobo => (&self.kobo, &self.kobo_all),
             Via::Key => {
                 return match self.key.get(v) {
                     None => Found::Nowhere,
@@ -123,7 +123,8 @@ impl Links {
         match here.get(&h) {
             Some(&u) if text_at(u) == Some(v) => Found::Here(Some(u)),
             Some(_) => Found::Earlier,
-            None if before.contains(&h) => Found::Earlier,
+            // Every value of this batch is in `here`: one in `all` only is earlier's.
+            None if all.contains_key(&h) => Found::Earlier,
             None => Found::Nowhere,
         }
     }
@@ -136,17 +137,17 @@ impl Links {
             self.key.reserve(n.saturating_sub(self.key.len()));
         }
         if has_kids && files.iter().any(|f| f.links.key.is_some()) {
-            self.odk_before.reserve(n);
+            self.odk_all.reserve(n.saturating_sub(self.odk_all.len()));
         }
         if has_kids && files.iter().any(|f| f.links.index.is_some()) {
-            self.kobo_before.reserve(n);
+            self.kobo_all.reserve(n.saturating_sub(self.kobo_all.len()));
         }
     }
 
-    /// Ends the batch being formed: its link values join the earlier batches'.
+    /// Ends the batch being formed (its link values are already in the maps of all).
     fn end_batch(&mut self) {
-        self.odk_before.extend(self.odk.drain().map(|(h, _)| h));
-        self.kobo_before.extend(self.kobo.drain().map(|(h, _)| h));
+        self.odk.clear();
+        self.kobo.clear();
     }
 }
 
@@ -194,7 +195,8 @@ pub(crate) fn stream(
                     }
                 }
             }
-            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, batch[i].len(), has_kids[0]) {
+            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, (batch[i].len(), batch_no), has_kids[0])
+            {
                 return Ok(Streamed::Unordered(why));
             }
             bytes += rec.bytes();
@@ -255,7 +257,9 @@ pub(crate) fn stream(
                         tables[ti].name
                     )));
                 }
-                if let Some(why) = register(layout, &mut seen[ti], (ti, fi, i), rec, batch[i].len(), has_kids[ti]) {
+                if let Some(why) =
+                    register(layout, &mut seen[ti], (ti, fi, i), rec, (batch[i].len(), batch_no), has_kids[ti])
+                {
                     return Ok(Streamed::Unordered(why));
                 }
                 read += rec.bytes();
@@ -295,33 +299,39 @@ fn link_text<'b>(layout: &Layout<'_>, batch: &'b [Cells], ti: usize, via: Via, u
 /// Notes where a record's KEY and `_index` were first used (for tables with rosters);
 /// one (or its hash) already used in an earlier batch means the export is not in
 /// submission order. `place` is the record's table, file of the table and input; `at`
-/// its index among the input's records of this batch.
+/// its index among the input's records of batch `batch_no`.
 fn register(
     layout: &Layout<'_>,
     seen: &mut Links,
     (ti, fi, input): (usize, usize, usize),
     rec: &RawRecord,
-    at: usize,
+    (at, batch_no): (usize, usize),
     has_kids: bool,
 ) -> Option<String> {
     if !has_kids {
         return None;
     }
     let l = layout.tables()[ti].files[fi].links;
-    let note = |here: &mut FnvMap<u64, Used>, before: &FnvSet<u64>, v: &str, what: &str| {
+    let note = |here: &mut FnvMap<u64, Used>, all: &mut FnvMap<u64, usize>, v: &str, what: &str| {
         let h = fnv(v);
-        if before.contains(&h) {
-            return Some(format!("{what} `{v}` is used again in a later part of the file"));
+        match all.entry(h) {
+            Entry::Occupied(first) if *first.get() != batch_no => {
+                return Some(format!("{what} `{v}` is used again in a later part of the file"));
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(first) => {
+                first.insert(batch_no);
+            }
         }
         here.entry(h).or_insert(Used { input, at });
         None
     };
     if let Some(v) = l.key.and_then(|c| rec.cell(c))
-        && let Some(why) = note(&mut seen.odk, &seen.odk_before, v, "KEY")
+        && let Some(why) = note(&mut seen.odk, &mut seen.odk_all, v, "KEY")
     {
         return Some(why);
     }
-    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, &seen.kobo_before, v, "_index"))
+    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, &mut seen.kobo_all, v, "_index"))
 }
 
 #[cfg(test)]
@@ -336,10 +346,12 @@ mod tests {
         let mut links = Links::default();
         let here = Used { input: 0, at: 7 };
         links.odk.insert(fnv("uuid:a"), here);
+        links.odk_all.insert(fnv("uuid:a"), 3);
         let text = |u: Used| (u.at == 7).then_some("uuid:a");
         assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here(Some(Used { at: 7, .. }))));
         // Another value under the same hash, as a collision would have it.
         links.odk.insert(fnv("uuid:b"), here);
+        links.odk_all.insert(fnv("uuid:b"), 3);
         assert!(matches!(links.find(Via::Odk, "uuid:b", 3, text), Found::Earlier));
         assert!(matches!(links.find(Via::Odk, "uuid:c", 3, text), Found::Nowhere));
         assert!(matches!(links.find(Via::Kobo, "uuid:a", 3, text), Found::Nowhere));
