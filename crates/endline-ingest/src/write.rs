@@ -17,8 +17,11 @@ use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
 use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, new_empty_array};
 use polars_arrow::bitmap::MutableBitmap;
+use polars_parquet::parquet::CowBuffer;
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::write::{
-    CompressedPage, Encoding, ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+    CompressedPage, Encoding, Page, ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
 };
 use serde::Serialize;
 
@@ -738,11 +741,64 @@ struct Parquet {
     types: Vec<ParquetType>,
     /// The encodings polars chooses for each column's leaves.
     encodings: Vec<Vec<Encoding>>,
+    /// One zstd context for every page of the file.
+    zstd: Zstd,
 }
 
-/// The compression of every page: zstd at its fastest level.
+/// Compresses pages as polars-parquet does (zstd at [`ZSTD_LEVEL`], the same library),
+/// with one context kept for every page: polars makes a context for each page and
+/// zero-fills each page's output buffer first, both costs of their own at scale.
+struct Zstd(zstd::bulk::Compressor<'static>);
+
+/// The zstd level of every page: the fastest.
+const ZSTD_LEVEL: i32 = 1;
+
+impl Zstd {
+    fn new() -> std::io::Result<Self> {
+        zstd::bulk::Compressor::new(ZSTD_LEVEL).map(Zstd)
+    }
+
+    fn compress(&mut self, input: &[u8]) -> PolarsResult<Vec<u8>> {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(input.len()));
+        self.0.compress_to_buffer(input, &mut out)?;
+        Ok(out)
+    }
+
+    /// A page compressed as `polars_parquet::write::compress` compresses it (version 1
+    /// data pages and dictionary pages; anything else is left to it).
+    fn page(&mut self, page: Page) -> PolarsResult<CompressedPage> {
+        Ok(match page {
+            Page::Data(data) if matches!(data.header(), DataPageHeader::V1(_)) => {
+                let out = self.compress(data.buffer())?;
+                let rows = data.num_rows.ok_or_else(|| polars_err!(ComputeError: "a data page without its rows"))?;
+                CompressedPage::Data(CompressedDataPage::new(
+                    data.header().clone(),
+                    CowBuffer::Owned(out),
+                    Compression::Zstd,
+                    data.buffer().len(),
+                    data.descriptor.clone(),
+                    rows,
+                ))
+            }
+            Page::Dict(dict) => {
+                let out = self.compress(&dict.buffer)?;
+                let size = dict.buffer.len();
+                CompressedPage::Dict(CompressedDictPage::new(
+                    CowBuffer::Owned(out),
+                    Compression::Zstd,
+                    size,
+                    dict.num_values,
+                    dict.is_sorted,
+                ))
+            }
+            other => compress(other, Vec::new(), write_options().compression)?,
+        })
+    }
+}
+
+/// The compression of every page, as polars' writer is told.
 fn compression() -> ParquetCompression {
-    ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok())
+    ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(ZSTD_LEVEL).ok())
 }
 
 /// The options polars' `ParquetWriter` materialises from its defaults and
@@ -764,7 +820,7 @@ impl Parquet {
         let mut writer = ParquetWriter::new(file).with_compression(compression()).batched(&schema)?;
         let types = writer.parquet_schema().fields().to_vec();
         let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest())).to_vec();
-        Ok(Parquet { writer, types, encodings })
+        Ok(Parquet { writer, types, encodings, zstd: Zstd::new()? })
     }
 
     /// Writes rows `at..at + len` of `columns` as one row group.
@@ -778,9 +834,7 @@ impl Parquet {
                 None => encodings.clone(),
             };
             for leaf in array_to_columns(&part, type_.clone(), options, &encodings)? {
-                pages.push(
-                    leaf.map(|p| Ok(compress(p?, Vec::new(), options.compression)?)).collect::<PolarsResult<_>>()?,
-                );
+                pages.push(leaf.map(|p| self.zstd.page(p?)).collect::<PolarsResult<_>>()?);
             }
         }
         self.writer.write_row_group(len as u64, &pages)
@@ -864,6 +918,50 @@ mod tests {
         let df = ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
         df
+    }
+
+    /// Columns left to polars' choice of encoding, compressed with the file's one zstd
+    /// context, make the very bytes polars' own writer makes of them.
+    #[test]
+    fn row_groups_are_polars_own() {
+        let n = 5000;
+        let columns = || -> Vec<Series> {
+            vec![
+                Series::new(
+                    "i".into(),
+                    (0..n).map(|i| (i % 7 != 0).then_some(i as i64 * 37 % 1000)).collect::<Vec<_>>(),
+                ),
+                Series::new("d".into(), (0..n).map(|i| (i % 5 != 0).then_some(i as f64 / 3.0)).collect::<Vec<_>>()),
+                str_col("t", (0..n).map(|i| (i % 3 != 0).then_some(["a", "bb", "ccc"][i % 3]))),
+                str_col(
+                    "k",
+                    (0..n).map(|i| Some(format!("uuid:{i:08}"))).collect::<Vec<_>>().iter().map(Option::as_deref),
+                ),
+            ]
+        };
+        let dir = std::env::temp_dir().join(format!("endline-polars-own-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let ours = dir.join("ours.parquet");
+        let failed = Failed::default();
+        let outs: Vec<Out> = columns().into_iter().map(Out::series).collect();
+        let mut w = Parquet::create(&ours, &failed, &outs).unwrap_or_else(|e| panic!("{e}"));
+        w.row_group(&outs, 0, n).unwrap_or_else(|e| panic!("{e}"));
+        w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
+        drop(w);
+        let theirs = dir.join("theirs.parquet");
+        let df = DataFrame::new(n, columns().into_iter().map(Column::from).collect()).unwrap_or_else(|e| panic!("{e}"));
+        let file = File::create(&theirs).unwrap_or_else(|e| panic!("{e}"));
+        let mut polars = ParquetWriter::new(file)
+            .with_compression(compression())
+            .batched(df.schema())
+            .unwrap_or_else(|e| panic!("{e}"));
+        polars.write_batch(&df).unwrap_or_else(|e| panic!("{e}"));
+        polars.finish().unwrap_or_else(|e| panic!("{e}"));
+        drop(polars);
+        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{e}"));
+        let same = read(&ours) == read(&theirs);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(same, "the files differ");
     }
 
     /// Text encoded here (constants, runs with nulls, values mostly distinct) reads back
