@@ -93,7 +93,62 @@ struct Links {
     kobo: FnvMap<u64, Used>,
     odk_all: FnvMap<u64, usize>,
     kobo_all: FnvMap<u64, usize>,
-    key: FnvMap<Box<str>, (usize, usize)>,
+    key: KeyUses,
+}
+
+/// Every survey key of the input so far, with the batch and row that first used it: the
+/// keys' texts one after another in one string, looked up by their 64-bit hash (no
+/// allocation per key, and a probe reads no text unless the hashes agree). A key whose
+/// hash an earlier, different key already has (a collision) is kept by its text apart.
+#[derive(Default)]
+struct KeyUses {
+    text: String,
+    by_hash: FnvMap<u64, KeyUse>,
+    collided: FnvMap<Box<str>, (usize, usize)>,
+}
+
+#[derive(Clone, Copy)]
+struct KeyUse {
+    /// Where its text is in [`KeyUses::text`].
+    start: usize,
+    len: u32,
+    batch: u32,
+    row: usize,
+}
+
+impl KeyUses {
+    /// Where `k` was first used: (batch, row); `None` when it is new, and then
+    /// (`batch`, `row`) is noted as its first use.
+    fn first_use(&mut self, k: &str, batch: usize, row: usize) -> Option<(usize, usize)> {
+        match self.by_hash.entry(fnv(k)) {
+            Entry::Vacant(e) => {
+                let start = self.text.len();
+                self.text.push_str(k);
+                e.insert(KeyUse { start, len: k.len() as u32, batch: batch as u32, row });
+                None
+            }
+            Entry::Occupied(e) if self.text.get(e.get().start..e.get().start + e.get().len as usize) == Some(k) => {
+                Some((e.get().batch as usize, e.get().row))
+            }
+            Entry::Occupied(_) => match self.collided.entry(Box::from(k)) {
+                Entry::Occupied(c) => Some(*c.get()),
+                Entry::Vacant(c) => {
+                    c.insert((batch, row));
+                    None
+                }
+            },
+        }
+    }
+
+    /// The batch that first used `k`.
+    fn batch_of(&self, k: &str) -> Option<usize> {
+        let u = self.by_hash.get(&fnv(k))?;
+        if self.text.get(u.start..u.start + u.len as usize) == Some(k) {
+            Some(u.batch as usize)
+        } else {
+            self.collided.get(k).map(|&(b, _)| b)
+        }
+    }
 }
 
 /// Where a parent lookup found its value.
@@ -112,9 +167,9 @@ impl Links {
             Via::Odk => (&self.odk, &self.odk_all),
             Via::Kobo => (&self.kobo, &self.kobo_all),
             Via::Key => {
-                return match self.key.get(v) {
+                return match self.key.batch_of(v) {
                     None => Found::Nowhere,
-                    Some(&(batch, _)) if batch == batch_no => Found::Here(None),
+                    Some(batch) if batch == batch_no => Found::Here(None),
                     Some(_) => Found::Earlier,
                 };
             }
@@ -134,7 +189,7 @@ impl Links {
     fn reserve(&mut self, n: usize, files: &[FileData], has_kids: bool) {
         let n = n + n / 8;
         if files.iter().any(|f| f.links.survey_key.is_some()) {
-            self.key.reserve(n.saturating_sub(self.key.len()));
+            self.key.by_hash.reserve(n.saturating_sub(self.key.by_hash.len()));
         }
         if has_kids && files.iter().any(|f| f.links.key.is_some()) {
             self.odk_all.reserve(n.saturating_sub(self.odk_all.len()));
@@ -183,17 +238,11 @@ pub(crate) fn stream(
         let mut bytes = 0u64;
         while bytes < batch_bytes {
             let Some((i, fi, rec)) = streams[0].peek()? else { break };
-            if let Some(k) = key_of(layout, 0, fi, rec) {
-                // One lookup: a key is new far more often than not.
-                match seen[0].key.entry(Box::from(&*k)) {
-                    Entry::Occupied(e) if e.get().0 != batch_no => {
-                        earlier.insert(k.into(), e.get().1);
-                    }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(e) => {
-                        e.insert((batch_no, rec.row));
-                    }
-                }
+            if let Some(k) = key_of(layout, 0, fi, rec)
+                && let Some((batch, row)) = seen[0].key.first_use(&k, batch_no, rec.row)
+                && batch != batch_no
+            {
+                earlier.insert(k.into(), row);
             }
             if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, (batch[i].len(), batch_no), has_kids[0])
             {
@@ -337,6 +386,26 @@ fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A survey key's first use is kept by its text, also when another key has its hash.
+    #[test]
+    fn survey_keys_are_told_apart_by_their_text() {
+        let mut keys = KeyUses::default();
+        assert_eq!(keys.first_use("H001", 0, 2), None);
+        assert_eq!(keys.first_use("H002", 0, 3), None);
+        assert_eq!(keys.first_use("H001", 1, 9), Some((0, 2)));
+        assert_eq!(keys.batch_of("H002"), Some(0));
+        assert_eq!(keys.batch_of("H003"), None);
+        // A different key under H001's hash, as a collision would have it.
+        let h = fnv("H001");
+        let stored = keys.by_hash[&h];
+        keys.by_hash.insert(fnv("X"), stored);
+        assert_eq!(keys.batch_of("X"), None, "the text decides, not the hash");
+        assert_eq!(keys.first_use("X", 2, 5), None);
+        assert_eq!(keys.first_use("X", 3, 6), Some((2, 5)));
+        assert_eq!(keys.batch_of("X"), Some(2));
+        assert_eq!(keys.first_use("H001", 3, 7), Some((0, 2)));
+    }
 
     /// A KEY is found in the batch being formed only when its record's text is the
     /// value looked up: a hash shared with another value (a collision) reads as an
