@@ -29,6 +29,31 @@ impl Hasher for Fnv {
 /// A hash map keyed with FNV-1a.
 pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
+/// A hasher for keys that are already FNV-1a hashes: the key is its own hash (hashing
+/// it again would only cost time).
+#[derive(Default)]
+pub(crate) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; anything else is hashed with FNV-1a.
+        let mut h = Fnv(self.0 ^ 0xcbf2_9ce4_8422_2325);
+        h.write(bytes);
+        self.0 = h.finish();
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map keyed by FNV-1a hashes.
+pub(crate) type HashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
 /// The FNV-1a hash of a string.
 pub(crate) fn fnv(s: &str) -> u64 {
     let mut h = Fnv::default();

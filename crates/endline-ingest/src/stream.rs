@@ -14,7 +14,7 @@
 use std::collections::hash_map::Entry;
 
 use crate::error::IngestError;
-use crate::hash::{FnvMap, fnv};
+use crate::hash::{FnvMap, HashedMap, fnv};
 use crate::ingest::{FileData, Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
@@ -89,10 +89,10 @@ struct Used {
 /// batch: the split on disk decides exactly.
 #[derive(Default)]
 struct Links {
-    odk: FnvMap<u64, Used>,
-    kobo: FnvMap<u64, Used>,
-    odk_all: FnvMap<u64, usize>,
-    kobo_all: FnvMap<u64, usize>,
+    odk: HashedMap<Used>,
+    kobo: HashedMap<Used>,
+    odk_all: HashedMap<u32>,
+    kobo_all: HashedMap<u32>,
     key: KeyUses,
 }
 
@@ -103,7 +103,9 @@ struct Links {
 #[derive(Default)]
 struct KeyUses {
     text: String,
-    by_hash: FnvMap<u64, KeyUse>,
+    /// Each key's place in `uses`, by hash (a small entry: the table is probed at random).
+    by_hash: HashedMap<u32>,
+    uses: Vec<KeyUse>,
     collided: FnvMap<Box<str>, (usize, usize)>,
 }
 
@@ -120,17 +122,19 @@ impl KeyUses {
     /// Where `k` was first used: (batch, row); `None` when it is new, and then
     /// (`batch`, `row`) is noted as its first use.
     fn first_use(&mut self, k: &str, batch: usize, row: usize) -> Option<(usize, usize)> {
-        match self.by_hash.entry(fnv(k)) {
+        let KeyUses { text, by_hash, uses, collided } = self;
+        match by_hash.entry(fnv(k)) {
             Entry::Vacant(e) => {
-                let start = self.text.len();
-                self.text.push_str(k);
-                e.insert(KeyUse { start, len: k.len() as u32, batch: batch as u32, row });
+                let start = text.len();
+                text.push_str(k);
+                e.insert(uses.len() as u32);
+                uses.push(KeyUse { start, len: k.len() as u32, batch: batch as u32, row });
                 None
             }
-            Entry::Occupied(e) if self.text.get(e.get().start..e.get().start + e.get().len as usize) == Some(k) => {
-                Some((e.get().batch as usize, e.get().row))
+            Entry::Occupied(e) if text_of(text, uses, *e.get()) == Some(k) => {
+                uses.get(*e.get() as usize).map(|u| (u.batch as usize, u.row))
             }
-            Entry::Occupied(_) => match self.collided.entry(Box::from(k)) {
+            Entry::Occupied(_) => match collided.entry(Box::from(k)) {
                 Entry::Occupied(c) => Some(*c.get()),
                 Entry::Vacant(c) => {
                     c.insert((batch, row));
@@ -142,13 +146,19 @@ impl KeyUses {
 
     /// The batch that first used `k`.
     fn batch_of(&self, k: &str) -> Option<usize> {
-        let u = self.by_hash.get(&fnv(k))?;
-        if self.text.get(u.start..u.start + u.len as usize) == Some(k) {
-            Some(u.batch as usize)
+        let &at = self.by_hash.get(&fnv(k))?;
+        if text_of(&self.text, &self.uses, at) == Some(k) {
+            self.uses.get(at as usize).map(|u| u.batch as usize)
         } else {
             self.collided.get(k).map(|&(b, _)| b)
         }
     }
+}
+
+/// The text of key use `at` of [`KeyUses`].
+fn text_of<'t>(text: &'t str, uses: &[KeyUse], at: u32) -> Option<&'t str> {
+    let u = uses.get(at as usize)?;
+    text.get(u.start..u.start + u.len as usize)
 }
 
 /// Where a parent lookup found its value.
@@ -190,6 +200,7 @@ impl Links {
         let n = n + n / 8;
         if files.iter().any(|f| f.links.survey_key.is_some()) {
             self.key.by_hash.reserve(n.saturating_sub(self.key.by_hash.len()));
+            self.key.uses.reserve(n.saturating_sub(self.key.uses.len()));
         }
         if has_kids && files.iter().any(|f| f.links.key.is_some()) {
             self.odk_all.reserve(n.saturating_sub(self.odk_all.len()));
@@ -361,15 +372,15 @@ fn register(
         return None;
     }
     let l = layout.tables()[ti].files[fi].links;
-    let note = |here: &mut FnvMap<u64, Used>, all: &mut FnvMap<u64, usize>, v: &str, what: &str| {
+    let note = |here: &mut HashedMap<Used>, all: &mut HashedMap<u32>, v: &str, what: &str| {
         let h = fnv(v);
         match all.entry(h) {
-            Entry::Occupied(first) if *first.get() != batch_no => {
+            Entry::Occupied(first) if *first.get() as usize != batch_no => {
                 return Some(format!("{what} `{v}` is used again in a later part of the file"));
             }
             Entry::Occupied(_) => {}
             Entry::Vacant(first) => {
-                first.insert(batch_no);
+                first.insert(batch_no as u32);
             }
         }
         here.entry(h).or_insert(Used { input, at });
