@@ -207,36 +207,37 @@ impl Out {
         values: impl Iterator<Item = Option<&'a str>> + Clone,
         n: usize,
     ) -> PolarsResult<Self> {
+        // The runs of one value (or of nulls), in order: the same text is most often the
+        // very same string (a roster's key is its household's), compared by address.
+        let mut runs: Vec<(Option<&str>, usize)> = Vec::new();
+        for v in values.clone() {
+            match runs.last_mut() {
+                Some((Some(l), count)) if v.is_some_and(|s| std::ptr::eq(*l, s) || *l == s) => *count += 1,
+                Some((None, count)) if v.is_none() => *count += 1,
+                _ => runs.push((v, 1)),
+            }
+        }
         let mut keys: Vec<u32> = Vec::with_capacity(n);
         let mut valid: Option<MutableBitmap> = None;
         let mut distinct = MutableBinaryViewArray::<str>::new();
         // Each run starts at most one distinct value: the map is sized once.
-        let mut previous = None;
-        let runs = values.clone().flatten().filter(|&v| previous.replace(v) != Some(v)).count();
-        let mut index: FnvMap<&str, u32> = FnvMap::with_capacity_and_hasher(runs, Default::default());
-        let mut last: Option<(&str, u32)> = None;
-        for v in values.clone() {
-            let key = match (v, last) {
-                (None, _) => None,
-                (Some(s), Some((l, k))) if l == s => Some(k),
-                (Some(s), _) => {
-                    let k = *index.entry(s).or_insert_with(|| {
-                        distinct.push_value(s);
-                        (distinct.len() - 1) as u32
-                    });
-                    last = Some((s, k));
-                    Some(k)
-                }
-            };
+        let mut index: FnvMap<&str, u32> = FnvMap::with_capacity_and_hasher(runs.len(), Default::default());
+        for (v, count) in runs {
+            let key = v.map(|s| {
+                *index.entry(s).or_insert_with(|| {
+                    distinct.push_value(s);
+                    (distinct.len() - 1) as u32
+                })
+            });
             if key.is_none() && valid.is_none() {
                 let mut bits = MutableBitmap::with_capacity(n);
                 bits.extend_constant(keys.len(), true);
                 valid = Some(bits);
             }
             if let Some(bits) = &mut valid {
-                bits.push(key.is_some());
+                bits.extend_constant(count, key.is_some());
             }
-            keys.push(key.unwrap_or(0));
+            keys.extend(std::iter::repeat_n(key.unwrap_or(0), count));
         }
         if keys.len() > 128 && distinct.len() as f64 / keys.len() as f64 > 0.75 {
             return Ok(Self::of(str_col(name, values), Some(Encoding::Plain)));
