@@ -5,7 +5,8 @@
 #
 #   bash bench/ingest_instructions.sh [HOUSEHOLDS]     (default 50000: ~25 MB of CSV, two batches)
 #
-# Needs valgrind (apt install valgrind). Prints the total and the largest parts.
+# Needs valgrind (apt install valgrind). Prints the total and the largest parts (the
+# writing threads' shares add up over the tables, written side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-50000}
@@ -19,8 +20,8 @@ trap 'rm -f "$profile"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$profile" "$CARGO_TARGET_DIR/release/endline" ingest \
   bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out" \
   2>&1 | grep -o "Collected : [0-9]*" | sed 's/Collected :/instructions:/'
-# Inclusive counts of the stages: checking, writing (of which polars' Parquet encoder and
-# zstd), and reading (of which the csv crate).
+# Inclusive counts of the stages: checking (of which typing answers), writing (of which
+# building the columns, and zstd), and reading (of which the CSV reader).
 callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
-  grep -E "Layout::check_after \[|Writer::add \[|write::append \[|zstd::bulk::compress_to_buffer|stream::stream \[|csv::reader::Reader<R>::read_record \[|ingest::parse_answer \[|expr::eval::eval \[" |
+  grep -E "Layout::check_after \[|ingest::parse_answer \[|write::add_table \[|write::columns \[|ZSTD_compress2 \[|stream::stream \[|CsvReader<R>::read_record \[" |
   sed -E 's/ \[[^]]*\]$//; s/\?\?\?://'
