@@ -161,7 +161,8 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Ser
 /// few, by hashing every value to build a dictionary. Ingest knows several columns'
 /// shape beforehand: constants, runs of one value (a roster's parent key), a few codes
 /// (missing reasons, text choices), or values all different (record identifiers). Those
-/// are encoded here directly, with the bytes polars writes for the same decision.
+/// are encoded here directly, with the bytes polars writes for the same decision; row
+/// numbers (`_source_row`), which rise one by one, are delta-encoded.
 struct Out {
     field: Field,
     array: ArrayRef,
