@@ -830,7 +830,11 @@ impl<'s> Layout<'s> {
             let key_col =
                 t.parent.is_none().then(|| t.items.iter().position(|i| i.name() == self.survey.key())).flatten();
             let n: usize = t.cells.iter().map(Cells::len).sum();
+            // A spare's values and rows are dropped here, on the thread that made them
+            // (freeing another thread's memory costs the allocator more).
             let (mut values, mut rows) = spare.next().unwrap_or_default();
+            values.clear();
+            rows.clear();
             values.reserve(n * t.items.len());
             rows.reserve(n);
             for fi in 0..t.files.len() {
@@ -1662,11 +1666,12 @@ fn cross_checks<'s>(
     }
 }
 
-/// A table's typed values and rows, emptied, kept for their memory.
+/// A table's typed values and rows, kept for their memory.
 pub(crate) type Typed = (Vec<Value>, Vec<Row>);
 
 /// What a written batch leaves to be used again: each input's cells and each table's
-/// typed vectors, emptied (allocating them afresh for every batch costs page faults).
+/// typed vectors (allocating them afresh for every batch costs page faults): the cells
+/// emptied, the typed vectors as they are, emptied by the checking thread that fills them.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
     pub(crate) cells: Vec<Cells>,
@@ -1674,7 +1679,7 @@ pub(crate) struct Spare {
 }
 
 impl Ingested<'_> {
-    /// Empties this batch's large vectors, keeping their memory for a later batch.
+    /// Hands this batch's large vectors to a later batch, keeping their memory.
     pub(crate) fn into_spare(mut self, layout: &Layout<'_>) -> Spare {
         let cells = (0..layout.places.len())
             .map(|i| {
@@ -1684,16 +1689,8 @@ impl Ingested<'_> {
                 c.unwrap_or_default()
             })
             .collect();
-        let typed = self
-            .tables
-            .iter_mut()
-            .map(|t| {
-                let (mut values, mut rows) = (std::mem::take(&mut t.values), std::mem::take(&mut t.rows));
-                values.clear();
-                rows.clear();
-                (values, rows)
-            })
-            .collect();
+        let typed =
+            self.tables.iter_mut().map(|t| (std::mem::take(&mut t.values), std::mem::take(&mut t.rows))).collect();
         Spare { cells, typed }
     }
 
