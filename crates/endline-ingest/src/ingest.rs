@@ -1724,13 +1724,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn choice_survey() -> Survey {
-        let yaml = "survey: s\nversion: \"1\"\nkey: id\nchoices:\n  five: [{value: 1, label: A}, {value: 2, label: B}, \
-                    {value: 10, label: C}, {value: -3, label: D}]\nquestions:\n  - {name: id, type: text, label: I}\n  \
-                    - {name: s, type: select_one five, label: S}\n";
-        endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml.to_string()))
+    /// A survey with the integer choices `five` and one question `q` of type `ty` on them.
+    fn choice_survey(ty: &str) -> Survey {
+        let yaml = format!(
+            "survey: s\nversion: \"1\"\nkey: id\nchoices:\n  five: [{{value: 1, label: A}}, {{value: 2, label: B}}, \
+             {{value: 10, label: C}}, {{value: -3, label: D}}]\nquestions:\n  - {{name: id, type: text, label: I}}\n  \
+             - {{name: q, type: {ty} five, label: Q}}\n"
+        );
+        endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml))
             .survey
             .unwrap_or_else(|| panic!("the test survey is invalid"))
+    }
+
+    /// The spec of `survey`'s question `q`.
+    fn q_spec(survey: &Survey) -> Spec<'_> {
+        let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "q");
+        spec(survey, item.unwrap_or_else(|| panic!("no q")), Vec::new())
     }
 
     proptest! {
@@ -1740,10 +1749,8 @@ mod tests {
         /// normalising give (the same spec without its sorted integers takes that path).
         #[test]
         fn integer_choices_are_read_as_before(t in "[ ]?[-+]?0?[0-9]{1,2}(\\.0?)?[ ]?|[-+ 0-9.a]{0,4}") {
-            let survey = choice_survey();
-            let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "s");
-            let item = item.unwrap_or_else(|| panic!("no s"));
-            let fast = spec(&survey, item, Vec::new());
+            let survey = choice_survey("select_one");
+            let fast = q_spec(&survey);
             prop_assert!(!fast.int_values.is_empty());
             let slow = Spec { int_values: Vec::new(), ..fast.clone() };
             prop_assert_eq!(parse_choice(&fast, &survey, &t), parse_choice(&slow, &survey, &t));
@@ -1757,14 +1764,8 @@ mod tests {
         /// what normalising gives.
         #[test]
         fn multiple_choices_are_read_as_before(tokens in prop::collection::vec("1|2|10|-3|01|1\\.0|a|", 0..5), sep in "[ ]{1,2}") {
-            let yaml = "survey: s\nversion: \"1\"\nkey: id\nchoices:\n  five: [{value: 1, label: A}, {value: 2, label: B}, \
-                        {value: 10, label: C}, {value: -3, label: D}]\nquestions:\n  - {name: id, type: text, label: I}\n  \
-                        - {name: m, type: select_multiple five, label: M}\n";
-            let survey = endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml.to_string()))
-                .survey
-                .unwrap_or_else(|| panic!("the test survey is invalid"));
-            let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "m");
-            let spec = spec(&survey, item.unwrap_or_else(|| panic!("no m")), Vec::new());
+            let survey = choice_survey("select_multiple");
+            let spec = q_spec(&survey);
             let raw = tokens.join(&sep);
             prop_assert_eq!(parse_choice(&spec, &survey, &raw), normalised_choice(&spec, "five", &raw, false), "{:?}", raw);
         }
