@@ -38,7 +38,7 @@ const MAX_BATCHES: u64 = 512;
 /// Inputs up to [`Options::batch_bytes`] are checked in one batch. Larger ones are read
 /// as they come when the export is in submission order (see `stream`), else split
 /// on disk first; either way one thread forms batches, a second checks them and the
-/// main thread writes them ([`Writer::add`]: each table on a thread of its own).
+/// main thread writes them ([`Writer::add`]: each table as a task on rayon's pool).
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();
@@ -95,7 +95,7 @@ fn write(data: &Ingested<'_>, writer: &mut Writer<'_>, opts: &Options) -> Result
 
 /// Runs `produce` on one thread (it hands batches to `emit`, which returns false once
 /// nobody takes them), checks its batches on a second, and writes them on this one,
-/// reporting progress in bytes of the input (`total`). A written batch's emptied vectors
+/// reporting progress in bytes of the input (`total`). A written batch's large vectors
 /// go back to be filled again (`produce`'s second argument gives cells, if any are back),
 /// so that the batches' memory is allocated once rather than for every batch.
 fn pipeline<T: Send>(

@@ -810,7 +810,7 @@ impl<'s> Layout<'s> {
 
     /// [`Layout::check`] for a batch after others: `earlier` holds the keys its
     /// top-level records share with earlier batches, with the row that first used each;
-    /// `spare` is an earlier batch's emptied vectors, whose memory is used again.
+    /// `spare` is an earlier batch's typed vectors, emptied here and filled again.
     pub(crate) fn check_after(
         &self,
         records: Vec<Cells>,

@@ -113,6 +113,31 @@ enum Numbers {
     Dec(Gather<f64>),
 }
 
+impl Numbers {
+    /// Room for `n` values of `item`, when it is stored as Int64 or Float64.
+    fn of(item: &Item, n: usize) -> Option<Self> {
+        match kind(item) {
+            Ty::Int | Ty::Select { multi: false, int: true, .. } => Some(Numbers::Int(Gather::with_capacity(n))),
+            Ty::Dec => Some(Numbers::Dec(Gather::with_capacity(n))),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, v: &Value) {
+        match self {
+            Numbers::Int(g) => g.push(int_of(v)),
+            Numbers::Dec(g) => g.push(v.as_number()),
+        }
+    }
+
+    fn into_out(self, name: &str) -> Out {
+        match self {
+            Numbers::Int(g) => g.into_out(name, DataType::Int64),
+            Numbers::Dec(g) => g.into_out(name, DataType::Float64),
+        }
+    }
+}
+
 /// What [`columns`] reads in one pass over the written rows, in order: values are stored
 /// row by row, so reading one column down the rows would touch a new cache line (and
 /// often a new page) for every value. Numbers (most columns) and metadata cells are
@@ -127,22 +152,12 @@ struct Gathered<'a> {
 impl<'a> Gathered<'a> {
     fn of(t: &'a TableData<'_>, rows: &[usize]) -> Self {
         let n = rows.len();
-        let mut numbers: Vec<Option<Numbers>> = t
-            .items
-            .iter()
-            .map(|item| match kind(item) {
-                Ty::Int | Ty::Select { multi: false, int: true, .. } => Some(Numbers::Int(Gather::with_capacity(n))),
-                Ty::Dec => Some(Numbers::Dec(Gather::with_capacity(n))),
-                _ => None,
-            })
-            .collect();
+        let mut numbers: Vec<Option<Numbers>> = t.items.iter().map(|item| Numbers::of(item, n)).collect();
         let mut meta: Vec<Vec<Option<&str>>> = t.meta.iter().map(|_| Vec::with_capacity(n)).collect();
         for &r in rows {
             for (c, buf) in numbers.iter_mut().enumerate() {
-                match buf {
-                    Some(Numbers::Int(v)) => v.push(int_of(t.value(r, c))),
-                    Some(Numbers::Dec(v)) => v.push(t.value(r, c).as_number()),
-                    None => {}
+                if let Some(buf) = buf {
+                    buf.push(t.value(r, c));
                 }
             }
             t.each_meta(&t.rows[r], |m, cell| meta[m].push(cell));
@@ -261,16 +276,19 @@ fn numeric<T: PolarsNumericType>(name: PlSmallStr, values: impl Iterator<Item = 
 }
 
 /// The column(s) of an item, from its value in each written row, each built in one pass
-/// (no vector of values in between).
-fn series_of<'v, V>(name: &str, item: &Item, values: V) -> PolarsResult<Vec<Series>>
+/// (no vector of values in between), with `encoding` (`None`: polars' choice). Numbers
+/// are gathered as [`Gathered`] gathers them.
+fn series_of<'v, V>(name: &str, item: &Item, values: V, encoding: Option<Encoding>) -> PolarsResult<Vec<Out>>
 where
     V: Iterator<Item = &'v Value> + ExactSizeIterator + Clone,
 {
     let name_s: PlSmallStr = name.into();
     let n = values.len();
-    Ok(match kind(item) {
-        Ty::Int | Ty::Select { multi: false, int: true, .. } => vec![numeric::<Int64Type>(name_s, values.map(int_of))],
-        Ty::Dec => vec![numeric::<Float64Type>(name_s, values.map(Value::as_number))],
+    if let Some(mut numbers) = Numbers::of(item, n) {
+        values.for_each(|v| numbers.push(v));
+        return Ok(vec![numbers.into_out(name)]);
+    }
+    let series = match kind(item) {
         Ty::Bool => vec![Series::new(
             name_s,
             values.map(|v| if v.is_null() { None } else { Some(v.truthy()) }).collect::<Vec<_>>(),
@@ -344,7 +362,8 @@ where
             });
             vec![StringChunked::from_iter_options(name_s, texts).into_series()]
         }
-    })
+    };
+    Ok(series.into_iter().map(|s| Out::of(s, encoding)).collect())
 }
 
 /// Where a [`Buffered`] file keeps the error of its last flush.
@@ -625,9 +644,10 @@ fn columns(
     let key_of = |r: usize| t.rows[r].key.as_deref();
     let provenance = |cols: &mut Vec<Out>| -> PolarsResult<()> {
         cols.push(Out::text_runs("_source_file", rows.iter().map(|&r| file_of(r)), n)?);
-        // Rows numbers rise one by one: delta-encoded, they take a few bits a page.
-        let numbers = Series::new("_source_row".into(), rows.iter().map(|&r| t.rows[r].row as i64).collect::<Vec<_>>());
-        cols.push(Out::of(numbers, Some(Encoding::DeltaBinaryPacked)));
+        // Row numbers rise one by one: delta-encoded, they take a few bits a page.
+        let numbers = PrimitiveArray::from_vec(rows.iter().map(|&r| t.rows[r].row as i64).collect());
+        let field = Field::new("_source_row".into(), DataType::Int64);
+        cols.push(Out { field, array: numbers.boxed(), encoding: Some(Encoding::DeltaBinaryPacked) });
         Ok(())
     };
     let mut cols = vec![Out::constant("_wave", wave, n)?, Out::constant("_survey_version", survey.version(), n)?];
@@ -648,8 +668,7 @@ fn columns(
     for (c, item) in t.items.iter().enumerate() {
         let values = || rows.iter().map(|&r| t.value(r, c));
         let out = match gathered.numbers[c].take() {
-            Some(Numbers::Int(v)) => vec![v.into_out(item.name(), DataType::Int64)],
-            Some(Numbers::Dec(v)) => vec![v.into_out(item.name(), DataType::Float64)],
+            Some(numbers) => vec![numbers.into_out(item.name())],
             // Text choices: a few codes.
             None if matches!(kind(item), Ty::Select { multi: false, .. })
                 && values().all(|v| matches!(v, Value::Text(_) | Value::Null)) =>
@@ -658,9 +677,9 @@ fn columns(
             }
             // The survey key at the top level: one per record.
             None if t.parent.is_none() && item.name() == survey.key() && kind(item) == Ty::Text => {
-                series_of(item.name(), item, values())?.into_iter().map(Out::plain).collect()
+                series_of(item.name(), item, values(), Some(Encoding::Plain))?
             }
-            None => series_of(item.name(), item, values())?.into_iter().map(Out::series).collect(),
+            None => series_of(item.name(), item, values(), None)?,
         };
         let target = if item.is_pii() { &mut pii } else { &mut cols };
         target.extend(out);
