@@ -131,7 +131,7 @@ impl KeyUses {
                 uses.push(KeyUse { start, len: k.len() as u32, batch: batch as u32, row });
                 None
             }
-            Entry::Occupied(e) if text_of(text, uses, *e.get()) == Some(k) => {
+            Entry::Occupied(e) if key_text(text, uses, *e.get()) == Some(k) => {
                 uses.get(*e.get() as usize).map(|u| (u.batch as usize, u.row))
             }
             Entry::Occupied(_) => match collided.entry(Box::from(k)) {
@@ -147,7 +147,7 @@ impl KeyUses {
     /// The batch that first used `k`.
     fn batch_of(&self, k: &str) -> Option<usize> {
         let &at = self.by_hash.get(&fnv(k))?;
-        if text_of(&self.text, &self.uses, at) == Some(k) {
+        if key_text(&self.text, &self.uses, at) == Some(k) {
             self.uses.get(at as usize).map(|u| u.batch as usize)
         } else {
             self.collided.get(k).map(|&(b, _)| b)
@@ -156,7 +156,7 @@ impl KeyUses {
 }
 
 /// The text of key use `at` of [`KeyUses`].
-fn text_of<'t>(text: &'t str, uses: &[KeyUse], at: u32) -> Option<&'t str> {
+fn key_text<'t>(text: &'t str, uses: &[KeyUse], at: u32) -> Option<&'t str> {
     let u = uses.get(at as usize)?;
     text.get(u.start..u.start + u.len as usize)
 }
