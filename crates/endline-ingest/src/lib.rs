@@ -15,6 +15,7 @@ mod error;
 mod hash;
 pub mod ingest;
 mod model;
+mod nested;
 pub mod read;
 mod stream;
 pub mod write;

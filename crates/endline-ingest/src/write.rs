@@ -21,7 +21,7 @@ use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::write::{
-    CompressedPage, Encoding, Page, ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+    CompressedPage, Encoding, Page, ParquetType, StatisticsOptions, Version, WriteOptions, compress,
 };
 use serde::Serialize;
 
@@ -29,6 +29,7 @@ use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::ingest::{Ingested, TableData};
 use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
+use crate::nested::leaf_pages;
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -849,8 +850,8 @@ impl Parquet {
                 Some(e) => vec![e],
                 None => encodings.clone(),
             };
-            for leaf in array_to_columns(&part, type_.clone(), options, &encodings)? {
-                pages.push(leaf.map(|p| self.zstd.page(p?)).collect::<PolarsResult<_>>()?);
+            for leaf in leaf_pages(part.as_ref(), type_.clone(), options, &encodings)? {
+                pages.push(leaf.into_iter().map(|p| self.zstd.page(p)).collect::<PolarsResult<_>>()?);
             }
         }
         self.writer.write_row_group(len as u64, &pages)
@@ -937,11 +938,41 @@ mod tests {
     }
 
     /// Columns left to polars' choice of encoding, compressed with the file's one zstd
-    /// context, make the very bytes polars' own writer makes of them.
+    /// context, make the very bytes polars' own writer makes of them, whole or cut into
+    /// row groups: flat columns, and the nested ones whose levels are computed here (a
+    /// point with missing points and missing parts; lists of text and of integers,
+    /// missing and empty ones among them; a list long enough to take several pages).
     #[test]
     fn row_groups_are_polars_own() {
         let n = 5000;
         let columns = || -> Vec<Series> {
+            let part = |name: &str, k: usize| {
+                let values: Vec<Option<f64>> =
+                    (0..n).map(|i| (i % 4 != k).then_some(i as f64 * 0.25 + k as f64)).collect();
+                Series::new(name.into(), values)
+            };
+            let fields = [part("lat", 9), part("lon", 9), part("alt", 2), part("acc", 3)];
+            let point = StructChunked::from_series("gps".into(), n, fields.iter()).unwrap_or_else(|e| panic!("{e}"));
+            let present: BooleanChunked = (0..n).map(|i| i % 11 != 5).collect();
+            let missing = Series::full_null("".into(), n, point.dtype());
+            let point = point.into_series().zip_with(&present, &missing).unwrap_or_else(|e| panic!("{e}"));
+            let mut crops = ListStringChunkedBuilder::new("crops".into(), n, 0);
+            let mut codes = ListPrimitiveChunkedBuilder::<Int64Type>::new("codes".into(), n, 0, DataType::Int64);
+            let mut long = ListStringChunkedBuilder::new("long".into(), n, 0);
+            let words = ["rice", "tea", "maize", "walnut"];
+            for i in 0..n {
+                match i % 6 {
+                    0 => crops.append_null(),
+                    1 => crops.append_values_iter(std::iter::empty()),
+                    _ => crops.append_values_iter(words.iter().copied().take(i % 5)),
+                }
+                match i % 7 {
+                    3 => codes.append_null(),
+                    _ => codes.append_values_iter((0..(i % 4) as i64).map(|c| c * 10 + i as i64 % 3)),
+                }
+                let text = format!("{i:0>300}");
+                long.append_values_iter([text.as_str(), text.as_str()].into_iter().take(i % 3));
+            }
             vec![
                 Series::new(
                     "i".into(),
@@ -953,31 +984,41 @@ mod tests {
                     "k",
                     (0..n).map(|i| Some(format!("uuid:{i:08}"))).collect::<Vec<_>>().iter().map(Option::as_deref),
                 ),
+                point,
+                crops.finish().into_series(),
+                codes.finish().into_series(),
+                long.finish().into_series(),
             ]
         };
         let dir = std::env::temp_dir().join(format!("endline-polars-own-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let ours = dir.join("ours.parquet");
-        let failed = Failed::default();
-        let outs: Vec<Out> = columns().into_iter().map(Out::series).collect();
-        let mut w = Parquet::create(&ours, &failed, &outs).unwrap_or_else(|e| panic!("{e}"));
-        w.row_group(&outs, 0, n).unwrap_or_else(|e| panic!("{e}"));
-        w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
-        drop(w);
-        let theirs = dir.join("theirs.parquet");
-        let df = DataFrame::new(n, columns().into_iter().map(Column::from).collect()).unwrap_or_else(|e| panic!("{e}"));
-        let file = File::create(&theirs).unwrap_or_else(|e| panic!("{e}"));
-        let mut polars = ParquetWriter::new(file)
-            .with_compression(compression())
-            .batched(df.schema())
-            .unwrap_or_else(|e| panic!("{e}"));
-        polars.write_batch(&df).unwrap_or_else(|e| panic!("{e}"));
-        polars.finish().unwrap_or_else(|e| panic!("{e}"));
-        drop(polars);
         let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{e}"));
-        let same = read(&ours) == read(&theirs);
+        for group in [n, 1700] {
+            let ours = dir.join("ours.parquet");
+            let failed = Failed::default();
+            let outs: Vec<Out> = columns().into_iter().map(Out::series).collect();
+            let mut w = Parquet::create(&ours, &failed, &outs).unwrap_or_else(|e| panic!("{e}"));
+            for at in (0..n).step_by(group) {
+                w.row_group(&outs, at, group.min(n - at)).unwrap_or_else(|e| panic!("{e}"));
+            }
+            w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
+            drop(w);
+            let theirs = dir.join("theirs.parquet");
+            let df =
+                DataFrame::new(n, columns().into_iter().map(Column::from).collect()).unwrap_or_else(|e| panic!("{e}"));
+            let file = File::create(&theirs).unwrap_or_else(|e| panic!("{e}"));
+            let mut polars = ParquetWriter::new(file)
+                .with_compression(compression())
+                .batched(df.schema())
+                .unwrap_or_else(|e| panic!("{e}"));
+            for at in (0..n).step_by(group) {
+                polars.write_batch(&df.slice(at as i64, group.min(n - at))).unwrap_or_else(|e| panic!("{e}"));
+            }
+            polars.finish().unwrap_or_else(|e| panic!("{e}"));
+            drop(polars);
+            assert!(read(&ours) == read(&theirs), "the files differ in row groups of {group}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(same, "the files differ");
     }
 
     /// Text encoded here (constants, runs with nulls, values mostly distinct) reads back
