@@ -174,11 +174,12 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Ser
 
 /// A column on its way to Parquet, with how it is encoded. polars chooses the encoding
 /// of a text column by estimating its number of distinct values, then, when they are
-/// few, by hashing every value to build a dictionary. Ingest knows several columns'
-/// shape beforehand: constants, runs of one value (a roster's parent key), a few codes
-/// (missing reasons, text choices), or values all different (record identifiers). Those
-/// are encoded here directly, with the bytes polars writes for the same decision; row
-/// numbers (`_source_row`), which rise one by one, are delta-encoded.
+/// few, by hashing every value to build a dictionary. Ingest encodes text itself:
+/// constants, values all different (record identifiers) and anything else by counting
+/// its runs and distinct values ([`Out::text_runs`]: a roster's parent key comes in
+/// runs; missing reasons and text choices are a few codes), with the bytes polars writes
+/// for the same decision. Row numbers (`_source_row`), which rise one by one, are
+/// delta-encoded.
 struct Out {
     field: Field,
     array: ArrayRef,
@@ -218,7 +219,8 @@ impl Out {
     /// A text column of few distinct values, or of runs of one value: encoded as a
     /// dictionary of the distinct values in order of appearance (as polars' own), each
     /// found by hashing only where a run ends. Plain, as polars would, when more than
-    /// three quarters of more than 128 values are distinct.
+    /// three quarters of more than 128 values are distinct (counted here, where polars
+    /// estimates): found out as soon as they are, before any text is copied.
     fn text_runs<'a>(
         name: &str,
         values: impl Iterator<Item = Option<&'a str>> + Clone,
@@ -234,33 +236,39 @@ impl Out {
                 _ => runs.push((v, 1)),
             }
         }
-        let mut keys: Vec<u32> = Vec::with_capacity(n);
-        let mut valid: Option<MutableBitmap> = None;
-        let mut distinct = MutableBinaryViewArray::<str>::new();
+        let too_many = |distinct: usize| n > 128 && distinct as f64 / n as f64 > 0.75;
         // Each run starts at most one distinct value: the map is sized once.
         let mut index: FnvMap<&str, u32> = FnvMap::with_capacity_and_hasher(runs.len(), Default::default());
-        for (v, count) in runs {
-            let key = v.map(|s| {
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut run_keys: Vec<Option<u32>> = Vec::with_capacity(runs.len());
+        for (v, _) in &runs {
+            run_keys.push(v.map(|s| {
                 *index.entry(s).or_insert_with(|| {
-                    distinct.push_value(s);
+                    distinct.push(s);
                     (distinct.len() - 1) as u32
                 })
-            });
+            }));
+            if too_many(distinct.len()) {
+                return Ok(Self::of(str_col(name, values), Some(Encoding::Plain)));
+            }
+        }
+        let mut keys: Vec<u32> = Vec::with_capacity(n);
+        let mut valid: Option<MutableBitmap> = None;
+        for ((_, count), key) in runs.iter().zip(run_keys) {
             if key.is_none() && valid.is_none() {
                 let mut bits = MutableBitmap::with_capacity(n);
                 bits.extend_constant(keys.len(), true);
                 valid = Some(bits);
             }
             if let Some(bits) = &mut valid {
-                bits.extend_constant(count, key.is_some());
+                bits.extend_constant(*count, key.is_some());
             }
-            keys.extend(std::iter::repeat_n(key.unwrap_or(0), count));
+            keys.extend(std::iter::repeat_n(key.unwrap_or(0), *count));
         }
-        if keys.len() > 128 && distinct.len() as f64 / keys.len() as f64 > 0.75 {
-            return Ok(Self::of(str_col(name, values), Some(Encoding::Plain)));
-        }
+        let mut dictionary = MutableBinaryViewArray::<str>::with_capacity(distinct.len());
+        distinct.into_iter().for_each(|s| dictionary.push_value(s));
         let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid.map(Into::into));
-        Self::dictionary(name, keys, distinct)
+        Self::dictionary(name, keys, dictionary)
     }
 
     fn dictionary(name: &str, keys: PrimitiveArray<u32>, values: MutableBinaryViewArray<str>) -> PolarsResult<Self> {
@@ -615,21 +623,11 @@ fn add_table(
     Ok(errors)
 }
 
-/// How a metadata column is encoded, by its name: the record's own identifiers are all
-/// different; the links to a parent row come in runs (a household's members one after
-/// another); other metadata is left to polars.
-enum MetaShape {
-    Identifier,
-    ParentLink,
-    Other,
-}
-
-fn meta_shape(name: &str) -> MetaShape {
-    match name.rsplit(['-', '/']).next().unwrap_or(name) {
-        "KEY" | "instanceID" | "_index" | "_uuid" | "_id" => MetaShape::Identifier,
-        "PARENT_KEY" | "_parent_index" | "_submission__uuid" => MetaShape::ParentLink,
-        _ => MetaShape::Other,
-    }
+/// Whether a metadata column holds the record's own identifier (all different, written
+/// plain), by its name. Other metadata (links to a parent row, in runs; submission times;
+/// anything else) is written as [`Out::text_runs`] decides.
+fn is_identifier(name: &str) -> bool {
+    matches!(name.rsplit(['-', '/']).next().unwrap_or(name), "KEY" | "instanceID" | "_index" | "_uuid" | "_id")
 }
 
 /// The columns of a table's written rows: the main file's, and the PII side table's.
@@ -659,10 +657,9 @@ fn columns(
     }
     let mut gathered = Gathered::of(t, rows);
     for (name, cells) in t.meta.iter().zip(std::mem::take(&mut gathered.meta)) {
-        cols.push(match meta_shape(name) {
-            MetaShape::Identifier => Out::plain(str_col(name, cells.into_iter())),
-            MetaShape::ParentLink => Out::text_runs(name, cells.into_iter(), n)?,
-            MetaShape::Other => Out::series(str_col(name, cells.into_iter())),
+        cols.push(match is_identifier(name) {
+            true => Out::plain(str_col(name, cells.into_iter())),
+            false => Out::text_runs(name, cells.into_iter(), n)?,
         });
     }
     let mut pii: Vec<Out> = Vec::new();
@@ -670,15 +667,16 @@ fn columns(
         let values = || rows.iter().map(|&r| t.value(r, c));
         let out = match gathered.numbers[c].take() {
             Some(numbers) => vec![numbers.into_out(item.name())],
-            // Text choices: a few codes.
-            None if matches!(kind(item), Ty::Select { multi: false, .. })
-                && values().all(|v| matches!(v, Value::Text(_) | Value::Null)) =>
-            {
-                vec![Out::text_runs(item.name(), values().map(text_of), n)?]
-            }
             // The survey key at the top level: one per record.
             None if t.parent.is_none() && item.name() == survey.key() && kind(item) == Ty::Text => {
                 series_of(item.name(), item, values(), Some(Encoding::Plain))?
+            }
+            // Text choices (a few codes) and other text: a dictionary or plain, decided by
+            // counting distinct values where polars would estimate their number.
+            None if matches!(kind(item), Ty::Select { multi: false, .. } | Ty::Text)
+                && values().all(|v| matches!(v, Value::Text(_) | Value::Null)) =>
+            {
+                vec![Out::text_runs(item.name(), values().map(text_of), n)?]
             }
             None => series_of(item.name(), item, values(), None)?,
         };
