@@ -282,6 +282,12 @@ impl TableData<'_> {
         &self.values[r * self.items.len() + c]
     }
 
+    /// Every value of row `r`, in item order.
+    pub(crate) fn row_values(&self, r: usize) -> &[Value] {
+        let w = self.items.len();
+        self.values.get(r * w..(r + 1) * w).unwrap_or_default()
+    }
+
     /// Cell `i` of a row, as written; `None` when empty.
     pub fn cell(&self, row: &Row, i: usize) -> Option<&str> {
         self.cells.get(row.file)?.cell(row.at, i)

@@ -65,7 +65,18 @@ fn kind(item: &Item) -> Ty {
 fn int_of(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
+        Value::Null => None,
         v => v.as_number().map(|f| f as i64),
+    }
+}
+
+/// An item's value as stored in a Float64 column: [`Value::as_number`], its common
+/// cases first (that function is in another crate, and is not inlined).
+fn dec_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Dec(d) if d.is_finite() => Some(*d),
+        Value::Null => None,
+        v => v.as_number(),
     }
 }
 
@@ -91,15 +102,20 @@ impl<T: polars_arrow::types::NativeType> Gather<T> {
     }
 
     fn push(&mut self, v: Option<T>) {
-        if v.is_none() && self.valid.is_none() {
-            let mut bits = MutableBitmap::with_capacity(self.values.capacity());
-            bits.extend_constant(self.values.len(), true);
-            self.valid = Some(bits);
+        match (v, &mut self.valid) {
+            (Some(v), None) => self.values.push(v),
+            (v, Some(bits)) => {
+                bits.push(v.is_some());
+                self.values.push(v.unwrap_or_default());
+            }
+            (None, valid @ None) => {
+                let mut bits = MutableBitmap::with_capacity(self.values.capacity());
+                bits.extend_constant(self.values.len(), true);
+                bits.push(false);
+                *valid = Some(bits);
+                self.values.push(T::default());
+            }
         }
-        if let Some(bits) = &mut self.valid {
-            bits.push(v.is_some());
-        }
-        self.values.push(v.unwrap_or_default());
     }
 
     fn into_out(self, name: &str, dtype: DataType) -> Out {
@@ -127,7 +143,7 @@ impl Numbers {
     fn push(&mut self, v: &Value) {
         match self {
             Numbers::Int(g) => g.push(int_of(v)),
-            Numbers::Dec(g) => g.push(v.as_number()),
+            Numbers::Dec(g) => g.push(dec_of(v)),
         }
     }
 
@@ -153,15 +169,33 @@ struct Gathered<'a> {
 impl<'a> Gathered<'a> {
     fn of(t: &'a TableData<'_>, rows: &[usize]) -> Self {
         let n = rows.len();
-        let mut numbers: Vec<Option<Numbers>> = t.items.iter().map(|item| Numbers::of(item, n)).collect();
+        // Integers and decimals apart, so that the loop over rows does not ask which.
+        let mut ints: Vec<(usize, Gather<i64>)> = Vec::new();
+        let mut decs: Vec<(usize, Gather<f64>)> = Vec::new();
+        for (c, item) in t.items.iter().enumerate() {
+            match Numbers::of(item, n) {
+                Some(Numbers::Int(g)) => ints.push((c, g)),
+                Some(Numbers::Dec(g)) => decs.push((c, g)),
+                None => {}
+            }
+        }
         let mut meta: Vec<Vec<Option<&str>>> = t.meta.iter().map(|_| Vec::with_capacity(n)).collect();
         for &r in rows {
-            for (c, buf) in numbers.iter_mut().enumerate() {
-                if let Some(buf) = buf {
-                    buf.push(t.value(r, c));
-                }
+            let values = t.row_values(r);
+            for (c, g) in &mut ints {
+                g.push(values.get(*c).and_then(int_of));
+            }
+            for (c, g) in &mut decs {
+                g.push(values.get(*c).and_then(dec_of));
             }
             t.each_meta(&t.rows[r], |m, cell| meta[m].push(cell));
+        }
+        let mut numbers: Vec<Option<Numbers>> = t.items.iter().map(|_| None).collect();
+        for (c, g) in ints {
+            numbers[c] = Some(Numbers::Int(g));
+        }
+        for (c, g) in decs {
+            numbers[c] = Some(Numbers::Dec(g));
         }
         Gathered { numbers, meta }
     }
