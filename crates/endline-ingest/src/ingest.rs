@@ -414,24 +414,27 @@ fn parse_f64(t: &str) -> Result<f64, std::num::ParseFloatError> {
         [b'+', rest @ ..] => (false, rest),
         all => (false, all),
     };
-    let (mut m, mut n, mut scale): (u64, usize, Option<usize>) = (0, 0, None);
-    for &c in digits {
-        match c {
-            b'0'..=b'9' if n < 15 => {
-                m = m * 10 + u64::from(c - b'0');
-                n += 1;
-                if let Some(k) = &mut scale {
-                    *k += 1;
-                }
-            }
-            b'.' if scale.is_none() => scale = Some(0),
-            _ => return t.parse(),
-        }
-    }
-    if n == 0 {
+    // At most 15 digits and a point; anything longer or else goes to the standard parser.
+    if digits.len() > 16 {
         return t.parse();
     }
-    let v = m as f64 / POW10[scale.unwrap_or(0)];
+    let (mut m, mut point) = (0u64, None);
+    for (i, &c) in digits.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            m = m * 10 + u64::from(d);
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return t.parse();
+        }
+    }
+    let n = digits.len() - usize::from(point.is_some());
+    if n == 0 || n > 15 {
+        return t.parse();
+    }
+    let scale = point.map_or(0, |p| digits.len() - 1 - p);
+    let v = m as f64 / POW10[scale];
     Ok(if negative { -v } else { v })
 }
 
