@@ -102,6 +102,7 @@ impl<T: polars_arrow::types::NativeType> Gather<T> {
         Gather { values: Vec::with_capacity(n), valid: None }
     }
 
+    #[inline]
     fn push(&mut self, v: Option<T>) {
         match (v, &mut self.valid) {
             (Some(v), None) => self.values.push(v),
@@ -109,14 +110,18 @@ impl<T: polars_arrow::types::NativeType> Gather<T> {
                 bits.push(v.is_some());
                 self.values.push(v.unwrap_or_default());
             }
-            (None, valid @ None) => {
-                let mut bits = MutableBitmap::with_capacity(self.values.capacity());
-                bits.extend_constant(self.values.len(), true);
-                bits.push(false);
-                *valid = Some(bits);
-                self.values.push(T::default());
-            }
+            (None, None) => self.first_null(),
         }
+    }
+
+    /// The first null: from here on, which values are valid is kept.
+    #[cold]
+    fn first_null(&mut self) {
+        let mut bits = MutableBitmap::with_capacity(self.values.capacity());
+        bits.extend_constant(self.values.len(), true);
+        bits.push(false);
+        self.valid = Some(bits);
+        self.values.push(T::default());
     }
 
     fn into_out(self, name: &str, dtype: DataType) -> Out {
@@ -167,37 +172,40 @@ impl Numbers {
 fn int_column(name: &str, g: Gather<i64>) -> Out {
     let n = g.values.len();
     let valid: Option<Bitmap> = g.valid.map(Into::into);
-    let present = |i: usize| valid.as_ref().is_none_or(|b| b.get_bit(i));
-    let span = g.values.iter().enumerate().filter(|&(i, _)| present(i)).fold(None, |span, (_, &v)| match span {
-        None => Some((v, v)),
-        Some((lo, hi)) => Some((v.min(lo), v.max(hi))),
-    });
-    let values = PrimitiveArray::new(ArrowDataType::Int64, g.values.into(), valid.clone());
-    let field = Field::new(name.into(), DataType::Int64);
-    let Some((min, width)) = span
+    // Each present value (where a value is missing, the gathered 0 is not one).
+    let present = |f: &mut dyn FnMut(i64)| match &valid {
+        None => g.values.iter().for_each(|&v| f(v)),
+        Some(b) => g.values.iter().zip(b.iter()).filter(|&(_, p)| p).for_each(|(&v, _)| f(v)),
+    };
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    present(&mut |v| (lo, hi) = (lo.min(v), hi.max(v)));
+    // The smallest value and the span's width: none when no value is present.
+    let span = Some((lo, hi))
+        .filter(|(lo, hi)| lo <= hi)
         .and_then(|(lo, hi)| Some((lo, usize::try_from(hi.checked_sub(lo)?).ok()?)))
-        .filter(|&(_, width)| width <= usize::from(u16::MAX))
-    else {
+        .filter(|&(_, width)| width <= usize::from(u16::MAX));
+    let mut seen = vec![false; span.map_or(0, |(_, width)| width + 1)];
+    if let Some((min, _)) = span {
+        present(&mut |v| seen[(v - min) as usize] = true);
+    }
+    let field = Field::new(name.into(), DataType::Int64);
+    let values = PrimitiveArray::new(ArrowDataType::Int64, g.values.into(), valid.clone());
+    let Some((min, width)) = span else {
         return Out { field, array: values.boxed(), encoding: None };
     };
-    let offset = |v: i64| (v.clamp(min, min + width as i64) - min) as usize;
-    let mut seen = vec![false; width + 1];
-    for (i, &v) in values.values().iter().enumerate() {
-        if present(i) {
-            seen[offset(v)] = true;
-        }
-    }
     let distinct = seen.iter().filter(|&&s| s).count();
     if distinct > 2048 && distinct as f64 / n as f64 >= 0.75 {
         return Out { field, array: values.boxed(), encoding: Some(Encoding::Plain) };
     }
-    // Each value's place among the distinct values, by its offset from the smallest.
+    // Each value's place among the distinct values, by its offset from the smallest (a
+    // missing value's 0 is clamped into the span; its key is never read).
     let mut place = vec![0u32; width + 1];
     let mut dictionary = Vec::with_capacity(distinct);
     for (o, _) in seen.iter().enumerate().filter(|&(_, &s)| s) {
         place[o] = dictionary.len() as u32;
         dictionary.push(min + o as i64);
     }
+    let offset = |v: i64| (v.clamp(min, min + width as i64) - min) as usize;
     let keys: Vec<u32> = values.values().iter().map(|&v| place[offset(v)]).collect();
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid);
     let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Int64), false);
