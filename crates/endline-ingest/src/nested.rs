@@ -81,7 +81,7 @@ fn ours(leaf: &dyn Array, type_: &PrimitiveType, nested: &[Nested]) -> bool {
 fn pages(leaf: &dyn Array, type_: &PrimitiveType, nested: &[Nested], options: WriteOptions) -> PolarsResult<Vec<Page>> {
     const PAGE: usize = 1024 * 1024;
     let max_page = options.data_page_size.unwrap_or(PAGE).min((1 << 31) - (1 << 25));
-    let rows = nested[0].len();
+    let rows = nested.first().map_or(0, Nested::len);
     let per_row = if rows == 0 { 0 } else { (estimated_bytes_size(leaf) as f64 / rows as f64) as usize };
     let rows_per_page = (max_page / (per_row + 1)).max(1);
     (0..rows)
@@ -111,7 +111,8 @@ fn page(leaf: &dyn Array, type_: &PrimitiveType, nested: &[Nested], options: Wri
         .map(|b| 4 + u32::from_le_bytes(b) as usize)
         .filter(|&skip| skip <= buffer.len())
         .ok_or_else(|| polars_err!(ComputeError: "a flat page without its definition levels"))?;
-    let levels = Levels::of(nested);
+    let levels =
+        Levels::of(nested).ok_or_else(|| polars_err!(ComputeError: "a nested leaf of a shape not handled here"))?;
     let mut out = Vec::with_capacity(buffer.len() + levels.def.len() / 2);
     if let Some(rep) = &levels.rep {
         write_levels(&mut out, rep, 1)?;
@@ -123,7 +124,7 @@ fn page(leaf: &dyn Array, type_: &PrimitiveType, nested: &[Nested], options: Wri
         DataPageHeader::V1(header),
         CowBuffer::Owned(out),
         flat.descriptor.clone(),
-        nested[0].len(),
+        nested.first().map_or(0, Nested::len),
     )))
 }
 
@@ -137,10 +138,10 @@ struct Levels {
 }
 
 impl Levels {
-    /// The levels of a leaf under one struct or list ([`ours`] has checked the shape).
-    fn of(nested: &[Nested]) -> Self {
-        let (parent, leaf) = (&nested[0], &nested[1]);
-        let Nested::Primitive(leaf) = leaf else { return Self::empty() };
+    /// The levels of a leaf under one struct or list ([`ours`] has checked the shape;
+    /// `None` for any other).
+    fn of(nested: &[Nested]) -> Option<Self> {
+        let [parent, Nested::Primitive(leaf)] = nested else { return None };
         let leaf_valid = |i: usize| u32::from(leaf.is_optional && valid(&leaf.validity, i));
         match parent {
             Nested::Struct(s) => {
@@ -148,11 +149,13 @@ impl Levels {
                 let def = (0..s.length)
                     .map(|i| if s.is_optional && !valid(&s.validity, i) { 0 } else { so + leaf_valid(i) })
                     .collect();
-                Levels { rep: None, def, max_def: so + lo }
+                Some(Levels { rep: None, def, max_def: so + lo })
             }
-            Nested::List(l) => Self::list(&l.offsets, l.is_optional, &l.validity, leaf.is_optional, leaf_valid),
-            Nested::LargeList(l) => Self::list(&l.offsets, l.is_optional, &l.validity, leaf.is_optional, leaf_valid),
-            _ => Self::empty(),
+            Nested::List(l) => Some(Self::list(&l.offsets, l.is_optional, &l.validity, leaf.is_optional, leaf_valid)),
+            Nested::LargeList(l) => {
+                Some(Self::list(&l.offsets, l.is_optional, &l.validity, leaf.is_optional, leaf_valid))
+            }
+            _ => None,
         }
     }
 
@@ -187,10 +190,6 @@ impl Levels {
             }
         }
         Levels { rep: Some(rep), def, max_def: lo + 1 + u32::from(leaf_optional) }
-    }
-
-    fn empty() -> Self {
-        Levels { rep: None, def: Vec::new(), max_def: 0 }
     }
 }
 
