@@ -1057,8 +1057,15 @@ mod tests {
             let mut crops = ListStringChunkedBuilder::new("crops".into(), n, 0);
             let mut codes = ListPrimitiveChunkedBuilder::<Int64Type>::new("codes".into(), n, 0, DataType::Int64);
             let mut long = ListStringChunkedBuilder::new("long".into(), n, 0);
+            // No value at all: lists only missing or empty, points only missing.
+            let mut none = ListStringChunkedBuilder::new("none".into(), n, 0);
+            let nowhere = Series::full_null("nowhere".into(), n, point.dtype());
             let words = ["rice", "tea", "maize", "walnut"];
             for i in 0..n {
+                match i % 2 {
+                    0 => none.append_null(),
+                    _ => none.append_values_iter(std::iter::empty()),
+                }
                 match i % 6 {
                     0 => crops.append_null(),
                     1 => crops.append_values_iter(std::iter::empty()),
@@ -1093,6 +1100,8 @@ mod tests {
                 crops.finish().into_series(),
                 codes.finish().into_series(),
                 long.finish().into_series(),
+                none.finish().into_series(),
+                nowhere,
             ]
         };
         let dir = std::env::temp_dir().join(format!("endline-polars-own-{}", std::process::id()));
