@@ -1068,13 +1068,7 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
     }
     // Choices written as they are, the common case: no normalising.
     if !single && raw.split_whitespace().all(|v| spec.choices.iter().any(|c| c == v)) {
-        let mut out: Vec<String> = Vec::new();
-        for v in raw.split_whitespace() {
-            if !out.iter().any(|o| o == v) {
-                out.push(v.to_string());
-            }
-        }
-        return Ok(Value::Multi(out));
+        return Ok(Value::Multi(first_of_each(raw.split_whitespace())));
     }
     normalised_choice(spec, list.name(), raw, single)
 }
@@ -1113,13 +1107,19 @@ fn normalised_choice(spec: &Spec<'_>, list: &str, raw: &str, single: bool) -> Re
             Value::Text(values[0].clone())
         });
     }
+    Ok(Value::Multi(first_of_each(values.into_iter())))
+}
+
+/// A select_multiple's choices in the order given, each once (a choice written twice is
+/// chosen once); a repeat is not copied.
+fn first_of_each<S: AsRef<str> + Into<String>>(values: impl Iterator<Item = S>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in values {
-        if !out.contains(&v) {
-            out.push(v);
+        if !out.iter().any(|o| o == v.as_ref()) {
+            out.push(v.into());
         }
     }
-    Ok(Value::Multi(out))
+    out
 }
 
 /// Links repeat rows to their parent row: by the survey key, ODK Central's

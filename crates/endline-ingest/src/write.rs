@@ -146,13 +146,6 @@ impl Numbers {
         }
     }
 
-    fn push(&mut self, v: &Value) {
-        match self {
-            Numbers::Int(g) => g.push(int_of(v)),
-            Numbers::Dec(g) => g.push(dec_of(v)),
-        }
-    }
-
     fn into_out(self, name: &str) -> Out {
         match self {
             Numbers::Int(g) => int_column(name, g),
@@ -378,19 +371,15 @@ fn numeric<T: PolarsNumericType>(name: PlSmallStr, values: impl Iterator<Item = 
     ca.into_series()
 }
 
-/// The column(s) of an item, from its value in each written row, each built in one pass
-/// (no vector of values in between), with `encoding` (`None`: polars' choice). Numbers
-/// are gathered as [`Gathered`] gathers them.
+/// The column(s) of an item not stored as a number (numbers are [`Gathered`]), from its
+/// value in each written row, each built in one pass (no vector of values in between),
+/// with `encoding` (`None`: polars' choice).
 fn series_of<'v, V>(name: &str, item: &Item, values: V, encoding: Option<Encoding>) -> PolarsResult<Vec<Out>>
 where
     V: Iterator<Item = &'v Value> + ExactSizeIterator + Clone,
 {
     let name_s: PlSmallStr = name.into();
     let n = values.len();
-    if let Some(mut numbers) = Numbers::of(item, n) {
-        values.for_each(|v| numbers.push(v));
-        return Ok(vec![numbers.into_out(name)]);
-    }
     let series = match kind(item) {
         Ty::Bool => vec![Series::new(
             name_s,
@@ -938,36 +927,36 @@ impl Parquet {
         Ok(Parquet { writer, types, encodings, zstd: Zstd::new()? })
     }
 
-    /// Writes rows `at..at + len` of `columns` as one row group.
-    fn row_group(&mut self, columns: &[Out], at: usize, len: usize) -> PolarsResult<()> {
+    /// Writes `columns` as one row group (built for it alone: see [`add_table`]), unless
+    /// they have no rows.
+    fn row_group(&mut self, columns: &[Out]) -> PolarsResult<()> {
+        let rows = columns.first().map_or(0, |c| c.array.len());
+        if rows == 0 {
+            return Ok(());
+        }
         let options = write_options();
         let mut pages: Vec<Vec<CompressedPage>> = Vec::new();
         for ((c, type_), encodings) in columns.iter().zip(&self.types).zip(&self.encodings) {
-            let part = if at == 0 && len == c.array.len() { c.array.clone() } else { c.array.sliced(at, len) };
             let encodings = match c.encoding {
                 Some(e) => vec![e],
                 None => encodings.clone(),
             };
-            for leaf in leaf_pages(part.as_ref(), type_.clone(), options, &encodings)? {
+            for leaf in leaf_pages(c.array.as_ref(), type_.clone(), options, &encodings)? {
                 pages.push(leaf.into_iter().map(|p| self.zstd.page(p)).collect::<PolarsResult<_>>()?);
             }
         }
-        self.writer.write_row_group(len as u64, &pages)
+        self.writer.write_row_group(rows as u64, &pages)
     }
 }
 
 /// Appends columns to a table's Parquet file (created, with their schema, on first use)
-/// as one row group, unless they have no rows.
+/// as one row group.
 fn append(writer: &mut Option<Parquet>, failed: &Failed, path: &Path, columns: Vec<Out>) -> Result<(), IngestError> {
-    let height = columns.first().map_or(0, |c| c.array.len());
     let w = match writer {
         Some(w) => w,
         None => writer.insert(Parquet::create(path, failed, &columns).map_err(polars_err(path))?),
     };
-    if height > 0 {
-        w.row_group(&columns, 0, height).map_err(polars_err(path))?;
-    }
-    Ok(())
+    w.row_group(&columns).map_err(polars_err(path))
 }
 
 /// Appends rejected records to `rejects/<table>.csv`: every cell as written, so the file
@@ -1012,17 +1001,17 @@ pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, Tab
 mod tests {
     use super::*;
 
-    /// Writes `columns` through [`Parquet`] (in row groups of `group` rows) and reads the
-    /// file back.
-    fn round_trip(columns: Vec<Out>, group: usize) -> DataFrame {
+    /// Writes the `height` rows of the columns `columns` builds for a range of rows
+    /// through [`Parquet`], in row groups of `group` rows (each built for it alone, as
+    /// ingest builds them), and reads the file back.
+    fn round_trip(columns: impl Fn(std::ops::Range<usize>) -> Vec<Out>, height: usize, group: usize) -> DataFrame {
         let dir = std::env::temp_dir().join(format!("endline-write-{}-{group}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("t.parquet");
         let failed = Failed::default();
-        let mut w = Parquet::create(&path, &failed, &columns).unwrap_or_else(|e| panic!("{e}"));
-        let height = columns[0].array.len();
+        let mut w = Parquet::create(&path, &failed, &columns(0..0)).unwrap_or_else(|e| panic!("{e}"));
         for at in (0..height).step_by(group) {
-            w.row_group(&columns, at, group.min(height - at)).unwrap_or_else(|e| panic!("{e}"));
+            w.row_group(&columns(at..(at + group).min(height))).unwrap_or_else(|e| panic!("{e}"));
         }
         w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
         drop(w);
@@ -1130,7 +1119,7 @@ mod tests {
             let failed = Failed::default();
             let mut w = Parquet::create(&ours, &failed, &outs(0)).unwrap_or_else(|e| panic!("{e}"));
             for at in (0..n).step_by(group) {
-                w.row_group(&outs(at), 0, group.min(n - at)).unwrap_or_else(|e| panic!("{e}"));
+                w.row_group(&outs(at)).unwrap_or_else(|e| panic!("{e}"));
             }
             w.writer.finish().unwrap_or_else(|e| panic!("{e}"));
             drop(w);
@@ -1162,19 +1151,24 @@ mod tests {
         let runs: Vec<Option<String>> =
             (0..300).map(|i| (i % 7 != 3).then(|| format!("uuid:{:08}", i / 4 + (i % 5 == 0) as usize))).collect();
         let distinct: Vec<Option<String>> = (0..300).map(|i| Some(format!("k{i}"))).collect();
-        let cols = || -> Vec<Out> {
+        let cols = |rows: std::ops::Range<usize>| -> Vec<Out> {
+            let n = rows.len();
+            let (runs, distinct) = (&runs[rows.clone()], &distinct[rows.clone()]);
             vec![
-                Out::constant("c", "wave 1", 300).unwrap_or_else(|e| panic!("{e}")),
-                Out::text_runs("r", runs.iter().map(|v| v.as_deref()), 300).unwrap_or_else(|e| panic!("{e}")),
-                Out::text_runs("d", distinct.iter().map(|v| v.as_deref()), 300).unwrap_or_else(|e| panic!("{e}")),
+                Out::constant("c", "wave 1", n).unwrap_or_else(|e| panic!("{e}")),
+                Out::text_runs("r", runs.iter().map(|v| v.as_deref()), n).unwrap_or_else(|e| panic!("{e}")),
+                Out::text_runs("d", distinct.iter().map(|v| v.as_deref()), n).unwrap_or_else(|e| panic!("{e}")),
                 Out::plain(str_col("p", distinct.iter().map(|v| v.as_deref()))),
-                Out::series(Series::new("n".into(), (0..300i64).collect::<Vec<_>>())),
+                Out::series(Series::new("n".into(), (rows.start as i64..rows.end as i64).collect::<Vec<_>>())),
             ]
         };
-        assert!(cols()[1].array.dtype().contains_dictionary(), "runs make a dictionary");
-        assert!(!cols()[2].array.dtype().contains_dictionary(), "distinct values are written plain, as polars would");
+        assert!(cols(0..300)[1].array.dtype().contains_dictionary(), "runs make a dictionary");
+        assert!(
+            !cols(0..300)[2].array.dtype().contains_dictionary(),
+            "distinct values are written plain, as polars would"
+        );
         for group in [300, 128, 7] {
-            let df = round_trip(cols(), group);
+            let df = round_trip(cols, 300, group);
             let text = |name: &str| -> Vec<Option<String>> {
                 let c = df.column(name).unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(c.dtype(), &DataType::String, "{name}");
