@@ -220,6 +220,44 @@ struct Spec<'s> {
     /// Its constraint, when it only compares the answer with numbers (checked without
     /// the evaluator).
     comparisons: Option<SelfComparisons>,
+    /// How its answers are typed in the common case (see [`quick_answer`]).
+    quick: Quick,
+}
+
+/// The shortcut for a question's answers, decided once per question: most answers are
+/// integers, decimals or integer choices of a question without missing codes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Quick {
+    Int,
+    Dec,
+    IntChoice,
+    /// No shortcut: every answer goes through [`parse_answer`].
+    None,
+}
+
+impl Quick {
+    fn of(item: &Item, int_choices: bool, missing: bool) -> Self {
+        match item.question_type() {
+            _ if missing => Quick::None,
+            QuestionType::Integer => Quick::Int,
+            QuestionType::Decimal => Quick::Dec,
+            QuestionType::SelectOne if int_choices => Quick::IntChoice,
+            _ => Quick::None,
+        }
+    }
+}
+
+/// An answer typed by its question's [`Quick`] shortcut: what [`parse_answer`] gives it,
+/// without asking the question's type again; `None` when the shortcut does not apply
+/// (anything unusual, or invalid, goes the general way).
+#[inline]
+fn quick_answer(spec: &Spec<'_>, raw: &str) -> Option<Value> {
+    match spec.quick {
+        Quick::Int => parse_i64(trim(raw)).map(Value::Int),
+        Quick::Dec => parse_f64(trim(raw)).ok().filter(|f| f.is_finite()).map(Value::Dec),
+        Quick::IntChoice => parse_i64(trim(raw)).filter(|v| spec.int_values.binary_search(v).is_ok()).map(Value::Int),
+        Quick::None => None,
+    }
 }
 
 /// Child rows of each row, for one child table (rows of row `r`: `rows[start[r]..start[r + 1]]`).
@@ -538,7 +576,7 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
     let clocked = conditions.iter().any(|e| clock_in(e))
         || item.constraint().is_some_and(clock_in)
         || matches!(item.required(), Required::When(e) if clock_in(e));
-    Spec {
+    let mut spec = Spec {
         item,
         choices: list.map(|l| l.choices().iter().map(|c| c.value().as_text()).collect()).unwrap_or_default(),
         int_choices: list.is_some_and(|l| l.has_int_values()),
@@ -560,7 +598,10 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
         conditions,
         clocked,
         comparisons: item.constraint().and_then(|c| SelfComparisons::of(c.ast())),
-    }
+        quick: Quick::None,
+    };
+    spec.quick = Quick::of(item, !spec.int_values.is_empty(), !spec.missing.is_empty());
+    spec
 }
 
 impl<'s> Layout<'s> {
@@ -994,6 +1035,9 @@ fn type_record(
                     None => break 'typed Value::Null,
                 },
             };
+            if let Some(v) = quick_answer(spec, raw) {
+                break 'typed v;
+            }
             let item = spec.item;
             if item.question_type() == QuestionType::Calculate {
                 // Kept as written, compared with the recomputed value later.
@@ -1749,6 +1793,61 @@ mod tests {
     fn q_spec(survey: &Survey) -> Spec<'_> {
         let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "q");
         spec(survey, item.unwrap_or_else(|| panic!("no q")), Vec::new())
+    }
+
+    /// A survey of an integer, a decimal and an integer with a missing code.
+    fn number_survey() -> Survey {
+        let yaml = "survey: s\nversion: \"1\"\nkey: id\nmissing_codes: {dk: -9}\nquestions:\n  \
+                    - {name: id, type: text, label: I}\n  - {name: qi, type: integer, label: I}\n  \
+                    - {name: qd, type: decimal, label: D}\n  - {name: qm, type: integer, label: M, missing: [dk]}\n";
+        endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml.to_string()))
+            .survey
+            .unwrap_or_else(|| panic!("the test survey is invalid"))
+    }
+
+    /// Checks that each question's shortcut is the expected one and, where it gives a
+    /// value for `t`, gives what the general way gives.
+    fn quick_agrees(numbers: &Survey, choices: &Survey, t: &str) -> Result<(), TestCaseError> {
+        fn question<'s>(survey: &'s Survey, name: &str) -> &'s Item {
+            let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == name);
+            item.unwrap_or_else(|| panic!("no {name}"))
+        }
+        let cases = [
+            (numbers, "qi", Quick::Int),
+            (numbers, "qd", Quick::Dec),
+            (numbers, "qm", Quick::None),
+            (choices, "q", Quick::IntChoice),
+        ];
+        for (survey, name, expected) in cases {
+            let spec = spec(survey, question(survey, name), Vec::new());
+            prop_assert_eq!(spec.quick, expected);
+            if let Some(v) = quick_answer(&spec, t) {
+                prop_assert_eq!(Ok(v), parse_answer(&spec, survey, t), "{} {:?}", name, t);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// A question's shortcut, where it applies, gives what the general way gives: for
+        /// integers, decimals and integer choices (and none for a question with missing
+        /// codes, whose answers are first compared with the codes).
+        #[test]
+        fn quick_answers_are_parse_answer(t in "[ ]?[-+]?[0-9]{0,17}(\\.[0-9]{0,4})?[ ]?|[-+ 0-9.eaE]{0,5}") {
+            quick_agrees(&number_survey(), &choice_survey("select_one"), &t)?;
+        }
+    }
+
+    #[test]
+    fn quick_answers_at_the_edges() {
+        let (numbers, choices) = (number_survey(), choice_survey("select_one"));
+        for t in ["1e999", "-inf", "inf", "NaN", "7", "10", " 10 ", "-3", "+1", "1.0", "9223372036854775808", "", " "] {
+            if let Err(e) = quick_agrees(&numbers, &choices, t) {
+                panic!("{t:?}: {e}");
+            }
+        }
     }
 
     proptest! {
