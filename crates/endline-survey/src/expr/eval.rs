@@ -121,6 +121,16 @@ pub trait Context {
     fn now(&self) -> Option<DateTime<FixedOffset>>;
 }
 
+/// `count-selected(v)`: how many choices a select_multiple answer holds (the words of
+/// any other value).
+pub(crate) fn count_selected(v: &Value) -> i64 {
+    match v {
+        Value::Multi(v) => v.len() as i64,
+        Value::Null => 0,
+        v => v.as_text().split_whitespace().count() as i64,
+    }
+}
+
 /// Evaluates an expression that has passed the type checker.
 pub fn eval(e: &Expr, ctx: &dyn Context) -> Value {
     match &e.kind {
@@ -252,11 +262,7 @@ fn call(name: &str, args: &[Expr], ctx: &dyn Context) -> Value {
             };
             if i < 0.0 { Value::Null } else { items.get(i as usize).map_or(Value::Null, |s| Value::Text(s.clone())) }
         }
-        "count-selected" => Value::Int(match arg(0) {
-            Value::Multi(v) => v.len() as i64,
-            Value::Null => 0,
-            v => v.as_text().split_whitespace().count() as i64,
-        }),
+        "count-selected" => Value::Int(count_selected(&arg(0))),
         "regex" => {
             let Value::Text(pattern) = arg(1) else { return Value::Bool(false) };
             // The validator has compiled every literal pattern, so failure here means a

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::ast::{BinOp, Expr, ExprKind};
-use super::eval::{Context, Value, compare, eval};
+use super::eval::{Context, Value, compare, count_selected, eval};
 
 #[derive(Debug, Clone, Copy)]
 struct Interval {
@@ -204,16 +204,32 @@ impl SelfComparisons {
     }
 }
 
-/// A condition that compares one question (`${name}`) with constants, joined by `and`
-/// (`${consent} = 1`, `${age} >= 15`, `${water} != 'piped'`: the usual relevance), worked
-/// out once: [`RefComparisons::holds`] on the question's value gives what [`eval`] gives,
-/// without walking the syntax tree, looking the name up or copying the value.
+/// A condition that compares one question (`${name}`), or how many choices it holds
+/// (`count-selected(${name})`), with constants, joined by `and` (`${consent} = 1`,
+/// `${age} >= 15`, `${water} != 'piped'`, `count-selected(${crops}) > 0`: the usual
+/// relevance), worked out once: [`RefComparisons::holds`] on the question's value gives
+/// what [`eval`] gives, without walking the syntax tree, looking the name up or copying
+/// the value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefComparisons {
     name: String,
+    /// Whether the comparisons are of `count-selected(${name})`, not of `${name}`.
+    counted: bool,
     /// Each comparison: its operator, its constant, and whether the question is written
     /// first (`${x} < 3`) or second (`3 < ${x}`).
     atoms: Vec<(BinOp, Value, bool)>,
+}
+
+/// The question an operand reads: `${name}` (false) or `count-selected(${name})` (true).
+fn question_of(e: &Expr) -> Option<(&str, bool)> {
+    match &e.kind {
+        ExprKind::Ref(n) => Some((n, false)),
+        ExprKind::Call { name, args, .. } if name == "count-selected" => match args.as_slice() {
+            [Expr { kind: ExprKind::Ref(n), .. }] => Some((n, true)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 impl RefComparisons {
@@ -222,24 +238,25 @@ impl RefComparisons {
     pub fn of(e: &Expr) -> Option<RefComparisons> {
         let mut atoms = Vec::new();
         conjuncts(e, &mut atoms);
-        let mut name: Option<&str> = None;
+        let mut read: Option<(&str, bool)> = None;
         let mut compared = Vec::with_capacity(atoms.len());
         for atom in atoms {
             let ExprKind::Binary(op, a, b) = &atom.kind else { return None };
             if !op.is_comparison() {
                 return None;
             }
-            let (question, constant, first) = match (&a.kind, &b.kind) {
-                (ExprKind::Ref(n), _) => (n, constant(b)?, true),
-                (_, ExprKind::Ref(n)) => (n, constant(a)?, false),
+            let (question, constant, first) = match (question_of(a), question_of(b)) {
+                (Some(q), _) => (q, constant(b)?, true),
+                (_, Some(q)) => (q, constant(a)?, false),
                 _ => return None,
             };
-            if *name.get_or_insert(question) != question.as_str() {
+            if *read.get_or_insert(question) != question {
                 return None;
             }
             compared.push((*op, constant, first));
         }
-        Some(RefComparisons { name: name?.to_string(), atoms: compared })
+        let (name, counted) = read?;
+        Some(RefComparisons { name: name.to_string(), counted, atoms: compared })
     }
 
     /// The question compared.
@@ -249,6 +266,13 @@ impl RefComparisons {
 
     /// Whether the question's value `v` meets every comparison.
     pub fn holds(&self, v: &Value) -> bool {
+        let count;
+        let v = if self.counted {
+            count = Value::Int(count_selected(v));
+            &count
+        } else {
+            v
+        };
         self.atoms.iter().all(|(op, c, first)| if *first { compare(*op, v, c) } else { compare(*op, c, v) })
     }
 }
@@ -280,6 +304,8 @@ mod tests {
             prop::sample::select(vec![" 3 ", "-2.5", "0.5", "yes", ""]).prop_map(|s| Value::Text(s.into())),
             (0u64..4).prop_map(|d| Value::Date(chrono::NaiveDate::default() + chrono::Days::new(d))),
             Just(Value::Multi(vec!["1".into()])),
+            Just(Value::Multi(Vec::new())),
+            Just(Value::Multi(vec!["1".into(), "a".into()])),
         ]
     }
 
@@ -314,14 +340,16 @@ mod tests {
         }
     }
 
-    fn ref_comparison() -> impl Strategy<Value = String> {
+    /// A comparison of `${x}` (or, `counted`, of `count-selected(${x})`) with a constant.
+    fn ref_comparison(counted: bool) -> impl Strategy<Value = String> {
         let constant = prop_oneof![
             (-3i64..=3).prop_map(|i| i.to_string()),
             prop::sample::select(vec!["-2.5", "0.5", "2.5", "-0", "'yes'", "'1'", "' 3 '", "''", "-(1 + 1)"])
                 .prop_map(String::from)
         ];
+        let x = if counted { "count-selected(${x})" } else { "${x}" };
         (prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]), constant, any::<bool>())
-            .prop_map(|(op, c, first)| if first { format!("${{x}} {op} {c}") } else { format!("{c} {op} ${{x}}") })
+            .prop_map(move |(op, c, first)| if first { format!("{x} {op} {c}") } else { format!("{c} {op} {x}") })
     }
 
     proptest! {
@@ -329,7 +357,7 @@ mod tests {
         /// On any value of the question, the comparisons give what the evaluator gives.
         #[test]
         fn ref_comparisons_agree_with_eval(
-            atoms in prop::collection::vec(ref_comparison(), 1..4),
+            atoms in any::<bool>().prop_flat_map(|counted| prop::collection::vec(ref_comparison(counted), 1..4)),
             value in answer(),
         ) {
             let ctx = Fixed { own: Value::Null, others: value.clone() };
@@ -348,6 +376,9 @@ mod tests {
             "selected(${x}, 'a')",
             "${x} = today()",
             "${x} = -${y}",
+            "count-selected(${x}) > 0 and ${x} = 1",
+            "count-selected(${x}) > count-selected(${y})",
+            "count-selected('a b') > 1",
         ] {
             let e = parse(src).unwrap_or_else(|err| panic!("{src}: {err:?}"));
             assert_eq!(RefComparisons::of(&e), None, "{src}");
@@ -355,6 +386,10 @@ mod tests {
         let e = parse("${x} >= 15 and 'a' != ${x}").unwrap_or_else(|err| panic!("{err:?}"));
         let c = RefComparisons::of(&e).unwrap_or_else(|| panic!("comparisons"));
         assert_eq!(c.atoms, vec![(BinOp::Ge, Value::Int(15), true), (BinOp::Ne, Value::Text("a".into()), false)]);
+        let e = parse("count-selected(${crops}) > 0").unwrap_or_else(|err| panic!("{err:?}"));
+        let c = RefComparisons::of(&e).unwrap_or_else(|| panic!("comparisons"));
+        assert_eq!((c.name(), c.counted), ("crops", true));
+        assert!(c.holds(&Value::Multi(vec!["barley".into()])) && !c.holds(&Value::Null));
     }
 
     #[test]
