@@ -1469,19 +1469,24 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
     for ti in 0..tables.len() {
         let mut found: Vec<(usize, Issue)> = Vec::new();
         let clocked = tables[ti].specs.iter().any(|s| s.clocked);
+        // The questions with something to check, found once: not those always relevant,
+        // never required and without a constraint, nor calculations.
+        let checked: Vec<usize> = (tables[ti].specs.iter().enumerate())
+            .filter(|(_, s)| {
+                let item = s.item;
+                !(s.conditions.is_empty() && matches!(item.required(), Required::No) && item.constraint().is_none())
+                    && item.question_type() != QuestionType::Calculate
+            })
+            .map(|(c, _)| c)
+            .collect();
         for r in 0..tables[ti].rows.len() {
             let t = &tables[ti];
             let row = &t.rows[r];
             let mut ctx = RowCtx { tables, location, table: ti, row: r, own: None, today };
             let clock_unknown = clocked && ctx.today().is_none();
-            for (c, spec) in t.specs.iter().enumerate() {
+            for (c, spec) in checked.iter().filter_map(|&c| Some((c, t.specs.get(c)?))) {
                 let item = spec.item;
-                // Always relevant, never required, no constraint: nothing to check.
-                if spec.conditions.is_empty() && matches!(item.required(), Required::No) && item.constraint().is_none()
-                {
-                    continue;
-                }
-                if item.question_type() == QuestionType::Calculate || row.invalid.contains(&c) {
+                if row.invalid.contains(&c) {
                     continue;
                 }
                 let conds = &spec.conditions;
