@@ -48,9 +48,10 @@ pub struct IngestArgs {
     pub today: Option<String>,
     /// Inputs larger than this (MB in all) are checked in batches of about this size,
     /// which bounds memory whatever the size of the input: about 60 MB per MB of batch.
-    /// An export not in submission order is first split by submission into scratch files
-    /// beside --out.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Each batch is a row group of the Parquet files (larger batches: slightly smaller
+    /// files, more memory). An export not in submission order is first split by
+    /// submission into scratch files beside --out.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_mb: u64,
 }
 

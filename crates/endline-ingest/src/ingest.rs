@@ -61,7 +61,7 @@ impl Default for Options {
             encoding: None,
             today: None,
             progress: None,
-            batch_bytes: 8 << 20,
+            batch_bytes: 4 << 20,
         }
     }
 }
