@@ -2,7 +2,7 @@
 //! outputs, depend on it), and fast on the short keys ingest looks up (submission keys,
 //! question names).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The FNV-1a hasher.
@@ -53,6 +53,9 @@ impl Hasher for Prehashed {
 
 /// A hash map keyed by FNV-1a hashes.
 pub(crate) type HashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+/// A set of FNV-1a hashes.
+pub(crate) type HashedSet = HashSet<u64, BuildHasherDefault<Prehashed>>;
 
 /// The FNV-1a hash of a string.
 pub(crate) fn fnv(s: &str) -> u64 {

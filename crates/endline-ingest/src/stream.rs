@@ -14,7 +14,7 @@
 use std::collections::hash_map::Entry;
 
 use crate::error::IngestError;
-use crate::hash::{FnvMap, HashedMap, fnv};
+use crate::hash::{FnvMap, HashedMap, HashedSet, fnv};
 use crate::ingest::{FileData, Layout, Via, key_of};
 use crate::read::{Cells, RawRecord, Records};
 
@@ -78,10 +78,14 @@ struct Used {
 
 /// The link values of a table's records and where each was first used: KEY and `_index`
 /// by the 64-bit hash of their text (no allocation per record), those of the batch being
-/// formed with their record (a small map, looked up by roster rows) and all of them with
-/// the batch that first used them (a large map, probed once per record as it is
-/// registered, and when the small map has no answer); and (top level) the survey key as
-/// written, with its batch and the row that first used it.
+/// formed with their record (a small map, looked up by roster rows) and those of earlier
+/// batches (a large set, looked up when the small map has no answer); and (top level) the
+/// survey key as written, with its batch and the row that first used it.
+///
+/// The large tables of the whole input are probed at random, each probe a cache miss. A
+/// batch's values are therefore looked up in them when the batch is formed, in one loop
+/// ([`Links::end_batch`], [`KeyUses::settle`]), where the misses overlap, not one at a
+/// time between the reading of records.
 ///
 /// A hash is confirmed against the record's text only within the batch being formed; a
 /// value whose hash was used in an earlier batch stops the stream. A hash collision can
@@ -91,15 +95,20 @@ struct Used {
 struct Links {
     odk: HashedMap<Used>,
     kobo: HashedMap<Used>,
-    odk_all: HashedMap<u32>,
-    kobo_all: HashedMap<u32>,
+    /// The KEY and `_index` hashes of earlier batches.
+    odk_all: HashedSet,
+    kobo_all: HashedSet,
+    /// The batch being formed's KEY and `_index` hashes, in the order first used.
+    odk_new: Vec<u64>,
+    kobo_new: Vec<u64>,
     key: KeyUses,
 }
 
-/// Every survey key of the input so far, with the batch and row that first used it: the
-/// keys' texts one after another in one string, looked up by their 64-bit hash (no
+/// Every survey key of the earlier batches, with the batch and row that first used it:
+/// the keys' texts one after another in one string, looked up by their 64-bit hash (no
 /// allocation per key, and a probe reads no text unless the hashes agree). A key whose
 /// hash an earlier, different key already has (a collision) is kept by its text apart.
+/// The batch being formed's keys wait in `new` until [`KeyUses::settle`].
 #[derive(Default)]
 struct KeyUses {
     text: String,
@@ -107,6 +116,38 @@ struct KeyUses {
     by_hash: HashedMap<u32>,
     uses: Vec<KeyUse>,
     collided: FnvMap<Box<str>, (usize, usize)>,
+    /// The batch being formed's keys, in record order.
+    new: NewKeys,
+}
+
+/// The survey keys of the batch being formed: their texts one after another, and each
+/// key's hash, place in the text and row; by hash too where roster rows may look their
+/// household up by the survey key ([`Via::Key`]).
+#[derive(Default)]
+struct NewKeys {
+    text: String,
+    keys: Vec<(u64, usize, usize)>,
+    by_hash: Option<HashedMap<u32>>,
+}
+
+impl NewKeys {
+    fn text_of(&self, i: usize) -> Option<&str> {
+        let &(_, start, _) = self.keys.get(i)?;
+        let end = self.keys.get(i + 1).map_or(self.text.len(), |&(_, next, _)| next);
+        self.text.get(start..end)
+    }
+
+    /// Whether `k` is a key of the batch being formed.
+    fn has(&self, k: &str) -> bool {
+        match &self.by_hash {
+            Some(m) => {
+                m.get(&fnv(k)).is_some_and(|&i| self.text_of(i as usize) == Some(k))
+                // Another key of the batch with the same hash: read them all.
+                || (0..self.keys.len()).any(|i| self.text_of(i) == Some(k))
+            }
+            None => (0..self.keys.len()).any(|i| self.text_of(i) == Some(k)),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -119,11 +160,44 @@ struct KeyUse {
 }
 
 impl KeyUses {
-    /// Where `k` was first used: (batch, row); `None` when it is new, and then
-    /// (`batch`, `row`) is noted as its first use.
-    fn first_use(&mut self, k: &str, batch: usize, row: usize) -> Option<(usize, usize)> {
-        let KeyUses { text, by_hash, uses, collided } = self;
-        match by_hash.entry(fnv(k)) {
+    /// Notes a survey key of the batch being formed, and the row that has it.
+    fn note(&mut self, k: &str, row: usize) {
+        let h = fnv(k);
+        let NewKeys { text, keys, by_hash } = &mut self.new;
+        if let Some(m) = by_hash {
+            m.entry(h).or_insert(keys.len() as u32);
+        }
+        keys.push((h, text.len(), row));
+        text.push_str(k);
+    }
+
+    /// Looks the batch being formed's keys up among the earlier batches', in record order,
+    /// then makes them earlier keys: each key first used in an earlier batch goes into
+    /// `earlier` with the row that first used it.
+    fn settle(&mut self, batch: usize, earlier: &mut FnvMap<Box<str>, usize>) {
+        let new = std::mem::take(&mut self.new);
+        for (i, &(h, _, row)) in new.keys.iter().enumerate() {
+            let Some(k) = new.text_of(i) else { continue };
+            if let Some((first, first_row)) = self.first_use(h, k, batch, row)
+                && first != batch
+            {
+                earlier.insert(k.into(), first_row);
+            }
+        }
+        let NewKeys { mut text, mut keys, mut by_hash } = new;
+        text.clear();
+        keys.clear();
+        if let Some(m) = &mut by_hash {
+            m.clear();
+        }
+        self.new = NewKeys { text, keys, by_hash };
+    }
+
+    /// Where `k` (whose hash is `h`) was first used: (batch, row); `None` when it is new,
+    /// and then (`batch`, `row`) is noted as its first use.
+    fn first_use(&mut self, h: u64, k: &str, batch: usize, row: usize) -> Option<(usize, usize)> {
+        let KeyUses { text, by_hash, uses, collided, .. } = self;
+        match by_hash.entry(h) {
             Entry::Vacant(e) => {
                 let start = text.len();
                 text.push_str(k);
@@ -144,7 +218,7 @@ impl KeyUses {
         }
     }
 
-    /// The batch that first used `k`.
+    /// The earlier batch that first used `k`.
     fn batch_of(&self, k: &str) -> Option<usize> {
         let &at = self.by_hash.get(&fnv(k))?;
         if key_text(&self.text, &self.uses, at) == Some(k) {
@@ -172,24 +246,21 @@ enum Found {
 }
 
 impl Links {
-    fn find<'t>(&self, via: Via, v: &str, batch_no: usize, text_at: impl FnOnce(Used) -> Option<&'t str>) -> Found {
+    fn find<'t>(&self, via: Via, v: &str, text_at: impl FnOnce(Used) -> Option<&'t str>) -> Found {
         let (here, all) = match via {
             Via::Odk => (&self.odk, &self.odk_all),
             Via::Kobo => (&self.kobo, &self.kobo_all),
-            Via::Key => {
-                return match self.key.batch_of(v) {
-                    None => Found::Nowhere,
-                    Some(batch) if batch == batch_no => Found::Here(None),
-                    Some(_) => Found::Earlier,
-                };
-            }
+            // A key of an earlier batch is the earlier household's, even if this batch
+            // has it again (the split on disk decides).
+            Via::Key if self.key.batch_of(v).is_some() => return Found::Earlier,
+            Via::Key if self.key.new.has(v) => return Found::Here(None),
+            Via::Key => return Found::Nowhere,
         };
         let h = fnv(v);
         match here.get(&h) {
             Some(&u) if text_at(u) == Some(v) => Found::Here(Some(u)),
             Some(_) => Found::Earlier,
-            // Every value of this batch is in `here`: one in `all` only is earlier's.
-            None if all.contains_key(&h) => Found::Earlier,
+            None if all.contains(&h) => Found::Earlier,
             None => Found::Nowhere,
         }
     }
@@ -210,10 +281,26 @@ impl Links {
         }
     }
 
-    /// Ends the batch being formed (its link values are already in the maps of all).
-    fn end_batch(&mut self) {
-        self.odk.clear();
-        self.kobo.clear();
+    /// Ends the batch being formed: its KEY and `_index` values join the earlier
+    /// batches', in one loop each. A value an earlier batch used (or its hash) is
+    /// returned with where this batch first used it: the export is not in submission
+    /// order.
+    fn end_batch(&mut self) -> Option<(Via, Used)> {
+        let mut again = None;
+        let tables = [
+            (Via::Odk, &mut self.odk, &mut self.odk_new, &mut self.odk_all),
+            (Via::Kobo, &mut self.kobo, &mut self.kobo_new, &mut self.kobo_all),
+        ];
+        for (via, here, new, all) in tables {
+            for &h in new.iter() {
+                if !all.insert(h) && again.is_none() {
+                    again = here.get(&h).map(|&u| (via, u));
+                }
+            }
+            new.clear();
+            here.clear();
+        }
+        again
     }
 }
 
@@ -240,6 +327,11 @@ pub(crate) fn stream(
     let has_kids: Vec<bool> = (0..tables.len()).map(|ti| tables.iter().any(|t| t.parent == Some(ti))).collect();
     // Where each link value went: batch numbers, for the whole input.
     let mut seen: Vec<Links> = tables.iter().map(|_| Links::default()).collect();
+    // Roster rows that may look their household up by the survey key need this batch's
+    // keys by hash.
+    if tables.iter().any(|t| t.parent == Some(0) && t.files.iter().any(|f| f.links.parent.is_some())) {
+        seen[0].key.new.by_hash = Some(HashedMap::default());
+    }
     let mut batch_no = 0;
     let mut read = 0;
     loop {
@@ -249,16 +341,10 @@ pub(crate) fn stream(
         let mut bytes = 0u64;
         while bytes < batch_bytes {
             let Some((i, fi, rec)) = streams[0].peek()? else { break };
-            if let Some(k) = key_of(layout, 0, fi, rec)
-                && let Some((batch, row)) = seen[0].key.first_use(&k, batch_no, rec.row)
-                && batch != batch_no
-            {
-                earlier.insert(k.into(), row);
+            if let Some(k) = key_of(layout, 0, fi, rec) {
+                seen[0].key.note(&k, rec.row);
             }
-            if let Some(why) = register(layout, &mut seen[0], (0, fi, i), rec, (batch[i].len(), batch_no), has_kids[0])
-            {
-                return Ok(Streamed::Unordered(why));
-            }
+            register(layout, &mut seen[0], (0, fi, i), rec, batch[i].len(), has_kids[0]);
             bytes += rec.bytes();
             batch[i].push(rec);
             streams[0].consume();
@@ -283,8 +369,7 @@ pub(crate) fn stream(
                 // by the first that finds a parent at the end (none: an orphan, here).
                 let links = tables[ti].files[fi].links.parents(|c| rec.cell(c), pi == 0);
                 let mut written = links.iter().flatten();
-                let find =
-                    |via: Via, v: &str| seen[pi].find(via, v, batch_no, |u| link_text(layout, &batch, pi, via, u));
+                let find = |via: Via, v: &str| seen[pi].find(via, v, |u| link_text(layout, &batch, pi, via, u));
                 let found = match written.next() {
                     None => Found::Nowhere,
                     Some(&(via, v)) if !last && last_via == Some(via) && last_text == v => Found::Here(None),
@@ -317,11 +402,7 @@ pub(crate) fn stream(
                         tables[ti].name
                     )));
                 }
-                if let Some(why) =
-                    register(layout, &mut seen[ti], (ti, fi, i), rec, (batch[i].len(), batch_no), has_kids[ti])
-                {
-                    return Ok(Streamed::Unordered(why));
-                }
+                register(layout, &mut seen[ti], (ti, fi, i), rec, batch[i].len(), has_kids[ti]);
                 read += rec.bytes();
                 batch[i].push(rec);
                 streams[ti].consume();
@@ -336,10 +417,18 @@ pub(crate) fn stream(
             let expected = (top_total as u128 * records as u128 / u128::from(bytes)) as usize;
             seen[0].reserve(expected, &tables[0].files, has_kids[0]);
         }
+        // The batch's link values against the earlier batches', each table in one loop.
+        seen[0].key.settle(batch_no, &mut earlier);
+        for (ti, links) in seen.iter_mut().enumerate() {
+            if let Some((via, u)) = links.end_batch() {
+                let what = if via == Via::Kobo { "_index" } else { "KEY" };
+                let v = link_text(layout, &batch, ti, via, u).unwrap_or_default();
+                return Ok(Streamed::Unordered(format!("{what} `{v}` is used again in a later part of the file")));
+            }
+        }
         if !emit(Batch { records: batch, earlier, read }) {
             return Ok(Streamed::Stopped);
         }
-        seen.iter_mut().for_each(Links::end_batch);
         batch_no += 1;
     }
 }
@@ -356,66 +445,70 @@ fn link_text<'b>(layout: &Layout<'_>, batch: &'b [Cells], ti: usize, via: Via, u
     batch.get(u.input)?.cell(u.at, column)
 }
 
-/// Notes where a record's KEY and `_index` were first used (for tables with rosters);
-/// one (or its hash) already used in an earlier batch means the export is not in
-/// submission order. `place` is the record's table, file of the table and input; `at`
-/// its index among the input's records of batch `batch_no`.
+/// Notes where in the batch being formed a record's KEY and `_index` were first used
+/// (for tables with rosters; whether an earlier batch used them is asked when the batch
+/// ends). `place` is the record's table, file of the table and input; `at` its index
+/// among the input's records of the batch.
 fn register(
     layout: &Layout<'_>,
     seen: &mut Links,
     (ti, fi, input): (usize, usize, usize),
     rec: &RawRecord,
-    (at, batch_no): (usize, usize),
+    at: usize,
     has_kids: bool,
-) -> Option<String> {
+) {
     if !has_kids {
-        return None;
+        return;
     }
     let l = layout.tables()[ti].files[fi].links;
-    let note = |here: &mut HashedMap<Used>, all: &mut HashedMap<u32>, v: &str, what: &str| {
+    let note = |here: &mut HashedMap<Used>, new: &mut Vec<u64>, v: &str| {
         let h = fnv(v);
-        match all.entry(h) {
-            Entry::Occupied(first) if *first.get() as usize != batch_no => {
-                return Some(format!("{what} `{v}` is used again in a later part of the file"));
-            }
-            Entry::Occupied(_) => {}
-            Entry::Vacant(first) => {
-                first.insert(batch_no as u32);
-            }
+        if let Entry::Vacant(e) = here.entry(h) {
+            e.insert(Used { input, at });
+            new.push(h);
         }
-        here.entry(h).or_insert(Used { input, at });
-        None
     };
-    if let Some(v) = l.key.and_then(|c| rec.cell(c))
-        && let Some(why) = note(&mut seen.odk, &mut seen.odk_all, v, "KEY")
-    {
-        return Some(why);
+    if let Some(v) = l.key.and_then(|c| rec.cell(c)) {
+        note(&mut seen.odk, &mut seen.odk_new, v);
     }
-    l.index.and_then(|c| rec.cell(c)).and_then(|v| note(&mut seen.kobo, &mut seen.kobo_all, v, "_index"))
+    if let Some(v) = l.index.and_then(|c| rec.cell(c)) {
+        note(&mut seen.kobo, &mut seen.kobo_new, v);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A survey key's first use is kept by its text, also when another key has its hash.
+    /// A survey key's first use is kept by its text, also when another key has its hash;
+    /// a batch's keys are looked up when it ends.
     #[test]
     fn survey_keys_are_told_apart_by_their_text() {
         let mut keys = KeyUses::default();
-        assert_eq!(keys.first_use("H001", 0, 2), None);
-        assert_eq!(keys.first_use("H002", 0, 3), None);
-        assert_eq!(keys.first_use("H001", 1, 9), Some((0, 2)));
+        let mut earlier = FnvMap::default();
+        keys.note("H001", 2);
+        keys.note("H002", 3);
+        keys.note("H001", 4);
+        assert_eq!(keys.batch_of("H001"), None, "not before the batch ends");
+        assert!(keys.new.has("H002") && !keys.new.has("H003"));
+        keys.settle(0, &mut earlier);
+        assert!(earlier.is_empty(), "a key used twice in one batch is that batch's");
         assert_eq!(keys.batch_of("H002"), Some(0));
-        assert_eq!(keys.batch_of("H003"), None);
+        assert!(!keys.new.has("H002"));
+        keys.note("H003", 10);
+        keys.note("H001", 9);
+        keys.settle(1, &mut earlier);
+        assert_eq!(earlier, FnvMap::from_iter([(Box::from("H001"), 2)]));
+        assert_eq!(keys.batch_of("H003"), Some(1));
         // A different key under H001's hash, as a collision would have it.
         let h = fnv("H001");
         let stored = keys.by_hash[&h];
         keys.by_hash.insert(fnv("X"), stored);
         assert_eq!(keys.batch_of("X"), None, "the text decides, not the hash");
-        assert_eq!(keys.first_use("X", 2, 5), None);
-        assert_eq!(keys.first_use("X", 3, 6), Some((2, 5)));
+        assert_eq!(keys.first_use(fnv("X"), "X", 2, 5), None);
+        assert_eq!(keys.first_use(fnv("X"), "X", 3, 6), Some((2, 5)));
         assert_eq!(keys.batch_of("X"), Some(2));
-        assert_eq!(keys.first_use("H001", 3, 7), Some((0, 2)));
+        assert_eq!(keys.first_use(h, "H001", 3, 7), Some((0, 2)));
     }
 
     /// A KEY is found in the batch being formed only when its record's text is the
@@ -424,20 +517,44 @@ mod tests {
     #[test]
     fn a_hash_is_confirmed_by_the_text() {
         let mut links = Links::default();
-        let here = Used { input: 0, at: 7 };
-        links.odk.insert(fnv("uuid:a"), here);
-        links.odk_all.insert(fnv("uuid:a"), 3);
+        let note = |links: &mut Links, v: &str, at: usize| {
+            links.odk.insert(fnv(v), Used { input: 0, at });
+            links.odk_new.push(fnv(v));
+        };
+        note(&mut links, "uuid:a", 7);
         let text = |u: Used| (u.at == 7).then_some("uuid:a");
-        assert!(matches!(links.find(Via::Odk, "uuid:a", 3, text), Found::Here(Some(Used { at: 7, .. }))));
+        assert!(matches!(links.find(Via::Odk, "uuid:a", text), Found::Here(Some(Used { at: 7, .. }))));
         // Another value under the same hash, as a collision would have it.
-        links.odk.insert(fnv("uuid:b"), here);
-        links.odk_all.insert(fnv("uuid:b"), 3);
-        assert!(matches!(links.find(Via::Odk, "uuid:b", 3, text), Found::Earlier));
-        assert!(matches!(links.find(Via::Odk, "uuid:c", 3, text), Found::Nowhere));
-        assert!(matches!(links.find(Via::Kobo, "uuid:a", 3, text), Found::Nowhere));
+        links.odk.insert(fnv("uuid:b"), Used { input: 0, at: 7 });
+        assert!(matches!(links.find(Via::Odk, "uuid:b", text), Found::Earlier));
+        assert!(matches!(links.find(Via::Odk, "uuid:c", text), Found::Nowhere));
+        assert!(matches!(links.find(Via::Kobo, "uuid:a", text), Found::Nowhere));
+        assert!(links.end_batch().is_none());
         // Used in an earlier batch.
-        links.end_batch();
-        assert!(matches!(links.find(Via::Odk, "uuid:a", 4, text), Found::Earlier));
-        assert!(matches!(links.find(Via::Odk, "uuid:c", 4, text), Found::Nowhere));
+        assert!(matches!(links.find(Via::Odk, "uuid:a", text), Found::Earlier));
+        assert!(matches!(links.find(Via::Odk, "uuid:c", text), Found::Nowhere));
+        // Used again in a later batch: where this batch first used it.
+        note(&mut links, "uuid:c", 1);
+        note(&mut links, "uuid:a", 2);
+        assert!(matches!(links.end_batch(), Some((Via::Odk, Used { at: 2, .. }))));
+    }
+
+    /// A roster row looking its household up by the survey key finds it in the batch
+    /// being formed, or in an earlier batch (also when this batch has it again).
+    #[test]
+    fn survey_keys_are_found_where_they_were_first_used() {
+        for by_hash in [true, false] {
+            let mut links = Links::default();
+            links.key.new.by_hash = by_hash.then(HashedMap::default);
+            let nothing = |_: Used| None;
+            links.key.note("H1", 1);
+            assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Here(None)));
+            assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Nowhere));
+            links.key.settle(0, &mut FnvMap::default());
+            links.key.note("H1", 5);
+            links.key.note("H2", 6);
+            assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Earlier));
+            assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Here(None)));
+        }
     }
 }
