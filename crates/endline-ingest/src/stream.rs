@@ -139,13 +139,15 @@ impl NewKeys {
 
     /// Whether `k` is a key of the batch being formed.
     fn has(&self, k: &str) -> bool {
+        let read_all = || (0..self.keys.len()).any(|i| self.text_of(i) == Some(k));
         match &self.by_hash {
-            Some(m) => {
-                m.get(&fnv(k)).is_some_and(|&i| self.text_of(i as usize) == Some(k))
-                // Another key of the batch with the same hash: read them all.
-                || (0..self.keys.len()).any(|i| self.text_of(i) == Some(k))
-            }
-            None => (0..self.keys.len()).any(|i| self.text_of(i) == Some(k)),
+            Some(m) => match m.get(&fnv(k)) {
+                None => false,
+                Some(&i) if self.text_of(i as usize) == Some(k) => true,
+                // Another key of the batch has its hash (a collision).
+                Some(_) => read_all(),
+            },
+            None => read_all(),
         }
     }
 }
@@ -555,6 +557,13 @@ mod tests {
             links.key.note("H2", 6);
             assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Earlier));
             assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Here(None)));
+            // A key whose hash another key of the batch has, as a collision would have it.
+            links.key.note("H3", 7);
+            if let Some(m) = &mut links.key.new.by_hash {
+                m.insert(fnv("H3"), 0);
+                m.insert(fnv("H4"), 0);
+            }
+            assert!(links.key.new.has("H3") && !links.key.new.has("H4"));
         }
     }
 }
