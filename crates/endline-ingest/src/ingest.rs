@@ -576,32 +576,25 @@ fn spec<'s>(survey: &'s Survey, item: &'s Item, conditions: Vec<&'s Expression>)
     let clocked = conditions.iter().any(|e| clock_in(e))
         || item.constraint().is_some_and(clock_in)
         || matches!(item.required(), Required::When(e) if clock_in(e));
-    let mut spec = Spec {
+    let mut int_values: Vec<i64> = list
+        .filter(|l| l.has_int_values())
+        .map(|l| l.choices().iter().filter_map(|c| c.value().as_text().parse().ok()).collect())
+        .unwrap_or_default();
+    int_values.sort_unstable();
+    let missing: Vec<(String, &str)> =
+        item.missing().iter().filter_map(|m| survey.missing_code(m)).map(|m| (m.value().as_text(), m.name())).collect();
+    Spec {
         item,
         choices: list.map(|l| l.choices().iter().map(|c| c.value().as_text()).collect()).unwrap_or_default(),
         int_choices: list.is_some_and(|l| l.has_int_values()),
-        int_values: {
-            let mut ints: Vec<i64> = list
-                .filter(|l| l.has_int_values())
-                .map(|l| l.choices().iter().filter_map(|c| c.value().as_text().parse().ok()).collect())
-                .unwrap_or_default();
-            ints.sort_unstable();
-            ints
-        },
-        missing: item
-            .missing()
-            .iter()
-            .filter_map(|m| survey.missing_code(m))
-            .map(|m| (m.value().as_text(), m.name()))
-            .collect(),
+        quick: Quick::of(item, !int_values.is_empty(), !missing.is_empty()),
+        int_values,
+        missing,
         compared: Vec::new(),
         conditions,
         clocked,
         comparisons: item.constraint().and_then(|c| SelfComparisons::of(c.ast())),
-        quick: Quick::None,
-    };
-    spec.quick = Quick::of(item, !spec.int_values.is_empty(), !spec.missing.is_empty());
-    spec
+    }
 }
 
 impl<'s> Layout<'s> {
