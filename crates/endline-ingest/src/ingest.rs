@@ -255,7 +255,7 @@ fn quick_answer(spec: &Spec<'_>, raw: &str) -> Option<Value> {
     match spec.quick {
         Quick::Int => parse_i64(trim(raw)).map(Value::Int),
         Quick::Dec => parse_f64(trim(raw)).ok().filter(|f| f.is_finite()).map(Value::Dec),
-        Quick::IntChoice => parse_i64(trim(raw)).filter(|v| spec.int_values.binary_search(v).is_ok()).map(Value::Int),
+        Quick::IntChoice => int_choice(spec, trim(raw)).map(Value::Int),
         Quick::None => None,
     }
 }
@@ -1080,6 +1080,11 @@ fn parse_answer(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
     if spec.item.question_type().is_select() { parse_choice(spec, survey, raw) } else { parse_value(spec.item, raw) }
 }
 
+/// `t` (trimmed) as one of the question's integer choices, when it is written as one.
+fn int_choice(spec: &Spec<'_>, t: &str) -> Option<i64> {
+    parse_i64(t).filter(|v| spec.int_values.binary_search(v).is_ok())
+}
+
 /// Parses a select answer; the error names the values that are not choices.
 fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, String> {
     let item = spec.item;
@@ -1090,8 +1095,7 @@ fn parse_choice(spec: &Spec<'_>, survey: &Survey, raw: &str) -> Result<Value, St
     // would give it.
     if single
         && spec.int_choices
-        && let Some(v) = parse_i64(t)
-        && spec.int_values.binary_search(&v).is_ok()
+        && let Some(v) = int_choice(spec, t)
     {
         return Ok(Value::Int(v));
     }
