@@ -177,7 +177,8 @@ impl KeyUses {
     /// then makes them earlier keys: each key first used in an earlier batch goes into
     /// `earlier` with the row that first used it.
     fn settle(&mut self, batch: usize, earlier: &mut FnvMap<Box<str>, usize>) {
-        let new = std::mem::take(&mut self.new);
+        // Taken out while the input's keys grow, then put back emptied (its memory kept).
+        let mut new = std::mem::take(&mut self.new);
         for (i, &(h, _, row)) in new.keys.iter().enumerate() {
             let Some(k) = new.text_of(i) else { continue };
             if let Some((first, first_row)) = self.first_use(h, k, batch, row)
@@ -186,13 +187,10 @@ impl KeyUses {
                 earlier.insert(k.into(), first_row);
             }
         }
-        let NewKeys { mut text, mut keys, mut by_hash } = new;
-        text.clear();
-        keys.clear();
-        if let Some(m) = &mut by_hash {
-            m.clear();
-        }
-        self.new = NewKeys { text, keys, by_hash };
+        new.text.clear();
+        new.keys.clear();
+        new.by_hash.iter_mut().for_each(HashedMap::clear);
+        self.new = new;
     }
 
     /// Where `k` (whose hash is `h`) was first used: (batch, row); `None` when it is new,
