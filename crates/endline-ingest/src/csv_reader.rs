@@ -9,7 +9,7 @@ use std::io::Read;
 use csv_core::{ReadRecordResult, Reader as Core};
 use memchr::{memchr, memchr_iter, memchr2};
 
-use crate::read::RawRecord;
+use crate::read::{MAX_RECORD_BYTES, RawRecord};
 
 /// Why a record could not be read.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub(crate) enum CsvError {
         expected: usize,
         len: usize,
     },
+    /// A record longer than [`MAX_RECORD_BYTES`].
+    TooLong,
 }
 
 impl From<std::io::Error> for CsvError {
@@ -52,6 +54,8 @@ pub(crate) struct CsvReader<R> {
     /// csv_core's output for a record (its bytes and the end of each field).
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// The longest record accepted: [`MAX_RECORD_BYTES`] (less in tests).
+    max_record: usize,
 }
 
 const CHUNK: usize = 1 << 16;
@@ -70,6 +74,7 @@ impl<R: Read> CsvReader<R> {
             fields: None,
             out: vec![0; 1024],
             ends: vec![0; 64],
+            max_record: MAX_RECORD_BYTES,
         }
     }
 
@@ -131,6 +136,9 @@ impl<R: Read> CsvReader<R> {
                 Some(_) => None,
             };
             let Some(line) = plain else { return self.read_parsed(rec) };
+            if line.len() > self.max_record {
+                return Err(CsvError::TooLong);
+            }
             if line.is_empty() {
                 self.consume(next, 1);
                 continue;
@@ -171,6 +179,10 @@ impl<R: Read> CsvReader<R> {
                 ReadRecordResult::End => return Ok(false),
             }
         }
+        // The record's text has a separator after each field.
+        if outlen + endlen > self.max_record {
+            return Err(CsvError::TooLong);
+        }
         // Each field must be valid UTF-8 on its own (fields are joined without separators).
         rec.clear();
         let mut start = 0;
@@ -200,7 +212,7 @@ impl<R: Read> CsvReader<R> {
 /// short (a few bytes), so the commas are found eight bytes at a time: a byte equal to
 /// `,` becomes zero after the XOR, and the mask has the high bit of exactly the zero
 /// bytes (no borrow crosses bytes, unlike the shorter `(x - 0x01..) & !x` test).
-fn field_ends(line: &[u8], ends: &mut Vec<usize>) {
+fn field_ends(line: &[u8], ends: &mut Vec<u32>) {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const COMMAS: u64 = 0x2c2c_2c2c_2c2c_2c2c;
     let mut words = line.chunks_exact(8);
@@ -210,14 +222,14 @@ fn field_ends(line: &[u8], ends: &mut Vec<usize>) {
             let x = u64::from_le_bytes(*w) ^ COMMAS;
             let mut zero = !(((x & LOW7) + LOW7) | x | LOW7);
             while zero != 0 {
-                ends.push(base + (zero.trailing_zeros() / 8) as usize);
+                ends.push(base + zero.trailing_zeros() / 8);
                 zero &= zero - 1;
             }
         }
         base += 8;
     }
-    ends.extend(words.remainder().iter().enumerate().filter(|&(_, &b)| b == b',').map(|(i, _)| base + i));
-    ends.push(line.len());
+    ends.extend(words.remainder().iter().enumerate().filter(|&(_, &b)| b == b',').map(|(i, _)| base + i as u32));
+    ends.push(line.len() as u32);
 }
 
 #[cfg(test)]
@@ -263,13 +275,43 @@ mod tests {
         }
     }
 
+    /// A record longer than the limit is an error, plain or quoted, and one at the
+    /// limit is read (the limit is lowered: the real one is 4 GiB).
+    #[test]
+    fn records_over_the_limit_are_refused() {
+        let read = |bytes: &[u8]| {
+            let mut r = CsvReader::new(bytes);
+            r.max_record = 8;
+            let mut rec = RawRecord::default();
+            let mut all = Vec::new();
+            loop {
+                match r.read_record(&mut rec) {
+                    Ok(true) => all.push(rec.cells().collect::<Vec<_>>().join("|")),
+                    Ok(false) => return Ok(all),
+                    Err(e) => return Err(format!("{e:?}")),
+                }
+            }
+        };
+        // At the limit: "abc,defg" is 8 bytes; quoted, `a,b` and `cde` are 3 + 3 bytes,
+        // with a separator after each.
+        assert_eq!(read(b"abc,defg\n"), Ok(vec!["abc|defg".to_string()]));
+        assert_eq!(read(b"\"a,b\",cde\n"), Ok(vec!["a,b|cde".to_string()]));
+        assert_eq!(read(b"abc,defgh\n"), Err("TooLong".to_string()));
+        assert_eq!(read(b"\"a,b\",cdef\n"), Err("TooLong".to_string()));
+    }
+
     proptest! {
         #[test]
         fn field_ends_are_the_commas(line in proptest::collection::vec(proptest::sample::select(&b",,a\xac\x2d\x2b\x00"[..]), 0..40)) {
             let mut ends = Vec::new();
             field_ends(&line, &mut ends);
-            let expected: Vec<usize> =
-                line.iter().enumerate().filter(|&(_, &b)| b == b',').map(|(i, _)| i).chain([line.len()]).collect();
+            let expected: Vec<u32> = line
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b',')
+                .map(|(i, _)| i as u32)
+                .chain([line.len() as u32])
+                .collect();
             prop_assert_eq!(ends, expected);
         }
     }

@@ -9,6 +9,10 @@ use std::path::Path;
 use crate::csv_reader::{CsvError, CsvReader};
 use crate::error::IngestError;
 
+/// The longest record read, in bytes (its cells and one separator after each): cell
+/// ends are kept as `u32`, half the memory of `usize` on the path every cell takes.
+pub const MAX_RECORD_BYTES: usize = u32::MAX as usize;
+
 /// One record as written in its file: its cells in one buffer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RawRecord {
@@ -17,8 +21,10 @@ pub struct RawRecord {
     /// The cells, each followed by one separator byte (a `,` for a plain CSV line, read
     /// in one copy).
     text: String,
-    /// End of each cell in `text` (the next cell starts one byte after).
-    ends: Vec<usize>,
+    /// End of each cell in `text` (the next cell starts one byte after). Readers refuse
+    /// a record longer than [`MAX_RECORD_BYTES`] ([`RawRecord::too_long`]), so every
+    /// end fits.
+    ends: Vec<u32>,
 }
 
 impl RawRecord {
@@ -43,16 +49,23 @@ impl RawRecord {
         self.ends.clear();
     }
 
+    /// Whether its cells are longer than [`MAX_RECORD_BYTES`] (their ends are then not
+    /// kept right: readers report the record instead).
+    pub(crate) fn too_long(&self) -> bool {
+        self.text.len() > MAX_RECORD_BYTES
+    }
+
     /// Appends a cell.
     pub(crate) fn push_cell(&mut self, cell: &str) {
         self.text.push_str(cell);
-        self.ends.push(self.text.len());
+        self.ends.push(self.text.len() as u32);
         self.text.push(',');
     }
 
-    /// Makes this record's cells `text` cut at the ends `fill_ends` gives: each cell's end
-    /// in `text`, which has one separator byte after each cell but the last.
-    pub(crate) fn set_line(&mut self, text: &str, fill_ends: impl FnOnce(&mut Vec<usize>)) {
+    /// Makes this record's cells `text` (at most [`MAX_RECORD_BYTES`]) cut at the ends
+    /// `fill_ends` gives: each cell's end in `text`, which has one separator byte after
+    /// each cell but the last.
+    pub(crate) fn set_line(&mut self, text: &str, fill_ends: impl FnOnce(&mut Vec<u32>)) {
         self.text.clear();
         self.text.push_str(text);
         self.ends.clear();
@@ -61,7 +74,7 @@ impl RawRecord {
 
     /// Its cells, laid out as a record of [`Cells`] is.
     fn view(&self) -> RecordCells<'_> {
-        RecordCells { text: &self.text, start: 0, ends: &self.ends }
+        RecordCells { text: &self.text, ends: &self.ends }
     }
 
     /// Cell `i`; `None` when it is empty or absent.
@@ -97,10 +110,12 @@ impl RawRecord {
 pub struct Cells {
     /// Every cell, each followed by one separator byte.
     text: String,
-    /// End of each cell in `text` (the next cell starts one byte after).
-    ends: Vec<usize>,
+    /// End of each cell in its record's text (the next cell starts one byte after).
+    ends: Vec<u32>,
     /// Index in `ends` of each record's first cell, and one past the last record's last.
     first: Vec<usize>,
+    /// Where each record starts in `text`, and where the next one would.
+    starts: Vec<usize>,
     /// Each record's 1-based row in its file.
     rows: Vec<usize>,
 }
@@ -110,28 +125,33 @@ impl Cells {
     pub fn push(&mut self, record: &RawRecord) {
         if self.first.is_empty() {
             self.first.push(0);
+            self.starts.push(0);
         }
         if let Some(&last) = record.ends.last() {
-            let base = self.text.len();
-            self.text.push_str(&record.text[..last]);
+            self.text.push_str(&record.text[..last as usize]);
             self.text.push(',');
-            self.ends.extend(record.ends.iter().map(|e| base + e));
+            self.ends.extend_from_slice(&record.ends);
         }
         self.first.push(self.ends.len());
+        self.starts.push(self.text.len());
         self.rows.push(record.row);
     }
 
-    /// Appends a record given as its row and cells.
+    /// Appends a record given as its row and cells (no longer, with a separator after
+    /// each, than [`MAX_RECORD_BYTES`]: a record read before, as the split on disk holds).
     pub fn push_cells<'c>(&mut self, row: usize, cells: impl Iterator<Item = &'c str>) {
         if self.first.is_empty() {
             self.first.push(0);
+            self.starts.push(0);
         }
+        let base = self.text.len();
         for c in cells {
             self.text.push_str(c);
-            self.ends.push(self.text.len());
+            self.ends.push((self.text.len() - base) as u32);
             self.text.push(',');
         }
         self.first.push(self.ends.len());
+        self.starts.push(self.text.len());
         self.rows.push(row);
     }
 
@@ -140,6 +160,7 @@ impl Cells {
         self.text.clear();
         self.ends.clear();
         self.first.clear();
+        self.starts.clear();
         self.rows.clear();
     }
 
@@ -169,28 +190,26 @@ impl Cells {
     /// Record `r`'s cells, found once for reading several.
     pub fn record(&self, r: usize) -> RecordCells<'_> {
         let (a, b) = (self.first[r], self.first[r + 1]);
-        let start = if a == 0 { 0 } else { self.ends[a - 1] + 1 };
-        RecordCells { text: &self.text, start, ends: &self.ends[a..b] }
+        RecordCells { text: &self.text[self.starts[r]..], ends: &self.ends[a..b] }
     }
 }
 
 /// The cells of one record of [`Cells`].
 #[derive(Debug, Clone, Copy)]
 pub struct RecordCells<'c> {
+    /// Its text (and the records after it).
     text: &'c str,
-    /// Where its first cell starts in `text`.
-    start: usize,
     /// The end of each of its cells in `text`.
-    ends: &'c [usize],
+    ends: &'c [u32],
 }
 
 impl<'c> RecordCells<'c> {
     /// Cell `i`, empty or not; `None` when absent.
     fn raw(&self, i: usize) -> Option<&'c str> {
-        let end = *self.ends.get(i)?;
+        let end = *self.ends.get(i)? as usize;
         let start = match i.checked_sub(1) {
-            Some(p) => self.ends[p] + 1,
-            None => self.start,
+            Some(p) => self.ends[p] as usize + 1,
+            None => 0,
         };
         self.text.get(start..end)
     }
@@ -533,6 +552,7 @@ fn csv_error(file: &str, row: usize, e: CsvError, path: Option<&Path>) -> Ingest
                 message: format!("not valid UTF-8 (in field {}){}", field + 1, gb18030_hint(decodes)),
             }
         }
+        CsvError::TooLong => too_long(file, row),
         CsvError::Io(io) => {
             undecodable(file, &io).unwrap_or_else(|| IngestError::Io(format!("cannot read {file}: {io}")))
         }
@@ -573,7 +593,10 @@ fn flatten(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, out: 
     }
 }
 
-fn table_from_objects(file: &str, objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>) -> RawTable {
+fn table_from_objects(
+    file: &str,
+    objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>,
+) -> Result<RawTable, IngestError> {
     let mut columns: Vec<String> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut rows = Vec::new();
@@ -597,10 +620,22 @@ fn table_from_objects(file: &str, objects: Vec<(usize, serde_json::Map<String, s
             for (i, v) in cells {
                 full[i] = v;
             }
-            RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()))
+            let record = RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()));
+            if record.too_long() {
+                return Err(too_long(file, row));
+            }
+            Ok(record)
         })
-        .collect();
-    RawTable { file: file.to_string(), columns, records }
+        .collect::<Result<_, _>>()?;
+    Ok(RawTable { file: file.to_string(), columns, records })
+}
+
+fn too_long(file: &str, row: usize) -> IngestError {
+    IngestError::Malformed {
+        file: file.into(),
+        row,
+        message: format!("is longer than {MAX_RECORD_BYTES} bytes, the most a record may hold"),
+    }
 }
 
 /// Parses JSON Lines: one object per non-empty line.
@@ -630,7 +665,7 @@ pub fn parse_jsonl(file: &str, text: &str) -> Result<RawTable, IngestError> {
             }
         }
     }
-    Ok(table_from_objects(file, objects))
+    table_from_objects(file, objects)
 }
 
 /// Parses a JSON array of objects. (Keys are taken in sorted order.)
@@ -660,7 +695,7 @@ pub fn parse_json_array(file: &str, text: &str) -> Result<RawTable, IngestError>
             }
         }
     }
-    Ok(table_from_objects(file, objects))
+    table_from_objects(file, objects)
 }
 
 /// Opens a data file by its extension (.csv, .jsonl/.ndjson, .json): CSV is streamed,
