@@ -990,13 +990,17 @@ fn type_record(
     let cells = &t.cells[fi];
     let record = cells.record(at);
     let cell = |i: usize| record.cell(i);
+    // The parent's link as written: until `link` finds the parent, the key problems
+    // found here are filed under.
+    let written_parent = file.links.parent.and_then(&cell);
     let base = values.len();
     let mut row = Row {
         file: fi,
         row: cells.row(at),
         at,
         missing: Vec::new(),
-        key: file.links.parent.and_then(&cell).map(Arc::from),
+        // A roster row's key is its household's, found by `link`.
+        key: None,
         parent: None,
         invalid: Vec::new(),
         issues: Vec::new(),
@@ -1048,7 +1052,7 @@ fn type_record(
                 Err(message) => {
                     row.invalid.push(c);
                     let rule = if item.question_type().is_select() { "choice" } else { "type" };
-                    let iss = issue(
+                    let mut iss = issue(
                         t,
                         &row,
                         item.name(),
@@ -1057,6 +1061,7 @@ fn type_record(
                         Some(raw.to_string()),
                         format!("{}: {message}", item.name()),
                     );
+                    iss.key = written_parent.map(str::to_string);
                     row.issues.push(iss);
                     Value::Null
                 }
@@ -1065,13 +1070,13 @@ fn type_record(
         values.push(value);
     }
     let values = &values[base..];
-    if let Some(kc) = key_col {
-        row.key = match &values[kc] {
-            Value::Null => None,
-            Value::Text(t) => Some(Arc::from(t.as_str())),
-            v => Some(Arc::from(v.as_text())),
-        };
-    }
+    row.key = match key_col.map(|kc| &values[kc]) {
+        Some(Value::Null) => None,
+        Some(Value::Text(t)) => Some(Arc::from(t.as_str())),
+        Some(v) => Some(Arc::from(v.as_text())),
+        None if t.parent.is_none() => written_parent.map(Arc::from),
+        None => None,
+    };
     row
 }
 
@@ -1243,12 +1248,15 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
             survey.key()
         };
         for (r, parent) in links.into_iter().enumerate() {
-            let key = parent.and_then(|p| tables[pi].rows[p].key.clone());
+            // The household's key, or (an orphan, or a household without one) the link
+            // as written.
+            let key = parent.and_then(|p| tables[pi].rows[p].key.clone()).or_else(|| {
+                let (t, row) = (&tables[ti], &tables[ti].rows[r]);
+                t.files[row.file].links.parent.and_then(|c| t.cell(row, c)).map(Arc::from)
+            });
             let row = &mut tables[ti].rows[r];
             row.parent = parent;
-            if key.is_some() {
-                row.key = key;
-            }
+            row.key = key;
             if parent.is_none() {
                 let t = &tables[ti];
                 let iss = issue(
