@@ -120,7 +120,34 @@ pub struct Cells {
     rows: Vec<usize>,
 }
 
+/// How much a [`Cells`] holds, to make another ready for about as much.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CellsSize {
+    text: usize,
+    cells: usize,
+    records: usize,
+}
+
 impl Cells {
+    /// Empty cells with room for `size` and an eighth more (the next batch of a stream
+    /// is about the size of the last): filling them does not copy them as they grow.
+    pub(crate) fn with_room(size: CellsSize) -> Self {
+        let more = |n: usize| n + n / 8;
+        let records = more(size.records) + 1;
+        Cells {
+            text: String::with_capacity(more(size.text)),
+            ends: Vec::with_capacity(more(size.cells)),
+            first: Vec::with_capacity(records),
+            starts: Vec::with_capacity(records),
+            rows: Vec::with_capacity(records),
+        }
+    }
+
+    /// How much these cells hold.
+    pub(crate) fn size(&self) -> CellsSize {
+        CellsSize { text: self.text.len(), cells: self.ends.len(), records: self.rows.len() }
+    }
+
     /// Appends a record: its cells' text in one copy.
     pub fn push(&mut self, record: &RawRecord) {
         if self.first.is_empty() {

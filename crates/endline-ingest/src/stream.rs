@@ -16,7 +16,7 @@ use std::collections::hash_map::Entry;
 use crate::error::IngestError;
 use crate::hash::{FnvMap, HashedMap, HashedSet, fnv};
 use crate::ingest::{FileData, Layout, Via, key_of};
-use crate::read::{Cells, RawRecord, Records};
+use crate::read::{Cells, CellsSize, RawRecord, Records};
 
 /// A batch: each input's records, and the survey keys its top-level records share with
 /// earlier batches (with the row that first used each).
@@ -334,8 +334,12 @@ pub(crate) fn stream(
     }
     let mut batch_no = 0;
     let mut read = 0;
+    // The last batch's size: when no emptied cells are back, new ones are made as large.
+    let mut room = vec![CellsSize::default(); inputs];
     loop {
-        let mut batch = spare().filter(|s| s.len() == inputs).unwrap_or_else(|| vec![Cells::default(); inputs]);
+        let mut batch = spare()
+            .filter(|s| s.len() == inputs)
+            .unwrap_or_else(|| room.iter().map(|&size| Cells::with_room(size)).collect());
         let mut earlier = FnvMap::default();
         // Top-level records, about `batch_bytes` of them.
         let mut bytes = 0u64;
@@ -426,6 +430,7 @@ pub(crate) fn stream(
                 return Ok(Streamed::Unordered(format!("{what} `{v}` is used again in a later part of the file")));
             }
         }
+        room = batch.iter().map(Cells::size).collect();
         if !emit(Batch { records: batch, earlier, read }) {
             return Ok(Streamed::Stopped);
         }

@@ -688,7 +688,11 @@ fn add_table(
     out: &mut TableOut,
     keep_all: bool,
 ) -> Result<usize, IngestError> {
-    let (bad, good): (Vec<usize>, Vec<usize>) = (0..t.rows.len()).partition(|&r| t.rows[r].has_error());
+    // Most rows are good: their vector is made as long as the table at once.
+    let (mut good, mut bad) = (Vec::with_capacity(t.rows.len()), Vec::new());
+    for (r, row) in t.rows.iter().enumerate() {
+        if row.has_error() { bad.push(r) } else { good.push(r) }
+    }
     let errors = bad.len();
     let (rows, rejected) = if keep_all { ((0..t.rows.len()).collect(), Vec::new()) } else { (good, bad) };
     // A row group's columns are built for it alone: a dictionary holds only its own row
