@@ -557,6 +557,9 @@ pub struct Layout<'s> {
     wave: String,
     on_error: OnError,
     today: Option<NaiveDate>,
+    /// Whether any expression ingest evaluates uses `today()` or `now()`: only then are
+    /// submission dates read ([`submission_dates`]).
+    clocked: bool,
 }
 
 fn clock_in(e: &Expression) -> bool {
@@ -674,6 +677,7 @@ impl<'s> Layout<'s> {
             wave: opts.wave.clone(),
             on_error: opts.on_error,
             today: opts.today,
+            clocked: uses_clock(survey),
         };
         let mut sources = Vec::new();
         for input in inputs {
@@ -888,7 +892,9 @@ impl<'s> Layout<'s> {
             (t.rows, t.values) = (rows, values);
         }
         link(self.survey, &mut tables);
-        submission_dates(&mut tables);
+        if self.clocked {
+            submission_dates(&mut tables);
+        }
         compute_calculations(&mut tables, &self.location, self.today);
         check_rows(&mut tables, &self.location, self.today);
         cross_checks(self.survey, &mut tables, &self.location, self.today, earlier);
@@ -1274,8 +1280,28 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
     }
 }
 
+/// Whether any expression of the survey that ingest evaluates (relevance, constraint,
+/// required, calculation, repeat count) uses `today()` or `now()`.
+fn uses_clock(survey: &Survey) -> bool {
+    let mut uses = false;
+    survey.visit(&mut |p| {
+        let item = p.item;
+        let required = match item.required() {
+            Required::When(e) => Some(e),
+            _ => None,
+        };
+        uses |= [item.relevant(), item.constraint(), item.calculation(), item.count(), required]
+            .into_iter()
+            .flatten()
+            .any(clock_in);
+    });
+    uses
+}
+
 /// Each top-level record's submission date (ODK Central's SubmissionDate, KoboToolbox's
-/// _submission_time): what `today()` means for it and its roster rows.
+/// _submission_time): what `today()` means for it and its roster rows. Read only when
+/// an expression uses the clock (parsing a timestamp is most of the cost of a record's
+/// metadata).
 fn submission_dates(tables: &mut [TableData<'_>]) {
     let t = &tables[0];
     let m = t.meta.iter().position(|m| m == "SubmissionDate" || m == "_submission_time");
@@ -1803,6 +1829,36 @@ mod tests {
     fn q_spec(survey: &Survey) -> Spec<'_> {
         let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "q");
         spec(survey, item.unwrap_or_else(|| panic!("no q")), Vec::new())
+    }
+
+    /// The clock is found in each kind of expression ingest evaluates, nested in a
+    /// group or a roster, and only there.
+    #[test]
+    fn the_clock_is_found_wherever_ingest_evaluates_it() {
+        let uses = |extra: &str| {
+            let yaml = format!(
+                "survey: s\nversion: \"1\"\nkey: id\nquestions:\n  - {{name: id, type: text, label: I}}\n  \
+                 - {{name: n, type: integer, label: N}}\n  - name: g\n    type: group\n    questions:\n      \
+                 - name: r\n        type: repeat\n        count: \"${{n}}\"\n        questions:\n          \
+                 - {{name: a, type: date, label: A}}\n          - {extra}\n"
+            );
+            let survey = endline_survey::validate(&endline_diag::SourceFile::new("s.yaml", yaml))
+                .survey
+                .unwrap_or_else(|| panic!("the test survey is invalid: {extra}"));
+            uses_clock(&survey)
+        };
+        assert!(!uses("{name: b, type: date, label: B, relevant: \"${a} != ''\", constraint: \". >= ${a}\"}"));
+        for extra in [
+            "{name: b, type: date, label: B, relevant: \"${a} < today()\"}",
+            "{name: b, type: date, label: B, constraint: \". <= today()\"}",
+            "{name: b, type: date, label: B, required: \"${a} < today()\"}",
+            "{name: b, type: calculate, calculation: \"today()\"}",
+            "{name: b, type: date, label: B, relevant: \"${a} < now()\"}",
+            "{name: b, type: repeat, count: \"if(date('2025-01-01') < today(), 1, 2)\", \
+             questions: [{name: c, type: integer, label: C}]}",
+        ] {
+            assert!(uses(extra), "{extra}");
+        }
     }
 
     /// A survey of an integer, a decimal and an integer with a missing code.
