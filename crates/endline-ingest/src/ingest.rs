@@ -1209,7 +1209,9 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
             .rows
             .iter()
             .map(|row| {
-                let written = children.files[row.file].links.parents(|c| children.cell(row, c), pi == 0);
+                // The row's cells found once for its (up to three) links.
+                let record = children.cells.get(row.file).filter(|c| row.at < c.len()).map(|c| c.record(row.at));
+                let written = children.files[row.file].links.parents(|c| record.and_then(|r| r.cell(c)), pi == 0);
                 written.iter().flatten().find_map(|&(via, v)| {
                     if let Some((lv, lt, p)) = last
                         && lv == via
