@@ -105,7 +105,8 @@ enum Role {
 const OWN_COLUMNS: &[&str] =
     &["_wave", "_survey_version", "_source_file", "_source_row", "_rules", "_reasons", "_valid", "_issues"];
 
-/// One record being ingested.
+/// One record being ingested: 64 bytes (5 million of them in the benchmark's batches
+/// are written, read and dropped), its problems behind a pointer, null for most rows.
 #[derive(Debug, Clone)]
 pub struct Row {
     /// Index of its file in [`TableData::files`].
@@ -114,28 +115,55 @@ pub struct Row {
     pub row: usize,
     /// Its place among its file's [`Cells`] (the cells as written, for rejects).
     at: usize,
-    /// Items answered with a missing code: (item, the code's name).
-    missing: Vec<(usize, String)>,
     /// The key of the submission (for repeat rows, the parent submission's key), shared
     /// by a record and its roster rows.
     pub key: Option<Arc<str>>,
     /// The parent row, for repeat rows.
     pub parent: Option<usize>,
+    /// Its missing codes, unreadable cells and problems; `None` while it has none.
+    problems: Option<Box<Problems>>,
+}
+
+/// What a row has besides its values, when it has anything.
+#[derive(Debug, Clone, Default)]
+struct Problems {
+    /// Items answered with a missing code: (item, the code's name).
+    missing: Vec<(usize, String)>,
     /// Items whose cell could not be read (type or choice): not checked further.
     invalid: Vec<usize>,
     /// Problems found.
-    pub issues: Vec<Issue>,
+    issues: Vec<Issue>,
 }
 
 impl Row {
     /// Whether any problem is an error.
     pub fn has_error(&self) -> bool {
-        self.issues.iter().any(|i| i.severity == Severity::Error)
+        self.issues().iter().any(|i| i.severity == Severity::Error)
+    }
+
+    /// Problems found.
+    pub fn issues(&self) -> &[Issue] {
+        self.problems.as_ref().map_or(&[], |p| &p.issues)
     }
 
     /// The missing code item `c` was answered with.
     pub fn missing(&self, c: usize) -> Option<&str> {
-        self.missing.iter().find(|(i, _)| *i == c).map(|(_, m)| m.as_str())
+        self.problems.as_ref()?.missing.iter().find(|(i, _)| *i == c).map(|(_, m)| m.as_str())
+    }
+
+    /// Whether item `c`'s cell could not be read.
+    fn is_invalid(&self, c: usize) -> bool {
+        self.problems.as_ref().is_some_and(|p| p.invalid.contains(&c))
+    }
+
+    /// Its problems, made when the first is found.
+    fn problems(&mut self) -> &mut Problems {
+        self.problems.get_or_insert_default()
+    }
+
+    /// Adds a problem.
+    fn push_issue(&mut self, issue: Issue) {
+        self.problems().issues.push(issue);
     }
 }
 
@@ -1004,12 +1032,10 @@ fn type_record(
         file: fi,
         row: cells.row(at),
         at,
-        missing: Vec::new(),
         // A roster row's key is its household's, found by `link`.
         key: None,
         parent: None,
-        invalid: Vec::new(),
-        issues: Vec::new(),
+        problems: None,
     };
     // Split select_multiple and geopoint columns are joined into the answer they stand
     // for, unless the item also has a column of its own.
@@ -1049,14 +1075,14 @@ fn type_record(
             if !spec.missing.is_empty() {
                 let trimmed = trim(raw);
                 if let Some((_, name)) = spec.missing.iter().find(|(v, _)| v == trimmed) {
-                    row.missing.push((c, name.to_string()));
+                    row.problems().missing.push((c, name.to_string()));
                     break 'typed Value::Null;
                 }
             }
             match parse_answer(spec, survey, raw) {
                 Ok(v) => v,
                 Err(message) => {
-                    row.invalid.push(c);
+                    row.problems().invalid.push(c);
                     let rule = if item.question_type().is_select() { "choice" } else { "type" };
                     let mut iss = issue(
                         t,
@@ -1068,7 +1094,7 @@ fn type_record(
                         format!("{}: {message}", item.name()),
                     );
                     iss.key = written_parent.map(str::to_string);
-                    row.issues.push(iss);
+                    row.push_issue(iss);
                     Value::Null
                 }
             }
@@ -1276,7 +1302,7 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
                     None,
                     format!("no record of `{}` matches this row's {how}", tables[pi].name),
                 );
-                tables[ti].rows[r].issues.push(iss);
+                tables[ti].rows[r].push_issue(iss);
             }
         }
     }
@@ -1483,7 +1509,7 @@ fn compute_calculations<'s>(
                         v.as_text()
                     ),
                 );
-                tables[ti].rows[r].issues.push(iss);
+                tables[ti].rows[r].push_issue(iss);
             }
         }
     }
@@ -1519,7 +1545,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
             let clock_unknown = clocked && ctx.today().is_none();
             for (c, spec) in checked.iter().filter_map(|&c| Some((c, t.specs.get(c)?))) {
                 let item = spec.item;
-                if row.invalid.contains(&c) {
+                if row.is_invalid(c) {
                     continue;
                 }
                 let conds = &spec.conditions;
@@ -1596,7 +1622,7 @@ fn check_rows<'s>(tables: &mut [TableData<'s>], location: &FnvMap<&'s str, (usiz
             }
         }
         for (r, i) in found {
-            tables[ti].rows[r].issues.push(i);
+            tables[ti].rows[r].push_issue(i);
         }
     }
 }
@@ -1616,7 +1642,7 @@ fn cross_checks<'s>(
     for (r, row) in tables[0].rows.iter().enumerate() {
         match &row.key {
             None => {
-                if !row.issues.iter().any(|i| i.column == survey.key()) {
+                if !row.issues().iter().any(|i| i.column == survey.key()) {
                     found.push((
                         r,
                         issue(
@@ -1653,7 +1679,7 @@ fn cross_checks<'s>(
         }
     }
     for (r, i) in found {
-        tables[0].rows[r].issues.push(i);
+        tables[0].rows[r].push_issue(i);
     }
     // Rows of a repeat that is not asked in its parent record (its own or an enclosing
     // group's relevance is false there) must not exist.
@@ -1690,7 +1716,7 @@ fn cross_checks<'s>(
             }
         }
         for (r, i) in found {
-            tables[ti].rows[r].issues.push(i);
+            tables[ti].rows[r].push_issue(i);
         }
     }
     // Repeat counts.
@@ -1721,7 +1747,7 @@ fn cross_checks<'s>(
             }
         }
         for (r, i) in found {
-            tables[pi].rows[r].issues.push(i);
+            tables[pi].rows[r].push_issue(i);
         }
     }
     // A repeat row whose parent record has an error goes with it.
@@ -1752,7 +1778,7 @@ fn cross_checks<'s>(
             }
         }
         for (r, i) in found {
-            tables[ti].rows[r].issues.push(i);
+            tables[ti].rows[r].push_issue(i);
         }
     }
 }
@@ -1805,7 +1831,7 @@ impl Ingested<'_> {
 
     /// Every issue: file-level first, then by table, file and row.
     pub fn issues(&self) -> Vec<Issue> {
-        let records = self.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.clone())).collect();
+        let records = self.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues().to_vec())).collect();
         in_report_order(&self.file_issues, records)
     }
 }
@@ -1831,6 +1857,13 @@ mod tests {
     fn q_spec(survey: &Survey) -> Spec<'_> {
         let item = survey.tables()[0].columns.iter().copied().find(|i| i.name() == "q");
         spec(survey, item.unwrap_or_else(|| panic!("no q")), Vec::new())
+    }
+
+    /// A row is 64 bytes on 64-bit targets (its problems behind one pointer).
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn rows_are_64_bytes() {
+        assert_eq!(std::mem::size_of::<Row>(), 64);
     }
 
     /// The clock is found in each kind of expression ingest evaluates, nested in a

@@ -631,7 +631,7 @@ impl<'s> Writer<'s> {
         for r in results {
             errors += r?;
         }
-        self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues.iter().cloned())));
+        self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues().iter().cloned())));
         Ok(errors)
     }
 
@@ -790,7 +790,7 @@ fn columns(
             rows.iter().map(|&r| !t.rows[r].has_error()).collect::<Vec<_>>(),
         )));
         let issues = |r: usize| {
-            let s = t.rows[r].issues.iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
+            let s = t.rows[r].issues().iter().map(|i| format!("{}:{}", i.rule, i.column)).collect::<Vec<_>>();
             Some(s.join("; ")).filter(|s| !s.is_empty())
         };
         cols.push(Out::series(Series::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>())));
@@ -983,7 +983,7 @@ fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir:
     for &r in rejected {
         let row = &t.rows[r];
         let cells = out.header_at[row.file].iter().map(|at| at.and_then(|i| t.cell(row, i)).unwrap_or_default());
-        let errors: Vec<&Issue> = row.issues.iter().filter(|i| i.severity == Severity::Error).collect();
+        let errors: Vec<&Issue> = row.issues().iter().filter(|i| i.severity == Severity::Error).collect();
         let rules = errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";");
         let reasons = errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ");
         let source_row = row.row.to_string();
