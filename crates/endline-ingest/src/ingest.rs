@@ -105,8 +105,9 @@ enum Role {
 const OWN_COLUMNS: &[&str] =
     &["_wave", "_survey_version", "_source_file", "_source_row", "_rules", "_reasons", "_valid", "_issues"];
 
-/// One record being ingested: 64 bytes (5 million of them in the benchmark's batches
-/// are written, read and dropped), its problems behind a pointer, null for most rows.
+/// One record being ingested: 64 bytes, its problems behind a pointer that is null for
+/// most rows (every record's row is written by the checking thread, read by the writers
+/// and dropped, so its size is paid for at every step).
 #[derive(Debug, Clone)]
 pub struct Row {
     /// Index of its file in [`TableData::files`].
