@@ -166,6 +166,15 @@ impl Row {
     fn push_issue(&mut self, issue: Issue) {
         self.problems().issues.push(issue);
     }
+
+    /// Files the problems found before its key was known (while typing) under it.
+    fn key_issues(&mut self) {
+        if let (Some(key), Some(p)) = (&self.key, &mut self.problems) {
+            for i in p.issues.iter_mut().filter(|i| i.key.is_none()) {
+                i.key = Some(key.to_string());
+            }
+        }
+    }
 }
 
 /// A data file of a table.
@@ -1025,8 +1034,7 @@ fn type_record(
     let cells = &t.cells[fi];
     let record = cells.record(at);
     let cell = |i: usize| record.cell(i);
-    // The parent's link as written: until `link` finds the parent, the key problems
-    // found here are filed under.
+    // The parent's link as written (a top-level record's key when it has no survey key).
     let written_parent = file.links.parent.and_then(&cell);
     let base = values.len();
     let mut row = Row {
@@ -1085,7 +1093,7 @@ fn type_record(
                 Err(message) => {
                     row.problems().invalid.push(c);
                     let rule = if item.question_type().is_select() { "choice" } else { "type" };
-                    let mut iss = issue(
+                    let iss = issue(
                         t,
                         &row,
                         item.name(),
@@ -1094,7 +1102,6 @@ fn type_record(
                         Some(raw.to_string()),
                         format!("{}: {message}", item.name()),
                     );
-                    iss.key = written_parent.map(str::to_string);
                     row.push_issue(iss);
                     Value::Null
                 }
@@ -1108,8 +1115,10 @@ fn type_record(
         Some(Value::Text(t)) => Some(Arc::from(t.as_str())),
         Some(v) => Some(Arc::from(v.as_text())),
         None if t.parent.is_none() => written_parent.map(Arc::from),
+        // A roster row's key is its household's, set (with its problems') by `link`.
         None => None,
     };
+    row.key_issues();
     row
 }
 
@@ -1292,6 +1301,7 @@ fn link(survey: &Survey, tables: &mut [TableData<'_>]) {
             let row = &mut tables[ti].rows[r];
             row.parent = parent;
             row.key = key;
+            row.key_issues();
             if parent.is_none() {
                 let t = &tables[ti];
                 let iss = issue(

@@ -82,6 +82,44 @@ fn every_fault_is_caught_at_its_row_and_column() {
     assert_eq!((dup.key.as_deref(), dup.value.as_deref()), (Some("H001"), Some("H001")));
     let ty = issues.iter().find(|i| i.rule == "type").unwrap_or_else(|| panic!("no type issue"));
     assert_eq!((ty.value.as_deref(), ty.file.as_str()), (Some("two"), "hh.csv"));
+    // Every household's problems are filed under its key, those found while typing too.
+    for i in issues.iter().filter(|i| i.table == "hh" && i.row > 0) {
+        let own = if i.row == 5 { "H001".to_string() } else { format!("H00{}", i.row) };
+        assert_eq!(i.key.as_deref(), Some(own.as_str()), "{} at row {}", i.rule, i.row);
+    }
+}
+
+/// A roster row's problems are filed under its household's key, whether found while
+/// typing (a type problem) or after (a constraint); an orphan's key is not known (ODK
+/// Central's PARENT_KEY is not a survey key).
+#[test]
+fn roster_problems_carry_their_households_key() {
+    let dir = scratch("roster-keys");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let members = dir.join("hh-members.csv");
+    let text = "age,adult,PARENT_KEY,KEY\nold,1,uuid:a,uuid:a/members[1]\n150,1,uuid:a,uuid:a/members[2]\n\
+                abc,1,uuid:zzz,uuid:zzz/members[1]\n";
+    std::fs::write(&members, text).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [input("hh.csv"), Input { table: None, path: members, display: "hh-members.csv".into() }];
+    let s = survey();
+    let d = ingest(&s, &inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<(usize, String, Option<String>)> = d
+        .issues()
+        .into_iter()
+        .filter(|i| i.table == "members" && i.rule != "calculation")
+        .map(|i| (i.row, i.rule, i.key))
+        .collect();
+    let h001 = Some("H001".to_string());
+    assert_eq!(
+        keys,
+        [
+            (1, "type".to_string(), h001.clone()),
+            (2, "constraint".to_string(), h001),
+            (3, "orphan".to_string(), None),
+            (3, "type".to_string(), None),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
