@@ -1034,8 +1034,6 @@ fn type_record(
     let cells = &t.cells[fi];
     let record = cells.record(at);
     let cell = |i: usize| record.cell(i);
-    // The parent's link as written (a top-level record's key when it has no survey key).
-    let written_parent = file.links.parent.and_then(&cell);
     let base = values.len();
     let mut row = Row {
         file: fi,
@@ -1114,7 +1112,8 @@ fn type_record(
         Some(Value::Null) => None,
         Some(Value::Text(t)) => Some(Arc::from(t.as_str())),
         Some(v) => Some(Arc::from(v.as_text())),
-        None if t.parent.is_none() => written_parent.map(Arc::from),
+        // Without a survey key, a top-level record's key is the parent link as written.
+        None if t.parent.is_none() => file.links.parent.and_then(&cell).map(Arc::from),
         // A roster row's key is its household's, set (with its problems') by `link`.
         None => None,
     };
