@@ -120,14 +120,14 @@ struct KeyUses {
     new: NewKeys,
 }
 
-/// The survey keys of the batch being formed: their texts one after another, and each
-/// key's hash, place in the text and row; by hash too where roster rows may look their
-/// household up by the survey key ([`Via::Key`]).
+/// The survey keys of the batch being formed: their texts one after another, each key's
+/// hash, place in the text and row, and the first key of each hash (for roster rows that
+/// look their household up by the survey key, [`Via::Key`]).
 #[derive(Default)]
 struct NewKeys {
     text: String,
     keys: Vec<(u64, usize, usize)>,
-    by_hash: Option<HashedMap<u32>>,
+    by_hash: HashedMap<u32>,
 }
 
 impl NewKeys {
@@ -139,15 +139,11 @@ impl NewKeys {
 
     /// Whether `k` is a key of the batch being formed.
     fn has(&self, k: &str) -> bool {
-        let read_all = || (0..self.keys.len()).any(|i| self.text_of(i) == Some(k));
-        match &self.by_hash {
-            Some(m) => match m.get(&fnv(k)) {
-                None => false,
-                Some(&i) if self.text_of(i as usize) == Some(k) => true,
-                // Another key of the batch has its hash (a collision).
-                Some(_) => read_all(),
-            },
-            None => read_all(),
+        match self.by_hash.get(&fnv(k)) {
+            None => false,
+            Some(&i) if self.text_of(i as usize) == Some(k) => true,
+            // Another key of the batch has its hash (a collision): read them all.
+            Some(_) => (0..self.keys.len()).any(|i| self.text_of(i) == Some(k)),
         }
     }
 }
@@ -166,9 +162,7 @@ impl KeyUses {
     fn note(&mut self, k: &str, row: usize) {
         let h = fnv(k);
         let NewKeys { text, keys, by_hash } = &mut self.new;
-        if let Some(m) = by_hash {
-            m.entry(h).or_insert(keys.len() as u32);
-        }
+        by_hash.entry(h).or_insert(keys.len() as u32);
         keys.push((h, text.len(), row));
         text.push_str(k);
     }
@@ -189,7 +183,7 @@ impl KeyUses {
         }
         new.text.clear();
         new.keys.clear();
-        new.by_hash.iter_mut().for_each(HashedMap::clear);
+        new.by_hash.clear();
         self.new = new;
     }
 
@@ -327,11 +321,6 @@ pub(crate) fn stream(
     let has_kids: Vec<bool> = (0..tables.len()).map(|ti| tables.iter().any(|t| t.parent == Some(ti))).collect();
     // Where each link value went: batch numbers, for the whole input.
     let mut seen: Vec<Links> = tables.iter().map(|_| Links::default()).collect();
-    // Roster rows that may look their household up by the survey key need this batch's
-    // keys by hash.
-    if tables.iter().any(|t| t.parent == Some(0) && t.files.iter().any(|f| f.links.parent.is_some())) {
-        seen[0].key.new.by_hash = Some(HashedMap::default());
-    }
     let mut batch_no = 0;
     let mut read = 0;
     // The last batch's size: when no emptied cells are back, new ones are made as large.
@@ -548,25 +537,20 @@ mod tests {
     /// being formed, or in an earlier batch (also when this batch has it again).
     #[test]
     fn survey_keys_are_found_where_they_were_first_used() {
-        for by_hash in [true, false] {
-            let mut links = Links::default();
-            links.key.new.by_hash = by_hash.then(HashedMap::default);
-            let nothing = |_: Used| None;
-            links.key.note("H1", 1);
-            assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Here(None)));
-            assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Nowhere));
-            links.key.settle(0, &mut FnvMap::default());
-            links.key.note("H1", 5);
-            links.key.note("H2", 6);
-            assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Earlier));
-            assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Here(None)));
-            // A key whose hash another key of the batch has, as a collision would have it.
-            links.key.note("H3", 7);
-            if let Some(m) = &mut links.key.new.by_hash {
-                m.insert(fnv("H3"), 0);
-                m.insert(fnv("H4"), 0);
-            }
-            assert!(links.key.new.has("H3") && !links.key.new.has("H4"));
-        }
+        let mut links = Links::default();
+        let nothing = |_: Used| None;
+        links.key.note("H1", 1);
+        assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Here(None)));
+        assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Nowhere));
+        links.key.settle(0, &mut FnvMap::default());
+        links.key.note("H1", 5);
+        links.key.note("H2", 6);
+        assert!(matches!(links.find(Via::Key, "H1", nothing), Found::Earlier));
+        assert!(matches!(links.find(Via::Key, "H2", nothing), Found::Here(None)));
+        // A key whose hash another key of the batch has, as a collision would have it.
+        links.key.note("H3", 7);
+        links.key.new.by_hash.insert(fnv("H3"), 0);
+        links.key.new.by_hash.insert(fnv("H4"), 0);
+        assert!(links.key.new.has("H3") && !links.key.new.has("H4"));
     }
 }
