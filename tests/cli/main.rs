@@ -4,6 +4,7 @@ mod did;
 mod estimate;
 mod ingest;
 mod run;
+mod safety;
 mod validate;
 
 use std::path::{Path, PathBuf};

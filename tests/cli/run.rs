@@ -12,7 +12,7 @@ use crate::{root, scratch};
 
 /// A small version of the example plan: a quarter of the counties, five households each,
 /// four waves. The title carries markup that must come out escaped.
-const SMALL: &str = "\
+pub const SMALL: &str = "\
 plan: small
 title: 'Small <b>study</b> & *friends* | x'
 programme: embedded social workers
@@ -46,7 +46,7 @@ report: {templates: [../reports/report.html.tera, ../reports/report.md.tera]}
 
 /// A study directory: the plan in `analysis/`, the survey and templates copied beside it,
 /// so that every recorded path is relative.
-fn study(name: &str, plan: &str) -> PathBuf {
+pub fn study(name: &str, plan: &str) -> PathBuf {
     let dir = scratch(name);
     for sub in ["analysis", "surveys", "reports"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("{e}"));

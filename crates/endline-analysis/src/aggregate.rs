@@ -113,6 +113,25 @@ pub fn left_join(left: DataFrame, right: DataFrame, on: &str) -> Result<DataFram
     };
     let (lt, rt) = (key(&left)?, key(&right)?);
     let common = if lt == rt { lt } else { DataType::String };
+    // A key twice in the joined table would multiply the rows it matches.
+    let keys = right.column(on)?.cast(&DataType::String)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = std::collections::BTreeSet::new();
+    for k in keys.str()?.iter().flatten() {
+        if !seen.insert(k) {
+            twice.insert(k);
+        }
+    }
+    if !twice.is_empty() {
+        let shown: Vec<&str> = twice.iter().take(5).copied().collect();
+        return Err(AnalysisError::Invalid(format!(
+            "the joined table has {} value(s) of `{on}` on more than one row ({}{}): each must be on one row, \
+             or the join would multiply the rows it matches",
+            twice.len(),
+            shown.join(", "),
+            if twice.len() > shown.len() { ", …" } else { "" }
+        )));
+    }
     Ok(left
         .lazy()
         .with_column(col(on).cast(common.clone()))

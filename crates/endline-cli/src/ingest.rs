@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use endline_ingest::ingest::{self, Input, Options};
 use endline_ingest::{IngestError, OnError, Severity};
+use endline_output::{Kind, OutDir};
 
 use crate::Outcome;
 use crate::output::print;
@@ -34,7 +35,9 @@ pub struct IngestArgs {
     /// The wave (survey round) stamped on every record, such as 2021.
     #[arg(long)]
     pub wave: String,
-    /// The output directory (one per wave); a previous ingest there is replaced atomically.
+    /// The output directory (one per wave): new, empty, or an earlier ingest, which is
+    /// replaced atomically once this one is complete. A directory holding anything endline
+    /// did not write, or any input of this run, is refused.
     #[arg(long)]
     pub out: PathBuf,
     /// What to do with a record that breaks a rule.
@@ -101,7 +104,11 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             }))
         }),
     };
-    let report = match endline_ingest::ingest_to(survey, &inputs, &opts, &args.out) {
+    // The survey and every data file are inputs: the output may not hold (and replace) one.
+    let protected: Vec<&Path> =
+        std::iter::once(args.survey.as_path()).chain(inputs.iter().map(|i| i.path.as_path())).collect();
+    let claimed = OutDir::claim(&args.out, Kind::Ingest, None, &protected).map_err(IngestError::from);
+    let report = match claimed.and_then(|out| endline_ingest::ingest_into(survey, &inputs, &opts, out)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

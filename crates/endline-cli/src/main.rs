@@ -76,8 +76,22 @@ pub enum Outcome {
     Failure,
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove what this process was staging (a half-written
+/// output, personal data included), then exit as the signal would (128 + its number).
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            endline_output::cleanup();
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    clean_up_on_signals();
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

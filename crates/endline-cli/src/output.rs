@@ -1,9 +1,7 @@
-//! Writing results: stdout that tolerates a closed pipe, and atomic file writes.
+//! Writing results to stdout, tolerating a closed pipe. Files are written through
+//! endline-output ([`endline_output::write_file`], [`endline_output::OutDir`]).
 
 use std::io::{self, Write};
-use std::path::Path;
-
-use anyhow::Context as _;
 
 /// Whether an error is stdout's reader having gone away (`endline ... | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -16,24 +14,4 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename, so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
-        .inspect_err(|_e| {
-            let _ = std::fs::remove_file(&tmp);
-        })
-        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use endline_analysis::aggregate::{AggregateSpec, add_log, aggregate, left_join, stack};
+use endline_output::write_file;
 use polars::prelude::*;
 
 use crate::Outcome;
-use crate::output::{print, write_atomic};
+use crate::output::print;
 
 /// Arguments of `endline panel`.
 #[derive(Debug, Args)]
@@ -48,8 +49,10 @@ pub struct PanelArgs {
 
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let mut frames = Vec::new();
+    let mut inputs: Vec<PathBuf> = args.join.iter().cloned().collect();
     for dir in &args.waves {
         let path = dir.join(format!("{}.parquet", args.table));
+        inputs.push(path.clone());
         if !path.exists() {
             bail!("cannot read {}: no table `{}` in this ingest output", path.display(), args.table);
         }
@@ -93,7 +96,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         }
         other => bail!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", args.out.display()),
     }
-    write_atomic(&args.out, &bytes)?;
+    write_file(&args.out, &bytes, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     print(&format!("{} rows x {} columns → {}\n", df.height(), df.width(), args.out.display()))?;
     Ok(Outcome::Success)
 }

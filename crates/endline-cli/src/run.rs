@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use endline_output::{Kind, OutDir};
 use endline_plan::Validation;
 use endline_plan::plan::Data;
 use endline_report::render::{Template, format_p_relation, render};
@@ -20,8 +21,9 @@ use crate::validate::{DiagFormat, read_source, render as render_diagnostics};
 pub struct RunArgs {
     /// The analysis plan (analysis/*.yaml).
     pub plan: PathBuf,
-    /// Where outputs go: the study is written to `<out>/<plan name>/`, replacing an
-    /// earlier run's output only once the new one is complete.
+    /// Where outputs go: the study is written to `<out>/<plan id>/`, replacing an earlier
+    /// run's output of the same plan only once the new one is complete. A `<out>/<plan
+    /// id>/` that holds anything endline did not write is refused, never replaced.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
 }
@@ -85,14 +87,21 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
         }
     };
     let final_dir = args.out.join(&plan.id);
-    let staging = args.out.join(format!(".{}.partial", plan.id));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
+    // Every input the plan names: the study's output may not hold (and so replace) one.
+    let mut protected: Vec<&Path> = vec![args.plan.as_path(), plan.survey.as_path()];
+    protected.extend(plan.templates.iter().map(PathBuf::as_path));
+    protected.extend(plan.treatment.table.as_deref());
+    if let Data::Waves(waves) = &plan.data {
+        for w in waves {
+            protected.extend(w.survey.as_deref());
+            protected.extend(w.files.iter().map(PathBuf::as_path));
+        }
     }
+    let claim = OutDir::claim(&final_dir, Kind::Study, Some(&plan.id), &protected)?;
+    let staging = claim.staging().to_path_buf();
     let mut results = match endline_plan::run(&plan, survey, &wave_surveys, &staging, &progress) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
             eprintln!("error: {e}");
             return Ok(match e {
                 endline_plan::RunError::Io(_) => Outcome::Failure,
@@ -133,7 +142,6 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let rendered = match render(&templates, &results.json) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
             eprintln!("error: {e}");
             return Ok(Outcome::Invalid);
         }
@@ -155,7 +163,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     manifest["outputs"] = json!(outputs);
     write("manifest.json", &format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
     // Only a complete run replaces the previous one.
-    endline_ingest::write::replace_dir(&staging, &final_dir)?;
+    claim.commit()?;
     print(&summary(&results.json, &final_dir, &rendered))?;
     Ok(Outcome::Success)
 }

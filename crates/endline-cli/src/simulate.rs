@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use endline_simulate::{Study, simulate as run};
+use endline_output::{Kind, OutDir};
+use endline_simulate::{Study, simulate_into};
 
 use crate::Outcome;
 use crate::output::print;
@@ -16,6 +17,7 @@ pub struct SimulateArgs {
     pub survey: PathBuf,
     /// Where to write: one folder per wave with ODK Central-style exports, plus
     /// counties.csv (the programme's roll-out) and truth.json (the planted parameters).
+    /// Must be new, empty or an earlier simulation: real exports are never overwritten.
     #[arg(long)]
     pub out: PathBuf,
     /// The seed: the same seed gives the same bytes.
@@ -107,7 +109,8 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Failure);
         }
     };
-    match run(survey, &study, &args.out) {
+    let claim = OutDir::claim(&args.out, Kind::Simulation, None, &[args.survey.as_path()])?;
+    match simulate_into(survey, &study, claim) {
         Ok(counties) => {
             let treated = counties.iter().filter(|c| c.first_treated > 0).count();
             print(&format!(
@@ -118,6 +121,10 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
                 args.out.display()
             ))?;
             Ok(Outcome::Success)
+        }
+        Err(e @ endline_simulate::SimulateError::Refused(_)) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Failure)
         }
         Err(endline_simulate::SimulateError::Study(e)) => {
             eprintln!("error: {e}");

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use endline_diag::{Diagnostic, Report, SourceFile, render_human, render_short};
+use endline_output::write_file;
 use endline_survey::{Survey, codebook};
 
 use crate::Outcome;
-use crate::output::{print, write_atomic};
+use crate::output::print;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiagFormat {
@@ -165,7 +166,7 @@ pub fn codebook(args: &CodebookArgs, color: bool) -> anyhow::Result<Outcome> {
         CodebookFormat::Json => format!("{}\n", serde_json::to_string_pretty(&book)?),
     };
     match &args.out {
-        Some(path) => write_atomic(path, text.as_bytes())?,
+        Some(path) => write_file(path, text.as_bytes(), &[&args.survey])?,
         None => print(&text)?,
     }
     Ok(Outcome::Success)

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use endline_output::{Kind, OutDir};
 use endline_survey::Survey;
 
 use crate::error::IngestError;
@@ -40,6 +41,13 @@ const MAX_BATCHES: u64 = 512;
 /// on disk first; either way one thread forms batches, a second checks them and the
 /// main thread writes them ([`Writer::add`]: each table as a task on rayon's pool).
 pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) -> Result<Report, IngestError> {
+    let paths: Vec<&Path> = inputs.iter().map(|i| i.path.as_path()).collect();
+    ingest_into(survey, inputs, opts, OutDir::claim(out, Kind::Ingest, None, &paths)?)
+}
+
+/// [`ingest_to`] into an output already claimed (the caller names every input of the
+/// run, such as the survey, when it claims it).
+pub fn ingest_into(survey: &Survey, inputs: &[Input], opts: &Options, out: OutDir) -> Result<Report, IngestError> {
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();
     let total: u64 = sizes.iter().sum();
@@ -59,8 +67,7 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
         if let Streamed::Unordered(why) = streamed {
             // Start again, splitting the input by submission on disk.
             opts.report(&format!("not in submission order ({why}): splitting the input"), 0, 1);
-            drop(writer);
-            writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
+            writer = writer.restart(layout.tables())?;
             errors = 0;
             let sources = inputs
                 .iter()

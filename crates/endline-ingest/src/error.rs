@@ -37,3 +37,12 @@ pub enum IngestError {
     #[error("{0} records have errors; nothing was written (--on-error fail)")]
     Rejected(usize),
 }
+
+impl From<endline_output::OutputError> for IngestError {
+    fn from(e: endline_output::OutputError) -> Self {
+        match e {
+            endline_output::OutputError::Io { .. } => IngestError::Io(e.to_string()),
+            _ => IngestError::Usage(e.to_string()),
+        }
+    }
+}

@@ -20,6 +20,6 @@ pub mod read;
 mod stream;
 pub mod write;
 
-pub use batch::ingest_to;
+pub use batch::{ingest_into, ingest_to};
 pub use error::IngestError;
 pub use model::{Issue, OnError, Severity, TableCounts};

@@ -26,6 +26,8 @@ use polars_parquet::write::{
 };
 use serde::Serialize;
 
+use endline_output::OutDir;
+
 use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::ingest::{Ingested, TableData};
@@ -518,17 +520,19 @@ pub struct Report {
     pub issues: Vec<Issue>,
 }
 
-/// Writes checked batches into a staging directory beside `out`, and moves it into place
-/// on [`Writer::finish`] ([`replace_dir`]). Dropped unfinished, it removes what it wrote.
+/// Writes checked batches into the staging folder of an [`OutDir`] claimed for the
+/// output, and moves it into place on [`Writer::finish`]. Dropped unfinished, the claim
+/// removes what it wrote and the output is as it was.
 pub struct Writer<'s> {
     survey: &'s Survey,
     wave: String,
     on_error: OnError,
-    out: PathBuf,
+    /// Taken by [`Writer::finish`] to commit; dropped (removing the staging folder) with
+    /// an unfinished writer, after its files are closed.
+    out: Option<OutDir>,
     staging: PathBuf,
     tables: Vec<TableOut>,
     issues: Vec<Issue>,
-    finished: bool,
 }
 
 fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -541,33 +545,15 @@ fn polars_err(what: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
 
 impl<'s> Writer<'s> {
     /// Prepares to write the tables of `tables` (from a [`crate::ingest::Layout`] or an
-    /// [`Ingested`]) into `out`. `out` must be new, empty, or hold a previous ingest (an
-    /// `ingest.json`): anything else is refused rather than deleted.
+    /// [`Ingested`]) into the output `out` claims.
     pub fn create(
         survey: &'s Survey,
         tables: &[TableData<'_>],
         wave: &str,
         on_error: OnError,
-        out: &Path,
+        out: OutDir,
     ) -> Result<Self, IngestError> {
-        if out.exists() {
-            let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
-            if !empty && !out.join("ingest.json").exists() {
-                return Err(IngestError::Usage(format!(
-                    "{} exists and holds no previous ingest (no ingest.json); give an empty or new directory",
-                    out.display()
-                )));
-            }
-        }
-        let parent =
-            out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", parent.display())))?;
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-        let staging = parent.join(format!(".{name}.ingest-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| IngestError::Io(format!("cannot create {}: {e}", staging.display())))?;
+        let staging = out.staging().to_path_buf();
         let tables = tables
             .iter()
             .map(|t| {
@@ -596,16 +582,24 @@ impl<'s> Writer<'s> {
                 }
             })
             .collect();
-        Ok(Writer {
-            survey,
-            wave: wave.to_string(),
-            on_error,
-            out: out.to_path_buf(),
-            staging,
-            tables,
-            issues: Vec::new(),
-            finished: false,
-        })
+        Ok(Writer { survey, wave: wave.to_string(), on_error, out: Some(out), staging, tables, issues: Vec::new() })
+    }
+
+    /// Starts the output again from nothing (the same claim, its staging emptied).
+    pub fn restart(mut self, tables: &[TableData<'_>]) -> Result<Self, IngestError> {
+        self.close();
+        let out = self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?;
+        out.clear()?;
+        Writer::create(self.survey, tables, &self.wave, self.on_error, out)
+    }
+
+    /// Closes every open file (before the staging folder is moved or removed).
+    fn close(&mut self) {
+        for t in &mut self.tables {
+            t.main = None;
+            t.pii = None;
+            t.rejects = None;
+        }
     }
 
     /// A scratch directory inside the staging directory (removed with it).
@@ -672,8 +666,7 @@ impl<'s> Writer<'s> {
                 return Err(IngestError::Io(format!("cannot write {}: {e}", self.staging.join(&t.name).display())));
             }
         }
-        replace_dir(&self.staging, &self.out).map_err(|e| IngestError::Io(e.to_string()))?;
-        self.finished = true;
+        self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?.commit()?;
         Ok(Report { counts, issues: all })
     }
 }
@@ -810,34 +803,10 @@ fn columns(
     Ok((cols, pii))
 }
 
-/// Moves the complete directory `staged` to `out`, replacing what `out` held: the old
-/// directory is moved aside first and put back if the move fails, so `out` always holds
-/// either the old output or the new one, whole.
-pub fn replace_dir(staged: &Path, out: &Path) -> std::io::Result<()> {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let old = out.with_file_name(format!(".{name}.previous-{}", std::process::id()));
-    let fail = |what: String, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(|e| fail(format!("cannot replace {}", out.display()), e))?;
-    }
-    if let Err(e) = std::fs::rename(staged, out) {
-        let _ = std::fs::rename(&old, out);
-        return Err(fail(format!("cannot move {} to {}", staged.display(), out.display()), e));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        if !self.finished {
-            for t in &mut self.tables {
-                t.main = None;
-                t.pii = None;
-                t.rejects = None;
-            }
-            let _ = std::fs::remove_dir_all(&self.staging);
-        }
+        // Files closed before the claim, dropped after this, removes the staging folder.
+        self.close();
     }
 }
 
@@ -994,8 +963,9 @@ fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir:
 }
 
 /// Writes every output of one in-memory ingest into `out`, replacing a previous ingest
-/// there atomically (see [`Writer`]).
+/// there atomically (see [`Writer`] and [`OutDir::claim`]).
 pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, TableCounts)>, IngestError> {
+    let out = OutDir::claim(out, endline_output::Kind::Ingest, None, &[])?;
     let mut writer = Writer::create(data.survey, &data.tables, &data.wave, data.on_error, out)?;
     writer.add(data)?;
     Ok(writer.finish(&data.file_issues)?.counts)

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use endline_output::{Kind, OutDir, OutputError};
 use endline_rng::Rng;
 use endline_survey::expr::{Context, Value, eval, self_bounds};
 use endline_survey::{Item, QuestionType, Required, Survey};
@@ -116,6 +117,19 @@ pub enum SimulateError {
     /// Writing failed.
     #[error("{0}")]
     Io(String),
+    /// The output directory may not be replaced (it holds what endline did not write, or
+    /// another process is writing it).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<OutputError> for SimulateError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Io { .. } => SimulateError::Io(e.to_string()),
+            _ => SimulateError::Refused(e.to_string()),
+        }
+    }
 }
 
 /// Values in scope while generating one household (and its rosters).
@@ -439,7 +453,20 @@ fn tabulate(records: &[Vec<(String, String)>], columns: &[String]) -> (Vec<Strin
 
 /// Simulates the study and writes it under `out`: `<wave>/<survey>.csv`,
 /// `<wave>/<survey>-<repeat>.csv`, `counties.csv` and `truth.json`. Returns the counties.
+/// `out` is replaced only if it is new, empty or an earlier simulation
+/// ([`OutDir::claim`]), and only once the whole simulation is written.
 pub fn simulate(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County>, SimulateError> {
+    simulate_into(survey, study, OutDir::claim(out, Kind::Simulation, None, &[])?)
+}
+
+/// [`simulate`] into an output already claimed (the caller names the run's inputs).
+pub fn simulate_into(survey: &Survey, study: &Study, claim: OutDir) -> Result<Vec<County>, SimulateError> {
+    let counties = write_study(survey, study, claim.staging())?;
+    claim.commit()?;
+    Ok(counties)
+}
+
+fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County>, SimulateError> {
     if study.counties == 0 || study.households_per_county == 0 || study.waves.is_empty() {
         return Err(SimulateError::Study("a study needs counties, households and waves".into()));
     }

@@ -52,7 +52,8 @@ fn the_same_seed_gives_the_same_bytes() {
     simulate(&s, &study(), &b).unwrap_or_else(|e| panic!("{e}"));
     simulate(&s, &Study { seed: 12, ..study() }, &c).unwrap_or_else(|e| panic!("{e}"));
     let (fa, fb) = (all_files(&a), all_files(&b));
-    assert_eq!(fa.len(), 4 * 2 + 2, "two tables per wave, counties.csv, truth.json");
+    assert_eq!(fa.len(), 4 * 2 + 3, "two tables per wave, counties.csv, truth.json and endline's marker");
+    assert!(a.join(endline_output::MARKER).exists());
     for (x, y) in fa.iter().zip(&fb) {
         assert_eq!(std::fs::read(x).unwrap_or_default(), std::fs::read(y).unwrap_or_default(), "{}", x.display());
     }
@@ -63,6 +64,19 @@ fn the_same_seed_gives_the_same_bytes() {
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+#[test]
+fn real_exports_are_never_overwritten() {
+    // The adversarial run: `simulate --out DIR` overwrote real exports in DIR.
+    let s = example_survey();
+    let dir = scratch("real");
+    std::fs::create_dir_all(dir.join("2019")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("2019/border_household.csv"), "real field data").unwrap_or_else(|e| panic!("{e}"));
+    let e = simulate(&s, &study(), &dir).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("holds files endline did not write (2019)"), "{e}");
+    assert_eq!(std::fs::read_to_string(dir.join("2019/border_household.csv")).unwrap_or_default(), "real field data");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

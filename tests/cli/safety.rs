@@ -1,0 +1,211 @@
+//! endline deletes or replaces only what it wrote (issue #24, the data-loss findings of an
+//! adversarial run): each case as it was found, against the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{endline, root, scratch};
+
+const SURVEY: &str = "crates/endline-ingest/tests/data/hh.yaml";
+const HH: &str = "crates/endline-ingest/tests/data/hh.csv";
+const MEMBERS: &str = "crates/endline-ingest/tests/data/hh-members.csv";
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn copy(from: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap_or(Path::new("."))).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(root().join(from), to).unwrap_or_else(|e| panic!("{from}: {e}"));
+}
+
+/// Every entry under `dir`, hidden ones included, as sorted relative paths.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).map(|r| r.display().to_string()).unwrap_or_default());
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn run_never_replaces_a_folder_it_did_not_write() {
+    // `endline run PLAN --out .` where ./<plan id>/ held the raw field exports.
+    let dir = scratch("safety-run");
+    let exports = dir.join("border_social_workers");
+    copy(HH, &exports.join("border_household.csv"));
+    let before = tree(&dir);
+    let o = endline(&["run", "analysis/border_social_workers.yaml", "--out", &s(&dir)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds files endline did not write (border_household.csv)"), "{}", stderr(&o));
+    assert_eq!(tree(&dir), before, "nothing added, nothing removed");
+}
+
+#[test]
+fn ingest_never_replaces_its_inputs_or_a_foreign_folder() {
+    let dir = scratch("safety-ingest");
+    // The input's own folder after an earlier ingest there (it holds ingest.json).
+    let wave = dir.join("wave");
+    let (hh, members) = (wave.join("hh.csv"), wave.join("hh-members.csv"));
+    copy(HH, &hh);
+    copy(MEMBERS, &members);
+    std::fs::write(wave.join("ingest.json"), "{}").unwrap_or_else(|e| panic!("{e}"));
+    let before = tree(&dir);
+    let o = endline(&["ingest", SURVEY, &s(&hh), &s(&members), "--wave", "1", "--out", &s(&wave)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("did not write"), "{}", stderr(&o));
+    assert_eq!(tree(&dir), before);
+    // An earlier ingest that now holds an input of this run (copied in by the user).
+    let out = dir.join("out");
+    let o = endline(&["ingest", SURVEY, HH, MEMBERS, "--wave", "1", "--out", &s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let inside = out.join("hh.csv");
+    copy(HH, &inside);
+    let o = endline(&["ingest", SURVEY, &s(&inside), MEMBERS, "--wave", "1", "--out", &s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("an input of this run"), "{}", stderr(&o));
+    assert!(inside.exists());
+    // Its own earlier output is replaced, and nothing is left beside it.
+    std::fs::remove_file(&inside).unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["ingest", SURVEY, HH, MEMBERS, "--wave", "2", "--out", &s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(tree(&dir).iter().all(|p| !p.starts_with('.') && !p.contains("/.out")), "{:?}", tree(&dir));
+}
+
+#[test]
+fn simulate_never_overwrites_real_exports() {
+    let dir = scratch("safety-simulate");
+    let real = dir.join("2019/border_household.csv");
+    copy(HH, &real);
+    let o = endline(&["simulate", "surveys/border_household.yaml", "--out", &s(&dir), "--counties", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&real).ok(), std::fs::read(root().join(HH)).ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn single_file_outputs_never_replace_inputs_links_or_devices() {
+    let dir = scratch("safety-files");
+    let survey = dir.join("hh.yaml");
+    copy(SURVEY, &survey);
+    // codebook --out naming the survey itself.
+    let o = endline(&["codebook", &s(&survey), "--out", &s(&survey)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("an input of this command"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&survey).ok(), std::fs::read(root().join(SURVEY)).ok());
+    // A link, and a device.
+    let link = dir.join("book.md");
+    std::os::unix::fs::symlink(&survey, &link).unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["codebook", &s(&survey), "--out", &s(&link)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(link.is_symlink());
+    let o = endline(&["codebook", &s(&survey), "--out", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // panel --out naming an ingested table it reads.
+    let wave = dir.join("wave");
+    let o = endline(&["ingest", SURVEY, HH, MEMBERS, "--wave", "1", "--out", &s(&wave)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = wave.join("hh.parquet");
+    let before = std::fs::read(&table).ok();
+    let o = endline(&["panel", &s(&wave), "--table", "hh", "--out", &s(&table)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&table).ok(), before);
+}
+
+#[test]
+fn a_join_on_a_key_that_is_not_unique_is_refused() {
+    let dir = scratch("safety-join");
+    let wave = dir.join("wave");
+    let o = endline(&["ingest", SURVEY, HH, MEMBERS, "--wave", "1", "--out", &s(&wave)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let join = dir.join("villages.csv");
+    std::fs::write(&join, "hh_id,x\nH001,1\nH001,2\nH002,3\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("panel.csv");
+    let o = endline(&["panel", &s(&wave), "--table", "hh", "--join", &s(&join), "--on", "hh_id", "--out", &s(&out)]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("more than one row (H001)"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    // SIGTERM used to leave `.PLAN.partial/` (personal data included) behind.
+    let study = crate::run::study("safety-signal", crate::run::SMALL);
+    let dir = study.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endline"))
+        .args(["run", "analysis/small.yaml", "--out", "out"])
+        .current_dir(&study)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Wait until it is writing into its staging folder, then stop it.
+    let staged = |d: &Path| tree(d).iter().any(|p| p.contains(".staging-") && p.matches('/').count() >= 1);
+    let start = std::time::Instant::now();
+    while !staged(&dir) && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(staged(&dir), "the run never started writing");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(128 + 15));
+    assert_eq!(tree(&dir), Vec::<String>::new(), "nothing left behind");
+}
+
+#[test]
+fn two_runs_of_one_plan_into_one_folder_do_not_mix() {
+    let study = crate::run::study("safety-two", crate::run::SMALL);
+    let dir = study.join("out");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_endline"))
+            .args(["run", "analysis/small.yaml", "--out", "out"])
+            .current_dir(&study)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|sc| {
+        let a = sc.spawn(spawn);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let b = sc.spawn(spawn);
+        (a.join(), b.join())
+    });
+    let (a, b) = (a.ok().and_then(Result::ok), b.ok().and_then(Result::ok));
+    let codes: Vec<Option<i32>> = [&a, &b].iter().map(|o| o.as_ref().and_then(|o| o.status.code())).collect();
+    // One wrote the study; the other stopped, saying why (or ran after it, replacing it
+    // whole). Never a study missing files.
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    for o in [&a, &b].into_iter().flatten() {
+        if o.status.code() != Some(0) {
+            assert!(stderr(o).contains("another endline process is writing"), "{}", stderr(o));
+        }
+    }
+    // The manifest lists every file of the study, and only those.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("small/manifest.json")).unwrap_or_default())
+            .unwrap_or_default();
+    let mut listed: Vec<String> = manifest["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["path"].as_str().map(str::to_string))
+        .collect();
+    listed.push("manifest.json".into());
+    listed.sort();
+    let small = dir.join("small");
+    let files: Vec<String> = tree(&small).into_iter().filter(|p| small.join(p).is_file()).collect();
+    assert_eq!(listed, files);
+    assert!(tree(&dir).iter().all(|p| p.starts_with("small")), "nothing beside the study: {:?}", tree(&dir));
+}
