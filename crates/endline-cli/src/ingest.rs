@@ -56,6 +56,12 @@ pub struct IngestArgs {
     /// submission into scratch files beside --out.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_mb: u64,
+    /// The file holding the secret that keys pseudonyms, required when the survey key is
+    /// personal data (pii: true): every table but the PII side tables then has the key's
+    /// pseudonym. Made with a new random secret if it does not exist. Keep it apart from
+    /// the data, and give the same file for every wave so a household keeps its pseudonym.
+    #[arg(long, value_name = "FILE")]
+    pub pii_secret: Option<PathBuf>,
 }
 
 pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
@@ -81,7 +87,18 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         },
         None => None,
     };
+    let pseudonyms = match &args.pii_secret {
+        Some(path) => match endline_ingest::pii::secret_file(path, true) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(Outcome::Failure);
+            }
+        },
+        None => None,
+    };
     let opts = Options {
+        pseudonyms,
         wave: args.wave.clone(),
         on_error: match args.on_error {
             OnErrorArg::Reject => OnError::Reject,
@@ -103,10 +120,13 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
                 }
             }))
         }),
+        ..Options::default()
     };
     // The survey and every data file are inputs: the output may not hold (and replace) one.
-    let protected: Vec<&Path> =
-        std::iter::once(args.survey.as_path()).chain(inputs.iter().map(|i| i.path.as_path())).collect();
+    let protected: Vec<&Path> = std::iter::once(args.survey.as_path())
+        .chain(args.pii_secret.as_deref())
+        .chain(inputs.iter().map(|i| i.path.as_path()))
+        .collect();
     let claimed = OutDir::claim(&args.out, Kind::Ingest, None, &protected).map_err(IngestError::from);
     let report = match claimed.and_then(|out| endline_ingest::ingest_into(survey, &inputs, &opts, out)) {
         Ok(r) => r,

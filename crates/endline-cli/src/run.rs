@@ -91,6 +91,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let mut protected: Vec<&Path> = vec![args.plan.as_path(), plan.survey.as_path()];
     protected.extend(plan.templates.iter().map(PathBuf::as_path));
     protected.extend(plan.treatment.table.as_deref());
+    protected.extend(plan.pii_secret.as_deref());
     if let Data::Waves(waves) = &plan.data {
         for w in waves {
             protected.extend(w.survey.as_deref());

@@ -51,7 +51,7 @@ pub fn ingest_into(survey: &Survey, inputs: &[Input], opts: &Options, out: OutDi
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();
     let total: u64 = sizes.iter().sum();
-    let mut writer = Writer::create(survey, layout.tables(), &opts.wave, opts.on_error, out)?;
+    let mut writer = Writer::create(survey, layout.tables(), opts, out)?;
     let mut errors = 0;
     if total <= opts.batch_bytes {
         let records = read_all(sources, opts)?;
@@ -249,10 +249,24 @@ impl Spill {
                         total as usize,
                     );
                 }
-                // Records that cannot be placed (no key, no parent) are spread by position.
-                let spread = || batch(fnv(&format!("{i}:{}", rec.row)));
+                // Records that cannot be placed (no key, no parent) are spread by their own
+                // KEY or _index (so that two with the same one meet), else by position.
+                let spread = || {
+                    let own = own_key.or(own_index).and_then(|c| rec.cell(c)).filter(|v| !v.is_empty());
+                    batch(own.map_or_else(|| fnv(&format!("{i}:{}", rec.row)), fnv))
+                };
+                // A record whose own KEY or _index an earlier record used goes with that
+                // record, so that the duplicate is found as it would be in one batch.
+                let seen = || {
+                    own_key
+                        .and_then(|c| rec.cell(c))
+                        .and_then(|v| by_odk[ti].get(v).copied())
+                        .or_else(|| own_index.and_then(|c| rec.cell(c)).and_then(|v| by_kobo[ti].get(v).copied()))
+                };
                 let p = match t.parent {
-                    None => key_of(layout, ti, fi, &rec).map_or_else(spread, |k| batch(fnv(&k))),
+                    None => {
+                        seen().unwrap_or_else(|| key_of(layout, ti, fi, &rec).map_or_else(spread, |k| batch(fnv(&k))))
+                    }
                     Some(pi) => file
                         .links
                         .parents(|c| rec.cell(c), pi == 0)

@@ -51,6 +51,11 @@ pub struct Options {
     /// Inputs larger than this many bytes in all are checked in batches of about this
     /// size (see [`crate::ingest_to`]), which bounds memory.
     pub batch_bytes: u64,
+    /// Pseudonyms for a survey key flagged `pii: true` (required for such a survey).
+    pub pseudonyms: Option<crate::pii::Pseudonyms>,
+    /// Whether to write the personal-data side files (`<table>.pii.parquet`,
+    /// `rejects/<table>.pii.csv`): `endline run` leaves them out of a study's output.
+    pub personal_data: bool,
 }
 
 impl Default for Options {
@@ -62,6 +67,8 @@ impl Default for Options {
             today: None,
             progress: None,
             batch_bytes: 4 << 20,
+            pseudonyms: None,
+            personal_data: true,
         }
     }
 }
@@ -343,6 +350,14 @@ pub struct TableData<'s> {
     kids: Vec<Kids>,
     /// For the top table: each row's submission date, `today()` for it and its rosters.
     dates: Vec<Option<NaiveDate>>,
+    /// Its columns that hold personal data: `pii: true` questions, and the survey key
+    /// (or a roster's link to it) when the key is one. Their values never appear in
+    /// `ingest.json`, messages or the reasons of rejects.
+    pub pii_columns: Vec<&'s str>,
+    /// The survey's own identifying metadata columns (`pii_metadata:`).
+    pii_metadata: &'s [String],
+    /// Whether the survey key is personal data.
+    key_is_pii: bool,
 }
 
 impl FileData {
@@ -353,6 +368,29 @@ impl FileData {
 }
 
 impl TableData<'_> {
+    /// Whether column `name` (a question, or the survey key's link) holds personal data.
+    pub fn is_pii_column(&self, name: &str) -> bool {
+        self.pii_columns.contains(&name)
+    }
+
+    /// Whether metadata column `m` identifies people or devices ([`crate::pii`]).
+    pub fn is_pii_meta(&self, m: usize) -> bool {
+        self.meta.get(m).is_some_and(|name| crate::pii::is_identifying(name, self.pii_metadata))
+    }
+
+    /// Whether column `col` of file `f`, as written, holds personal data.
+    pub fn is_pii_file_column(&self, f: usize, col: usize) -> bool {
+        let Some(role) = self.files.get(f).and_then(|f| f.roles.get(col)) else { return false };
+        match role {
+            Role::Item(c) | Role::SplitChoice(c, _) | Role::GeoPart(c, _) => {
+                self.items.get(*c).is_some_and(|i| self.is_pii_column(i.name()))
+            }
+            Role::ParentKey => self.key_is_pii,
+            Role::Meta(m) => self.is_pii_meta(*m),
+            Role::Own | Role::Unknown => false,
+        }
+    }
+
     /// The typed value of item `c` in row `r`.
     pub fn value(&self, r: usize, c: usize) -> &Value {
         &self.values[r * self.items.len() + c]
@@ -433,6 +471,32 @@ fn is_meta(col: &str) -> bool {
         || col.starts_with("meta-")
         || col.starts_with("meta/")
         || col.starts_with("formhub/")
+}
+
+/// Two columns of one header that would fill the same place (the same name twice, or an
+/// ODK Central `grp-name` path and a plain name for one question): which copy is right
+/// cannot be told, so the file is refused rather than one copy silently kept.
+fn ambiguous(columns: &[String], roles: &[Role], items: &[&Item]) -> Option<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, (col, role)) in columns.iter().zip(roles).enumerate() {
+        let place = match role {
+            Role::Item(c) => format!("question `{}`", items[*c].name()),
+            Role::SplitChoice(c, v) => format!("choice `{v}` of `{}`", items[*c].name()),
+            Role::GeoPart(c, k) => format!("part {k} of `{}`", items[*c].name()),
+            Role::ParentKey => "the parent's key".to_string(),
+            Role::Meta(_) | Role::Own | Role::Unknown => format!("column `{col}`"),
+        };
+        if let Some(first) = seen.insert(place.clone(), i) {
+            return Some(format!(
+                "columns {} (`{}`) and {} (`{col}`) both hold {place}: endline cannot tell which copy is right; \
+                 remove or rename one",
+                first + 1,
+                columns[first],
+                i + 1
+            ));
+        }
+    }
+    None
 }
 
 fn truthy_cell(s: &str) -> bool {
@@ -678,6 +742,15 @@ impl<'s> Layout<'s> {
                 children: Vec::new(),
                 kids: Vec::new(),
                 dates: Vec::new(),
+                pii_columns: t
+                    .columns
+                    .iter()
+                    .filter(|i| i.is_pii())
+                    .map(|i| i.name())
+                    .chain(survey.key_is_pii().then_some(survey.key()))
+                    .collect(),
+                pii_metadata: survey.pii_metadata(),
+                key_is_pii: survey.key_is_pii(),
             })
             .collect();
         for i in 0..tables.len() {
@@ -721,7 +794,7 @@ impl<'s> Layout<'s> {
         for input in inputs {
             let ti = table_of(survey, input, &names)?;
             let records = read::open(&input.path, &input.display, opts.encoding.as_deref())?;
-            let fi = layout.add_file(ti, records.file(), records.columns());
+            let fi = layout.add_file(ti, records.file(), records.columns())?;
             layout.places.push((ti, fi));
             sources.push(records);
         }
@@ -753,7 +826,7 @@ impl<'s> Layout<'s> {
 
     /// Maps a file's columns to the table's items and metadata; notes unknown and
     /// missing columns.
-    fn add_file(&mut self, ti: usize, display: &str, columns: &[String]) -> usize {
+    fn add_file(&mut self, ti: usize, display: &str, columns: &[String]) -> Result<usize, IngestError> {
         let key_name = self.survey.key();
         let t = &mut self.tables[ti];
         let is_repeat = t.parent.is_some();
@@ -798,6 +871,9 @@ impl<'s> Layout<'s> {
                 Role::Unknown
             };
             roles.push(role);
+        }
+        if let Some(message) = ambiguous(columns, &roles, &t.items) {
+            return Err(IngestError::Malformed { file: display.to_string(), row: 0, message });
         }
         let file_issue = |column: &str, rule: &str, message: String| Issue {
             table: t.name.clone(),
@@ -868,7 +944,7 @@ impl<'s> Layout<'s> {
             geo_at,
             links: LinkColumns::default(),
         });
-        t.files.len() - 1
+        Ok(t.files.len() - 1)
     }
 
     /// The survey.
@@ -1008,6 +1084,22 @@ fn issue(
     value: Option<String>,
     message: String,
 ) -> Issue {
+    // A personal column's value is never repeated: not as the value, nor in the message
+    // of the rules whose messages quote it.
+    let (value, message) = if t.is_pii_column(column) {
+        let message = match rule {
+            "type" => format!("`{column}`: the answer is not of the question's type (personal data: not shown)"),
+            "choice" => format!("`{column}`: the answer is not one of its choices (personal data: not shown)"),
+            "calculation" => format!(
+                "`{column}`: the export's value is not the one the answers give; the recomputed value is kept \
+                 (personal data: not shown)"
+            ),
+            _ => message,
+        };
+        (None, message)
+    } else {
+        (value, message)
+    };
     Issue {
         table: t.name.clone(),
         file: t.files.get(row.file).map(|f| f.display.clone()).unwrap_or_default(),
@@ -1679,7 +1771,7 @@ fn cross_checks<'s>(
                             "duplicate-key",
                             Severity::Error,
                             Some(k.to_string()),
-                            format!("key `{k}` was already used by row {at}"),
+                            format!("this key was already used by row {at}"),
                         ),
                     ));
                 } else {
@@ -1690,6 +1782,35 @@ fn cross_checks<'s>(
     }
     for (r, i) in found {
         tables[0].rows[r].push_issue(i);
+    }
+    // A record's own KEY (ODK Central) or `_index` (KoboToolbox) names one record: a second
+    // record with the same one is a duplicate (roster rows included), never written twice.
+    for t in tables.iter_mut() {
+        let mut first: FnvMap<(bool, &str), usize> = FnvMap::default();
+        let mut found = Vec::new();
+        for (r, row) in t.rows.iter().enumerate() {
+            let links = t.files[row.file].links;
+            for (index, col, name) in [(false, links.key, "KEY"), (true, links.index, "_index")] {
+                let Some(v) = col.and_then(|c| t.cell(row, c)).filter(|v| !v.is_empty()) else { continue };
+                match first.entry((index, v)) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        let at = &t.rows[*e.get()];
+                        let message = format!(
+                            "this record's {name} `{v}` was already used by {} row {}",
+                            t.files.get(at.file).map_or("", |f| f.display.as_str()),
+                            at.row
+                        );
+                        found.push((r, issue(t, row, name, "duplicate-key", Severity::Error, Some(v.into()), message)));
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(r);
+                    }
+                }
+            }
+        }
+        for (r, i) in found {
+            t.rows[r].push_issue(i);
+        }
     }
     // Rows of a repeat that is not asked in its parent record (its own or an enclosing
     // group's relevance is false there) must not exist.

@@ -16,6 +16,7 @@ mod hash;
 pub mod ingest;
 mod model;
 mod nested;
+pub mod pii;
 pub mod read;
 mod stream;
 pub mod write;

@@ -30,9 +30,10 @@ use endline_output::OutDir;
 
 use crate::error::IngestError;
 use crate::hash::FnvMap;
-use crate::ingest::{Ingested, TableData};
+use crate::ingest::{Ingested, Options, TableData};
 use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
 use crate::nested::leaf_pages;
+use crate::pii::Pseudonyms;
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -492,6 +493,18 @@ impl Drop for Buffered {
     }
 }
 
+/// The column of a top-level PII side table that holds a personal survey key in clear,
+/// beside its pseudonym (which every table, this one included, has under the key's name).
+pub const CLEAR_KEY: &str = "_key_clear";
+
+/// What is done with personal data.
+struct Personal {
+    /// Pseudonyms of a personal survey key.
+    pseudonyms: Option<Pseudonyms>,
+    /// Whether the PII side files are written.
+    write: bool,
+}
+
 /// Rows per Parquet row group (polars' default).
 const ROW_GROUP: usize = 512 * 512;
 
@@ -503,8 +516,13 @@ struct TableOut {
     /// The first error of the Parquet files' last flush (see [`Buffered`]).
     failed: Failed,
     rejects: Option<csv::Writer<BufWriter<File>>>,
+    /// `rejects/<table>.pii.csv`: rejected records whole, personal data included (only
+    /// for a table with personal columns; `rejects/<table>.csv` then leaves them out).
+    pii_rejects: Option<csv::Writer<BufWriter<File>>>,
     /// The rejects file's columns: every column of the table's files, in order of appearance.
     header: Vec<String>,
+    /// Which of them hold personal data.
+    header_pii: Vec<bool>,
     /// For each of the table's files, where each of `header`'s columns is in it.
     header_at: Vec<Vec<Option<usize>>>,
     counts: TableCounts,
@@ -527,6 +545,7 @@ pub struct Writer<'s> {
     survey: &'s Survey,
     wave: String,
     on_error: OnError,
+    personal: Personal,
     /// Taken by [`Writer::finish`] to commit; dropped (removing the staging folder) with
     /// an unfinished writer, after its files are closed.
     out: Option<OutDir>,
@@ -549,10 +568,18 @@ impl<'s> Writer<'s> {
     pub fn create(
         survey: &'s Survey,
         tables: &[TableData<'_>],
-        wave: &str,
-        on_error: OnError,
+        opts: &Options,
         out: OutDir,
     ) -> Result<Self, IngestError> {
+        if survey.key_is_pii() && opts.pseudonyms.is_none() {
+            return Err(IngestError::Usage(format!(
+                "the survey key `{}` is personal data (pii: true), so it is replaced by a pseudonym in every table \
+                 but the PII side tables: give --pii-secret FILE (created with a new random secret if it does not \
+                 exist; keep it apart from the data, and use the same file for every wave so that a household \
+                 keeps its pseudonym)",
+                survey.key()
+            )));
+        }
         let staging = out.staging().to_path_buf();
         let tables = tables
             .iter()
@@ -565,24 +592,41 @@ impl<'s> Writer<'s> {
                         }
                     }
                 }
-                let header_at = t
+                let header_at: Vec<Vec<Option<usize>>> = t
                     .files
                     .iter()
                     .map(|f| header.iter().map(|h| f.columns.iter().position(|c| c == h)).collect())
+                    .collect();
+                // Personal in any file that has it.
+                let header_pii = (0..header.len())
+                    .map(|h| {
+                        header_at.iter().enumerate().any(|(f, at)| at[h].is_some_and(|c| t.is_pii_file_column(f, c)))
+                    })
                     .collect();
                 TableOut {
                     name: t.name.clone(),
                     main: None,
                     pii: None,
                     rejects: None,
+                    pii_rejects: None,
                     header,
+                    header_pii,
                     header_at,
                     counts: TableCounts::default(),
                     failed: Failed::default(),
                 }
             })
             .collect();
-        Ok(Writer { survey, wave: wave.to_string(), on_error, out: Some(out), staging, tables, issues: Vec::new() })
+        Ok(Writer {
+            survey,
+            wave: opts.wave.clone(),
+            on_error: opts.on_error,
+            personal: Personal { pseudonyms: opts.pseudonyms.clone(), write: opts.personal_data },
+            out: Some(out),
+            staging,
+            tables,
+            issues: Vec::new(),
+        })
     }
 
     /// Starts the output again from nothing (the same claim, its staging emptied).
@@ -590,7 +634,14 @@ impl<'s> Writer<'s> {
         self.close();
         let out = self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?;
         out.clear()?;
-        Writer::create(self.survey, tables, &self.wave, self.on_error, out)
+        let opts = Options {
+            wave: self.wave.clone(),
+            on_error: self.on_error,
+            pseudonyms: self.personal.pseudonyms.clone(),
+            personal_data: self.personal.write,
+            ..Options::default()
+        };
+        Writer::create(self.survey, tables, &opts, out)
     }
 
     /// Closes every open file (before the staging folder is moved or removed).
@@ -599,6 +650,7 @@ impl<'s> Writer<'s> {
             t.main = None;
             t.pii = None;
             t.rejects = None;
+            t.pii_rejects = None;
         }
     }
 
@@ -614,18 +666,26 @@ impl<'s> Writer<'s> {
     /// with an empty heap each time, and a fifth more page faults.
     pub fn add(&mut self, data: &Ingested<'_>) -> Result<usize, IngestError> {
         let keep_all = self.on_error != OnError::Reject;
-        let (survey, wave, dir) = (self.survey, self.wave.as_str(), self.staging.as_path());
+        let (survey, wave, dir, personal) = (self.survey, self.wave.as_str(), self.staging.as_path(), &self.personal);
         let mut results: Vec<Result<usize, IngestError>> = data.tables.iter().map(|_| Ok(0)).collect();
         rayon::scope(|scope| {
             for ((t, out), result) in data.tables.iter().zip(&mut self.tables).zip(&mut results) {
-                scope.spawn(move |_| *result = add_table(survey, wave, dir, t, out, keep_all));
+                scope.spawn(move |_| *result = add_table(survey, wave, dir, t, out, keep_all, personal));
             }
         });
         let mut errors = 0;
         for r in results {
             errors += r?;
         }
-        self.issues.extend(data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues().iter().cloned())));
+        let issues = data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues().iter().cloned()));
+        match &self.personal.pseudonyms {
+            // The key as the analysis tables have it.
+            Some(p) => self.issues.extend(issues.map(|mut i| {
+                i.key = i.key.map(|k| p.of(&k));
+                i
+            })),
+            None => self.issues.extend(issues),
+        }
         Ok(errors)
     }
 
@@ -641,8 +701,10 @@ impl<'s> Writer<'s> {
                     w.writer.finish().map_err(polars_err(&self.staging.join(format!("{}.{file}", t.name))))?;
                 }
             }
-            if let Some(mut r) = t.rejects.take() {
-                r.flush().map_err(io_err(&self.staging.join("rejects").join(format!("{}.csv", t.name))))?;
+            for (r, file) in [(t.rejects.take(), "csv"), (t.pii_rejects.take(), "pii.csv")] {
+                if let Some(mut r) = r {
+                    r.flush().map_err(io_err(&self.staging.join("rejects").join(format!("{}.{file}", t.name))))?;
+                }
             }
             tables.insert(t.name.clone(), serde_json::to_value(t.counts).unwrap_or_default());
         }
@@ -680,6 +742,7 @@ fn add_table(
     t: &TableData<'_>,
     out: &mut TableOut,
     keep_all: bool,
+    personal: &Personal,
 ) -> Result<usize, IngestError> {
     // Most rows are good: their vector is made as long as the table at once.
     let (mut good, mut bad) = (Vec::with_capacity(t.rows.len()), Vec::new());
@@ -692,15 +755,15 @@ fn add_table(
     // group's values, as polars' would. (An empty table still gets its files.)
     let groups: Vec<&[usize]> = if rows.is_empty() { vec![&[]] } else { rows.chunks(ROW_GROUP).collect() };
     for group in groups {
-        let (main, pii) = columns(survey, wave, t, group, keep_all)
+        let (main, pii) = columns(survey, wave, t, group, keep_all, personal.pseudonyms.as_ref())
             .map_err(|e| IngestError::Io(format!("cannot build table {}: {e}", t.name)))?;
         append(&mut out.main, &out.failed, &dir.join(format!("{}.parquet", t.name)), main)?;
-        if !pii.is_empty() {
+        if !pii.is_empty() && personal.write {
             append(&mut out.pii, &out.failed, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
         }
     }
     if !rejected.is_empty() {
-        write_rejects(out, t, &rejected, dir)?;
+        write_rejects(out, t, &rejected, dir, personal)?;
     }
     out.counts.rows_in += t.rows.len();
     out.counts.rows_written += rows.len();
@@ -722,10 +785,19 @@ fn columns(
     t: &TableData<'_>,
     rows: &[usize],
     keep_all: bool,
+    pseudonyms: Option<&Pseudonyms>,
 ) -> PolarsResult<(Vec<Out>, Vec<Out>)> {
     let n = rows.len();
     let file_of = |r: usize| t.files.get(t.rows[r].file).map(|f| f.display.as_str());
     let key_of = |r: usize| t.rows[r].key.as_deref();
+    // The key as every table but the PII side tables holds it: its pseudonym when the key
+    // is personal data.
+    let shown_keys: Option<Vec<Option<String>>> =
+        pseudonyms.map(|p| rows.iter().map(|&r| key_of(r).map(|k| p.of(k))).collect());
+    let shown_key = |i: usize| match &shown_keys {
+        Some(keys) => keys[i].as_deref(),
+        None => key_of(rows[i]),
+    };
     let provenance = |cols: &mut Vec<Out>| -> PolarsResult<()> {
         cols.push(Out::text_runs("_source_file", rows.iter().map(|&r| file_of(r)), n)?);
         // Row numbers rise one by one: delta-encoded, they take a few bits a page.
@@ -738,19 +810,28 @@ fn columns(
     provenance(&mut cols)?;
     if t.parent.is_some() {
         // A roster's copy of its household's key: runs of one value.
-        cols.push(Out::text_runs(survey.key(), rows.iter().map(|&r| key_of(r)), n)?);
+        cols.push(Out::text_runs(survey.key(), (0..n).map(shown_key), n)?);
     }
     let mut gathered = Gathered::of(t, rows);
-    for (name, cells) in t.meta.iter().zip(std::mem::take(&mut gathered.meta)) {
-        cols.push(if is_identifier(name) {
+    let mut pii: Vec<Out> = Vec::new();
+    for (m, (name, cells)) in t.meta.iter().zip(std::mem::take(&mut gathered.meta)).enumerate() {
+        let out = if is_identifier(name) {
             Out::plain(str_col(name, cells.into_iter()))
         } else {
             Out::text_runs(name, cells.into_iter(), n)?
-        });
+        };
+        // Metadata that identify people or devices go with the personal data.
+        if t.is_pii_meta(m) { pii.push(out) } else { cols.push(out) }
     }
-    let mut pii: Vec<Out> = Vec::new();
     for (c, item) in t.items.iter().enumerate() {
         let values = || rows.iter().map(|&r| t.value(r, c));
+        if t.parent.is_none() && item.name() == survey.key() && pseudonyms.is_some() {
+            // A personal key: its pseudonym here, the key itself only beside it in the
+            // PII side table (the one place the mapping lives).
+            cols.push(Out::plain(str_col(item.name(), (0..n).map(shown_key))));
+            pii.push(Out::plain(str_col(CLEAR_KEY, rows.iter().map(|&r| key_of(r)))));
+            continue;
+        }
         let out = match gathered.numbers[c].take() {
             Some(numbers) => vec![numbers.into_out(item.name())],
             // The survey key at the top level: one per record.
@@ -789,7 +870,7 @@ fn columns(
         cols.push(Out::series(Series::new("_issues".into(), rows.iter().map(|&r| issues(r)).collect::<Vec<_>>())));
     }
     if !pii.is_empty() {
-        let keys = rows.iter().map(|&r| key_of(r));
+        let keys = (0..n).map(shown_key);
         let key = if t.parent.is_none() {
             Out::plain(str_col(survey.key(), keys))
         } else {
@@ -935,38 +1016,63 @@ fn append(writer: &mut Option<Parquet>, failed: &Failed, path: &Path, columns: V
 /// Appends rejected records to `rejects/<table>.csv`: every cell as written, so the file
 /// can be fixed and ingested again; the added columns start with `_`, which ingest reads
 /// as metadata.
-fn write_rejects(out: &mut TableOut, t: &TableData<'_>, rejected: &[usize], dir: &Path) -> Result<(), IngestError> {
+fn write_rejects(
+    out: &mut TableOut,
+    t: &TableData<'_>,
+    rejected: &[usize],
+    dir: &Path,
+    personal: &Personal,
+) -> Result<(), IngestError> {
     let rdir = dir.join("rejects");
-    let path = rdir.join(format!("{}.csv", t.name));
-    let cannot = |e: csv::Error| IngestError::Io(format!("cannot write {}: {e}", path.display()));
-    let w = match &mut out.rejects {
-        Some(w) => w,
-        None => {
-            std::fs::create_dir_all(&rdir).map_err(io_err(&rdir))?;
-            let mut w = csv::Writer::from_writer(BufWriter::new(File::create(&path).map_err(io_err(&path))?));
-            let own = ["_source_file", "_source_row", "_rules", "_reasons"];
-            w.write_record(out.header.iter().map(String::as_str).chain(own)).map_err(cannot)?;
-            out.rejects.insert(w)
-        }
+    std::fs::create_dir_all(&rdir).map_err(io_err(&rdir))?;
+    // Without personal columns, one file with every column. With them, `<table>.csv`
+    // leaves them out (for review, and shareable), and `<table>.pii.csv` has the records
+    // whole, to fix and ingest again (unless personal data are not written at all).
+    let redacted = out.header_pii.iter().any(|p| *p);
+    let open = |name: String| -> Result<csv::Writer<BufWriter<File>>, IngestError> {
+        let path = rdir.join(name);
+        Ok(csv::Writer::from_writer(BufWriter::new(File::create(&path).map_err(io_err(&path))?)))
     };
+    let own = ["_source_file", "_source_row", "_rules", "_reasons"];
+    let kept: Vec<usize> = (0..out.header.len()).filter(|&h| !(redacted && out.header_pii[h])).collect();
+    if out.rejects.is_none() {
+        let mut w = open(format!("{}.csv", t.name))?;
+        w.write_record(kept.iter().map(|&h| out.header[h].as_str()).chain(own)).map_err(csv_err(&rdir))?;
+        out.rejects = Some(w);
+    }
+    if redacted && personal.write && out.pii_rejects.is_none() {
+        let mut w = open(format!("{}.pii.csv", t.name))?;
+        w.write_record(out.header.iter().map(String::as_str).chain(own)).map_err(csv_err(&rdir))?;
+        out.pii_rejects = Some(w);
+    }
     for &r in rejected {
         let row = &t.rows[r];
-        let cells = out.header_at[row.file].iter().map(|at| at.and_then(|i| t.cell(row, i)).unwrap_or_default());
+        let cell = |h: usize| out.header_at[row.file][h].and_then(|i| t.cell(row, i)).unwrap_or_default();
         let errors: Vec<&Issue> = row.issues().iter().filter(|i| i.severity == Severity::Error).collect();
         let rules = errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";");
         let reasons = errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ");
         let source_row = row.row.to_string();
         let added = [t.files[row.file].display.as_str(), &source_row, &rules, &reasons];
-        w.write_record(cells.chain(added)).map_err(cannot)?;
+        if let Some(w) = &mut out.pii_rejects {
+            w.write_record((0..out.header.len()).map(cell).chain(added)).map_err(csv_err(&rdir))?;
+        }
+        if let Some(w) = &mut out.rejects {
+            w.write_record(kept.iter().map(|&h| cell(h)).chain(added)).map_err(csv_err(&rdir))?;
+        }
     }
     Ok(())
+}
+
+fn csv_err(dir: &Path) -> impl Fn(csv::Error) -> IngestError + '_ {
+    move |e| IngestError::Io(format!("cannot write rejects in {}: {e}", dir.display()))
 }
 
 /// Writes every output of one in-memory ingest into `out`, replacing a previous ingest
 /// there atomically (see [`Writer`] and [`OutDir::claim`]).
 pub fn write_outputs(data: &Ingested<'_>, out: &Path) -> Result<Vec<(String, TableCounts)>, IngestError> {
     let out = OutDir::claim(out, endline_output::Kind::Ingest, None, &[])?;
-    let mut writer = Writer::create(data.survey, &data.tables, &data.wave, data.on_error, out)?;
+    let opts = Options { wave: data.wave.clone(), on_error: data.on_error, ..Options::default() };
+    let mut writer = Writer::create(data.survey, &data.tables, &opts, out)?;
     writer.add(data)?;
     Ok(writer.finish(&data.file_issues)?.counts)
 }

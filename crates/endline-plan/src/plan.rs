@@ -148,6 +148,9 @@ pub struct Plan {
     pub correction: Correction,
     /// The report templates (`*.html.tera`, `*.md.tera`).
     pub templates: Vec<PathBuf>,
+    /// The file holding the pseudonym secret, for field data whose survey key is personal
+    /// data (`pii: true`).
+    pub pii_secret: Option<PathBuf>,
 }
 
 /// The result of validating a plan: the plan when there are no errors, every diagnostic
@@ -183,6 +186,7 @@ const TOP_KEYS: &[&str] = &[
     "subgroups",
     "correction",
     "report",
+    "pii_secret",
 ];
 const SIMULATE_KEYS: &[&str] = &[
     "seed",
@@ -520,6 +524,7 @@ impl PlanReader<'_, '_> {
             subgroups: Vec::new(),
             correction: Correction::Bh,
             templates: Vec::new(),
+            pii_secret: None,
         };
         for (k, v) in self.r.fields(m, TOP_KEYS, "a plan") {
             let text = |r: &mut Self, what: &str| r.r.string(v, what).map(|s| s.v).unwrap_or_default();
@@ -542,6 +547,7 @@ impl PlanReader<'_, '_> {
                 "title" => plan.title = text(self, "`title`"),
                 "question" => plan.question = text(self, "`question`"),
                 "programme" => plan.programme = text(self, "`programme`"),
+                "pii_secret" => plan.pii_secret = self.file(v, "`pii_secret`"),
                 "survey" => plan.survey = self.file(v, "`survey`").unwrap_or_default(),
                 "data" => plan.data = self.data(v).unwrap_or(Data::Waves(Vec::new())),
                 "treatment" => {
@@ -702,6 +708,26 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             }
             None => wave_surveys_ok = false,
         }
+    }
+    if let (Some(sv), Some(pl), Some((s, _))) = (&survey, &plan, survey_ref)
+        && matches!(pl.data, Data::Waves(_))
+        && pl.pii_secret.is_none()
+        && std::iter::once(sv).chain(wave_surveys.values()).any(Survey::key_is_pii)
+    {
+        diags.push(
+            Diagnostic::error(
+                codes::MISSING_KEY,
+                s.span,
+                format!(
+                    "the survey key `{}` is personal data (pii: true), so the plan must name a pseudonym secret",
+                    sv.key()
+                ),
+            )
+            .with_help(
+                "add `pii_secret: FILE` (the file `endline ingest --pii-secret FILE` made, or 32 random bytes); \
+                 the key is replaced by its pseudonym in every output of the study",
+            ),
+        );
     }
     if let (Some(sv), Some(pl)) = (&survey, &plan) {
         check_names(sv, pl, &refs, &mut diags);

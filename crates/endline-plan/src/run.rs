@@ -22,6 +22,7 @@ use endline_analysis::{AnalysisError, Vcov};
 use endline_ingest::IngestError;
 use endline_ingest::ingest::{Input, Options};
 use endline_ingest::ingest_to;
+use endline_ingest::pii::Pseudonyms;
 use endline_survey::Survey;
 use polars::prelude::*;
 use serde_json::{Value, json};
@@ -126,7 +127,19 @@ pub fn run(
             (waves, table, Vec::new())
         }
     };
-    // 2. Ingest every wave.
+    // 2. Ingest every wave. A study's output holds no personal data: no PII side tables or
+    // rejects (`endline ingest` writes those), and a personal key is pseudonymised, with
+    // the plan's secret (a simulation's own, derived from its seed: its data are synthetic).
+    let personal_key = std::iter::once(survey).chain(wave_surveys.values()).any(Survey::key_is_pii);
+    let pseudonyms = match (&plan.data, &plan.pii_secret) {
+        _ if !personal_key => None,
+        (Data::Simulate(study), _) => Some(Pseudonyms::new(format!("endline simulation {}", study.seed).as_bytes())),
+        // (Not among the manifest's inputs: nothing derived from the secret is published.)
+        (Data::Waves(_), Some(path)) => {
+            Some(endline_ingest::pii::secret_file(path, false).map_err(|e| RunError::Io(e.to_string()))?)
+        }
+        (Data::Waves(_), None) => return Err(RunError::Data("the plan names no `pii_secret`".into())),
+    };
     let mut quality = Vec::new();
     let mut frames = Vec::new();
     let mut versions = Vec::new();
@@ -134,7 +147,12 @@ pub fn run(
         let survey = wave_surveys.get(wave).unwrap_or(survey);
         progress(&format!("ingesting wave {wave} (survey {} version {})", survey.id(), survey.version()));
         versions.push(json!({"wave": wave, "survey": survey.id(), "version": survey.version()}));
-        let opts = Options { wave: wave.to_string(), ..Options::default() };
+        let opts = Options {
+            wave: wave.to_string(),
+            pseudonyms: pseudonyms.clone(),
+            personal_data: false,
+            ..Options::default()
+        };
         // An unreadable file is an I/O failure (exit 2); data that fail the survey under
         // `--on-error reject` never get here, they are rejects.
         let dir = out.join("data").join(wave.to_string());

@@ -442,6 +442,7 @@ pub struct Survey {
     pub(crate) languages: Vec<String>,
     pub(crate) key: String,
     pub(crate) missing_codes: Vec<MissingCode>,
+    pub(crate) pii_metadata: Vec<String>,
     pub(crate) lists: Vec<ChoiceList>,
     pub(crate) items: Vec<Item>,
 }
@@ -474,6 +475,17 @@ impl Survey {
     /// The declared missing codes.
     pub fn missing_codes(&self) -> &[MissingCode] {
         &self.missing_codes
+    }
+    /// Platform metadata columns this survey declares as personal data, beyond the ones
+    /// endline always treats so (`pii_metadata:`; names as exported, or their last
+    /// `-`/`/` segment).
+    pub fn pii_metadata(&self) -> &[String] {
+        &self.pii_metadata
+    }
+    /// Whether the survey key is personal data (`pii: true` on the key question): it is
+    /// then replaced by a pseudonym in every table but the PII side tables.
+    pub fn key_is_pii(&self) -> bool {
+        self.item(&self.key).is_some_and(Item::is_pii)
     }
     /// Every choice list, named and inline.
     pub fn choice_lists(&self) -> &[ChoiceList] {

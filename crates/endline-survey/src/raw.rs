@@ -94,12 +94,23 @@ pub(crate) struct RawSurvey {
     pub languages: Option<Sp<Vec<Sp<String>>>>,
     pub key: Option<Sp<String>>,
     pub missing_codes: Vec<(Sp<String>, Sp<Option<ChoiceValue>>)>,
+    pub pii_metadata: Vec<Sp<String>>,
     pub lists: Vec<RawList>,
     pub questions: Option<Sp<Vec<RawItem>>>,
 }
 
-pub(crate) const TOP_KEYS: &[&str] =
-    &["survey", "version", "title", "description", "languages", "key", "missing_codes", "choices", "questions"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "survey",
+    "version",
+    "title",
+    "description",
+    "languages",
+    "key",
+    "missing_codes",
+    "pii_metadata",
+    "choices",
+    "questions",
+];
 pub(crate) const ITEM_KEYS: &[&str] = &[
     "name",
     "type",
@@ -235,6 +246,11 @@ impl Reader<'_, '_> {
                     if let Some(items) = self.list(v, "`languages`") {
                         let langs = items.iter().filter_map(|l| self.string(l, "a language")).collect();
                         raw.languages = Some(Sp { v: langs, span });
+                    }
+                }
+                "pii_metadata" => {
+                    if let Some(items) = self.list(v, "`pii_metadata`") {
+                        raw.pii_metadata = items.iter().filter_map(|c| self.string(c, "a column name")).collect();
                     }
                 }
                 "missing_codes" => match v {

@@ -225,6 +225,7 @@ impl Validator {
             languages: self.languages.clone(),
             key: raw.key.as_ref()?.v.clone(),
             missing_codes: std::mem::take(&mut self.missing),
+            pii_metadata: raw.pii_metadata.iter().map(|c| c.v.clone()).collect(),
             lists: std::mem::take(&mut self.lists),
             items,
         })
