@@ -32,7 +32,9 @@ timed() { # label command...: wall seconds and peak RSS (MB) of one run
   echo "$1 $secs $((kb / 1024))"
 }
 for r in $(seq "$rounds"); do
+  rm -rf "$data/out"  # builds of every version write here (endline replaces only its own output)
   timed endline "$bin" ingest bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out"
+  rm -rf "$data/out-shuffled"  # builds of every version write here (endline replaces only its own output)
   timed endline-shuffled "$bin" ingest bench/ingest_survey.yaml "$data/shuffled/bench_hh.csv" "$data/shuffled/bench_hh-members.csv" --wave 1 --out "$data/out-shuffled"
   # polars' time is read_csv's alone (timed inside Python, without its start-up and
   # import); its peak memory is the process's.
@@ -44,6 +46,7 @@ b = pl.read_csv('$data/bench_hh-members.csv', infer_schema_length=10000)
 print(f'{time.perf_counter() - t:.3f}')")
   echo "polars $(cat /tmp/bench_out.txt) ${line##* }"
 done > /tmp/bench_runs.txt
+rm -rf "$data/out"  # builds of every version write here (endline replaces only its own output)
 "$bin" ingest bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out" | tee -a "$out"
 pyver=$("$PYTHON" -c 'import polars; print(polars.__version__)')
 # Medians over the rounds; the rate is endline's throughput as a fraction of polars'.

@@ -23,6 +23,7 @@ times=$(mktemp)
 trap 'rm -f "$times" "$times.runs"' EXIT
 for r in $(seq "$rounds"); do
   for b in "${bins[@]}"; do
+    rm -rf "$data/out-ab"  # builds of every version write here (endline replaces only its own output)
     /usr/bin/time -f "%e %U %S %M" -o "$times" "$b" ingest bench/ingest_survey.yaml \
       "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out-ab" "$@" > /dev/null 2>&1
     read -r wall user sys kb < "$times"

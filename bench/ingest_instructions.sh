@@ -17,6 +17,7 @@ mkdir -p "$data"
 [ -f "$data/bench_hh.csv" ] || python3 bench/ingest_data.py "$n" "$data"
 profile=$(mktemp)
 trap 'rm -f "$profile"' EXIT
+rm -rf "$data/out"  # builds of every version write here (endline replaces only its own output)
 valgrind --tool=callgrind --callgrind-out-file="$profile" "$CARGO_TARGET_DIR/release/endline" ingest \
   bench/ingest_survey.yaml "$data/bench_hh.csv" "$data/bench_hh-members.csv" --wave 1 --out "$data/out" \
   2>&1 | grep -o "Collected : [0-9]*" | sed 's/Collected :/instructions:/'
