@@ -209,3 +209,48 @@ fn two_runs_of_one_plan_into_one_folder_do_not_mix() {
     assert_eq!(listed, files);
     assert!(tree(&dir).iter().all(|p| p.starts_with("small")), "nothing beside the study: {:?}", tree(&dir));
 }
+
+/// Numeric arguments that panicked (exit 101) or ran forever: clear errors (exit 2), and
+/// workloads above a documented cap only with --allow-large.
+#[test]
+fn numeric_arguments_are_checked_not_panics() {
+    const MPDTA: &str = "crates/endline-analysis/tests/data/did/mpdta.csv";
+    const CASTLE: &str = "crates/endline-analysis/tests/data/reference/b_castle_twfe.csv";
+    let did = ["did", MPDTA, "--outcome", "lemp", "--unit", "countyreal", "--time", "year", "--cohort", "first.treat"];
+    let max = u64::MAX.to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--se", "bootstrap", "--bootstrap-reps", "0"], "--bootstrap-reps must be at least 1"),
+        (vec!["--se", "bootstrap", "--bootstrap-reps", &max], "more than 10000000 draws"),
+        (vec!["--se", "bootstrap", "--bootstrap-reps", "200000"], "give --allow-large"),
+        (vec!["--anticipation=-5"], "--anticipation"),
+        (vec!["--anticipation", "9223372036854775807"], "--anticipation"),
+        (vec!["--method", "event", "--max-event", "9223372036854775807"], "--max-event"),
+    ];
+    for (extra, says) in cases {
+        let args: Vec<&str> = did.iter().copied().chain(extra.iter().copied()).collect();
+        let o = endline(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{extra:?}: {}", stderr(&o));
+    }
+    let o = endline(&[
+        "estimate",
+        CASTLE,
+        "-f",
+        "l_homicide ~ post | sid + year",
+        "--vcov",
+        "cluster:sid",
+        "--bootstrap",
+        &max,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("more than 10000000 draws"), "{}", stderr(&o));
+    let dir = scratch("safety-numbers");
+    for (flag, value) in
+        [("--counties", max.as_str()), ("--households", "18446744073709551615"), ("--counties", "2000000")]
+    {
+        let o = endline(&["simulate", "surveys/border_household.yaml", "--out", &s(&dir.join("sim")), flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains("households a wave") || stderr(&o).contains(flag), "{}", stderr(&o));
+    }
+    assert!(!dir.join("sim").exists());
+}

@@ -130,3 +130,32 @@ fn a_closed_stdout_pipe_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// 8 KB of YAML nesting aborted validate, codebook and run with a stack overflow (issue
+/// #24): it is a yaml-syntax diagnostic at the place the limit is passed.
+#[test]
+fn deep_nesting_is_a_diagnostic_not_a_crash() {
+    let dir = crate::scratch("deep");
+    let block: String = (0..4000).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+    let seq: String = "- ".repeat(4000) + "x\n";
+    let flow = format!("survey: {}x{}\n", "[".repeat(4000), "]".repeat(4000));
+    for (name, text) in [("block.yaml", block), ("seq.yaml", seq), ("flow.yaml", flow)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let p = path.display().to_string();
+        for args in [vec!["validate", p.as_str()], vec!["codebook", p.as_str()], vec!["run", p.as_str()]] {
+            let o = crate::endline(&args);
+            let said = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {said}");
+            assert!(said.contains("error[yaml-syntax]"), "{args:?}: {said}");
+        }
+    }
+    let o = crate::endline(&["validate", "--format", "short", &dir.join("block.yaml").display().to_string()]);
+    assert!(
+        crate::stdout(&o).contains(
+            "block.yaml:129:129: error[yaml-syntax]: this survey nests mappings and lists deeper than 128 levels"
+        ),
+        "{}",
+        crate::stdout(&o)
+    );
+}

@@ -107,15 +107,18 @@ pub struct DidArgs {
     /// Base period of pre-treatment comparisons (cs).
     #[arg(long, value_enum, default_value_t = BaseArg::Varying)]
     pub base_period: BaseArg,
-    /// Periods of anticipation.
-    #[arg(long, default_value_t = 0)]
+    /// Periods of anticipation (0 to 100).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..=100))]
     pub anticipation: i64,
     /// Standard errors.
     #[arg(long, value_enum, default_value_t = SeArg::Analytic)]
     pub se: SeArg,
-    /// Bootstrap draws.
+    /// Bootstrap draws (at most 100,000 unless --allow-large).
     #[arg(long, default_value_t = 999)]
     pub bootstrap_reps: usize,
+    /// Allow workloads above the documented caps (bootstrap draws beyond 100,000).
+    #[arg(long)]
+    pub allow_large: bool,
     /// Cluster variable (default: the unit).
     #[arg(long)]
     pub cluster: Option<String>,
@@ -125,11 +128,11 @@ pub struct DidArgs {
     /// Seed for anything bootstrapped.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Event study: bin event times below this (e.g. -5).
-    #[arg(long, allow_hyphen_values = true)]
+    /// Event study: bin event times below this (e.g. -5; -1000 to 0).
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i64).range(-1000..=0))]
     pub min_event: Option<i64>,
-    /// Event study: bin event times above this.
-    #[arg(long)]
+    /// Event study: bin event times above this (0 to 1000).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1000))]
     pub max_event: Option<i64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
@@ -245,6 +248,13 @@ fn cs_table(r: &CsResult) -> String {
 }
 
 pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
+    let reps = match crate::limits::draws(args.bootstrap_reps, "--bootstrap-reps", args.allow_large) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Failure);
+        }
+    };
     let df = endline_analysis::data::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let spec = PanelSpec {
         outcome: args.outcome.clone(),
@@ -289,7 +299,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                             BaseArg::Universal => BasePeriod::Universal,
                         },
                         anticipation: args.anticipation,
-                        bootstrap: (args.se == SeArg::Bootstrap).then_some((args.bootstrap_reps, args.seed)),
+                        bootstrap: (args.se == SeArg::Bootstrap).then_some((reps, args.seed)),
                         alpha: 0.05,
                     },
                 )?;

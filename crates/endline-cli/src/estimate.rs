@@ -55,9 +55,12 @@ pub struct EstimateArgs {
     #[arg(long, default_value_t = 1e-11)]
     pub fixef_tol: f64,
     /// Add a wild cluster restricted bootstrap p-value for each coefficient, with this
-    /// many draws.
+    /// many draws (at most 100,000 unless --allow-large).
     #[arg(long, value_name = "DRAWS")]
     pub bootstrap: Option<usize>,
+    /// Allow workloads above the documented caps (bootstrap draws beyond 100,000).
+    #[arg(long)]
+    pub allow_large: bool,
     /// The bootstrap's weight distribution.
     #[arg(long, value_enum, default_value_t = BootWeights::Rademacher)]
     pub bootstrap_weights: BootWeights,
@@ -81,6 +84,10 @@ fn report_error(formula: &str, e: &AnalysisError) -> String {
 }
 
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
+    if let Some(Err(e)) = args.bootstrap.map(|n| crate::limits::draws(n, "--bootstrap", args.allow_large)) {
+        eprintln!("error: {e}");
+        return Ok(Outcome::Failure);
+    }
     let bootstrap = args.bootstrap.map(|reps| WildBootstrap {
         reps,
         weights: match args.bootstrap_weights {

@@ -8,6 +8,7 @@ mod balance;
 mod did;
 mod estimate;
 mod ingest;
+mod limits;
 mod output;
 mod panel;
 mod run;

@@ -65,6 +65,9 @@ pub struct SimulateArgs {
     /// The question holding the county code.
     #[arg(long, default_value = "county_id")]
     pub county_question: String,
+    /// Allow more than a million households a wave (up to 100 million).
+    #[arg(long)]
+    pub allow_large: bool,
 }
 
 fn pairs<T: std::str::FromStr>(items: &[String], what: &str) -> Result<Vec<(String, T)>, String> {
@@ -102,7 +105,7 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
             seed: args.seed,
         })
     })();
-    let study = match parsed {
+    let study = match parsed.and_then(|s| s.size_problem(args.allow_large).map_or(Ok(s), Err)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

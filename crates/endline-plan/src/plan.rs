@@ -385,6 +385,10 @@ impl PlanReader<'_, '_> {
             let span = self.r.doc.span(node);
             self.error(codes::INVALID_VALUE, span, "a simulated study needs at least two `waves`".into());
         }
+        if let Some(problem) = st.size_problem(false) {
+            let span = self.r.doc.span(node);
+            self.error(codes::INVALID_VALUE, span, format!("`data.simulate`: {problem}"));
+        }
         Some(st)
     }
 

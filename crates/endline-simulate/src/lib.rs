@@ -451,6 +451,39 @@ fn tabulate(records: &[Vec<(String, String)>], columns: &[String]) -> (Vec<Strin
     (header, rows)
 }
 
+/// The most households a simulated wave may have (units × households per unit): a
+/// documented cap on the work and disk a request can ask for (`simulate --allow-large`
+/// lifts it to [`MAX_HOUSEHOLDS_LARGE`]).
+pub const MAX_HOUSEHOLDS: usize = 1_000_000;
+/// The most households a simulated wave may have at all.
+pub const MAX_HOUSEHOLDS_LARGE: usize = 100_000_000;
+/// The most waves a simulation may have.
+pub const MAX_WAVES: usize = 100;
+
+impl Study {
+    /// Why the study's size cannot be simulated, if it cannot (`large`: the request allows
+    /// more than [`MAX_HOUSEHOLDS`]).
+    pub fn size_problem(&self, large: bool) -> Option<String> {
+        let cap = if large { MAX_HOUSEHOLDS_LARGE } else { MAX_HOUSEHOLDS };
+        let households = self.counties.checked_mul(self.households_per_county);
+        if self.counties == 0 || self.households_per_county == 0 || self.waves.is_empty() {
+            Some("a study needs at least one unit, one household per unit and one wave".into())
+        } else if households.is_none_or(|h| h > cap) {
+            Some(format!(
+                "{} units x {} households is more than {cap} households a wave{}",
+                self.counties,
+                self.households_per_county,
+                if large { "" } else { " (give --allow-large to simulate up to 100 million)" }
+            ))
+        } else if self.waves.len() > MAX_WAVES {
+            Some(format!("{} waves is more than {MAX_WAVES}", self.waves.len()))
+        } else {
+            let odd = self.waves.iter().chain(&self.adoption_years).find(|w| !(1..=9999).contains(*w));
+            odd.map(|w| format!("{w} is not a year between 1 and 9999"))
+        }
+    }
+}
+
 /// Simulates the study and writes it under `out`: `<wave>/<survey>.csv`,
 /// `<wave>/<survey>-<repeat>.csv`, `counties.csv` and `truth.json`. Returns the counties.
 /// `out` is replaced only if it is new, empty or an earlier simulation
@@ -467,8 +500,8 @@ pub fn simulate_into(survey: &Survey, study: &Study, claim: OutDir) -> Result<Ve
 }
 
 fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Vec<County>, SimulateError> {
-    if study.counties == 0 || study.households_per_county == 0 || study.waves.is_empty() {
-        return Err(SimulateError::Study("a study needs counties, households and waves".into()));
+    if let Some(problem) = study.size_problem(true) {
+        return Err(SimulateError::Study(problem));
     }
     let named =
         study.effects.iter().chain(&study.pretrends).map(|(n, _)| n).chain(study.answers.iter().map(|(n, _)| n));

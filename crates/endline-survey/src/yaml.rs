@@ -11,6 +11,10 @@ use marked_yaml::{LoadError, LoaderOptions};
 
 use crate::codes;
 
+/// How deeply mappings and lists may nest in a survey or plan (a group inside a group
+/// takes two levels; real surveys use fewer than 20).
+pub const MAX_DEPTH: usize = 128;
+
 /// A parsed YAML document and the file it came from.
 pub struct Doc<'f> {
     /// The file.
@@ -34,8 +38,37 @@ impl<'f> Doc<'f> {
 
     /// Parses the text; a failure is one diagnostic at the place the parser stopped.
     pub fn parse(&self) -> Result<Node, Box<Diagnostic>> {
+        self.check_depth()?;
         let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
         marked_yaml::parse_yaml_with_options(0, self.file.text(), options).map_err(|e| Box::new(self.load_error(e)))
+    }
+
+    /// Refuses a document nested deeper than [`MAX_DEPTH`] before marked-yaml builds its
+    /// tree, which it does recursively (8 KB of block nesting overflowed the stack).
+    /// yaml-rust2's event parser keeps its nesting on the heap, so counting its events is
+    /// safe at any depth. Syntax errors are left to the parse that follows.
+    fn check_depth(&self) -> Result<(), Box<Diagnostic>> {
+        use yaml_rust2::parser::{Event, Parser};
+        let mut parser = Parser::new_from_str(self.file.text());
+        let mut depth = 0usize;
+        loop {
+            match parser.next_token() {
+                Ok((Event::MappingStart(..) | Event::SequenceStart(..), m)) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        let at = self.file.offset_of(m.line(), m.col());
+                        return Err(Box::new(Diagnostic::error(
+                            codes::YAML_SYNTAX,
+                            Span::new(at, self.file.clamp(at + 1)),
+                            format!("this {} nests mappings and lists deeper than {MAX_DEPTH} levels", self.kind),
+                        )));
+                    }
+                }
+                Ok((Event::MappingEnd | Event::SequenceEnd, _)) => depth = depth.saturating_sub(1),
+                Ok((Event::StreamEnd, _)) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
     }
 
     fn at(&self, m: &marked_yaml::Marker) -> usize {
