@@ -254,3 +254,108 @@ fn numeric_arguments_are_checked_not_panics() {
     }
     assert!(!dir.join("sim").exists());
 }
+
+/// Templates: only the kinds endline escapes, inside the study, without the environment
+/// (issue #24: raw `<script>` through a `.txt.tera`, `/etc/passwd` copied into the output,
+/// `get_env()`, a `results.json.tera` over results.json).
+#[test]
+fn templates_are_escaped_kinds_inside_the_study_without_the_environment() {
+    let base =
+        crate::run::SMALL.replace("report: {templates: [../reports/report.html.tera, ../reports/report.md.tera]}", "");
+    let study = crate::run::study("safety-templates", &base);
+    let plan = study.join("analysis/small.yaml");
+    let with =
+        |report: &str| std::fs::write(&plan, format!("{base}report: {report}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let validate = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_endline"))
+            .args(["validate", "--format", "short", "analysis/small.yaml"])
+            .current_dir(&study)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (o.status.code(), crate::stdout(&o) + &stderr(&o))
+    };
+    std::fs::write(study.join("reports/notes.txt.tera"), "{{ plan.title }}").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(study.join("reports/results.json.tera"), "{}").unwrap_or_else(|e| panic!("{e}"));
+    let outside = study.parent().unwrap_or(Path::new("/")).join(format!("outside-{}.html.tera", std::process::id()));
+    std::fs::write(&outside, "<p>{{ plan.title }}</p>").unwrap_or_else(|e| panic!("{e}"));
+    for (report, says) in [
+        ("{templates: [../reports/notes.txt.tera]}", "only HTML (`*.html.tera`) and Markdown (`*.md.tera`) templates"),
+        ("{templates: [../reports/results.json.tera]}", "only HTML"),
+        ("{templates: [/etc/passwd]}", "only HTML"),
+        (&format!("{{templates: [{}]}}", outside.display()), "lies outside the study's folder"),
+    ] {
+        with(report);
+        let (code, said) = validate();
+        assert_eq!(code, Some(1), "{report}: {said}");
+        assert!(said.contains(says), "{report}: {said}");
+    }
+    with(&format!("{{templates: [{}], allow_outside: true}}", outside.display()));
+    assert_eq!(validate().0, Some(0), "{}", validate().1);
+    let _ = std::fs::remove_file(&outside);
+    // get_env renders nothing: the run fails and writes no study.
+    std::fs::write(study.join("reports/env.html.tera"), "{{ get_env(name=\"HOME\") }}")
+        .unwrap_or_else(|e| panic!("{e}"));
+    with("{templates: [../reports/env.html.tera]}");
+    let o = Command::new(env!("CARGO_BIN_EXE_endline"))
+        .args(["run", "analysis/small.yaml", "--out", "out"])
+        .current_dir(&study)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("get_env is not available"), "{}", stderr(&o));
+    assert!(!study.join("out/small").exists());
+}
+
+/// Values reached CSV outputs verbatim (`=cmd|...` in rejects and the codebook), raw HTML
+/// passed through the Markdown codebook, and ESC/BEL reached the terminal (issue #24).
+#[test]
+fn outputs_are_safe_for_spreadsheets_markdown_and_terminals() {
+    let dir = scratch("safety-formats");
+    let survey = dir.join("s.yaml");
+    std::fs::write(
+        &survey,
+        "survey: s\nversion: \"1\"\nkey: id\nquestions:\n  - {name: id, type: text, label: \"=HYPERLINK(\\\"x\\\") <script>alert(1)</script>\"}\n  - {name: n, type: integer, label: N, constraint: \". < 5\"}\n  - {name: note, type: text, label: Note}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The codebook: CSV neutralised, Markdown without HTML.
+    let o = endline(&["codebook", &s(&survey), "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(crate::stdout(&o).contains("\"'=HYPERLINK"), "{}", crate::stdout(&o));
+    let o = endline(&["codebook", &s(&survey), "--format", "md"]);
+    assert!(!crate::stdout(&o).contains("<script>") && crate::stdout(&o).contains("&lt;script&gt;"));
+    // Rejects: a formula cell is neutralised, a missing code's minus sign is not, and the
+    // fixed file ingests back to the very values.
+    let data = dir.join("s.csv");
+    std::fs::write(&data, "id,n,note\nA1,9,=cmd|' /C calc'!A0\nA2,8,@SUM(1)\nA3,7,-5\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("wave");
+    let o = endline(&["ingest", &s(&survey), &s(&data), "--wave", "1", "--out", &s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rejects = std::fs::read_to_string(out.join("rejects/s.csv")).unwrap_or_default();
+    assert!(rejects.contains("A1,9,'=cmd|' /C calc'!A0") && rejects.contains("A2,8,'@SUM(1)"), "{rejects}");
+    assert!(rejects.contains("A3,7,-5,"), "a number keeps its sign: {rejects}");
+    let fixed = dir.join("fixed.csv");
+    let fixed_text = rejects.replace("A1,9,", "A1,1,").replace("A2,8,", "A2,2,").replace("A3,7,", "A3,3,");
+    std::fs::write(&fixed, fixed_text).unwrap_or_else(|e| panic!("{e}"));
+    let again = dir.join("again");
+    let o = endline(&["ingest", &s(&survey), &format!("s={}", s(&fixed)), "--wave", "1", "--out", &s(&again)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = endline(&["panel", &s(&again), "--table", "s", "--out", &s(&dir.join("p.csv"))]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let panel = std::fs::read_to_string(dir.join("p.csv")).unwrap_or_default();
+    // The values came back whole (the panel CSV neutralises them again on the way out).
+    assert!(panel.contains("'=cmd|' /C calc'!A0") && panel.contains("'@SUM(1)") && panel.contains(",-5"), "{panel}");
+    assert!(!panel.contains("''"), "{panel}");
+    // Control characters from a file never reach the terminal raw.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "survey: s\nversion: \"1\"\nkey: id\nquestions:\n  - {name: \"x\\e[31m\\a\", type: text, label: X}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["validate", &s(&bad)]);
+    let said = crate::stdout(&o) + &stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(!said.contains('\u{1b}') && !said.contains('\u{7}'), "{said:?}");
+    assert!(said.contains("\\u{1b}"), "{said}");
+}

@@ -68,7 +68,7 @@ fn codebook_in_every_format() {
     assert_eq!(md.status.code(), Some(0));
     let md = stdout(&md);
     assert!(md.starts_with("# Codebook: Border county household survey\n"));
-    assert!(md.contains("| Asked when | consent = 1 (Yes) and had_dispute = 1 (Yes) |"), "skip logic written out");
+    assert!(md.contains("| Asked when | consent = 1 (Yes) and had\\_dispute = 1 (Yes) |"), "skip logic written out");
     assert!(md.contains("| PII | yes: stored only in `border_household.pii.parquet` |"));
     assert!(md.contains("| Unit | CNY |"));
 

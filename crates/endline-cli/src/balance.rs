@@ -9,7 +9,7 @@ use endline_analysis::balance::balance as build;
 
 use crate::Outcome;
 use crate::estimate::sig;
-use crate::output::print;
+use crate::output::{error, print};
 
 /// Arguments of `endline balance`.
 #[derive(Debug, Args)]
@@ -38,7 +38,7 @@ pub fn balance(args: &BalanceArgs) -> anyhow::Result<Outcome> {
     let t = match build(&df, &args.group, &args.vars, args.weights.as_deref(), args.vcov.clone()) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(Outcome::Invalid);
         }
     };

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::estimate::{sig, table};
-use crate::output::print;
+use crate::output::{error, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -251,7 +251,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
     let reps = match crate::limits::draws(args.bootstrap_reps, "--bootstrap-reps", args.allow_large) {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(Outcome::Failure);
         }
     };
@@ -413,7 +413,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             Ok(Outcome::Invalid)
         }
     }

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use endline_analysis::{AnalysisError, FeolsFit, FeolsSpec, Vcov, WildBootstrap, WildWeights, demean::DemeanOptions};
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
@@ -85,7 +85,7 @@ fn report_error(formula: &str, e: &AnalysisError) -> String {
 
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
     if let Some(Err(e)) = args.bootstrap.map(|n| crate::limits::draws(n, "--bootstrap", args.allow_large)) {
-        eprintln!("error: {e}");
+        error!("{e}");
         return Ok(Outcome::Failure);
     }
     let bootstrap = args.bootstrap.map(|reps| WildBootstrap {

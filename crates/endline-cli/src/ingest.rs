@@ -10,7 +10,7 @@ use endline_ingest::{IngestError, OnError, Severity};
 use endline_output::{Kind, OutDir};
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 use crate::validate::load_survey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,7 +81,7 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         Some(t) => match endline_survey::expr::parse_date(t) {
             Some(d) => Some(d),
             None => {
-                eprintln!("error: --today must be a date like 2025-06-30, not `{t}`");
+                error!("--today must be a date like 2025-06-30, not `{t}`");
                 return Ok(Outcome::Failure);
             }
         },
@@ -91,7 +91,7 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         Some(path) => match endline_ingest::pii::secret_file(path, true) {
             Ok(p) => Some(p),
             Err(e) => {
-                eprintln!("error: {e}");
+                error!("{e}");
                 return Ok(Outcome::Failure);
             }
         },
@@ -131,7 +131,7 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     let report = match claimed.and_then(|out| endline_ingest::ingest_into(survey, &inputs, &opts, out)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(match e {
                 IngestError::Usage(_) | IngestError::Io(_) => Outcome::Failure,
                 _ => Outcome::Invalid,
@@ -160,6 +160,7 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
             args.out.join("ingest.json").display()
         );
         for ((rule, column, severity), n) in top.iter().take(10) {
+            let column = endline_diag::printable(column);
             let _ = writeln!(out, "  {:<8} {rule:<16} {column:<28} {n}", severity.as_str());
         }
     }

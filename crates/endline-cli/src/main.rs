@@ -25,6 +25,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::output::error;
+
 /// endline: household surveys and impact evaluation.
 #[derive(Debug, Parser)]
 #[command(name = "endline", version, about, long_about = None)]
@@ -116,7 +118,7 @@ fn main() -> ExitCode {
         if output::is_broken_pipe(&e) {
             Outcome::Success
         } else {
-            eprintln!("error: {e:#}");
+            error!("{e:#}");
             Outcome::Failure
         }
     });

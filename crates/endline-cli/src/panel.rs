@@ -10,7 +10,7 @@ use endline_output::write_file;
 use polars::prelude::*;
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 
 /// Arguments of `endline panel`.
 #[derive(Debug, Args)]
@@ -47,6 +47,24 @@ pub struct PanelArgs {
     pub out: PathBuf,
 }
 
+/// `df` with formula-like text cells neutralised for a spreadsheet
+/// ([`endline_output::csv_cell`]), as in every CSV endline writes.
+fn neutralized(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| match c.dtype() {
+            DataType::String => {
+                let values: Vec<Option<String>> =
+                    c.str()?.iter().map(|v| v.map(|v| endline_output::csv_cell::neutralize(v).into_owned())).collect();
+                Ok(Column::new(c.name().clone(), values))
+            }
+            _ => Ok(c.clone()),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(df.height(), columns)
+}
+
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let mut frames = Vec::new();
     let mut inputs: Vec<PathBuf> = args.join.iter().cloned().collect();
@@ -75,7 +93,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         df = match aggregate(&df, &spec) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("error: {e}");
+                error!("{e}");
                 return Ok(Outcome::Invalid);
             }
         };
@@ -90,7 +108,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let mut bytes = Vec::new();
     match ext.as_str() {
-        "csv" => CsvWriter::new(&mut bytes).finish(&mut df)?,
+        "csv" => CsvWriter::new(&mut bytes).finish(&mut neutralized(&df)?)?,
         "parquet" => {
             ParquetWriter::new(&mut bytes).finish(&mut df)?;
         }

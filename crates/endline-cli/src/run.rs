@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 use crate::validate::{DiagFormat, read_source, render as render_diagnostics};
 
 /// Arguments of `endline run`.
@@ -76,7 +76,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     }
     eprint!("{rendered}");
     let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
-        eprintln!("error: {} is not a valid plan; fix the errors above first", file.name());
+        error!("{} is not a valid plan; fix the errors above first", file.name());
         return Ok(Outcome::Invalid);
     };
     let stages = std::cell::Cell::new(0);
@@ -103,7 +103,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let mut results = match endline_plan::run(&plan, survey, &wave_surveys, &staging, &progress) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(match e {
                 endline_plan::RunError::Io(_) => Outcome::Failure,
                 _ => Outcome::Invalid,
@@ -143,7 +143,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     let rendered = match render(&templates, &results.json) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(Outcome::Invalid);
         }
     };

@@ -7,7 +7,7 @@ use endline_output::{Kind, OutDir};
 use endline_simulate::{Study, simulate_into};
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 use crate::validate::load_survey;
 
 /// Arguments of `endline simulate`.
@@ -108,7 +108,7 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
     let study = match parsed.and_then(|s| s.size_problem(args.allow_large).map_or(Ok(s), Err)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             return Ok(Outcome::Failure);
         }
     };
@@ -126,15 +126,15 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
         Err(e @ endline_simulate::SimulateError::Refused(_)) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             Ok(Outcome::Failure)
         }
         Err(endline_simulate::SimulateError::Study(e)) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             Ok(Outcome::Invalid)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             Ok(Outcome::Failure)
         }
     }

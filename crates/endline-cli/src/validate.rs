@@ -9,7 +9,7 @@ use endline_output::write_file;
 use endline_survey::{Survey, codebook};
 
 use crate::Outcome;
-use crate::output::print;
+use crate::output::{error, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiagFormat {
@@ -99,7 +99,7 @@ pub fn validate(args: &ValidateArgs, color: bool) -> anyhow::Result<Outcome> {
         let file = match read_source(path) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                error!("{e:#}");
                 unreadable = true;
                 continue;
             }
@@ -152,7 +152,7 @@ pub fn load_survey(path: &Path, color: bool) -> anyhow::Result<Option<Survey>> {
     if v.survey.is_none() {
         let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
         eprint!("{}", render(&file, &v.diagnostics, DiagFormat::Human, color));
-        eprintln!("error: {} is not a valid survey; fix the errors above first", file.name());
+        error!("{} is not a valid survey; fix the errors above first", file.name());
     }
     Ok(v.survey)
 }

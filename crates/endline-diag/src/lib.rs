@@ -12,7 +12,7 @@ mod render;
 mod source;
 mod suggest;
 
-pub use render::{DiagnosticJson, Report, render_human, render_short};
+pub use render::{DiagnosticJson, Report, printable, render_human, render_short};
 pub use source::{LineCol, SourceFile, Span};
 pub use suggest::suggest;
 

@@ -64,27 +64,55 @@ pub fn render_human(file: &SourceFile, d: &Diagnostic, color: bool) -> String {
         d.code,
         p.severity.render_reset(),
         p.bold.render(),
-        d.message,
+        printable(&d.message),
         p.bold.render_reset()
     );
-    let _ = writeln!(out, "{pad}{}-->{} {}:{}", g.render(), g.render_reset(), file.name(), start);
+    let _ = writeln!(out, "{pad}{}-->{} {}:{}", g.render(), g.render_reset(), printable(file.name()), start);
     snippet(&mut out, file, d.span, '^', d.label.as_deref(), &pad, &p, p.severity);
     for note in &d.notes {
         let at = file.line_col(note.span.start);
-        let _ = writeln!(out, "{pad}{}:::{} {}:{}", g.render(), g.render_reset(), file.name(), at);
+        let _ = writeln!(out, "{pad}{}:::{} {}:{}", g.render(), g.render_reset(), printable(file.name()), at);
         snippet(&mut out, file, note.span, '-', Some(&note.message), &pad, &p, p.note);
     }
     if let Some(help) = &d.help {
         let _ = writeln!(
             out,
-            "{pad} {}={} {}help{}: {help}",
+            "{pad} {}={} {}help{}: {}",
             g.render(),
             g.render_reset(),
             p.bold.render(),
-            p.bold.render_reset()
+            p.bold.render_reset(),
+            printable(help)
         );
     }
     out
+}
+
+/// Text from a user's files as it may reach a terminal: control characters (ESC, BEL,
+/// backspace, C1 codes; not tab or newline) written out as `\u{1b}`, so that no escape
+/// sequence in a name or header acts on the terminal.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unprintable) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unprintable(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_unprintable(c: char) -> bool {
+    c.is_control() && c != '\t' && c != '\n'
+}
+
+/// A character of a source line as a snippet shows it.
+fn shown_char(c: char) -> char {
+    if c.is_control() && c != '\t' { '\u{fffd}' } else { c }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -104,12 +132,17 @@ fn snippet(
     let line_start = file.offset_of(start.line, 1);
     let from = file.clamp(span.start).saturating_sub(line_start).min(line_text.len());
     let to = file.clamp(span.end).saturating_sub(line_start).clamp(from, line_text.len());
-    let lead = line_text.get(..from).map_or(0, UnicodeWidthStr::width);
-    let marked = line_text.get(from..to).map_or(0, UnicodeWidthStr::width).max(1);
+    // Control characters in the file (an escape sequence, a bell) are shown as `�`, never
+    // sent to the terminal; widths are measured on what is shown.
+    let shown = |t: Option<&str>| t.map_or_else(String::new, |t| t.chars().map(shown_char).collect::<String>());
+    let (before, inside) = (shown(line_text.get(..from)), shown(line_text.get(from..to)));
+    let line_text = shown(Some(line_text));
+    let lead = UnicodeWidthStr::width(before.as_str());
+    let marked = UnicodeWidthStr::width(inside.as_str()).max(1);
     let _ = writeln!(out, "{pad} {}|{}", g.render(), g.render_reset());
     let _ = writeln!(out, "{}{:>w$} |{} {line_text}", g.render(), start.line, g.render_reset(), w = pad.len());
     let marks: String = std::iter::repeat_n(mark, marked).collect();
-    let label = label.map(|l| format!(" {l}")).unwrap_or_default();
+    let label = label.map(|l| format!(" {}", printable(l))).unwrap_or_default();
     let _ = writeln!(
         out,
         "{pad} {}|{} {}{}{marks}{label}{}",
@@ -123,7 +156,8 @@ fn snippet(
 
 /// Renders a diagnostic on one line: `file:line:col: severity[code]: message`.
 pub fn render_short(file: &SourceFile, d: &Diagnostic) -> String {
-    format!("{}:{}: {}[{}]: {}", file.name(), file.line_col(d.span.start), d.severity, d.code, d.message)
+    let at = file.line_col(d.span.start);
+    format!("{}:{at}: {}[{}]: {}", printable(file.name()), d.severity, d.code, printable(&d.message))
 }
 
 /// One diagnostic as `validate --format json` writes it.

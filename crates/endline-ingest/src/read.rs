@@ -470,6 +470,9 @@ pub struct Records {
     file: String,
     columns: Vec<String>,
     source: Source,
+    /// An endline rejects file (it has `_reasons`): its cells were written neutralised
+    /// against spreadsheet formulas ([`endline_output::csv_cell`]) and are restored.
+    restore: bool,
 }
 
 enum Source {
@@ -524,6 +527,11 @@ impl Records {
                 }
                 *row += 1;
                 out.row = *row;
+                if self.restore {
+                    let cells: Vec<String> =
+                        out.cells().map(|c| endline_output::csv_cell::restore(c).to_string()).collect();
+                    out.set_cells(cells.iter().map(String::as_str));
+                }
                 Ok(true)
             }
         }
@@ -555,10 +563,17 @@ fn csv_records(
     if columns.iter().all(String::is_empty) {
         return Err(IngestError::Malformed { file: file.into(), row: 0, message: "the file has no header row".into() });
     }
+    let restore = columns.iter().any(|c| c == "_reasons");
+    let columns = if restore {
+        columns.iter().map(|c| endline_output::csv_cell::restore(c).to_string()).collect()
+    } else {
+        columns
+    };
     Ok(Records {
         file: file.to_string(),
         columns,
         source: Source::Csv { reader: Box::new(reader), row: 0, path: path.map(Path::to_path_buf) },
+        restore,
     })
 }
 
@@ -734,7 +749,7 @@ pub fn open(path: &Path, display: &str, encoding: Option<&str>) -> Result<Record
     let whole = |parse: fn(&str, &str) -> Result<RawTable, IngestError>| -> Result<Records, IngestError> {
         let bytes = std::fs::read(path).map_err(cannot)?;
         let t = parse(display, &decode(display, &bytes, encoding)?)?;
-        Ok(Records { file: t.file, columns: t.columns, source: Source::Memory(t.records.into_iter()) })
+        Ok(Records { file: t.file, columns: t.columns, source: Source::Memory(t.records.into_iter()), restore: false })
     };
     match ext.as_str() {
         "csv" => {

@@ -27,6 +27,7 @@ use polars_parquet::write::{
 use serde::Serialize;
 
 use endline_output::OutDir;
+use endline_output::csv_cell::neutralize;
 
 use crate::error::IngestError;
 use crate::hash::FnvMap;
@@ -1037,30 +1038,40 @@ fn write_rejects(
     let kept: Vec<usize> = (0..out.header.len()).filter(|&h| !(redacted && out.header_pii[h])).collect();
     if out.rejects.is_none() {
         let mut w = open(format!("{}.csv", t.name))?;
-        w.write_record(kept.iter().map(|&h| out.header[h].as_str()).chain(own)).map_err(csv_err(&rdir))?;
+        let names = kept.iter().map(|&h| neutralize(&out.header[h]));
+        put_row(&mut w, names.chain(own.map(Cow::Borrowed))).map_err(csv_err(&rdir))?;
         out.rejects = Some(w);
     }
     if redacted && personal.write && out.pii_rejects.is_none() {
         let mut w = open(format!("{}.pii.csv", t.name))?;
-        w.write_record(out.header.iter().map(String::as_str).chain(own)).map_err(csv_err(&rdir))?;
+        put_row(&mut w, out.header.iter().map(|h| neutralize(h)).chain(own.map(Cow::Borrowed)))
+            .map_err(csv_err(&rdir))?;
         out.pii_rejects = Some(w);
     }
     for &r in rejected {
         let row = &t.rows[r];
-        let cell = |h: usize| out.header_at[row.file][h].and_then(|i| t.cell(row, i)).unwrap_or_default();
+        let cell = |h: usize| neutralize(out.header_at[row.file][h].and_then(|i| t.cell(row, i)).unwrap_or_default());
         let errors: Vec<&Issue> = row.issues().iter().filter(|i| i.severity == Severity::Error).collect();
         let rules = errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";");
         let reasons = errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ");
         let source_row = row.row.to_string();
-        let added = [t.files[row.file].display.as_str(), &source_row, &rules, &reasons];
+        let added = [t.files[row.file].display.as_str(), &source_row, &rules, &reasons].map(neutralize);
         if let Some(w) = &mut out.pii_rejects {
-            w.write_record((0..out.header.len()).map(cell).chain(added)).map_err(csv_err(&rdir))?;
+            put_row(w, (0..out.header.len()).map(cell).chain(added.clone())).map_err(csv_err(&rdir))?;
         }
         if let Some(w) = &mut out.rejects {
-            w.write_record(kept.iter().map(|&h| cell(h)).chain(added)).map_err(csv_err(&rdir))?;
+            put_row(w, kept.iter().map(|&h| cell(h)).chain(added)).map_err(csv_err(&rdir))?;
         }
     }
     Ok(())
+}
+
+/// Writes one CSV record from its cells.
+fn put_row<'c>(w: &mut csv::Writer<BufWriter<File>>, cells: impl Iterator<Item = Cow<'c, str>>) -> csv::Result<()> {
+    for c in cells {
+        w.write_field(c.as_bytes())?;
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 fn csv_err(dir: &Path) -> impl Fn(csv::Error) -> IngestError + '_ {

@@ -17,10 +17,13 @@
 //!   when its [`OutDir`] is dropped uncommitted (an error) and, through [`cleanup`], when
 //!   the process is interrupted (the CLI calls it on SIGINT, SIGTERM and SIGHUP).
 //!
+//! [`csv_cell`] neutralises formula-like CSV cells (OWASP's rule), reversibly.
+//!
 //! **Invariant:** nothing here removes a path that this process did not create, except a
 //! staging folder left by an earlier endline process that carries endline's marker and
 //! whose target lock this process holds.
 
+pub mod csv_cell;
 mod dir;
 mod file;
 mod lock;

@@ -310,6 +310,30 @@ impl PlanReader<'_, '_> {
         Some((s, path))
     }
 
+    /// A template must be of a kind endline escapes, render to a plain file name, and
+    /// lie inside the study's folder (the plan's folder's parent, where `surveys/`,
+    /// `analysis/` and `reports/` live) unless the plan allows otherwise.
+    fn check_template(&mut self, s: &Sp<String>, path: &Path, allow_outside: bool) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Err(e) = endline_report::render::output_name(&name) {
+            self.error(codes::INVALID_VALUE, s.span, e);
+            return;
+        }
+        let base = if self.base.as_os_str().is_empty() { Path::new(".") } else { self.base.as_path() };
+        let (Ok(base), Ok(resolved)) = (std::fs::canonicalize(base), std::fs::canonicalize(path)) else { return };
+        let root = base.parent().unwrap_or(&base);
+        if !allow_outside && !resolved.starts_with(root) {
+            self.r.diags.push(
+                Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    s.span,
+                    format!("the template `{}` lies outside the study's folder {}", s.v, root.display()),
+                )
+                .with_help("keep templates with the study (reports/), or say `allow_outside: true` under `report:`"),
+            );
+        }
+    }
+
     fn file(&mut self, node: &Node, what: &str) -> Option<PathBuf> {
         self.file_ref(node, what).map(|(_, p)| p)
     }
@@ -615,10 +639,21 @@ impl PlanReader<'_, '_> {
                 _ => {
                     if let Some(m) = self.mapping(v, "`report`") {
                         self.required(m, &["templates"], "`report`");
-                        for (_, t) in self.r.fields(m, &["templates"], "`report`") {
-                            for f in self.list(t, "`templates`") {
-                                plan.templates.extend(self.file(f, "a template"));
+                        let mut allow_outside = false;
+                        let mut named = Vec::new();
+                        for (k, t) in self.r.fields(m, &["templates", "allow_outside"], "`report`") {
+                            if k.as_str() == "allow_outside" {
+                                let options = [("true", true), ("false", false)];
+                                allow_outside = self.one_of(t, "`allow_outside`", &options).unwrap_or(false);
+                            } else {
+                                for f in self.list(t, "`templates`") {
+                                    named.extend(self.file_ref(f, "a template"));
+                                }
                             }
+                        }
+                        for (s, path) in named {
+                            self.check_template(&s, &path, allow_outside);
+                            plan.templates.push(path);
                         }
                     }
                 }

@@ -98,6 +98,11 @@ fn p_relation(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> 
 
 fn tera(markdown: bool) -> Tera {
     let mut t = Tera::default();
+    // tera registers get_env whatever its features: a template must not read the
+    // environment (secrets live there), and a report must not depend on it.
+    t.register_function("get_env", |_: &HashMap<String, Value>| -> tera::Result<Value> {
+        Err(tera::Error::msg("get_env is not available in endline reports"))
+    });
     t.register_filter("num", num);
     t.register_filter("p", p_value);
     t.register_filter("p_eq", p_relation);
@@ -110,13 +115,37 @@ fn tera(markdown: bool) -> Tera {
     t
 }
 
+/// The kinds of template endline knows how to escape, by the name's ending.
+pub const TEMPLATE_KINDS: [&str; 2] = [".html.tera", ".md.tera"];
+
+/// The file a template named `name` renders to (`report.html.tera` → `report.html`), or
+/// why it cannot be one: only HTML and Markdown templates are escaped, and an output name
+/// is a plain file name (never results.json or manifest.json, which endline writes).
+pub fn output_name(name: &str) -> Result<String, String> {
+    if !TEMPLATE_KINDS.iter().any(|k| name.ends_with(k)) {
+        return Err(format!(
+            "template `{name}`: only HTML (`*.html.tera`) and Markdown (`*.md.tera`) templates are rendered, \
+             since only their text can be escaped"
+        ));
+    }
+    let out = name.strip_suffix(".tera").unwrap_or(name);
+    let stem = out.rsplit_once('.').map_or("", |(s, _)| s);
+    if stem.is_empty() || stem.starts_with('.') || out.contains(['/', '\\']) {
+        return Err(format!("template `{name}`: its output `{out}` must be a plain file name"));
+    }
+    Ok(out.to_string())
+}
+
 /// Renders each template against `results`; returns (output name, text) pairs.
 pub fn render(templates: &[Template], results: &Value) -> Result<Vec<(String, String)>, RenderError> {
     let mut ctx = Context::from_value(results.clone()).map_err(|e| RenderError(e.to_string()))?;
     ctx.insert("plots", &plots(results));
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::new();
     for tpl in templates {
-        let name = tpl.name.strip_suffix(".tera").unwrap_or(&tpl.name).to_string();
+        let name = output_name(&tpl.name).map_err(RenderError)?;
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(RenderError(format!("two templates would both write {name}")));
+        }
         let mut t = tera(name.ends_with(".md"));
         t.add_raw_template(&name, &tpl.text).map_err(|e| RenderError(format!("{}: {}", tpl.name, chain(&e))))?;
         let text = t.render(&name, &ctx).map_err(|e| RenderError(format!("{}: {}", tpl.name, chain(&e))))?;

@@ -236,8 +236,24 @@ pub fn build(survey: &Survey) -> Codebook {
     }
 }
 
+/// Text for the Markdown codebook: HTML cannot pass (`<`, `>`, `&` become entities), and
+/// the characters that would start emphasis, code, links or a table cell are escaped.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Codebook {
@@ -245,7 +261,7 @@ impl Codebook {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let title = self.title.first().map_or(self.survey.as_str(), |t| t.text.as_str());
-        let _ = writeln!(out, "# Codebook: {title}\n");
+        let _ = writeln!(out, "# Codebook: {}\n", md_escape(title));
         let _ = writeln!(out, "Survey `{}`, version {}. Key: `{}`.", self.survey, self.version, self.key);
         if !self.languages.is_empty() {
             let _ = writeln!(out, "Languages: {}.", self.languages.join(", "));
@@ -298,7 +314,7 @@ impl Codebook {
                     let _ = writeln!(out, "|---|{}", "---|".repeat(self.label_headers().len()));
                     for c in &v.choices {
                         let labels: Vec<String> = c.labels.iter().map(|l| md_escape(&l.text)).collect();
-                        let _ = writeln!(out, "| {} | {} |", c.value, labels.join(" | "));
+                        let _ = writeln!(out, "| {} | {} |", md_escape(&c.value.to_string()), labels.join(" | "));
                     }
                 }
             }
@@ -364,10 +380,15 @@ impl Codebook {
 }
 
 /// One CSV record (RFC 4180 quoting), ending in `\n`.
+/// A CSV row; formula-like cells (`=`, `+`, `@`, ...) neutralised, as in every CSV
+/// endline writes ([`endline_output::csv_cell`]).
 fn csv_row(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
-        .map(|f| if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.clone() })
+        .map(|f| endline_output::csv_cell::neutralize(f))
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.into_owned() }
+        })
         .collect();
     format!("{}\n", quoted.join(","))
 }
