@@ -359,3 +359,59 @@ fn outputs_are_safe_for_spreadsheets_markdown_and_terminals() {
     assert!(!said.contains('\u{1b}') && !said.contains('\u{7}'), "{said:?}");
     assert!(said.contains("\\u{1b}"), "{said}");
 }
+
+/// Numbers that meant nothing, with exit 0 (issue #24): an infinite or absurd outcome,
+/// one cluster, every unit treated from the start. Each is an error naming what is wrong.
+#[test]
+fn nonsense_inputs_are_errors_not_numbers() {
+    let dir = scratch("safety-nonsense");
+    let panel = |name: &str, rows: &dyn Fn(usize, i64) -> String| {
+        let mut text = String::from("u,t,g,y,c\n");
+        for u in 1..=6 {
+            for t in 2000..=2003 {
+                text += &rows(u, t);
+            }
+        }
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        s(&p)
+    };
+    let normal = |u: usize, t: i64| -> (i64, f64) {
+        let g = if u <= 3 { 2002 } else { 0 };
+        (g, u as f64 + (t - 2000) as f64 * 0.5 + if g > 0 && t >= g { 1.0 } else { 0.0 })
+    };
+    let did = |data: &str, extra: &[&str]| {
+        let mut args = vec!["did", data, "--outcome", "y", "--unit", "u", "--time", "t", "--cohort", "g"];
+        args.extend_from_slice(extra);
+        endline(&args)
+    };
+    // Infinite and absurd outcomes: the rows are named.
+    for (name, bad) in [("inf.csv", "inf"), ("big.csv", "1e300")] {
+        let data = panel(name, &|u, t| {
+            let (g, y) = normal(u, t);
+            let y = if u == 2 && t == 2001 { bad.to_string() } else { y.to_string() };
+            format!("{u},{t},{g},{y},1\n")
+        });
+        let o = did(&data, &[]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("infinite or beyond ±1e100") && stderr(&o).contains("rows 6"), "{}", stderr(&o));
+        let o = endline(&["estimate", &data, "-f", "y ~ g | u + t"]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+    }
+    // One cluster: estimate refused it already; did printed SE 1e-16.
+    let data = panel("one.csv", &|u, t| {
+        let (g, y) = normal(u, t);
+        format!("{u},{t},{g},{y},1\n")
+    });
+    assert_eq!(did(&data, &[]).status.code(), Some(0));
+    let o = did(&data, &["--cluster", "c"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs at least two clusters, but the panel has 1"), "{}", stderr(&o));
+    // Every unit treated from the first period: no comparison, for every method.
+    let data = panel("all.csv", &|u, t| format!("{u},{t},2000,{},{u}\n", u as f64 + t as f64)).to_string();
+    for method in ["cs", "twfe", "event", "sa", "bacon"] {
+        let o = did(&data, &["--method", method]);
+        assert_eq!(o.status.code(), Some(1), "{method}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no comparison"), "{method}: {}", stderr(&o));
+    }
+}

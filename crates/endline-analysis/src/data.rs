@@ -182,12 +182,37 @@ pub fn numeric(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     }
     let s = s.cast(&DataType::Float64)?;
     let ca = s.f64()?;
-    if ca.null_count() == 0
+    let values: Vec<f64> = if ca.null_count() == 0
         && let Ok(slice) = ca.cont_slice()
     {
-        return Ok(slice.to_vec());
+        slice.to_vec()
+    } else {
+        ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+    };
+    check_magnitudes(name, &values)?;
+    Ok(values)
+}
+
+/// Values this large are data errors (no measured quantity is), and their squares
+/// overflow the sums every estimator forms, which then give numbers that mean nothing.
+pub const ABSURD: f64 = 1e100;
+
+/// Refuses infinite values and values beyond ±[`ABSURD`], naming the rows (1-based data
+/// rows of the table as read).
+fn check_magnitudes(name: &str, values: &[f64]) -> Result<()> {
+    let bad = |v: &f64| v.is_infinite() || v.abs() >= ABSURD;
+    if !values.iter().any(bad) {
+        return Ok(());
     }
-    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    let rows: Vec<usize> = values.iter().enumerate().filter(|(_, v)| bad(v)).map(|(i, _)| i + 1).collect();
+    let shown: Vec<String> = rows.iter().take(5).map(usize::to_string).collect();
+    Err(AnalysisError::Invalid(format!(
+        "`{name}` has {} value(s) that are infinite or beyond ±1e100, which no estimate can use (rows {}{}); \
+         fix or remove them",
+        rows.len(),
+        shown.join(", "),
+        if rows.len() > shown.len() { ", …" } else { "" }
+    )))
 }
 
 /// Integer codes over a range no wider than a few times the number of rows (unit ids,

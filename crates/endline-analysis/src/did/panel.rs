@@ -255,6 +255,28 @@ pub fn build(df: &DataFrame, spec: &PanelSpec) -> Result<Panel> {
         n_obs,
         warnings,
     };
+    if let Some(c) = &panel.cluster {
+        let mut codes: Vec<u32> = c.iter().copied().filter(|&c| c != MISSING).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        if codes.len() < 2 {
+            return Err(AnalysisError::Invalid(format!(
+                "clustering by `{}` needs at least two clusters, but the panel has {}",
+                spec.cluster.as_deref().unwrap_or_default(),
+                codes.len()
+            )));
+        }
+    }
+    // A difference in differences needs units untreated in some period: when every unit
+    // is treated from the first period on, there is nothing to compare (TWFE would print
+    // 0 and the Bacon decomposition nothing).
+    let first = panel.periods.first().copied().unwrap_or(0);
+    if panel.cohort.iter().all(|&g| g != 0 && g <= first) {
+        return Err(AnalysisError::Invalid(format!(
+            "every unit is treated from the first period ({first}) on: no unit-period is untreated, so there is \
+             no comparison; a difference in differences needs never-treated units or units treated later"
+        )));
+    }
     if !panel.is_balanced() {
         let missing = panel.y.iter().filter(|v| v.is_nan()).count();
         panel.warnings.push(format!(
