@@ -5,6 +5,7 @@
 //! sees half an ingest and a failed one leaves the previous outputs in place.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -585,18 +586,29 @@ impl<'s> Writer<'s> {
         let tables = tables
             .iter()
             .map(|t| {
+                // Looked up by hash: a file may have 100,000 columns.
                 let mut header: Vec<String> = Vec::new();
+                let mut at: HashMap<&str, usize> = HashMap::new();
                 for f in &t.files {
                     for c in &f.columns {
-                        if !header.contains(c) {
+                        at.entry(c.as_str()).or_insert_with(|| {
                             header.push(c.clone());
-                        }
+                            header.len() - 1
+                        });
                     }
                 }
                 let header_at: Vec<Vec<Option<usize>>> = t
                     .files
                     .iter()
-                    .map(|f| header.iter().map(|h| f.columns.iter().position(|c| c == h)).collect())
+                    .map(|f| {
+                        let mut positions = vec![None; header.len()];
+                        for (i, c) in f.columns.iter().enumerate().rev() {
+                            if let Some(&h) = at.get(c.as_str()) {
+                                positions[h] = Some(i);
+                            }
+                        }
+                        positions
+                    })
                     .collect();
                 // Personal in any file that has it.
                 let header_pii = (0..header.len())

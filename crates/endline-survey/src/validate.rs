@@ -112,10 +112,12 @@ struct Validator {
 }
 
 /// The checker's view of the survey: symbols plus choice values.
+/// What an expression sees, borrowed from the validator: made for every expression, so
+/// it copies nothing (names and choice values are listed only when a check asks).
 struct Scope<'v> {
     symbols: &'v HashMap<String, Symbol>,
-    names: Vec<&'v str>,
-    values: Vec<Vec<ChoiceValue>>,
+    decls: &'v BTreeMap<String, Span>,
+    lists: &'v [ChoiceList],
 }
 
 impl Env for Scope<'_> {
@@ -123,10 +125,10 @@ impl Env for Scope<'_> {
         self.symbols.get(name)
     }
     fn names(&self) -> Vec<&str> {
-        self.names.clone()
+        self.decls.keys().map(String::as_str).collect()
     }
-    fn list_values(&self, list: usize) -> &[ChoiceValue] {
-        self.values.get(list).map_or(&[], Vec::as_slice)
+    fn list_values(&self, list: usize) -> Vec<ChoiceValue> {
+        self.lists.get(list).map_or_else(Vec::new, |l| l.choices.iter().map(|c| c.value.clone()).collect())
     }
 }
 
@@ -613,15 +615,15 @@ impl Validator {
     }
 
     fn scope(&self) -> Scope<'_> {
-        Scope {
-            symbols: &self.symbols,
-            names: self.decls.keys().map(String::as_str).collect(),
-            values: self.lists.iter().map(|l| l.choices.iter().map(|c| c.value.clone()).collect()).collect(),
-        }
+        Scope { symbols: &self.symbols, decls: &self.decls, lists: &self.lists }
     }
 
-    /// Infers the value type of each `calculate` from its calculation, to a fixed point
-    /// (calculations may use each other in any order).
+    /// Infers the value type of each `calculate` from its calculation (calculations may use
+    /// each other in any order). A worklist: every calculation is checked once, and again
+    /// only when a calculation it uses changes type, so a chain costs its length, not its
+    /// length squared (declared backwards, the fixed point over all of them took as many
+    /// passes as the chain is long). Types only move up a short lattice, so it ends; the
+    /// bound guards against a cycle (reported elsewhere).
     fn infer_calculations(&mut self, pre: &[Pre<'_>]) {
         let mut calcs = Vec::new();
         collect_calcs(pre, &mut calcs);
@@ -632,21 +634,39 @@ impl Validator {
                 Some((p.name.clone(), p.repeats.clone(), e))
             })
             .collect();
-        for _ in 0..=parsed.len() {
-            let mut changed = false;
-            for (name, repeats, e) in &parsed {
-                let scope = self.scope();
-                let mut checker = Checker::new(&scope, Ctx { repeats, self_ty: None, property: "calculation" });
-                let ty = checker.check(e);
-                if let Some(sym) = self.symbols.get_mut(name)
-                    && sym.kind != SymbolKind::Value(ty)
-                {
-                    sym.kind = SymbolKind::Value(ty);
-                    changed = true;
+        let index: HashMap<&str, usize> = parsed.iter().enumerate().map(|(i, (n, _, _))| (n.as_str(), i)).collect();
+        let mut users: Vec<Vec<usize>> = vec![Vec::new(); parsed.len()];
+        for (i, (_, _, e)) in parsed.iter().enumerate() {
+            for (name, _) in e.references() {
+                if let Some(&j) = index.get(name) {
+                    users[j].push(i);
                 }
             }
-            if !changed {
+        }
+        let mut queue: std::collections::VecDeque<usize> = (0..parsed.len()).collect();
+        let mut queued = vec![true; parsed.len()];
+        let mut budget = parsed.len().saturating_mul(8) + 16;
+        while let Some(i) = queue.pop_front() {
+            queued[i] = false;
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
                 break;
+            }
+            let (name, repeats, e) = &parsed[i];
+            let ty = {
+                let scope = self.scope();
+                Checker::new(&scope, Ctx { repeats, self_ty: None, property: "calculation" }).check(e)
+            };
+            if let Some(sym) = self.symbols.get_mut(name)
+                && sym.kind != SymbolKind::Value(ty)
+            {
+                sym.kind = SymbolKind::Value(ty);
+                for &u in &users[i] {
+                    if !queued[u] {
+                        queued[u] = true;
+                        queue.push_back(u);
+                    }
+                }
             }
         }
     }

@@ -104,7 +104,7 @@ pub(crate) struct Symbol {
 pub(crate) trait Env {
     fn symbol(&self, name: &str) -> Option<&Symbol>;
     fn names(&self) -> Vec<&str>;
-    fn list_values(&self, list: usize) -> &[ChoiceValue];
+    fn list_values(&self, list: usize) -> Vec<ChoiceValue>;
 }
 
 /// Where an expression stands.
