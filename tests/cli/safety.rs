@@ -415,3 +415,17 @@ fn nonsense_inputs_are_errors_not_numbers() {
         assert!(stderr(&o).contains("no comparison"), "{method}: {}", stderr(&o));
     }
 }
+
+/// A file that never ends its line (a link to /dev/zero) grew until the process was
+/// killed (issue #24): a record longer than 64 MiB is refused at its row.
+#[cfg(unix)]
+#[test]
+fn a_record_without_end_is_refused_not_read_forever() {
+    let dir = scratch("safety-zero");
+    let link = dir.join("hh.csv");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["ingest", SURVEY, &format!("hh={}", s(&link)), "--wave", "1", "--out", &s(&dir.join("out"))]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("longer than 64 MiB"), "{}", stderr(&o));
+    assert!(!dir.join("out").exists());
+}

@@ -122,6 +122,9 @@ impl<R: Read> CsvReader<R> {
             let avail = &self.buf[self.at..self.end];
             let (len, next) = match memchr(b'\n', avail) {
                 Some(nl) => (nl, nl + 1),
+                // A line that does not end within the limit is refused as it is read,
+                // not once its end is found (a file that never ends a line).
+                None if avail.len() > self.max_record + 1 => return Err(CsvError::TooLong),
                 None if !self.eof => {
                     self.fill()?;
                     continue;
@@ -172,6 +175,11 @@ impl<R: Read> CsvReader<R> {
             match res {
                 ReadRecordResult::InputEmpty => {
                     self.fill()?;
+                }
+                ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull
+                    if outlen + endlen > self.max_record =>
+                {
+                    return Err(CsvError::TooLong);
                 }
                 ReadRecordResult::OutputFull => self.out.resize(self.out.len() * 2, 0),
                 ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
@@ -276,7 +284,7 @@ mod tests {
     }
 
     /// A record longer than the limit is an error, plain or quoted, and one at the
-    /// limit is read (the limit is lowered: the real one is 4 GiB).
+    /// limit is read (the limit is lowered: the real one is 64 MiB).
     #[test]
     fn records_over_the_limit_are_refused() {
         let read = |bytes: &[u8]| {

@@ -9,9 +9,12 @@ use std::path::Path;
 use crate::csv_reader::{CsvError, CsvReader};
 use crate::error::IngestError;
 
-/// The longest record read, in bytes (its cells and one separator after each): cell
-/// ends are kept as `u32`, half the memory of `usize` on the path every cell takes.
-pub const MAX_RECORD_BYTES: usize = u32::MAX as usize;
+/// The longest record read, in bytes (its cells and one separator after each): 64 MiB.
+/// No survey record comes near it (media are exported apart), and it bounds what one
+/// record can cost: a 200 MB field took 1.35 GB, and a file that never ends a line (a
+/// link to /dev/zero) grew until the process was killed. Cell ends are kept as `u32`,
+/// which this also keeps safe.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// One record as written in its file: its cells in one buffer.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -676,7 +679,7 @@ fn too_long(file: &str, row: usize) -> IngestError {
     IngestError::Malformed {
         file: file.into(),
         row,
-        message: format!("is longer than {MAX_RECORD_BYTES} bytes, the most a record may hold"),
+        message: format!("is longer than {} MiB, the most a record may hold", MAX_RECORD_BYTES >> 20),
     }
 }
 
