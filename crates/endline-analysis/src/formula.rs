@@ -329,6 +329,15 @@ mod props {
             }
         }
 
+        /// Long and deeply nested formulas (the bounded fuzz run; see ENDLINE_FUZZ_CASES in
+        /// endline-survey's fuzz tests for a longer one).
+        #[test]
+        fn long_formulas_never_panic(depth in 0usize..20_000, parts in prop::collection::vec(prop::sample::select(vec!["x", "+", "|", "^", ":", "i(", "C(", ")", "(", ","]), 0..5_000)) {
+            let _ = super::parse(&format!("y ~ {}x{}", "(".repeat(depth), ")".repeat(depth)));
+            let _ = super::parse(&format!("y ~ {}x{}", "i(".repeat(depth), ")".repeat(depth)));
+            let _ = super::parse(&format!("y ~ {}", parts.join(" ")));
+        }
+
         #[test]
         fn formula_like_text_never_panics(parts in prop::collection::vec(prop::sample::select(vec!["y", "x", "~", "+", "|", ":", "^", "i(", "C(", ")", ",", "ref=", "-1", "c(", "0", "1", "-", "`a b`", "'s'"]), 0..20)) {
             let _ = super::parse(&parts.join(" "));

@@ -124,6 +124,8 @@ fn pipeline<T: Send>(
             .map_err(|e| IngestError::Io(format!("cannot start a thread: {e}")))?;
         std::thread::Builder::new()
             .name("ingest-check".into())
+            // It evaluates every expression of the survey.
+            .stack_size(endline_survey::expr::STACK_BYTES)
             .spawn_scoped(scope, move || {
                 for batch in raw_rx {
                     let data = layout.check_after(batch.records, &batch.earlier, typed_rx.try_recv().ok());

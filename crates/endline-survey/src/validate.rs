@@ -31,7 +31,9 @@ impl Validation {
     }
 }
 
-/// Validates a survey definition. Does no I/O: the caller reads the file.
+/// Validates a survey definition. Does no I/O: the caller reads the file. Needs
+/// [`crate::expr::STACK_BYTES`] of stack for the deepest expressions a survey may hold (a
+/// main thread has it).
 pub fn validate(file: &SourceFile) -> Validation {
     let doc = Doc::new(file);
     let root = match doc.parse() {

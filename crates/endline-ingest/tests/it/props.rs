@@ -61,3 +61,66 @@ proptest! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("ENDLINE_FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(32);
+    ProptestConfig { cases, ..ProptestConfig::default() }
+}
+
+/// CSV-like text: quoted and plain cells, commas, quotes, CR/LF in and out of quotes, a
+/// BOM, multibyte text.
+fn csv_like() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "a", "1", "-99", ",", ",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "边", "é", "\u{feff}", "=x", "'", "\t",
+    ]);
+    prop::collection::vec(piece, 0..20_000).prop_map(|p| p.concat())
+}
+
+/// JSON-like text: arrays and objects of any depth, strings with escapes, numbers.
+fn json_like() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "\"k\"",
+        "\"v\\n\\u00e9\"",
+        "1",
+        "-1.5e300",
+        "null",
+        "true",
+        "\n",
+        " ",
+    ]);
+    prop::collection::vec(piece, 0..20_000).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(fuzz_config())]
+
+    /// Large CSV through the streaming reader ingest uses on files, and the in-memory one.
+    #[test]
+    fn large_csv_is_records_or_a_clear_error(text in csv_like()) {
+        let dir = crate::scratch_dir("fuzz-csv");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("x.csv");
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        if let Ok(mut records) = read::open(&path, "x.csv", None) {
+            let mut rec = read::RawRecord::default();
+            while let Ok(true) = records.next_into(&mut rec) {}
+        }
+        let _ = read::parse_csv("x.csv", &text);
+    }
+
+    /// Large and deeply nested JSON, as JSON Lines and as an array.
+    #[test]
+    fn large_json_is_records_or_a_clear_error(text in json_like(), depth in 0usize..5000) {
+        let _ = read::parse_jsonl("x.jsonl", &text);
+        let _ = read::parse_json_array("x.json", &text);
+        let deep = format!("[{}{}]", "[".repeat(depth), "]".repeat(depth));
+        let _ = read::parse_json_array("x.json", &deep);
+        let _ = read::parse_jsonl("x.jsonl", &deep);
+    }
+}

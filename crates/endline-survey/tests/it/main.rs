@@ -2,6 +2,7 @@
 
 mod eval;
 mod fixtures;
+mod fuzz;
 mod props;
 
 use std::path::{Path, PathBuf};
