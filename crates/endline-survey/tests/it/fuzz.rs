@@ -4,7 +4,7 @@
 //!
 //! `.ci/run` runs a bounded number of cases (`ENDLINE_FUZZ_CASES`, 32 by default). For a
 //! release, run many more in the release profile:
-//! `ENDLINE_FUZZ_CASES=20000 cargo test --release -p endline-survey --test it fuzz`.
+//! `ENDLINE_FUZZ_CASES=20000 cargo test --release --workspace -- fuzz large_ long_`.
 
 use proptest::prelude::*;
 
