@@ -145,25 +145,25 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     for (name, c) in &report.counts {
         let _ = writeln!(out, "{name:<24} {:>10} {:>10} {:>10}", c.rows_in, c.rows_written, c.rows_rejected);
     }
-    let issues = &report.issues;
-    if !issues.is_empty() {
+    if report.issues_total > 0 {
         let mut by: BTreeMap<(String, String, Severity), usize> = BTreeMap::new();
-        for i in issues {
-            *by.entry((i.rule.clone(), i.column.clone(), i.severity)).or_default() += 1;
+        for c in &report.issue_counts {
+            *by.entry((c.rule.clone(), c.column.clone(), c.severity)).or_default() += c.count;
         }
         let mut top: Vec<_> = by.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let _ = writeln!(
             out,
             "\ntop problems (rule, column: count) — all {} in {}:",
-            issues.len(),
-            args.out.join("ingest.json").display()
+            report.issues_total,
+            args.out.join("issues.csv").display()
         );
         for ((rule, column, severity), n) in top.iter().take(10) {
             let column = endline_diag::printable(column);
             let _ = writeln!(out, "  {:<8} {rule:<16} {column:<28} {n}", severity.as_str());
         }
     }
+
     print(&out)?;
     Ok(Outcome::Success)
 }

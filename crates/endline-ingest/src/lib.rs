@@ -14,6 +14,7 @@ mod csv_reader;
 mod error;
 mod hash;
 pub mod ingest;
+pub mod issues;
 mod model;
 mod nested;
 pub mod pii;
@@ -23,4 +24,4 @@ pub mod write;
 
 pub use batch::{ingest_into, ingest_to};
 pub use error::IngestError;
-pub use model::{Issue, OnError, Severity, TableCounts};
+pub use model::{Issue, IssueCount, OnError, Severity, TableCounts};

@@ -28,15 +28,37 @@ pub struct Issue {
     pub message: String,
 }
 
+/// The order of records' issues in `ingest.json` and `issues.csv`: by table, file, row,
+/// column and rule, ties by every other field, so the order is the same however the
+/// input was batched.
+pub(crate) fn report_order(a: &Issue, b: &Issue) -> std::cmp::Ordering {
+    (&a.table, &a.file, a.row, &a.column, &a.rule)
+        .cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
+        .then_with(|| a.cmp(b))
+}
+
 /// Every issue as ingest.json lists them: the file-level ones (already in order), then
-/// the records' by table, file, row, column and rule.
+/// the records' in [`report_order`].
 pub(crate) fn in_report_order(file_issues: &[Issue], mut records: Vec<Issue>) -> Vec<Issue> {
-    records.sort_by(|a, b| {
-        (&a.table, &a.file, a.row, &a.column, &a.rule).cmp(&(&b.table, &b.file, b.row, &b.column, &b.rule))
-    });
+    records.sort_by(report_order);
     let mut all = file_issues.to_vec();
     all.extend(records);
     all
+}
+
+/// How many issues of one kind an ingest found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IssueCount {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// The rule.
+    pub rule: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// How many.
+    pub count: usize,
 }
 
 /// Counts for one table. Always `rows_in = rows_written + rows_rejected`.

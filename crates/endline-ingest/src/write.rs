@@ -33,7 +33,8 @@ use endline_output::csv_cell::neutralize;
 use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::ingest::{Ingested, Options, TableData};
-use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
+use crate::issues::IssueLog;
+use crate::model::{Issue, IssueCount, OnError, Severity, TableCounts};
 use crate::nested::leaf_pages;
 use crate::pii::Pseudonyms;
 
@@ -44,6 +45,11 @@ struct Summary<'a> {
     wave: &'a str,
     on_error: OnError,
     tables: serde_json::Map<String, serde_json::Value>,
+    /// How many issues there are in all (every one is in `issues.csv`).
+    issues_total: usize,
+    /// Counts by table, column, rule and severity.
+    issue_counts: &'a [IssueCount],
+    /// The first [`crate::issues::REPORTED`] issues, in report order.
     issues: &'a [Issue],
 }
 
@@ -530,14 +536,19 @@ struct TableOut {
     counts: TableCounts,
 }
 
-/// What an ingest wrote: counts per table, and every issue (file-level first, then by
-/// table, file, row, column and rule), as `ingest.json` has them.
+/// What an ingest wrote: counts per table, and its issues as `ingest.json` has them
+/// (file-level first, then by table, file, row, column and rule).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// Counts per table, top level first; always `rows_in = rows_written + rows_rejected`.
     pub counts: Vec<(String, TableCounts)>,
-    /// Every issue.
+    /// The first [`crate::issues::REPORTED`] issues in report order (all of them are in
+    /// `issues.csv`).
     pub issues: Vec<Issue>,
+    /// Issues counted by table, column, rule and severity.
+    pub issue_counts: Vec<IssueCount>,
+    /// How many issues there are in all.
+    pub issues_total: usize,
 }
 
 /// Writes checked batches into the staging folder of an [`OutDir`] claimed for the
@@ -553,7 +564,7 @@ pub struct Writer<'s> {
     out: Option<OutDir>,
     staging: PathBuf,
     tables: Vec<TableOut>,
-    issues: Vec<Issue>,
+    issues: IssueLog,
 }
 
 fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -636,9 +647,9 @@ impl<'s> Writer<'s> {
             on_error: opts.on_error,
             personal: Personal { pseudonyms: opts.pseudonyms.clone(), write: opts.personal_data },
             out: Some(out),
+            issues: IssueLog::new(staging.join(".issue-runs")),
             staging,
             tables,
-            issues: Vec::new(),
         })
     }
 
@@ -691,14 +702,17 @@ impl<'s> Writer<'s> {
             errors += r?;
         }
         let issues = data.tables.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.issues().iter().cloned()));
-        match &self.personal.pseudonyms {
+        let batch: Vec<Issue> = match &self.personal.pseudonyms {
             // The key as the analysis tables have it.
-            Some(p) => self.issues.extend(issues.map(|mut i| {
-                i.key = i.key.map(|k| p.of(&k));
-                i
-            })),
-            None => self.issues.extend(issues),
-        }
+            Some(p) => issues
+                .map(|mut i| {
+                    i.key = i.key.map(|k| p.of(&k));
+                    i
+                })
+                .collect(),
+            None => issues.collect(),
+        };
+        self.issues.add(batch).map_err(|e| IngestError::Io(format!("cannot write the issues: {e}")))?;
         Ok(errors)
     }
 
@@ -706,7 +720,10 @@ impl<'s> Writer<'s> {
     /// place (replacing a previous ingest). `file_issues` are the unknown and missing
     /// columns.
     pub fn finish(mut self, file_issues: &[Issue]) -> Result<Report, IngestError> {
-        let all = in_report_order(file_issues, std::mem::take(&mut self.issues));
+        let log = std::mem::replace(&mut self.issues, IssueLog::new(PathBuf::new()));
+        let logged = log
+            .finish(file_issues, &self.staging.join("issues.csv"))
+            .map_err(|e| IngestError::Io(format!("cannot write issues.csv: {e}")))?;
         let mut tables = serde_json::Map::new();
         for t in &mut self.tables {
             for (w, file) in [(&mut t.main, "parquet"), (&mut t.pii, "pii.parquet")] {
@@ -727,7 +744,9 @@ impl<'s> Writer<'s> {
             wave: &self.wave,
             on_error: self.on_error,
             tables,
-            issues: &all,
+            issues_total: logged.total,
+            issue_counts: &logged.counts,
+            issues: &logged.first,
         };
         let json = serde_json::to_string_pretty(&summary).map_err(|e| IngestError::Io(e.to_string()))?;
         let path = self.staging.join("ingest.json");
@@ -742,7 +761,7 @@ impl<'s> Writer<'s> {
             }
         }
         self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?.commit()?;
-        Ok(Report { counts, issues: all })
+        Ok(Report { counts, issues: logged.first, issue_counts: logged.counts, issues_total: logged.total })
     }
 }
 

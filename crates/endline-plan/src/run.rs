@@ -162,8 +162,8 @@ pub fn run(
         })?;
         let counts = &report.counts;
         let mut by_rule: BTreeMap<(String, &str), usize> = BTreeMap::new();
-        for i in &report.issues {
-            *by_rule.entry((i.rule.clone(), i.severity.as_str())).or_default() += 1;
+        for c in &report.issue_counts {
+            *by_rule.entry((c.rule.clone(), c.severity.as_str())).or_default() += c.count;
         }
         quality.push(json!({
             "wave": wave,

@@ -437,9 +437,14 @@ pub fn assert_batches_match(
         assert!(batches >= parts as usize / 2, "{batches} batches: {said:?}");
     }
     assert_eq!(report.counts, counts);
-    assert_eq!(report.issues, d.issues());
+    let all = d.issues();
+    assert_eq!(report.issues, all[..all.len().min(endline_ingest::issues::REPORTED)]);
+    assert_eq!(report.issues_total, all.len());
     let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     assert_eq!(read(&one, "ingest.json"), read(&many, "ingest.json"));
+    // Every issue, in the same order however the input was batched.
+    assert_eq!(read(&one, "issues.csv"), read(&many, "issues.csv"));
+    assert_eq!(read(&many, "issues.csv").lines().count(), all.len() + 1);
     use polars::prelude::{SerReader, SortMultipleOptions};
     let table = |dir: &Path, f: &str| {
         let file = std::fs::File::open(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -480,7 +485,9 @@ fn batches_give_what_one_batch_gives() {
         fixture_copies(&dir, name, 40, reuse, order)
     };
     let report = assert_batches_match(&s, &write("ordered", false, false), 7, "ordered", Some(Batching::Streamed));
-    let rule = |report: &endline_ingest::write::Report, r: &str| report.issues.iter().filter(|i| i.rule == r).count();
+    let rule = |report: &endline_ingest::write::Report, r: &str| {
+        report.issue_counts.iter().filter(|c| c.rule == r).map(|c| c.count).sum::<usize>()
+    };
     // Per copy: one duplicate; five orphans (one without a parent, four under rejected records).
     assert_eq!((rule(&report, "duplicate-key"), rule(&report, "orphan")), (40, 200));
     assert_batches_match(&s, &write("reversed", false, true), 7, "reversed", Some(Batching::Split));
@@ -511,7 +518,11 @@ fn batches_give_what_one_batch_gives() {
         Input { table: Some("members".into()), path: dir.join("kobo-members.csv"), display: "kobo-members.csv".into() },
     ];
     let report = assert_batches_match(&s, &inputs, 5, "kobo", Some(Batching::Split));
-    assert!(report.issues.iter().all(|i| i.rule != "orphan" && i.rule != "count-mismatch"), "{:?}", report.issues);
+    assert!(
+        report.issue_counts.iter().all(|c| c.rule != "orphan" && c.rule != "count-mismatch"),
+        "{:?}",
+        report.issue_counts
+    );
     let kobo_members: String = std::iter::once("age,_parent_index,_index\n".to_string())
         .chain((1..=60).flat_map(|i| (0..=(i % 3)).map(move |k| format!("{},{i},{}\n", 20 + k, i * 10 + k))))
         .collect();
@@ -552,4 +563,33 @@ fn batches_fail_whole_and_are_reproducible() {
 /// A fixture's text.
 pub fn read_data(name: &str) -> String {
     std::fs::read_to_string(data(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A file whose every record is bad made a report 16 times its size, held in memory
+/// (issue #24): ingest.json has counts and the first issues, issues.csv all of them.
+#[test]
+fn every_record_bad_gives_a_compact_report_and_every_issue_in_issues_csv() {
+    let s = survey();
+    let dir = scratch("all-bad");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("hh.csv");
+    let mut text = String::from("hh_id,visit,info-size,info-coop,KEY\n");
+    for r in 0..5000 {
+        text += &format!("X{r},not a date,many,7,uuid:{r}\n");
+    }
+    std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    let inputs = [Input { table: Some("hh".into()), path, display: "hh.csv".into() }];
+    let report = endline_ingest::ingest_to(&s, &inputs, &opts(OnError::Reject), &out).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.issues_total >= 4 * 5000, "{}", report.issues_total);
+    let json = std::fs::read_to_string(out.join("ingest.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    assert_eq!(v["issues"].as_array().map(Vec::len), Some(endline_ingest::issues::REPORTED));
+    assert_eq!(v["issues_total"].as_u64(), Some(report.issues_total as u64));
+    let counted: u64 = v["issue_counts"].as_array().into_iter().flatten().filter_map(|c| c["count"].as_u64()).sum();
+    assert_eq!(counted, report.issues_total as u64);
+    assert!(json.len() < 2 * text.len().max(400_000), "ingest.json has {} bytes", json.len());
+    let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap_or_default();
+    assert_eq!(csv.lines().count(), report.issues_total + 1);
+    assert!(csv.starts_with("table,file,row,key,column,rule,severity,value,message\n"));
 }
