@@ -15,6 +15,7 @@ mod error;
 mod hash;
 pub mod ingest;
 pub mod issues;
+mod json_reader;
 mod model;
 mod nested;
 pub mod pii;

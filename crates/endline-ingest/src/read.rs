@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::csv_reader::{CsvError, CsvReader};
 use crate::error::IngestError;
+use crate::json_reader::{Form, JsonRecords, Open};
 
 /// The longest record read, in bytes (its cells and one separator after each): 64 MiB.
 /// No survey record comes near it (media are exported apart), and it bounds what one
@@ -480,7 +481,7 @@ pub struct Records {
 
 enum Source {
     Csv { reader: Box<Csv>, row: usize, path: Option<std::path::PathBuf> },
-    Memory(std::vec::IntoIter<RawRecord>),
+    Json(Box<JsonRecords>),
 }
 
 impl std::fmt::Debug for Records {
@@ -515,7 +516,7 @@ impl Records {
     pub fn next_into(&mut self, out: &mut RawRecord) -> Result<bool, IngestError> {
         let file = &self.file;
         match &mut self.source {
-            Source::Memory(it) => Ok(it.next().map(|r| *out = r).is_some()),
+            Source::Json(reader) => reader.next_into(out),
             Source::Csv { reader, row, path } => {
                 let more = reader.read_record(out).map_err(|e| csv_error(file, *row + 1, e, path.as_deref()))?;
                 if !more {
@@ -617,64 +618,6 @@ pub fn parse_csv(file: &str, text: &str) -> Result<RawTable, IngestError> {
     csv_records(file, bytes, encoding_rs::UTF_8, None)?.into_table()
 }
 
-fn json_cell(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) if s.is_empty() => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) => Some(a.iter().filter_map(json_cell).collect::<Vec<_>>().join(" ")),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Flattens nested objects into `group/name` keys (KoboToolbox's own convention).
-fn flatten(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<(String, Option<String>)>) {
-    for (k, v) in obj {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
-        match v {
-            serde_json::Value::Object(inner) => flatten(&key, inner, out),
-            other => out.push((key, json_cell(other))),
-        }
-    }
-}
-
-fn table_from_objects(
-    file: &str,
-    objects: Vec<(usize, serde_json::Map<String, serde_json::Value>)>,
-) -> Result<RawTable, IngestError> {
-    let mut columns: Vec<String> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut rows = Vec::new();
-    for (row, obj) in objects {
-        let mut flat = Vec::new();
-        flatten("", &obj, &mut flat);
-        let mut cells: Vec<(usize, Option<String>)> = Vec::new();
-        for (k, v) in flat {
-            let i = *index.entry(k.clone()).or_insert_with(|| {
-                columns.push(k);
-                columns.len() - 1
-            });
-            cells.push((i, v));
-        }
-        rows.push((row, cells));
-    }
-    let records = rows
-        .into_iter()
-        .map(|(row, cells)| {
-            let mut full = vec![None; columns.len()];
-            for (i, v) in cells {
-                full[i] = v;
-            }
-            let record = RawRecord::new(row, full.iter().map(|c| c.as_deref().unwrap_or_default()));
-            if record.too_long() {
-                return Err(too_long(file, row));
-            }
-            Ok(record)
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(RawTable { file: file.to_string(), columns, records })
-}
-
 fn too_long(file: &str, row: usize) -> IngestError {
     IngestError::Malformed {
         file: file.into(),
@@ -683,84 +626,60 @@ fn too_long(file: &str, row: usize) -> IngestError {
     }
 }
 
-/// Parses JSON Lines: one object per non-empty line.
+/// Parses JSON Lines held in memory: one object per non-empty line ([`crate::json_reader`]).
 pub fn parse_jsonl(file: &str, text: &str) -> Result<RawTable, IngestError> {
-    let mut objects = Vec::new();
-    let mut row = 0;
-    for (line_no, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        row += 1;
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => objects.push((row, o)),
-            Ok(_) => {
-                return Err(IngestError::Malformed {
-                    file: file.into(),
-                    row,
-                    message: format!("line {} is not a JSON object", line_no + 1),
-                });
-            }
-            Err(e) => {
-                return Err(IngestError::Malformed {
-                    file: file.into(),
-                    row,
-                    message: format!("line {}: {e}", line_no + 1),
-                });
-            }
-        }
-    }
-    table_from_objects(file, objects)
+    json_table(file, text, Form::Lines)
 }
 
-/// Parses a JSON array of objects. (Keys are taken in sorted order.)
+/// Parses a JSON array of objects held in memory ([`crate::json_reader`]). Keys are taken
+/// in sorted order within a record.
 pub fn parse_json_array(file: &str, text: &str) -> Result<RawTable, IngestError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| IngestError::Malformed {
-        file: file.into(),
-        row: 0,
-        message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
-    })?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(IngestError::Malformed {
-            file: file.into(),
-            row: 0,
-            message: "expected a JSON array of objects".into(),
-        });
-    };
-    let mut objects = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            serde_json::Value::Object(o) => objects.push((i + 1, o)),
-            _ => {
-                return Err(IngestError::Malformed {
-                    file: file.into(),
-                    row: i + 1,
-                    message: "is not a JSON object".into(),
-                });
-            }
-        }
-    }
-    table_from_objects(file, objects)
+    json_table(file, text, Form::Array)
 }
 
-/// Opens a data file by its extension (.csv, .jsonl/.ndjson, .json): CSV is streamed,
-/// JSON read whole.
+fn json_table(file: &str, text: &str, form: Form) -> Result<RawTable, IngestError> {
+    let bytes: std::sync::Arc<[u8]> = text.trim_start_matches('\u{feff}').as_bytes().into();
+    let open: Open = Box::new(move || Ok(Box::new(std::io::Cursor::new(bytes.clone())) as Box<dyn BufRead + Send>));
+    let (columns, mut reader) = JsonRecords::open(file, form, &open)?;
+    let mut records = Vec::new();
+    let mut rec = RawRecord::default();
+    while reader.next_into(&mut rec)? {
+        records.push(std::mem::take(&mut rec));
+    }
+    Ok(RawTable { file: file.to_string(), columns, records })
+}
+
+/// Opens a data file by its extension (.csv, .jsonl/.ndjson, .json). Every form is
+/// streamed: memory holds a record, not the file.
 pub fn open(path: &Path, display: &str, encoding: Option<&str>) -> Result<Records, IngestError> {
     let enc = encoding_of(encoding)?;
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     let cannot = |e: std::io::Error| IngestError::Io(format!("cannot read {display}: {e}"));
-    let whole = |parse: fn(&str, &str) -> Result<RawTable, IngestError>| -> Result<Records, IngestError> {
-        let bytes = std::fs::read(path).map_err(cannot)?;
-        let t = parse(display, &decode(display, &bytes, encoding)?)?;
-        Ok(Records { file: t.file, columns: t.columns, source: Source::Memory(t.records.into_iter()), restore: false })
+    let json = |form: Form| -> Result<Records, IngestError> {
+        let (path, shown) = (path.to_path_buf(), display.to_string());
+        let open: Open = Box::new(move || {
+            let file = std::fs::File::open(&path).map_err(|e| IngestError::Io(format!("cannot read {shown}: {e}")))?;
+            let mut input: Box<dyn BufRead + Send> = if enc == encoding_rs::UTF_8 {
+                Box::new(BufReader::with_capacity(1 << 16, file))
+            } else {
+                Box::new(BufReader::new(Decoding::new(BufReader::with_capacity(1 << 16, file), enc)))
+            };
+            // A UTF-8 byte order mark is not part of the JSON.
+            if input.fill_buf().is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF")) {
+                input.consume(3);
+            }
+            Ok(input)
+        });
+        let (columns, reader) = JsonRecords::open(display, form, &open)?;
+        Ok(Records { file: display.to_string(), columns, source: Source::Json(Box::new(reader)), restore: false })
     };
     match ext.as_str() {
         "csv" => {
             let file = std::fs::File::open(path).map_err(cannot)?;
             csv_records(display, Box::new(file), enc, Some(path))
         }
-        "jsonl" | "ndjson" => whole(parse_jsonl),
-        "json" => whole(parse_json_array),
+        "jsonl" | "ndjson" => json(Form::Lines),
+        "json" => json(Form::Array),
         other => Err(IngestError::Usage(format!(
             "cannot tell the format of {display}: expected .csv, .jsonl or .json, not `.{other}`"
         ))),
