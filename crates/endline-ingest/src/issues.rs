@@ -5,7 +5,7 @@
 //! written whole into `ingest.json`, a 13.6 MB CSV made a 220 MB report. Here each
 //! batch's issues are sorted into a run file as the batch is written; `finish` merges
 //! the runs into `issues.csv` (file-level issues first, then in
-//! [`report_order`](crate::model::report_order)), so the file is the same however the
+//! the report's order: by table, file, row, column and rule), so the file is the same however the
 //! input was batched. Only the counts and the first issues stay in memory.
 
 use std::cmp::Ordering;

@@ -626,12 +626,14 @@ fn too_long(file: &str, row: usize) -> IngestError {
     }
 }
 
-/// Parses JSON Lines held in memory: one object per non-empty line ([`crate::json_reader`]).
+/// Parses JSON Lines held in memory: one object per non-empty line (the streaming reader
+/// of [`open`], over the text).
 pub fn parse_jsonl(file: &str, text: &str) -> Result<RawTable, IngestError> {
     json_table(file, text, Form::Lines)
 }
 
-/// Parses a JSON array of objects held in memory ([`crate::json_reader`]). Keys are taken
+/// Parses a JSON array of objects held in memory (the streaming reader of [`open`], over
+/// the text). Keys are taken
 /// in sorted order within a record.
 pub fn parse_json_array(file: &str, text: &str) -> Result<RawTable, IngestError> {
     json_table(file, text, Form::Array)
