@@ -4,9 +4,9 @@
 //! A file whose every record is bad has several issues a record: kept in memory and
 //! written whole into `ingest.json`, a 13.6 MB CSV made a 220 MB report. Here each
 //! batch's issues are sorted into a run file as the batch is written; `finish` merges
-//! the runs into `issues.csv` (file-level issues first, then in
-//! the report's order: by table, file, row, column and rule), so the file is the same however the
-//! input was batched. Only the counts and the first issues stay in memory.
+//! the runs into `issues.csv` (file-level issues first, then by table, file, row, column
+//! and rule), so the file is the same however the input was batched. Only the counts and
+//! the first issues stay in memory.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
