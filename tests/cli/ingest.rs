@@ -206,6 +206,10 @@ fn large_exports_are_checked_in_batches() {
             &out.display().to_string(),
             "--batch-mb",
             batch,
+            // The renamed keys (H12-01) break the key's pattern, so every household is
+            // rejected; this test compares batchings, so it accepts that.
+            "--max-reject-share",
+            "1",
         ])
     };
     let (one, many) = (dir.join("one"), dir.join("many"));
@@ -221,4 +225,33 @@ fn large_exports_are_checked_in_batches() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("row 13501") && err.contains("ragged") && !failed.exists(), "{err}");
+}
+
+/// A table whose every record is rejected exited 0 (issue #18): it is exit 1, with the
+/// outputs written; --max-reject-share sets the bar.
+#[test]
+fn rejecting_every_record_or_too_many_exits_1() {
+    let dir = scratch("ingest-share");
+    let data = dir.join("hh.csv");
+    std::fs::write(&data, "hh_id,info-size,info-coop,KEY\nbad1,1,0,uuid:a\nbad2,1,0,uuid:b\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let input = format!("hh={}", data.display());
+    let run = |extra: &[&str], out: &str| {
+        let out = dir.join(out);
+        let shown = out.display().to_string();
+        let mut args = vec!["ingest", SURVEY, input.as_str(), "--wave", "1", "--out", shown.as_str()];
+        args.extend_from_slice(extra);
+        (endline(&args), out)
+    };
+    let (o, out) = run(&[], "a");
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("table `hh` rejected every one of its 2 records"));
+    assert!(out.join("rejects/hh.csv").exists() && out.join("ingest.json").exists());
+    let (o, _) = run(&["--max-reject-share", "1"], "b");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (o, _) = run(&["--max-reject-share", "1.5"], "c");
+    assert_eq!(o.status.code(), Some(2));
+    let (o, _) = run(&["--max-reject-share", "0.5"], "d");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rejected 2 of 2 records (100.0%)"));
 }

@@ -326,7 +326,7 @@ fn outputs_are_safe_for_spreadsheets_markdown_and_terminals() {
     // Rejects: a formula cell is neutralised, a missing code's minus sign is not, and the
     // fixed file ingests back to the very values.
     let data = dir.join("s.csv");
-    std::fs::write(&data, "id,n,note\nA1,9,=cmd|' /C calc'!A0\nA2,8,@SUM(1)\nA3,7,-5\n")
+    std::fs::write(&data, "id,n,note\nA0,1,fine\nA1,9,=cmd|' /C calc'!A0\nA2,8,@SUM(1)\nA3,7,-5\n")
         .unwrap_or_else(|e| panic!("{e}"));
     let out = dir.join("wave");
     let o = endline(&["ingest", &s(&survey), &s(&data), "--wave", "1", "--out", &s(&out)]);

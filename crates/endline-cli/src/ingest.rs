@@ -62,6 +62,17 @@ pub struct IngestArgs {
     /// the data, and give the same file for every wave so a household keeps its pseudonym.
     #[arg(long, value_name = "FILE")]
     pub pii_secret: Option<PathBuf>,
+    /// Exit 1 (the outputs still written) when a table rejects more than this share of its
+    /// records, from 0 to 1. Without it, only a table that rejects every record fails.
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    pub max_reject_share: Option<f64>,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("a share from 0 to 1, such as 0.05, not `{s}`")),
+    }
 }
 
 pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
@@ -165,5 +176,10 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     }
 
     print(&out)?;
+    if let Some(why) = endline_ingest::too_many_rejected(&report.counts, args.max_reject_share) {
+        let accept = if args.max_reject_share.is_none() { "; --max-reject-share 1 accepts this" } else { "" };
+        error!("{why} (the outputs are written, with the rejects{accept})");
+        return Ok(Outcome::Invalid);
+    }
     Ok(Outcome::Success)
 }

@@ -25,4 +25,4 @@ pub mod write;
 
 pub use batch::{ingest_into, ingest_to};
 pub use error::IngestError;
-pub use model::{Issue, IssueCount, OnError, Severity, TableCounts};
+pub use model::{Issue, IssueCount, OnError, Severity, TableCounts, too_many_rejected};

@@ -72,6 +72,35 @@ pub struct TableCounts {
     pub rows_rejected: usize,
 }
 
+/// The first table that rejected too much, said for people: more than `max_share` of its
+/// records (a share from 0 to 1), or, with no share given, every one of them (a table
+/// whose every record is rejected points at a survey and an export that do not match,
+/// not at bad records).
+pub fn too_many_rejected(counts: &[(String, TableCounts)], max_share: Option<f64>) -> Option<String> {
+    counts.iter().find_map(|(table, c)| {
+        if c.rows_in == 0 {
+            return None;
+        }
+        let share = c.rows_rejected as f64 / c.rows_in as f64;
+        let over = match max_share {
+            Some(max) => share > max,
+            None => c.rows_rejected == c.rows_in,
+        };
+        over.then(|| match max_share {
+            Some(max) => format!(
+                "table `{table}` rejected {} of {} records ({:.1}%), more than --max-reject-share {max} allows",
+                c.rows_rejected,
+                c.rows_in,
+                100.0 * share
+            ),
+            None => format!(
+                "table `{table}` rejected every one of its {} records: does the export match this survey?",
+                c.rows_in
+            ),
+        })
+    })
+}
+
 /// What to do with a record that has an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -83,4 +112,21 @@ pub enum OnError {
     Keep,
     /// Stop: write nothing.
     Fail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejecting_too_much_is_found() {
+        let t = |rows_in, rows_rejected| TableCounts { rows_in, rows_written: rows_in - rows_rejected, rows_rejected };
+        let all = [("hh".to_string(), t(10, 1)), ("members".to_string(), t(4, 4))];
+        assert!(too_many_rejected(&all, None).is_some_and(|m| m.contains("`members` rejected every one of its 4")));
+        assert_eq!(too_many_rejected(&all, Some(1.0)), None);
+        assert!(
+            too_many_rejected(&all, Some(0.05)).is_some_and(|m| m.contains("`hh` rejected 1 of 10 records (10.0%)"))
+        );
+        assert_eq!(too_many_rejected(&[("e".into(), t(0, 0))], None), None, "an empty table rejects nothing");
+    }
 }

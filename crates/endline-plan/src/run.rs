@@ -161,6 +161,9 @@ pub fn run(
             _ => RunError::Data(format!("wave {wave}: {e}")),
         })?;
         let counts = &report.counts;
+        if let Some(why) = endline_ingest::too_many_rejected(counts, None) {
+            return Err(RunError::Data(format!("wave {wave}: {why}")));
+        }
         let mut by_rule: BTreeMap<(String, &str), usize> = BTreeMap::new();
         for c in &report.issue_counts {
             *by_rule.entry((c.rule.clone(), c.severity.as_str())).or_default() += c.count;
