@@ -47,12 +47,14 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// "Nice" tick positions covering [lo, hi]: steps of 1, 2 or 5 × 10^k.
-fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+/// "Nice" tick positions covering [lo, hi]: steps of 1, 2 or 5 × 10^k; whole numbers only
+/// when `whole` (an axis of years or event times, where 2020.5 is no tick).
+fn ticks(lo: f64, hi: f64, target: usize, whole: bool) -> Vec<f64> {
     if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
         return vec![lo];
     }
     let raw = (hi - lo) / target.max(1) as f64;
+    let raw = if whole { raw.max(1.0) } else { raw };
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     let start = (lo / step).ceil() as i64;
@@ -64,7 +66,11 @@ fn fmt_num(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let s = if v.abs() >= 1000.0 || v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.3}") };
+    let s = match () {
+        _ if v.fract() == 0.0 => format!("{v:.0}"),
+        _ if v.abs() >= 1000.0 => format!("{v:.1}"),
+        _ => format!("{v:.3}"),
+    };
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
@@ -122,7 +128,8 @@ pub fn render(plot: &Plot) -> String {
     // Axes, ticks and labels.
     let axes = [line(LEFT, H - BOTTOM, W - RIGHT, H - BOTTOM, ""), line(LEFT, TOP, LEFT, H - BOTTOM, "")];
     let _ = writeln!(out, "<g stroke=\"#999\" stroke-width=\"1\">{}</g>", axes.concat());
-    for t in ticks(x0, x1, 8) {
+    let whole = xs.iter().all(|x| x.fract() == 0.0);
+    for t in ticks(x0, x1, 8, whole) {
         let _ = writeln!(
             out,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
@@ -131,7 +138,7 @@ pub fn render(plot: &Plot) -> String {
             fmt_num(t)
         );
     }
-    for t in ticks(y0, y1, 6) {
+    for t in ticks(y0, y1, 6, false) {
         let grid = line(LEFT, py(t), W - RIGHT, py(t), " stroke=\"#eee\"");
         let _ = writeln!(
             out,
@@ -232,8 +239,12 @@ mod tests {
     fn empty_plots_say_so_and_ticks_are_nice() {
         let empty = render(&Plot { title: "nothing".into(), ..Plot::default() });
         assert!(empty.contains(">no data</text>"));
-        assert_eq!(ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
-        assert_eq!(ticks(2019.0, 2025.0, 6), vec![2019.0, 2020.0, 2021.0, 2022.0, 2023.0, 2024.0, 2025.0]);
+        assert_eq!(ticks(0.0, 1.0, 5, false), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(ticks(2019.0, 2025.0, 6, true), vec![2019.0, 2020.0, 2021.0, 2022.0, 2023.0, 2024.0, 2025.0]);
+        // Four waves padded a little: a year axis has no half years (they printed as
+        // "2019 2020 2020 2021 2022 2022").
+        assert_eq!(ticks(2018.82, 2022.18, 8, true), vec![2019.0, 2020.0, 2021.0, 2022.0]);
+        assert_eq!(fmt_num(2020.5), "2020.5");
         assert_eq!(fmt_num(0.6000000000000001), "0.6");
         assert_eq!(fmt_num(2021.0), "2021");
     }
