@@ -19,7 +19,7 @@ use endline_survey::expr::{
 use endline_survey::{Expression, Item, QuestionType, Required, Survey};
 
 use crate::error::IngestError;
-use crate::hash::{FnvMap, fnv};
+use crate::hash::FnvMap;
 use crate::model::{Issue, OnError, Severity, TableCounts, in_report_order};
 use crate::read::{self, Cells, RawRecord, Records};
 
@@ -170,7 +170,7 @@ impl Row {
     }
 
     /// Adds a problem.
-    fn push_issue(&mut self, issue: Issue) {
+    pub(crate) fn push_issue(&mut self, issue: Issue) {
         self.problems().issues.push(issue);
     }
 
@@ -1075,7 +1075,7 @@ pub(crate) fn read_all(sources: Vec<Records>, opts: &Options) -> Result<Vec<Cell
     Ok(all)
 }
 
-fn issue(
+pub(crate) fn issue(
     t: &TableData<'_>,
     row: &Row,
     column: &str,
@@ -1783,53 +1783,7 @@ fn cross_checks<'s>(
     for (r, i) in found {
         tables[0].rows[r].push_issue(i);
     }
-    // A record's own KEY (ODK Central) or `_index` (KoboToolbox) names one record: a second
-    // record with the same one is a duplicate (roster rows included), never written twice.
-    // Every row is looked up (this runs on the checking thread, the pipeline's serial
-    // stage): by a 64-bit hash, confirmed against the text, with the rare different text
-    // of the same hash kept by text.
-    for t in tables.iter_mut() {
-        let mut first: FnvMap<u64, usize> = FnvMap::with_capacity_and_hasher(t.rows.len(), Default::default());
-        let mut collided: FnvMap<(bool, &str), usize> = FnvMap::default();
-        let mut found = Vec::new();
-        for (r, row) in t.rows.iter().enumerate() {
-            let links = t.files[row.file].links;
-            for (index, col, name) in [(false, links.key, "KEY"), (true, links.index, "_index")] {
-                let Some(v) = col.and_then(|c| t.cell(row, c)).filter(|v| !v.is_empty()) else { continue };
-                let text_of = |r: usize| {
-                    let row = &t.rows[r];
-                    let links = t.files[row.file].links;
-                    (if index { links.index } else { links.key }).and_then(|c| t.cell(row, c))
-                };
-                let earlier = match first.entry(fnv(v) ^ u64::from(index)) {
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(r);
-                        None
-                    }
-                    std::collections::hash_map::Entry::Occupied(e) if text_of(*e.get()) == Some(v) => Some(*e.get()),
-                    std::collections::hash_map::Entry::Occupied(_) => match collided.entry((index, v)) {
-                        std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(r);
-                            None
-                        }
-                    },
-                };
-                if let Some(at) = earlier {
-                    let at = &t.rows[at];
-                    let message = format!(
-                        "this record's {name} `{v}` was already used by {} row {}",
-                        t.files.get(at.file).map_or("", |f| f.display.as_str()),
-                        at.row
-                    );
-                    found.push((r, issue(t, row, name, "duplicate-key", Severity::Error, Some(v.into()), message)));
-                }
-            }
-        }
-        for (r, i) in found {
-            t.rows[r].push_issue(i);
-        }
-    }
+    crate::record_keys::duplicates(tables);
     // Rows of a repeat that is not asked in its parent record (its own or an enclosing
     // group's relevance is false there) must not exist.
     for ti in 0..tables.len() {

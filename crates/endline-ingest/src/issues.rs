@@ -112,7 +112,7 @@ impl IssueLog {
 
     /// Writes `issues.csv` at `csv` (`file_issues` first, then every record's issue in
     /// report order), removes the runs, and returns what `ingest.json` shows.
-    pub(crate) fn finish(mut self, file_issues: &[Issue], csv: &Path) -> std::io::Result<Logged> {
+    pub(crate) fn finish(&mut self, file_issues: &[Issue], csv: &Path) -> std::io::Result<Logged> {
         let mut w = BufWriter::new(File::create(csv).map_err(io(csv))?);
         let header = ["table", "file", "row", "key", "column", "rule", "severity", "value", "message"];
         write_row(&mut w, header.iter().map(|h| h.to_string()))?;
@@ -120,8 +120,9 @@ impl IssueLog {
             write_row(&mut w, fields(i).into_iter())?;
         }
         // A k-way merge of the sorted runs.
-        let mut readers = Vec::with_capacity(self.runs.len());
-        for p in &self.runs {
+        let runs = std::mem::take(&mut self.runs);
+        let mut readers = Vec::with_capacity(runs.len());
+        for p in &runs {
             readers.push(BufReader::new(File::open(p).map_err(io(p))?).lines());
         }
         let mut heads: BinaryHeap<std::cmp::Reverse<(Ranked, usize)>> = BinaryHeap::new();
@@ -156,7 +157,7 @@ impl IssueLog {
             .into_iter()
             .map(|((table, column, rule, severity), count)| IssueCount { table, column, rule, severity, count })
             .collect();
-        Ok(Logged { first, counts, total: self.total + file_issues.len() })
+        Ok(Logged { first, counts, total: std::mem::take(&mut self.total) + file_issues.len() })
     }
 }
 

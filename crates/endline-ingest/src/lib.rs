@@ -20,6 +20,8 @@ mod model;
 mod nested;
 pub mod pii;
 pub mod read;
+mod record_keys;
+mod rejects;
 mod stream;
 pub mod write;
 

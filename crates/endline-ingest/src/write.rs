@@ -5,7 +5,6 @@
 //! sees half an ingest and a failed one leaves the previous outputs in place.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -28,15 +27,15 @@ use polars_parquet::write::{
 use serde::Serialize;
 
 use endline_output::OutDir;
-use endline_output::csv_cell::neutralize;
 
 use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::ingest::{Ingested, Options, TableData};
 use crate::issues::IssueLog;
-use crate::model::{Issue, IssueCount, OnError, Severity, TableCounts};
+use crate::model::{Issue, IssueCount, OnError, TableCounts};
 use crate::nested::leaf_pages;
 use crate::pii::Pseudonyms;
+use crate::rejects::Rejects;
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -523,16 +522,8 @@ struct TableOut {
     pii: Option<Parquet>,
     /// The first error of the Parquet files' last flush (see [`Buffered`]).
     failed: Failed,
-    rejects: Option<csv::Writer<BufWriter<File>>>,
-    /// `rejects/<table>.pii.csv`: rejected records whole, personal data included (only
-    /// for a table with personal columns; `rejects/<table>.csv` then leaves them out).
-    pii_rejects: Option<csv::Writer<BufWriter<File>>>,
-    /// The rejects file's columns: every column of the table's files, in order of appearance.
-    header: Vec<String>,
-    /// Which of them hold personal data.
-    header_pii: Vec<bool>,
-    /// For each of the table's files, where each of `header`'s columns is in it.
-    header_at: Vec<Vec<Option<usize>>>,
+    /// Its rejected records.
+    rejects: Rejects,
     counts: TableCounts,
 }
 
@@ -596,49 +587,13 @@ impl<'s> Writer<'s> {
         let staging = out.staging().to_path_buf();
         let tables = tables
             .iter()
-            .map(|t| {
-                // Looked up by hash: a file may have 100,000 columns.
-                let mut header: Vec<String> = Vec::new();
-                let mut at: HashMap<&str, usize> = HashMap::new();
-                for f in &t.files {
-                    for c in &f.columns {
-                        at.entry(c.as_str()).or_insert_with(|| {
-                            header.push(c.clone());
-                            header.len() - 1
-                        });
-                    }
-                }
-                let header_at: Vec<Vec<Option<usize>>> = t
-                    .files
-                    .iter()
-                    .map(|f| {
-                        let mut positions = vec![None; header.len()];
-                        for (i, c) in f.columns.iter().enumerate().rev() {
-                            if let Some(&h) = at.get(c.as_str()) {
-                                positions[h] = Some(i);
-                            }
-                        }
-                        positions
-                    })
-                    .collect();
-                // Personal in any file that has it.
-                let header_pii = (0..header.len())
-                    .map(|h| {
-                        header_at.iter().enumerate().any(|(f, at)| at[h].is_some_and(|c| t.is_pii_file_column(f, c)))
-                    })
-                    .collect();
-                TableOut {
-                    name: t.name.clone(),
-                    main: None,
-                    pii: None,
-                    rejects: None,
-                    pii_rejects: None,
-                    header,
-                    header_pii,
-                    header_at,
-                    counts: TableCounts::default(),
-                    failed: Failed::default(),
-                }
+            .map(|t| TableOut {
+                name: t.name.clone(),
+                main: None,
+                pii: None,
+                rejects: Rejects::new(t),
+                counts: TableCounts::default(),
+                failed: Failed::default(),
             })
             .collect();
         Ok(Writer {
@@ -673,8 +628,7 @@ impl<'s> Writer<'s> {
         for t in &mut self.tables {
             t.main = None;
             t.pii = None;
-            t.rejects = None;
-            t.pii_rejects = None;
+            t.rejects.close();
         }
     }
 
@@ -720,8 +674,8 @@ impl<'s> Writer<'s> {
     /// place (replacing a previous ingest). `file_issues` are the unknown and missing
     /// columns.
     pub fn finish(mut self, file_issues: &[Issue]) -> Result<Report, IngestError> {
-        let log = std::mem::replace(&mut self.issues, IssueLog::new(PathBuf::new()));
-        let logged = log
+        let logged = self
+            .issues
             .finish(file_issues, &self.staging.join("issues.csv"))
             .map_err(|e| IngestError::Io(format!("cannot write issues.csv: {e}")))?;
         let mut tables = serde_json::Map::new();
@@ -731,11 +685,7 @@ impl<'s> Writer<'s> {
                     w.writer.finish().map_err(polars_err(&self.staging.join(format!("{}.{file}", t.name))))?;
                 }
             }
-            for (r, file) in [(t.rejects.take(), "csv"), (t.pii_rejects.take(), "pii.csv")] {
-                if let Some(mut r) = r {
-                    r.flush().map_err(io_err(&self.staging.join("rejects").join(format!("{}.{file}", t.name))))?;
-                }
-            }
+            t.rejects.finish(&self.staging.join("rejects"))?;
             tables.insert(t.name.clone(), serde_json::to_value(t.counts).unwrap_or_default());
         }
         let summary = Summary {
@@ -795,7 +745,7 @@ fn add_table(
         }
     }
     if !rejected.is_empty() {
-        write_rejects(out, t, &rejected, dir, personal)?;
+        out.rejects.write(t, &rejected, &dir.join("rejects"), personal.write)?;
     }
     out.counts.rows_in += t.rows.len();
     out.counts.rows_written += rows.len();
@@ -1043,70 +993,6 @@ fn append(writer: &mut Option<Parquet>, failed: &Failed, path: &Path, columns: V
         None => writer.insert(Parquet::create(path, failed, &columns).map_err(polars_err(path))?),
     };
     w.row_group(&columns).map_err(polars_err(path))
-}
-
-/// Appends rejected records to `rejects/<table>.csv`: every cell as written, so the file
-/// can be fixed and ingested again; the added columns start with `_`, which ingest reads
-/// as metadata.
-fn write_rejects(
-    out: &mut TableOut,
-    t: &TableData<'_>,
-    rejected: &[usize],
-    dir: &Path,
-    personal: &Personal,
-) -> Result<(), IngestError> {
-    let rdir = dir.join("rejects");
-    std::fs::create_dir_all(&rdir).map_err(io_err(&rdir))?;
-    // Without personal columns, one file with every column. With them, `<table>.csv`
-    // leaves them out (for review, and shareable), and `<table>.pii.csv` has the records
-    // whole, to fix and ingest again (unless personal data are not written at all).
-    let redacted = out.header_pii.iter().any(|p| *p);
-    let open = |name: String| -> Result<csv::Writer<BufWriter<File>>, IngestError> {
-        let path = rdir.join(name);
-        Ok(csv::Writer::from_writer(BufWriter::new(File::create(&path).map_err(io_err(&path))?)))
-    };
-    let own = ["_source_file", "_source_row", "_rules", "_reasons"];
-    let kept: Vec<usize> = (0..out.header.len()).filter(|&h| !(redacted && out.header_pii[h])).collect();
-    if out.rejects.is_none() {
-        let mut w = open(format!("{}.csv", t.name))?;
-        let names = kept.iter().map(|&h| neutralize(&out.header[h]));
-        put_row(&mut w, names.chain(own.map(Cow::Borrowed))).map_err(csv_err(&rdir))?;
-        out.rejects = Some(w);
-    }
-    if redacted && personal.write && out.pii_rejects.is_none() {
-        let mut w = open(format!("{}.pii.csv", t.name))?;
-        put_row(&mut w, out.header.iter().map(|h| neutralize(h)).chain(own.map(Cow::Borrowed)))
-            .map_err(csv_err(&rdir))?;
-        out.pii_rejects = Some(w);
-    }
-    for &r in rejected {
-        let row = &t.rows[r];
-        let cell = |h: usize| neutralize(out.header_at[row.file][h].and_then(|i| t.cell(row, i)).unwrap_or_default());
-        let errors: Vec<&Issue> = row.issues().iter().filter(|i| i.severity == Severity::Error).collect();
-        let rules = errors.iter().map(|i| i.rule.as_str()).collect::<Vec<_>>().join(";");
-        let reasons = errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("; ");
-        let source_row = row.row.to_string();
-        let added = [t.files[row.file].display.as_str(), &source_row, &rules, &reasons].map(neutralize);
-        if let Some(w) = &mut out.pii_rejects {
-            put_row(w, (0..out.header.len()).map(cell).chain(added.clone())).map_err(csv_err(&rdir))?;
-        }
-        if let Some(w) = &mut out.rejects {
-            put_row(w, kept.iter().map(|&h| cell(h)).chain(added)).map_err(csv_err(&rdir))?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes one CSV record from its cells.
-fn put_row<'c>(w: &mut csv::Writer<BufWriter<File>>, cells: impl Iterator<Item = Cow<'c, str>>) -> csv::Result<()> {
-    for c in cells {
-        w.write_field(c.as_bytes())?;
-    }
-    w.write_record(None::<&[u8]>)
-}
-
-fn csv_err(dir: &Path) -> impl Fn(csv::Error) -> IngestError + '_ {
-    move |e| IngestError::Io(format!("cannot write rejects in {}: {e}", dir.display()))
 }
 
 /// Writes every output of one in-memory ingest into `out`, replacing a previous ingest

@@ -94,7 +94,7 @@ impl OutDir {
         }
         remove_stale_staging(parent, &name);
         let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
-        registry::register(&staging);
+        registry::register(&staging, registry::Held::Staged);
         let made = std::fs::create_dir(&staging)
             .map_err(OutputError::io(format!("cannot create {}", staging.display())))
             .and_then(|()| write_marker(&staging, kind, id));
@@ -144,7 +144,7 @@ impl OutDir {
         match moved {
             None => Err(OutputError::Refused(format!("interrupted: {} was not written", target.display()))),
             Some(Err(e)) => {
-                registry::register(&staging);
+                registry::register(&staging, registry::Held::Staged);
                 Err(e)
             }
             Some(Ok(())) => {

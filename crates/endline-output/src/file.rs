@@ -40,7 +40,7 @@ pub fn write_file(path: &Path, bytes: &[u8], inputs: &[&Path]) -> Result<(), Out
     if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
         let _ = std::fs::remove_file(&tmp);
     }
-    registry::register(&tmp);
+    registry::register(&tmp, registry::Held::Staged);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;

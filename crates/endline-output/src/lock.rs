@@ -35,7 +35,7 @@ impl Lock {
                 }
             }
             if same_file(&file, path) {
-                registry::register(path);
+                registry::register(path, registry::Held::Lock);
                 return Ok(Lock { path: path.to_path_buf(), file: Some(file) });
             }
         }

@@ -5,25 +5,31 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-/// Staging paths of this process, and a flag set once [`cleanup`] has begun (after which
-/// nothing may be committed).
-static STAGED: Mutex<(Vec<PathBuf>, bool)> = Mutex::new((Vec::new(), false));
+/// A registered path: a lock file goes only once what it guards is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// A staging folder or temporary file.
+    Staged,
+    /// A lock file.
+    Lock,
+}
 
-fn staged() -> MutexGuard<'static, (Vec<PathBuf>, bool)> {
+/// This process's registered paths, and a flag set once [`cleanup`] has begun (after
+/// which nothing may be committed).
+type Registry = (Vec<(PathBuf, Held)>, bool);
+
+static STAGED: Mutex<Registry> = Mutex::new((Vec::new(), false));
+
+fn staged() -> MutexGuard<'static, Registry> {
     STAGED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Lock files are named `.NAME.lock` ([`crate::OutDir::claim`]).
-fn is_lock(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "lock")
-}
-
-pub(crate) fn register(p: &Path) {
-    staged().0.push(p.to_path_buf());
+pub(crate) fn register(p: &Path, held: Held) {
+    staged().0.push((p.to_path_buf(), held));
 }
 
 pub(crate) fn unregister(p: &Path) {
-    staged().0.retain(|q| q != p);
+    staged().0.retain(|(q, _)| q != p);
 }
 
 /// Runs `commit` (the renames that publish an output) unless an interruption's
@@ -34,7 +40,7 @@ pub(crate) fn commit<T>(p: &Path, commit: impl FnOnce() -> T) -> Option<T> {
     if s.1 {
         return None;
     }
-    s.0.retain(|q| q != p);
+    s.0.retain(|(q, _)| q != p);
     Some(commit())
 }
 
@@ -44,8 +50,8 @@ pub fn cleanup() {
     let mut s = staged();
     s.1 = true;
     // Staging before locks: a lock file goes only once what it guards is gone.
-    let (locks, staged): (Vec<PathBuf>, Vec<PathBuf>) = s.0.drain(..).partition(|p| is_lock(p));
-    for p in staged.into_iter().chain(locks) {
+    let (locks, staged): (Vec<_>, Vec<_>) = s.0.drain(..).partition(|(_, held)| *held == Held::Lock);
+    for (p, _) in staged.into_iter().chain(locks) {
         // A folder still being written to can gain a file between the listing and the
         // removal: try a few times.
         for _ in 0..5 {
