@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{root, scratch};
 
-/// A small version of the example plan: a quarter of the counties, five households each,
+/// A small version of the example plan: 24 counties, five households each,
 /// four waves. The title carries markup that must come out escaped.
 pub const SMALL: &str = "\
 plan: small
@@ -21,22 +21,22 @@ survey: ../surveys/border_household.yaml
 data:
   simulate:
     seed: 4
-    counties: 24
+    units: 24
     households: 5
     waves: [2019, 2020, 2021, 2022]
     adoption: [2021, 2022]
     treated_share: 0.5
-    selection: 0.6
     growth: 0.1
-    county_shock: 0.02
+    unit_shock: 0.02
     effects: {specialty_output: 0.1, income_total: 0.05}
-    pretrends: {specialty_output: 0.03}
+    attributes:
+      corridor: {share: 0.5, selection: 0.6, trends: {specialty_output: 0.03}}
     answers: {consent: 1}
-    region_question: region
-treatment: {key: county_id, attributes: [corridor]}
+    same_within_unit: [region]
+unit: {question: county_id, name: county, plural: counties, attributes: [corridor]}
 outcomes:
-  - {name: specialty_output, label: Specialty-product sales, log: true}
-  - {name: income_total, label: Household income, log: true}
+  - {name: specialty_output, label: Specialty-product sales, transform: log1p}
+  - {name: income_total, label: Household income, transform: log1p}
 covariates: [corridor]
 weights: weight
 estimators: [cs, twfe, sa, bacon]
@@ -302,8 +302,12 @@ fn field_waves_may_use_a_newer_survey_version() {
                 out,
                 "--seed",
                 "5",
-                "--counties",
+                "--unit-question",
+                "county_id",
+                "--units",
                 "24",
+                "--attribute",
+                "corridor=0.5:0.6",
                 "--households",
                 "5",
                 "--waves",
@@ -316,6 +320,8 @@ fn field_waves_may_use_a_newer_survey_version() {
                 "0",
                 "--answer",
                 "consent=1",
+                "--weight-question",
+                "weight",
                 "--effect",
                 "specialty_output=0.1",
                 "--effect",
@@ -338,10 +344,10 @@ fn field_waves_may_use_a_newer_survey_version() {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
     let plan = SMALL
         .replace(
-            "  simulate:\n    seed: 4\n    counties: 24\n    households: 5\n    waves: [2019, 2020, 2021, 2022]\n    adoption: [2021, 2022]\n    treated_share: 0.5\n    selection: 0.6\n    growth: 0.1\n    county_shock: 0.02\n    effects: {specialty_output: 0.1, income_total: 0.05}\n    pretrends: {specialty_output: 0.03}\n    answers: {consent: 1}\n    region_question: region\n",
+            &SMALL[SMALL.find("  simulate:").unwrap_or(0)..SMALL.find("unit: {").unwrap_or(0)],
             "  waves:\n    2019: [../field/2019/border_household.csv, ../field/2019/border_household-members.csv]\n    2020: [../field/2020/border_household.csv, ../field/2020/border_household-members.csv]\n    2021: [../field/2021/border_household.csv, ../field/2021/border_household-members.csv]\n    2022:\n      survey: ../surveys/border_household_v2.yaml\n      files: [../field-v2/2022/border_household.csv, ../field-v2/2022/border_household-members.csv]\n",
         )
-        .replace("treatment: {key: county_id,", "treatment: {table: ../field/counties.csv, key: county_id,");
+        .replace("unit: {question: county_id,", "unit: {table: ../field/units.csv, question: county_id,");
     std::fs::write(dir.join("analysis/small.yaml"), &plan).unwrap_or_else(|e| panic!("{e}"));
     let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -365,7 +371,7 @@ fn field_waves_may_use_a_newer_survey_version() {
         .collect();
     assert!(inputs.contains(&"surveys/border_household_v2.yaml".to_string()), "{inputs:?}");
     assert!(inputs.contains(&"field-v2/2022/border_household.csv".to_string()), "{inputs:?}");
-    assert!(inputs.contains(&"field/counties.csv".to_string()), "{inputs:?}");
+    assert!(inputs.contains(&"field/units.csv".to_string()), "{inputs:?}");
     let y2020 = &results["data_quality"][1];
     assert_eq!((y2020["wave"].as_i64(), y2020["tables"][0]["rows_rejected"].as_u64()), (Some(2020), Some(1)));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
@@ -375,17 +381,22 @@ fn field_waves_may_use_a_newer_survey_version() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `level: county`: the estimates run on county × wave survey-weighted means, one row per
-/// county and wave, clustered by county.
+/// `level: unit`: the estimates run on county × wave survey-weighted means, one row per
+/// county and wave, clustered by county; a subgroup from the unit table is carried over.
 #[test]
-fn the_county_level_runs_on_county_means() {
-    let dir = study("run-county", &format!("{SMALL}level: county\n"));
+fn the_unit_level_runs_on_unit_means() {
+    let dir = study("run-county", &format!("{SMALL}level: unit\n"));
     let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("out/small/results.json")).unwrap_or_default())
             .unwrap_or(Value::Null);
-    assert_eq!(results["plan"]["level"], "county");
+    assert_eq!(results["plan"]["level"], "unit");
+    assert!(
+        results["outcomes"][0]["subgroups"]
+            .as_array()
+            .is_some_and(|s| s.len() == 2 && s.iter().all(|g| g["error"].is_null()))
+    );
     assert_eq!(results["sample"]["analysis_rows"], 24 * 4);
     assert_eq!(results["outcomes"][0]["cs"]["n_units"], 24);
     let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
@@ -398,8 +409,8 @@ fn the_county_level_runs_on_county_means() {
 #[test]
 fn an_outcome_in_levels_is_not_reported_in_log_points() {
     let plan = SMALL.replace(
-        "{name: income_total, label: Household income, log: true}",
-        "{name: income_total, label: Household income, log: false}",
+        "{name: income_total, label: Household income, transform: log1p}",
+        "{name: income_total, label: Household income}",
     );
     let dir = study("run-levels", &plan);
     let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
@@ -409,6 +420,7 @@ fn an_outcome_in_levels_is_not_reported_in_log_points() {
     assert!(line("Specialty-product sales").contains("log points"), "{md}");
     assert!(!line("Household income").is_empty() && !line("Household income").contains("log points"), "{md}");
     let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();
-    assert_eq!(html.matches("effect (log points)").count(), 1, "one event study on the log scale");
+    assert_eq!(html.matches("effect (log points (of 1 + y))").count(), 1, "one event study on the log scale");
+    assert_eq!(html.matches("effect (CNY)").count(), 1, "one event study in yuan");
     let _ = std::fs::remove_dir_all(&dir);
 }

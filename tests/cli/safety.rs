@@ -89,7 +89,16 @@ fn simulate_never_overwrites_real_exports() {
     let dir = scratch("safety-simulate");
     let real = dir.join("2019/border_household.csv");
     copy(HH, &real);
-    let o = endline(&["simulate", "surveys/border_household.yaml", "--out", &s(&dir), "--counties", "2"]);
+    let o = endline(&[
+        "simulate",
+        "surveys/border_household.yaml",
+        "--out",
+        &s(&dir),
+        "--unit-question",
+        "county_id",
+        "--units",
+        "2",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(std::fs::read(&real).ok(), std::fs::read(root().join(HH)).ok());
 }
@@ -245,10 +254,18 @@ fn numeric_arguments_are_checked_not_panics() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("more than 10000000 draws"), "{}", stderr(&o));
     let dir = scratch("safety-numbers");
-    for (flag, value) in
-        [("--counties", max.as_str()), ("--households", "18446744073709551615"), ("--counties", "2000000")]
-    {
-        let o = endline(&["simulate", "surveys/border_household.yaml", "--out", &s(&dir.join("sim")), flag, value]);
+    for (flag, value) in [("--units", max.as_str()), ("--households", "18446744073709551615"), ("--units", "2000000")] {
+        let sim = s(&dir.join("sim"));
+        let o = endline(&[
+            "simulate",
+            "surveys/border_household.yaml",
+            "--out",
+            &sim,
+            "--unit-question",
+            "county_id",
+            flag,
+            value,
+        ]);
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
         assert!(stderr(&o).contains("households a wave") || stderr(&o).contains(flag), "{}", stderr(&o));
     }

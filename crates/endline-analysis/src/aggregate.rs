@@ -139,11 +139,20 @@ pub fn left_join(left: DataFrame, right: DataFrame, on: &str) -> Result<DataFram
         .collect()?)
 }
 
-/// Adds `log_<name>`, the natural log of a numeric column; zero, negative and missing
-/// values give a missing log. Returns the new column's name.
+/// Adds `log_<name>`, the natural log of a numeric column; missing values give a
+/// missing log. Zero or negative values are refused, with how many there are: a log that
+/// silently dropped them would change the sample without saying so. Returns the new
+/// column's name.
 pub fn add_log(df: &mut DataFrame, name: &str) -> Result<String> {
     let v = data::numeric(df, name)?;
-    let logged: Vec<Option<f64>> = v.iter().map(|x| (*x > 0.0).then(|| x.ln())).collect();
+    let bad = v.iter().filter(|x| **x <= 0.0).count();
+    if bad > 0 {
+        return Err(AnalysisError::Invalid(format!(
+            "`{name}` has {bad} values of 0 or less, whose log is undefined; transform it another way \
+             (log of 1 + y, inverse hyperbolic sine) or keep it in levels"
+        )));
+    }
+    let logged: Vec<Option<f64>> = v.iter().map(|x| x.is_finite().then(|| x.ln())).collect();
     let new = format!("log_{name}");
     df.with_column(Column::new(new.as_str().into(), logged))?;
     Ok(new)

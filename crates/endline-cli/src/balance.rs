@@ -34,7 +34,7 @@ pub struct BalanceArgs {
 }
 
 pub fn balance(args: &BalanceArgs) -> anyhow::Result<Outcome> {
-    let df = endline_analysis::data::read_table(&args.data).map_err(anyhow::Error::msg)?;
+    let df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let t = match build(&df, &args.group, &args.vars, args.weights.as_deref(), args.vcov.clone()) {
         Ok(t) => t,
         Err(e) => {

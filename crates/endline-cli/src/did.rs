@@ -139,15 +139,7 @@ pub struct DidArgs {
     pub format: OutFormat,
 }
 
-fn effect_json(e: &Effect) -> Value {
-    json!({"att": e.att, "std_error": e.std_error, "conf_low": e.conf_low, "conf_high": e.conf_high})
-}
-
 fn cs_json(r: &CsResult, args: &DidArgs, n_obs: usize) -> Value {
-    let by = |a: &cs::Aggregate, key: &str| -> Value {
-        json!({"overall": effect_json(&a.overall),
-               "by": a.by.iter().map(|b| { let mut v = effect_json(&b.effect); v[key] = json!(b.index); v }).collect::<Vec<_>>()})
-    };
     json!({
         "method": "cs",
         "control": match args.control { ControlArg::Never => "never", ControlArg::Notyet => "notyet" },
@@ -160,12 +152,7 @@ fn cs_json(r: &CsResult, args: &DidArgs, n_obs: usize) -> Value {
         "cohorts": r.cohorts,
         "att_gt": r.att_gt,
         "critical_value": r.critical_value,
-        "aggregate": {
-            "simple": effect_json(&r.simple),
-            "dynamic": by(&r.dynamic, "event_time"),
-            "group": by(&r.group, "group"),
-            "calendar": by(&r.calendar, "time"),
-        },
+        "aggregate": cs::Aggregates::of(r),
         "pretrend_test": r.pretrend_test,
         "warnings": r.warnings,
     })
@@ -255,7 +242,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Failure);
         }
     };
-    let df = endline_analysis::data::read_table(&args.data).map_err(anyhow::Error::msg)?;
+    let df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let spec = PanelSpec {
         outcome: args.outcome.clone(),
         unit: args.unit.clone(),

@@ -97,7 +97,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         cluster: args.bootstrap_cluster.clone(),
     });
-    let df = endline_analysis::data::read_table(&args.data).map_err(anyhow::Error::msg)?;
+    let df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let mut fits = Vec::new();
     let mut failed = false;
     for formula in &args.formula {

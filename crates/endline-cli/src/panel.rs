@@ -99,7 +99,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         };
     }
     if let (Some(join), Some(on)) = (&args.join, &args.on) {
-        let other = endline_analysis::data::read_table(join).map_err(anyhow::Error::msg)?;
+        let other = endline_ingest::table::read_table(join).map_err(anyhow::Error::msg)?;
         df = left_join(df, other, on).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if !args.columns.is_empty() {

@@ -9,7 +9,9 @@ use endline_output::{Kind, OutDir};
 use endline_plan::Validation;
 use endline_plan::plan::Data;
 use endline_report::render::{Template, format_p_relation, render};
-use serde_json::{Value, json};
+use endline_study::StudyResults;
+use endline_study::results::{FileHash, Reproducibility, SurveyVersion};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::Outcome;
@@ -90,7 +92,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     // Every input the plan names: the study's output may not hold (and so replace) one.
     let mut protected: Vec<&Path> = vec![args.plan.as_path(), plan.survey.as_path()];
     protected.extend(plan.templates.iter().map(PathBuf::as_path));
-    protected.extend(plan.treatment.table.as_deref());
+    protected.extend(plan.unit.table.as_deref());
     protected.extend(plan.pii_secret.as_deref());
     if let Data::Waves(waves) = &plan.data {
         for w in waves {
@@ -100,36 +102,38 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
     }
     let claim = OutDir::claim(&final_dir, Kind::Study, Some(&plan.id), &protected)?;
     let staging = claim.staging().to_path_buf();
-    let mut results = match endline_plan::run(&plan, survey, &wave_surveys, &staging, &progress) {
+    let run = match endline_study::run(&plan, survey, &wave_surveys, &staging, &progress) {
         Ok(r) => r,
         Err(e) => {
             error!("{e}");
             return Ok(match e {
-                endline_plan::RunError::Io(_) => Outcome::Failure,
+                endline_study::RunError::Io(_) => Outcome::Failure,
                 _ => Outcome::Invalid,
             });
         }
     };
+    let mut results = run.results;
     // The reproducibility record: inputs by content, the version, the seed, the command.
     let mut inputs = vec![args.plan.clone(), plan.survey.clone()];
     inputs.extend(plan.templates.iter().cloned());
-    inputs.extend(results.inputs.iter().cloned());
-    let inputs: Vec<Value> =
-        inputs.iter().map(|p| Ok(json!({"path": shown(p), "sha256": sha256(p)?}))).collect::<anyhow::Result<_>>()?;
+    inputs.extend(run.inputs.iter().cloned());
+    let inputs: Vec<FileHash> =
+        inputs.iter().map(|p| Ok(FileHash { path: shown(p), sha256: sha256(p)? })).collect::<anyhow::Result<_>>()?;
     let command: Vec<String> = std::iter::once("endline".to_string()).chain(std::env::args().skip(1)).collect();
     let seed = match &plan.data {
-        Data::Simulate(s) => json!(s.seed),
-        Data::Waves(_) => Value::Null,
+        Data::Simulate(s) => Some(s.seed),
+        Data::Waves(_) => None,
     };
-    let reproducibility = json!({
-        "endline_version": env!("CARGO_PKG_VERSION"),
-        "command": command,
-        "seed": seed,
-        "survey": {"id": survey.id(), "version": survey.version()},
-        "wave_surveys": results.json["wave_surveys"].clone(),
-        "inputs": inputs,
-    });
-    results.json["reproducibility"] = reproducibility.clone();
+    let reproducibility = Reproducibility {
+        endline_version: env!("CARGO_PKG_VERSION").to_string(),
+        command,
+        seed,
+        survey: SurveyVersion { id: survey.id().to_string(), version: survey.version().to_string() },
+        wave_surveys: results.wave_surveys.clone(),
+        inputs,
+    };
+    results.reproducibility = Some(reproducibility.clone());
+    let json = serde_json::to_value(&results)?;
     progress("rendering the report");
     let templates: Vec<Template> = plan
         .templates
@@ -140,7 +144,7 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
             Ok(Template { name, text })
         })
         .collect::<anyhow::Result<_>>()?;
-    let rendered = match render(&templates, &results.json) {
+    let rendered = match render(&templates, &json) {
         Ok(r) => r,
         Err(e) => {
             error!("{e}");
@@ -151,42 +155,45 @@ pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
         let p = staging.join(name);
         std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
     };
-    write("results.json", &format!("{}\n", serde_json::to_string_pretty(&results.json)?))?;
+    write("results.json", &format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     for (name, text) in &rendered {
         write(name, text)?;
     }
-    let outputs: Vec<Value> = files_under(&staging)?
+    let outputs: Vec<serde_json::Value> = files_under(&staging)?
         .iter()
         .map(|p| Ok(json!({"path": shown(p), "sha256": sha256(&staging.join(p))?})))
         .collect::<anyhow::Result<_>>()?;
-    let mut manifest = reproducibility;
+    let mut manifest = serde_json::to_value(&reproducibility)?;
     manifest["plan"] = json!(plan.id);
     manifest["outputs"] = json!(outputs);
     write("manifest.json", &format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
     // Only a complete run replaces the previous one.
     claim.commit()?;
-    print(&summary(&results.json, &final_dir, &rendered))?;
+    print(&summary(&results, &final_dir, &rendered))?;
     Ok(Outcome::Success)
 }
 
-/// The one-screen answer: each outcome's main estimate, and where the report is.
-fn summary(r: &Value, dir: &Path, rendered: &[(String, String)]) -> String {
+/// The one-screen answer: each outcome's main estimate in its reading, and where the
+/// report is.
+fn summary(r: &StudyResults, dir: &Path, rendered: &[(String, String)]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r["plan"]["title"].as_str().unwrap_or_default());
-    for o in r["outcomes"].as_array().into_iter().flatten() {
-        let e = &o["cs"]["simple"];
-        let n = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.3}"));
-        let q = format_p_relation(o["cs"]["q_value"].as_f64());
+    let _ = writeln!(s, "{}", r.plan.title);
+    for o in &r.outcomes {
+        let e = &o.cs.aggregates.simple;
+        let d = o.reading.decimals as usize;
+        let n = |v: f64| if v.is_finite() { format!("{:.d$}", v * o.reading.multiplier) } else { "–".into() };
+        let q = format_p_relation(Some(o.cs.q_value));
         let _ = write!(
             s,
-            "  {:<28} ATT {:>7}  95% CI [{}, {}]  q {q}",
-            o["label"].as_str().unwrap_or_default(),
-            n(&e["estimate"]),
-            n(&e["conf_low"]),
-            n(&e["conf_high"]),
+            "  {:<28} ATT {:>7} {}  95% CI [{}, {}]  q {q}",
+            o.label,
+            n(e.att),
+            o.reading.unit,
+            n(e.conf_low),
+            n(e.conf_high),
         );
-        if let Some(t) = o["truth"]["effect"].as_f64() {
-            let _ = write!(s, "  (planted {t:.3})");
+        if let Some(t) = &o.truth {
+            let _ = write!(s, "  (true {})", n(t.att));
         }
         s.push('\n');
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use endline_output::{Kind, OutDir};
-use endline_simulate::{Study, simulate_into};
+use endline_simulate::{Attribute, Effect, Study, simulate_into};
 
 use crate::Outcome;
 use crate::output::{error, print};
@@ -16,69 +16,115 @@ pub struct SimulateArgs {
     /// The survey definition (YAML).
     pub survey: PathBuf,
     /// Where to write: one folder per wave with ODK Central-style exports, plus
-    /// counties.csv (the programme's roll-out) and truth.json (the planted parameters).
+    /// units.csv (the programme's roll-out) and truth.json (the planted parameters).
     /// Must be new, empty or an earlier simulation: real exports are never overwritten.
     #[arg(long)]
     pub out: PathBuf,
     /// The seed: the same seed gives the same bytes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Number of counties.
+    /// The question holding the assignment unit's code (village_id, school, county_id).
+    /// Codes are generated to satisfy its type and constraint; `units.csv` is keyed by it.
+    #[arg(long)]
+    pub unit_question: String,
+    /// The units' plural, as messages name them.
+    #[arg(long, default_value = "units")]
+    pub unit_plural: String,
+    /// Number of units.
     #[arg(long, default_value_t = 40)]
-    pub counties: usize,
-    /// Households per county (interviewed every wave).
+    pub units: usize,
+    /// Households per unit (interviewed every wave).
     #[arg(long, default_value_t = 25)]
     pub households: usize,
     /// Survey waves (years), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "2019,2021,2023,2025")]
     pub waves: Vec<i64>,
-    /// Share of counties that get the programme.
+    /// Share of units that get the programme.
     #[arg(long, default_value_t = 0.4)]
     pub treated_share: f64,
-    /// Adoption years of programme counties, assigned in turn, comma-separated.
+    /// Adoption years of programme units, assigned in turn, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "2021,2023")]
     pub adoption: Vec<i64>,
-    /// A true effect, in log points from adoption on: QUESTION=EFFECT (repeatable).
+    /// A true effect from adoption on: QUESTION=EFFECT (repeatable). EFFECT is a number on
+    /// the outcome's natural scale (probability points for a yes/no question, log points
+    /// for integers and decimals), or SCALE:NUMBER with SCALE one of points, log, add.
     #[arg(long = "effect", value_name = "QUESTION=EFFECT")]
     pub effects: Vec<String>,
-    /// Faster trends: corridor counties' extra yearly log growth, QUESTION=RATE.
-    #[arg(long = "pretrend", value_name = "QUESTION=RATE")]
-    pub pretrends: Vec<String>,
-    /// Share of counties on the trade corridor.
-    #[arg(long, default_value_t = 0.5)]
-    pub corridor_share: f64,
-    /// Selection: share of programme counties drawn from corridor counties (default: at random).
-    #[arg(long)]
-    pub selection: Option<f64>,
-    /// Standard deviation of county × wave shocks to the modelled outcomes (log points).
+    /// An outcome's baseline: QUESTION=VALUE, a probability (yes/no), a mean (integer) or
+    /// a median (decimal).
+    #[arg(long = "baseline", value_name = "QUESTION=VALUE")]
+    pub baselines: Vec<String>,
+    /// A confounding unit attribute: `NAME=SHARE[:SELECTION]`, the share of units that have
+    /// it and the share of programme units drawn from them (repeatable).
+    #[arg(long = "attribute", value_name = "NAME=SHARE[:SELECTION]")]
+    pub attributes: Vec<String>,
+    /// An attribute's extra yearly trend on an outcome: NAME:QUESTION=RATE (repeatable).
+    #[arg(long = "trend", value_name = "NAME:QUESTION=RATE")]
+    pub trends: Vec<String>,
+    /// Standard deviation of unit × wave shocks to the modelled outcomes.
     #[arg(long, default_value_t = 0.0)]
-    pub county_shock: f64,
-    /// A select_one question every household of a county answers alike (its region).
-    #[arg(long)]
-    pub region_question: Option<String>,
-    /// Common yearly log growth of the modelled outcomes.
+    pub unit_shock: f64,
+    /// A select_one question every household of a unit answers alike (repeatable).
+    #[arg(long = "same-within-unit", value_name = "QUESTION")]
+    pub same_within_unit: Vec<String>,
+    /// Common yearly log growth of the modelled counts and amounts.
     #[arg(long, default_value_t = 0.10)]
     pub growth: f64,
     /// A fixed answer for every household: QUESTION=VALUE (repeatable).
     #[arg(long = "answer", value_name = "QUESTION=VALUE")]
     pub answers: Vec<String>,
-    /// The question holding the county code.
-    #[arg(long, default_value = "county_id")]
-    pub county_question: String,
+    /// Share of answers given one of their question's declared missing codes.
+    #[arg(long, default_value_t = 0.02)]
+    pub missing_rate: f64,
+    /// The question holding the survey weight (constant within a unit).
+    #[arg(long)]
+    pub weight_question: Option<String>,
     /// Allow more than a million households a wave (up to 100 million).
     #[arg(long)]
     pub allow_large: bool,
 }
 
-fn pairs<T: std::str::FromStr>(items: &[String], what: &str) -> Result<Vec<(String, T)>, String> {
+fn pairs<T>(
+    items: &[String],
+    what: &str,
+    value: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<(String, T)>, String> {
     items
         .iter()
         .map(|s| {
             let (k, v) = s.split_once('=').ok_or_else(|| format!("--{what} takes QUESTION=VALUE, not `{s}`"))?;
-            let v = v.parse::<T>().map_err(|_| format!("--{what} {s}: `{v}` is not a valid value"))?;
+            let v = value(v).map_err(|e| format!("--{what} {s}: {e}"))?;
             Ok((k.to_string(), v))
         })
         .collect()
+}
+
+fn number(v: &str) -> Result<f64, String> {
+    v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("`{v}` is not a number"))
+}
+
+/// `--attribute NAME=SHARE[:SELECTION]` with their `--trend NAME:QUESTION=RATE`s.
+fn attributes(args: &SimulateArgs) -> Result<Vec<Attribute>, String> {
+    let mut out: Vec<Attribute> = pairs(&args.attributes, "attribute", |v| {
+        let (share, selection) = match v.split_once(':') {
+            Some((s, sel)) => (number(s)?, Some(number(sel)?)),
+            None => (number(v)?, None),
+        };
+        Ok((share, selection))
+    })?
+    .into_iter()
+    .map(|(name, (share, selection))| Attribute { name, share, selection, trends: Vec::new() })
+    .collect();
+    for (target, rate) in pairs(&args.trends, "trend", number)? {
+        let (name, q) =
+            target.split_once(':').ok_or_else(|| format!("--trend takes NAME:QUESTION=RATE, not `{target}`"))?;
+        let a = out
+            .iter_mut()
+            .find(|a| a.name == name)
+            .ok_or_else(|| format!("--trend {target}: no --attribute {name}"))?;
+        a.trends.push((q.to_string(), rate));
+    }
+    Ok(out)
 }
 
 pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
@@ -86,23 +132,24 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
     let survey = &survey;
     let parsed = (|| -> Result<Study, String> {
         Ok(Study {
-            counties: args.counties,
-            households_per_county: args.households,
+            unit_question: args.unit_question.clone(),
+            unit_plural: args.unit_plural.clone(),
+            units: args.units,
+            households_per_unit: args.households,
             waves: args.waves.clone(),
             treated_share: args.treated_share,
             adoption_years: args.adoption.clone(),
-            effects: pairs(&args.effects, "effect")?,
-            pretrends: pairs(&args.pretrends, "pretrend")?,
-            corridor_share: args.corridor_share,
-            selection: args.selection,
-            county_shock: args.county_shock,
-            region_question: args.region_question.clone(),
+            effects: pairs(&args.effects, "effect", Effect::parse)?,
+            baselines: pairs(&args.baselines, "baseline", number)?,
+            attributes: attributes(args)?,
+            unit_shock: args.unit_shock,
             growth: args.growth,
-            answers: pairs(&args.answers, "answer")?,
-            county_question: args.county_question.clone(),
-            weight_question: survey.item("weight").map(|_| "weight".to_string()),
-            date_question: survey.item("interview_date").map(|_| "interview_date".to_string()),
+            same_within_unit: args.same_within_unit.clone(),
+            answers: pairs(&args.answers, "answer", |v| Ok(v.to_string()))?,
+            missing_rate: args.missing_rate,
+            weight_question: args.weight_question.clone(),
             seed: args.seed,
+            ..Study::default()
         })
     })();
     let study = match parsed.and_then(|s| s.size_problem(args.allow_large).map_or(Ok(s), Err)) {
@@ -114,12 +161,13 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
     };
     let claim = OutDir::claim(&args.out, Kind::Simulation, None, &[args.survey.as_path()])?;
     match simulate_into(survey, &study, claim) {
-        Ok(counties) => {
-            let treated = counties.iter().filter(|c| c.first_treated > 0).count();
+        Ok(sim) => {
+            let treated = sim.units.iter().filter(|c| c.first_treated > 0).count();
             print(&format!(
-                "simulated {} counties ({treated} with the programme) x {} households x {} waves into {}\n",
-                counties.len(),
-                study.households_per_county,
+                "simulated {} {} ({treated} with the programme) x {} households x {} waves into {}\n",
+                sim.units.len(),
+                study.unit_plural,
+                study.households_per_unit,
                 study.waves.len(),
                 args.out.display()
             ))?;

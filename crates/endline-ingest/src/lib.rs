@@ -23,6 +23,7 @@ pub mod read;
 mod record_keys;
 mod rejects;
 mod stream;
+pub mod table;
 pub mod write;
 
 pub use batch::{ingest_into, ingest_to};

@@ -12,6 +12,10 @@ pub const UNKNOWN_QUESTION: Code = Code::new("unknown-question");
 pub const FILE_NOT_FOUND: Code = Code::new("file-not-found");
 /// The survey the plan names is not valid (its own diagnostics follow).
 pub const INVALID_SURVEY: Code = Code::new("invalid-survey");
+/// An outcome estimated on the log scale can be zero or negative.
+pub const LOG_OF_ZERO: Code = Code::new("log-of-zero");
+/// A covariate, subgroup or cluster that does not exist at the plan's level of analysis.
+pub const NOT_AT_LEVEL: Code = Code::new("not-at-level");
 /// A choice the format defines but endline does not implement yet.
 pub const UNSUPPORTED: Code = Code::new("unsupported");
 
@@ -26,5 +30,7 @@ pub const ALL: &[Code] = &[
     UNKNOWN_QUESTION,
     FILE_NOT_FOUND,
     INVALID_SURVEY,
+    LOG_OF_ZERO,
+    NOT_AT_LEVEL,
     UNSUPPORTED,
 ];

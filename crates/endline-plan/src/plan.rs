@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use endline_diag::{Diagnostic, SourceFile, Span};
-use endline_simulate::Study;
+use endline_simulate::{Attribute, Effect, EffectScale, OutcomeKind, Study};
+use endline_survey::expr::self_bounds;
 use endline_survey::yaml::{Doc, Reader, Sp, kind_of};
-use endline_survey::{QuestionType, Survey};
+use endline_survey::{Item, QuestionType, Survey};
 use marked_yaml::types::{MarkedMappingNode, Node};
 use serde::Serialize;
 
@@ -33,53 +34,128 @@ pub struct Wave {
     pub files: Vec<PathBuf>,
 }
 
-/// How households map to counties, and where treatment is read from.
+/// The assignment unit: what the programme was given to (villages, schools, counties),
+/// how the report names it, and where each unit's first programme period is read from.
 #[derive(Debug, Clone, Serialize)]
-pub struct Treatment {
-    /// The county table (one row per county); None: the simulation's `counties.csv`.
+pub struct Unit {
+    /// The survey question holding the unit's code, and the unit table's key column.
+    pub question: String,
+    /// The unit's name in the report (`village`).
+    pub name: String,
+    /// Its plural (`villages`).
+    pub plural: String,
+    /// The unit table (one row per unit); None: the simulation's `units.csv`.
+    #[serde(skip)]
     pub table: Option<PathBuf>,
-    /// The survey question holding the county code, and the table's column of the same name.
-    pub key: String,
-    /// The table's column with the first year of the programme (0 or empty: never).
+    /// The table's column with the first programme period (0 or empty: never).
     pub first_treated: String,
-    /// County characteristics to join onto households (covariates, subgroups).
+    /// Unit characteristics to join onto households (covariates, subgroups, clusters).
     pub attributes: Vec<String>,
 }
 
-impl Default for Treatment {
+impl Default for Unit {
     fn default() -> Self {
-        Treatment { table: None, key: String::new(), first_treated: "first_treated".into(), attributes: Vec::new() }
+        Unit {
+            question: String::new(),
+            name: "unit".into(),
+            plural: "units".into(),
+            table: None,
+            first_treated: "first_treated".into(),
+            attributes: Vec::new(),
+        }
     }
+}
+
+/// What an outcome measures, which decides how its effect is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeType {
+    /// Yes or no (0/1): its mean is a share, its effect in percentage points.
+    Binary,
+    /// A whole number of things or events: effects in its units.
+    Count,
+    /// An amount: effects in its units, or log points on the log scale.
+    Continuous,
+}
+
+impl OutcomeType {
+    const BY_NAME: [(&'static str, OutcomeType); 3] =
+        [("binary", OutcomeType::Binary), ("count", OutcomeType::Count), ("continuous", OutcomeType::Continuous)];
+}
+
+/// The scale an outcome is estimated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// Its own units.
+    Level,
+    /// Natural log (every value must be positive).
+    Log,
+    /// log(1 + y), for amounts that can be zero.
+    Log1p,
+    /// Inverse hyperbolic sine, for amounts that can be zero.
+    Asinh,
+}
+
+impl Transform {
+    const BY_NAME: [(&'static str, Transform); 4] = [
+        ("level", Transform::Level),
+        ("log", Transform::Log),
+        ("log1p", Transform::Log1p),
+        ("asinh", Transform::Asinh),
+    ];
+}
+
+/// Where an outcome's values come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The question's answers.
+    Question,
+    /// 1 when the question's answer is one of these choices, 0 otherwise.
+    Category(Vec<String>),
+    /// 1 when this expression (XLSForm syntax, on the household's answers) holds.
+    Expression(String),
 }
 
 /// An outcome to estimate the programme's effect on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    /// The survey question.
+    /// Its column in the analysis panel: the question's name, or a new name for an
+    /// indicator.
     pub name: String,
     /// How the report names it.
     pub label: String,
-    /// Estimate on the log scale (effects read as approximate percentage changes).
-    pub log: bool,
+    /// The survey question it is read from (None for an expression).
+    pub question: Option<String>,
+    /// Where its values come from.
+    pub source: Source,
+    /// What it measures; None: a calculation whose values decide (0/1 is binary).
+    #[serde(rename = "type")]
+    pub kind: Option<OutcomeType>,
+    /// The scale it is estimated on.
+    pub transform: Transform,
+    /// Its unit of measurement, from the survey (`CNY`, `minutes`).
+    pub unit: Option<String>,
 }
 
 /// The unit of analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// Households, with standard errors clustered by county.
+    /// Households, with standard errors clustered by unit.
     Household,
-    /// County × wave survey-weighted means.
-    County,
+    /// Unit × wave survey-weighted means.
+    Unit,
 }
 
 /// The comparison group of the main Callaway & Sant'Anna estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlGroup {
-    /// Counties that never get the programme.
+    /// Units that never get the programme.
     Never,
-    /// Counties without the programme yet.
+    /// Units without the programme yet.
     Notyet,
 }
 
@@ -128,11 +204,13 @@ pub struct Plan {
     pub survey: PathBuf,
     /// The data.
     pub data: Data,
-    /// Treatment and the household → county map.
-    pub treatment: Treatment,
+    /// The assignment unit, and the household → unit map.
+    pub unit: Unit,
+    /// The cluster of the standard errors (None: the unit).
+    pub cluster: Option<String>,
     /// The outcomes, in report order.
     pub outcomes: Vec<Outcome>,
-    /// Covariates for conditional parallel trends (survey questions or county attributes).
+    /// Covariates for conditional parallel trends (survey questions or unit attributes).
     pub covariates: Vec<String>,
     /// The survey-weight question.
     pub weights: Option<String>,
@@ -142,7 +220,7 @@ pub struct Plan {
     pub control: ControlGroup,
     /// The estimators to run.
     pub estimators: Vec<Estimator>,
-    /// Subgroups (a select_one question or a county attribute): the main estimate within each.
+    /// Subgroups (a select_one question or a unit attribute): the main estimate within each.
     pub subgroups: Vec<String>,
     /// The multiple-outcome correction.
     pub correction: Correction,
@@ -176,6 +254,8 @@ const TOP_KEYS: &[&str] = &[
     "programme",
     "survey",
     "data",
+    "unit",
+    "cluster",
     "treatment",
     "outcomes",
     "covariates",
@@ -190,27 +270,46 @@ const TOP_KEYS: &[&str] = &[
 ];
 const SIMULATE_KEYS: &[&str] = &[
     "seed",
-    "counties",
+    "units",
     "households",
     "waves",
     "adoption",
     "treated_share",
-    "corridor_share",
-    "selection",
     "growth",
-    "county_shock",
+    "unit_shock",
     "effects",
-    "pretrends",
+    "baselines",
+    "attributes",
     "answers",
-    "region_question",
+    "same_within_unit",
+    "missing_rate",
 ];
 
 /// A question the plan names: where, as what, and which types it may have.
 type QuestionRef = (Sp<String>, &'static str, fn(QuestionType) -> bool);
 
+/// Where an outcome's parts are written, for diagnostics.
+#[derive(Debug, Clone, Copy)]
+struct OutcomeSpans {
+    name: Span,
+    transform: Option<Span>,
+    kind: Option<Span>,
+    source: Option<Span>,
+}
+
 /// What a plan refers to, checked once the whole file is read.
 struct Refs {
     questions: Vec<QuestionRef>,
+    /// Outcomes the simulation plants effects or trends on.
+    simulated: Vec<Sp<String>>,
+    /// Outcomes as written: (name, its span, `log`/`transform` span, `type` span,
+    /// expression span).
+    outcomes: Vec<OutcomeSpans>,
+    /// Subgroups, the cluster and the unit question, for the level checks.
+    subgroups: Vec<Sp<String>>,
+    cluster: Option<Sp<String>>,
+    unit: Option<Sp<String>>,
+    level: Option<Span>,
     covariates: Vec<Sp<String>>,
     files: Vec<(Sp<String>, PathBuf)>,
     wave_surveys: Vec<(i64, Sp<String>, PathBuf)>,
@@ -218,6 +317,10 @@ struct Refs {
 
 fn numeric(t: QuestionType) -> bool {
     matches!(t, QuestionType::Integer | QuestionType::Decimal | QuestionType::Calculate)
+}
+
+fn simulated(t: QuestionType) -> bool {
+    matches!(t, QuestionType::Integer | QuestionType::Decimal | QuestionType::SelectOne)
 }
 
 fn any_type(t: QuestionType) -> bool {
@@ -343,15 +446,70 @@ impl PlanReader<'_, '_> {
         v
     }
 
-    /// `name: number` pairs (effects, pretrends) naming survey questions.
+    /// `question: number` pairs naming simulated outcomes (trends, baselines).
     fn rates(&mut self, node: &Node, what: &'static str) -> Vec<(String, f64)> {
         let Some(m) = self.mapping(node, what) else { return Vec::new() };
         let mut out = Vec::new();
         for (k, v) in m.iter() {
-            let name = self.question(self.r.sp(k), "a simulated outcome", numeric);
+            let name = self.question(self.r.sp(k), "a simulated outcome", simulated);
+            self.refs.simulated.push(self.r.sp(k));
             if let Some(x) = self.number(v, what, "a number") {
                 out.push((name, x));
             }
+        }
+        out
+    }
+
+    /// `question: effect`: a number on the outcome's natural scale, or `{log: x}`,
+    /// `{points: x}`, `{add: x}`.
+    fn effects(&mut self, node: &Node) -> Vec<(String, Effect)> {
+        let Some(m) = self.mapping(node, "`effects`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in m.iter() {
+            let name = self.question(self.r.sp(k), "a simulated outcome", simulated);
+            self.refs.simulated.push(self.r.sp(k));
+            let effect = match v {
+                Node::Mapping(em) => {
+                    let mut e = None;
+                    for (scale, x) in self.r.fields(em, &["log", "points", "add"], "an effect") {
+                        let kind = EffectScale::BY_NAME.iter().find(|(n, _)| *n == scale.as_str()).map(|(_, k)| *k);
+                        if let Some(size) = self.number::<f64>(x, "an effect", "a number") {
+                            e = Some(Effect { size, scale: kind });
+                        }
+                    }
+                    if em.len() != 1 {
+                        let span = self.r.mapping_span(em);
+                        self.error(
+                            codes::INVALID_VALUE,
+                            span,
+                            "an effect takes one of `log`, `points` or `add`".into(),
+                        );
+                    }
+                    e
+                }
+                other => self.number::<f64>(other, "an effect", "a number").map(Effect::new),
+            };
+            out.extend(effect.map(|e| (name, e)));
+        }
+        out
+    }
+
+    /// `name: {share, selection, trends}` per confounding unit attribute.
+    fn attributes(&mut self, node: &Node) -> Vec<Attribute> {
+        let Some(m) = self.mapping(node, "`attributes`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in m.iter() {
+            let mut a = Attribute { name: k.as_str().to_string(), share: 0.5, selection: None, trends: Vec::new() };
+            if let Some(am) = self.mapping(v, "an attribute") {
+                for (key, value) in self.r.fields(am, &["share", "selection", "trends"], "an attribute") {
+                    match key.as_str() {
+                        "share" => a.share = self.share(value, "`share`").unwrap_or(a.share),
+                        "selection" => a.selection = self.share(value, "`selection`"),
+                        _ => a.trends = self.rates(value, "`trends`"),
+                    }
+                }
+            }
+            out.push(a);
         }
         out
     }
@@ -362,10 +520,10 @@ impl PlanReader<'_, '_> {
         for (k, v) in self.r.fields(m, SIMULATE_KEYS, "`data.simulate`") {
             match k.as_str() {
                 "seed" => st.seed = self.number(v, "`seed`", "a whole number").unwrap_or(st.seed),
-                "counties" => st.counties = self.number(v, "`counties`", "a whole number").unwrap_or(st.counties),
+                "units" => st.units = self.number(v, "`units`", "a whole number").unwrap_or(st.units),
                 "households" => {
-                    st.households_per_county =
-                        self.number(v, "`households`", "a whole number").unwrap_or(st.households_per_county)
+                    st.households_per_unit =
+                        self.number(v, "`households`", "a whole number").unwrap_or(st.households_per_unit)
                 }
                 "waves" | "adoption" => {
                     let years: Vec<i64> = self
@@ -380,14 +538,12 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "treated_share" => st.treated_share = self.share(v, "`treated_share`").unwrap_or(st.treated_share),
-                "corridor_share" => st.corridor_share = self.share(v, "`corridor_share`").unwrap_or(st.corridor_share),
-                "selection" => st.selection = self.share(v, "`selection`"),
+                "missing_rate" => st.missing_rate = self.share(v, "`missing_rate`").unwrap_or(st.missing_rate),
                 "growth" => st.growth = self.number(v, "`growth`", "a number").unwrap_or(st.growth),
-                "county_shock" => {
-                    st.county_shock = self.number(v, "`county_shock`", "a number").unwrap_or(st.county_shock)
-                }
-                "effects" => st.effects = self.rates(v, "`effects`"),
-                "pretrends" => st.pretrends = self.rates(v, "`pretrends`"),
+                "unit_shock" => st.unit_shock = self.number(v, "`unit_shock`", "a number").unwrap_or(st.unit_shock),
+                "effects" => st.effects = self.effects(v),
+                "baselines" => st.baselines = self.rates(v, "`baselines`"),
+                "attributes" => st.attributes = self.attributes(v),
                 "answers" => {
                     if let Some(m) = self.mapping(v, "`answers`") {
                         for (q, a) in m.iter() {
@@ -399,8 +555,12 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 _ => {
-                    if let Some(s) = self.r.string(v, "`region_question`") {
-                        st.region_question = Some(self.question(s, "a region question", select_one));
+                    for s in self.strings(v, "`same_within_unit`") {
+                        st.same_within_unit.push(self.question(
+                            s,
+                            "a question answered alike within a unit",
+                            select_one,
+                        ));
                     }
                 }
             }
@@ -477,50 +637,125 @@ impl PlanReader<'_, '_> {
         })
     }
 
-    fn treatment(&mut self, node: &Node) -> Option<Treatment> {
-        let m = self.mapping(node, "`treatment`")?;
-        self.required(m, &["key"], "`treatment`");
-        let mut t = Treatment::default();
-        for (k, v) in self.r.fields(m, &["table", "key", "first_treated", "attributes"], "`treatment`") {
+    fn unit(&mut self, node: &Node) -> Option<Unit> {
+        let m = self.mapping(node, "`unit`")?;
+        self.required(m, &["question", "name", "plural"], "`unit`");
+        let mut u = Unit::default();
+        let keys = ["question", "name", "plural", "table", "first_treated", "attributes"];
+        for (k, v) in self.r.fields(m, &keys, "`unit`") {
             match k.as_str() {
-                "table" => t.table = self.file(v, "`treatment.table`"),
-                "key" => {
-                    if let Some(s) = self.r.string(v, "`treatment.key`") {
-                        t.key = self.question(s, "the county question", any_type);
+                "table" => u.table = self.file(v, "`unit.table`"),
+                "question" => {
+                    if let Some(s) = self.r.string(v, "`unit.question`") {
+                        self.refs.unit = Some(s.clone());
+                        u.question = self.question(s, "the unit question", any_type);
+                    }
+                }
+                "name" | "plural" => {
+                    if let Some(s) = self.r.string(v, "a unit's name") {
+                        if s.v.trim().is_empty() {
+                            self.error(codes::INVALID_VALUE, s.span, format!("`unit.{}` cannot be empty", k.as_str()));
+                        }
+                        if k.as_str() == "name" { u.name = s.v } else { u.plural = s.v }
                     }
                 }
                 "first_treated" => {
                     if let Some(s) = self.r.string(v, "`first_treated`") {
-                        t.first_treated = s.v;
+                        u.first_treated = s.v;
                     }
                 }
-                _ => t.attributes = self.strings(v, "`attributes`").into_iter().map(|s| s.v).collect(),
+                _ => u.attributes = self.strings(v, "`attributes`").into_iter().map(|s| s.v).collect(),
             }
         }
-        Some(t)
+        Some(u)
+    }
+
+    fn outcome(&mut self, m: &MarkedMappingNode) -> Outcome {
+        let mut o = Outcome {
+            name: String::new(),
+            label: String::new(),
+            question: None,
+            source: Source::Question,
+            kind: None,
+            transform: Transform::Level,
+            unit: None,
+        };
+        let span = self.r.mapping_span(m);
+        let mut spans =
+            OutcomeSpans { name: Span::new(span.start, span.start), transform: None, kind: None, source: None };
+        let keys = ["name", "label", "question", "category", "expression", "type", "log", "transform"];
+        let mut question: Option<Sp<String>> = None;
+        for (k, v) in self.r.fields(m, &keys, "an outcome") {
+            match k.as_str() {
+                "name" => {
+                    if let Some(s) = self.r.string(v, "an outcome's `name`") {
+                        spans.name = s.span;
+                        o.name = s.v;
+                    }
+                }
+                "label" => o.label = self.r.string(v, "an outcome's `label`").map(|s| s.v).unwrap_or_default(),
+                "question" => question = self.r.string(v, "an outcome's `question`"),
+                "category" => {
+                    spans.source = Some(self.r.doc.span(v));
+                    let values: Vec<String> = match v {
+                        Node::Sequence(_) => self.strings(v, "`category`").into_iter().map(|s| s.v).collect(),
+                        other => self.r.string(other, "`category`").map(|s| vec![s.v]).unwrap_or_default(),
+                    };
+                    o.source = Source::Category(values);
+                }
+                "expression" => {
+                    if let Some(s) = self.r.string(v, "an outcome's `expression`") {
+                        spans.source = Some(s.span);
+                        o.source = Source::Expression(s.v);
+                    }
+                }
+                "type" => {
+                    spans.kind = Some(self.r.doc.span(v));
+                    o.kind = self.one_of(v, "an outcome's `type`", &OutcomeType::BY_NAME);
+                }
+                "log" => {
+                    spans.transform = Some(self.r.doc.span(v));
+                    if self.r.boolean(v, "`log`").is_some_and(|b| b.v) {
+                        o.transform = Transform::Log;
+                    }
+                }
+                _ => {
+                    spans.transform = Some(self.r.doc.span(v));
+                    o.transform = self.one_of(v, "`transform`", &Transform::BY_NAME).unwrap_or(Transform::Level);
+                }
+            }
+        }
+        if m.get_node("log").is_some() && m.get_node("transform").is_some() {
+            self.error(codes::INVALID_VALUE, span, "an outcome takes `log: true` or `transform:`, not both".into());
+        }
+        if m.get_node("category").is_some() && m.get_node("expression").is_some() {
+            self.error(codes::INVALID_VALUE, span, "an outcome takes `category` or `expression`, not both".into());
+        }
+        // The question: `question`, or the outcome's own name unless it is an expression.
+        let q = question.or_else(|| {
+            (!matches!(o.source, Source::Expression(_)) && !o.name.is_empty())
+                .then(|| Sp { v: o.name.clone(), span: spans.name })
+        });
+        if let Some(q) = q {
+            let ok: fn(QuestionType) -> bool =
+                if matches!(o.source, Source::Category(_)) { select_one } else { any_type };
+            o.question = Some(self.question(q, "an outcome", ok));
+        }
+        if o.label.is_empty() {
+            o.label.clone_from(&o.name);
+        }
+        if m.get_node("name").is_none() {
+            self.required(m, &["name"], "an outcome");
+        }
+        self.refs.outcomes.push(spans);
+        o
     }
 
     fn outcomes(&mut self, node: &Node) -> Vec<Outcome> {
         let mut out = Vec::new();
         for item in self.list(node, "`outcomes`") {
             let Some(m) = self.mapping(item, "an outcome") else { continue };
-            self.required(m, &["name"], "an outcome");
-            let mut o = Outcome { name: String::new(), label: String::new(), log: false };
-            for (k, v) in self.r.fields(m, &["name", "label", "log"], "an outcome") {
-                match k.as_str() {
-                    "name" => {
-                        if let Some(s) = self.r.string(v, "an outcome's `name`") {
-                            o.name = self.question(s, "an outcome", numeric);
-                        }
-                    }
-                    "label" => o.label = self.r.string(v, "an outcome's `label`").map(|s| s.v).unwrap_or_default(),
-                    _ => o.log = self.r.boolean(v, "`log`").is_some_and(|b| b.v),
-                }
-            }
-            if o.label.is_empty() {
-                o.label.clone_from(&o.name);
-            }
-            out.push(o);
+            out.push(self.outcome(m));
         }
         if out.is_empty() && matches!(node, Node::Sequence(_)) {
             let span = self.r.doc.span(node);
@@ -534,7 +769,14 @@ impl PlanReader<'_, '_> {
             self.r.invalid(root, format!("a plan file must be a YAML mapping, but is {}", kind_of(root)));
             return None;
         };
-        self.required(m, &["plan", "title", "question", "survey", "data", "treatment", "outcomes", "report"], "a plan");
+        self.required(m, &["plan", "title", "question", "survey", "data", "unit", "outcomes", "report"], "a plan");
+        if let Some(t) = m.get_node("treatment") {
+            let span = self.r.doc.span(t);
+            self.r.diags.push(Diagnostic::error(codes::UNKNOWN_KEY, span, "`treatment` is now `unit`").with_help(
+                "write `unit: {question: county_id, name: county, plural: counties, attributes: [...]}` \
+                     (`key` became `question`; the table is `unit.table`)",
+            ));
+        }
         let mut plan = Plan {
             id: String::new(),
             title: String::new(),
@@ -542,7 +784,8 @@ impl PlanReader<'_, '_> {
             programme: "the programme".into(),
             survey: PathBuf::new(),
             data: Data::Waves(Vec::new()),
-            treatment: Treatment::default(),
+            unit: Unit::default(),
+            cluster: None,
             outcomes: Vec::new(),
             covariates: Vec::new(),
             weights: None,
@@ -578,9 +821,18 @@ impl PlanReader<'_, '_> {
                 "pii_secret" => plan.pii_secret = self.file(v, "`pii_secret`"),
                 "survey" => plan.survey = self.file(v, "`survey`").unwrap_or_default(),
                 "data" => plan.data = self.data(v).unwrap_or(Data::Waves(Vec::new())),
-                "treatment" => {
-                    if let Some(t) = self.treatment(v) {
-                        plan.treatment = t;
+                // Diagnosed above, with what to write instead.
+                "treatment" => {}
+                "unit" => {
+                    if let Some(u) = self.unit(v) {
+                        plan.unit = u;
+                    }
+                }
+                "cluster" => {
+                    if let Some(s) = self.r.string(v, "`cluster`") {
+                        plan.cluster = Some(s.v.clone());
+                        self.refs.cluster = Some(s.clone());
+                        self.refs.covariates.push(s);
                     }
                 }
                 "outcomes" => plan.outcomes = self.outcomes(v),
@@ -592,6 +844,7 @@ impl PlanReader<'_, '_> {
                 "subgroups" => {
                     let c = self.strings(v, "`subgroups`");
                     plan.subgroups = c.iter().map(|s| s.v.clone()).collect();
+                    self.refs.subgroups.extend(c.iter().cloned());
                     self.refs.covariates.extend(c);
                 }
                 "weights" => {
@@ -600,8 +853,23 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "level" => {
-                    let options = [("household", Level::Household), ("county", Level::County)];
-                    plan.level = self.one_of(v, "`level`", &options).unwrap_or(Level::Household);
+                    self.refs.level = Some(self.r.doc.span(v));
+                    if let Node::Scalar(sc) = v
+                        && ["county", "village", "school", "district", "township", "clinic"].contains(&sc.as_str())
+                    {
+                        let span = self.r.doc.span(v);
+                        self.r.diags.push(
+                            Diagnostic::error(
+                                codes::INVALID_VALUE,
+                                span,
+                                format!("`level` cannot be `{}`", sc.as_str()),
+                            )
+                            .with_help("say `level: unit`; the plan names its unit under `unit:`"),
+                        );
+                    } else {
+                        let options = [("household", Level::Household), ("unit", Level::Unit)];
+                        plan.level = self.one_of(v, "`level`", &options).unwrap_or(Level::Household);
+                    }
                 }
                 "control" => {
                     let options = [("never", ControlGroup::Never), ("notyet", ControlGroup::Notyet)];
@@ -659,14 +927,31 @@ impl PlanReader<'_, '_> {
                 }
             }
         }
-        if let (Data::Waves(_), None) = (&plan.data, &plan.treatment.table) {
+        if let (Data::Waves(_), None) = (&plan.data, &plan.unit.table) {
             let span = self.r.mapping_span(m);
             self.error(
                 codes::MISSING_KEY,
                 Span::new(span.start, span.start),
-                "with field data, `treatment.table` must name the county table (county code and first programme year)"
+                "with field data, `unit.table` must name the unit table (each unit's code and first programme period)"
                     .into(),
             );
+        }
+        if let Data::Simulate(st) = &mut plan.data {
+            st.unit_question.clone_from(&plan.unit.question);
+            st.unit_plural.clone_from(&plan.unit.plural);
+            st.weight_question.clone_from(&plan.weights);
+            let declared: Vec<&str> = st.attributes.iter().map(|a| a.name.as_str()).collect();
+            if plan.unit.attributes.is_empty() {
+                plan.unit.attributes = declared.iter().map(|a| a.to_string()).collect();
+            }
+            if let Some(extra) = plan.unit.attributes.iter().find(|a| !declared.contains(&a.as_str())) {
+                let span = self.r.mapping_span(m);
+                self.error(
+                    codes::INVALID_VALUE,
+                    Span::new(span.start, span.start),
+                    format!("`unit.attributes` names `{extra}`, which `data.simulate.attributes` does not make"),
+                );
+            }
         }
         Some(plan)
     }
@@ -708,9 +993,20 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
     let mut pr = PlanReader {
         r: Reader { doc: &doc, diags: Vec::new() },
         base: base.to_path_buf(),
-        refs: Refs { questions: Vec::new(), covariates: Vec::new(), files: Vec::new(), wave_surveys: Vec::new() },
+        refs: Refs {
+            questions: Vec::new(),
+            simulated: Vec::new(),
+            outcomes: Vec::new(),
+            subgroups: Vec::new(),
+            cluster: None,
+            unit: None,
+            level: None,
+            covariates: Vec::new(),
+            files: Vec::new(),
+            wave_surveys: Vec::new(),
+        },
     };
-    let plan = pr.plan(&root);
+    let mut plan = pr.plan(&root);
     let PlanReader { r, refs, .. } = pr;
     let mut diags = r.diags;
     for (s, path) in &refs.files {
@@ -768,6 +1064,9 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             ),
         );
     }
+    if let (Some(sv), Some(pl)) = (&survey, &mut plan) {
+        resolve_outcomes(sv, pl, &refs, &mut diags);
+    }
     if let (Some(sv), Some(pl)) = (&survey, &plan) {
         check_names(sv, pl, &refs, &mut diags);
         for sv in wave_surveys.values() {
@@ -780,16 +1079,164 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
     Validation { plan: if ok { plan } else { None }, survey, wave_surveys, diagnostics: diags, survey_diagnostics }
 }
 
-/// Every question the plan names must be in the survey's household table, of a usable type.
-fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
-    let mut top: BTreeMap<&str, QuestionType> = BTreeMap::new();
+/// The household table's questions, by name.
+fn household_questions(survey: &Survey) -> BTreeMap<&str, &Item> {
+    let mut top = BTreeMap::new();
     survey.visit(&mut |p| {
         if p.table == survey.id() && p.item.question_type().has_value() {
-            top.insert(p.item.name(), p.item.question_type());
+            top.insert(p.item.name(), p.item);
         }
     });
+    top
+}
+
+/// Whether a calculation is a yes/no: a comparison, or `if(c, 1, 0)` / `if(c, 0, 1)`.
+fn calculates_yes_no(item: &Item) -> bool {
+    use endline_survey::expr::{Expr, ExprKind, Ty};
+    let Some(c) = item.calculation() else { return false };
+    if c.ty() == Ty::Bool {
+        return true;
+    }
+    let zero_one = |e: &Expr| {
+        matches!(&e.kind, ExprKind::Int(0 | 1)) || matches!(&e.kind, ExprKind::Dec(n) if *n == 0.0 || *n == 1.0)
+    };
+    matches!(&c.ast().kind, ExprKind::Call { name, args, .. }
+        if name == "if" && args.len() == 3 && zero_one(&args[1]) && zero_one(&args[2]))
+}
+
+/// Each outcome's type, unit and source checked against the survey: a yes/no question or
+/// indicator is binary, an integer a count, a decimal an amount; a log of an outcome that
+/// can be zero is refused where the plan asks for it.
+fn resolve_outcomes(survey: &Survey, plan: &mut Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
+    let top = household_questions(survey);
+    for (o, spans) in plan.outcomes.iter_mut().zip(&refs.outcomes) {
+        let item = o.question.as_deref().and_then(|q| top.get(q).copied());
+        o.unit = item.and_then(|i| i.unit().map(str::to_string));
+        let at = spans.source.unwrap_or(spans.name);
+        let inferred = match (&o.source, item) {
+            (Source::Category(values), Some(i)) => {
+                let choices: Vec<String> = survey
+                    .choices_of(i)
+                    .map(|l| l.choices().iter().map(|c| c.value().as_text()).collect())
+                    .unwrap_or_default();
+                for v in values.iter().filter(|v| !choices.contains(v)) {
+                    diags.push(
+                        Diagnostic::error(codes::INVALID_VALUE, at, format!("`{v}` is not a choice of `{}`", i.name()))
+                            .with_help(format!("its choices are: {}", choices.join(", "))),
+                    );
+                }
+                if values.is_empty() {
+                    diags.push(Diagnostic::error(codes::INVALID_VALUE, at, "`category` names at least one choice"));
+                }
+                Some(OutcomeType::Binary)
+            }
+            (Source::Expression(text), _) => {
+                match endline_survey::expr::parse(text) {
+                    Err(e) => diags.push(Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        at,
+                        format!("the outcome's expression does not parse: {}", e.message),
+                    )),
+                    Ok(e) => {
+                        for (name, _) in e.references() {
+                            if !top.contains_key(name) {
+                                diags.push(Diagnostic::error(
+                                    codes::UNKNOWN_QUESTION,
+                                    at,
+                                    format!(
+                                        "the outcome's expression refers to `{name}`, not a question of the household table"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Some(OutcomeType::Binary)
+            }
+            (Source::Question, Some(i)) => match (i.question_type(), OutcomeKind::of(survey, i)) {
+                (_, Some(OutcomeKind::Binary)) => Some(OutcomeType::Binary),
+                (_, Some(OutcomeKind::Count)) => Some(OutcomeType::Count),
+                (_, Some(OutcomeKind::Continuous)) => Some(OutcomeType::Continuous),
+                (QuestionType::Calculate, _) => calculates_yes_no(i).then_some(OutcomeType::Binary),
+                (QuestionType::SelectOne, _) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::UNKNOWN_QUESTION,
+                            spans.name,
+                            format!("`{}` is a select_one whose choices are not 0 and 1", i.name()),
+                        )
+                        .with_help("make it an indicator: `category: [VALUE, ...]` (1 when the answer is one of them)"),
+                    );
+                    None
+                }
+                (t, _) => {
+                    diags.push(Diagnostic::error(
+                        codes::UNKNOWN_QUESTION,
+                        spans.name,
+                        format!("`{}` is a {} question and cannot be an outcome", i.name(), t.name()),
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if !matches!(o.source, Source::Question) && top.contains_key(o.name.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    spans.name,
+                    format!("`{}` is a question of the survey; an indicator needs a new name", o.name),
+                )
+                .with_help(format!("for example `{}_share`", o.name)),
+            );
+        }
+        if o.kind.is_none() {
+            o.kind = inferred;
+        }
+        let transform_at = spans.transform.unwrap_or(spans.name);
+        if o.kind == Some(OutcomeType::Binary) && o.transform != Transform::Level {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    transform_at,
+                    format!(
+                        "`{}` is yes/no: its mean is a share and its effect is in percentage points, not on a log scale",
+                        o.name
+                    ),
+                )
+                .with_help("drop `log`/`transform`"),
+            );
+        } else if o.transform == Transform::Log
+            && let Some(i) = item
+            && i.question_type() != QuestionType::Calculate
+        {
+            let lo = i.constraint().and_then(|c| self_bounds(c.ast()).0);
+            if lo.is_none_or(|l| l <= 0.0) {
+                let why = match lo {
+                    Some(l) => format!("its constraint allows {}", if l < 0.0 { "negative values" } else { "0" }),
+                    None => "nothing in its constraint keeps it above 0".to_string(),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::LOG_OF_ZERO,
+                        transform_at,
+                        format!("`{}` can be zero ({why}), and the log of zero is undefined", o.name),
+                    )
+                    .with_help("use `transform: log1p` (log of 1 + y) or `transform: asinh`, or estimate in levels"),
+                );
+            }
+        }
+    }
+}
+
+/// Every question the plan names must be in the survey's household table, of a usable
+/// type; every covariate, subgroup and cluster must exist at the plan's level.
+fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
+    let items = household_questions(survey);
+    let top: BTreeMap<&str, QuestionType> = items.iter().map(|(k, i)| (*k, i.question_type())).collect();
+    let attributes = &plan.unit.attributes;
     let suggest = |name: &str| {
-        endline_diag::suggest(name, top.keys().copied().chain(plan.treatment.attributes.iter().map(String::as_str)))
+        endline_diag::suggest(name, top.keys().copied().chain(attributes.iter().map(String::as_str)))
             .map(|s| format!("did you mean `{s}`?"))
     };
     for (s, what, ok) in &refs.questions {
@@ -815,19 +1262,66 @@ fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagno
             ),
         }
     }
+    for s in &refs.simulated {
+        if let Some(i) = items.get(s.v.as_str())
+            && i.question_type() == QuestionType::SelectOne
+            && OutcomeKind::of(survey, i).is_none()
+        {
+            diags.push(Diagnostic::error(
+                codes::UNKNOWN_QUESTION,
+                s.span,
+                format!(
+                    "no effect can be planted on `{}`: of the select_one questions, the simulation plants \
+                     effects on yes/no ones (choices 0 and 1)",
+                    s.v
+                ),
+            ));
+        }
+    }
+    if let Some(u) = &refs.unit
+        && u.v == survey.key()
+    {
+        diags.push(Diagnostic::error(
+            codes::INVALID_VALUE,
+            u.span,
+            format!("`{}` is the survey's key, one per household: the unit is what households belong to", u.v),
+        ));
+    }
     for s in &refs.covariates {
-        if !top.contains_key(s.v.as_str()) && !plan.treatment.attributes.contains(&s.v) {
+        if !top.contains_key(s.v.as_str()) && !attributes.contains(&s.v) {
             diags.push(
                 Diagnostic::error(
                     codes::UNKNOWN_QUESTION,
                     s.span,
                     format!(
-                        "`{}` is neither a household question nor a county attribute (`treatment.attributes`)",
-                        s.v
+                        "`{}` is neither a household question nor a {} attribute (`unit.attributes`)",
+                        s.v, plan.unit.name
                     ),
                 )
                 .with_help_opt(suggest(&s.v)),
             );
+        }
+    }
+    if plan.level == Level::Unit {
+        let at_unit = |s: &Sp<String>| attributes.contains(&s.v) || s.v == plan.unit.question;
+        for s in refs.subgroups.iter().chain(&refs.cluster) {
+            if top.contains_key(s.v.as_str()) && !at_unit(s) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::NOT_AT_LEVEL,
+                        s.span,
+                        format!(
+                            "at `level: unit` the data are {} means, and `{}` is a household question, \
+                             with no single value per {}",
+                            plan.unit.name, s.v, plan.unit.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "use a {} attribute (`unit.attributes`), or `level: household`",
+                        plan.unit.name
+                    )),
+                );
+            }
         }
     }
 }

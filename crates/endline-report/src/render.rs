@@ -3,7 +3,9 @@
 //! The context is `results.json` (every number the report shows) plus `plots`, SVG
 //! figures drawn from it. Templates print numbers only through the `num` filter, which
 //! formats a stored number to a fixed number of decimals and never computes a new one,
-//! so every number of a report can be found in results.json.
+//! and the `effect` filter, which prints a stored effect in its outcome's reading
+//! (a share's effect ×100, in percentage points): every number of a report can be found
+//! in results.json.
 //!
 //! All text is escaped: HTML templates (`*.html.tera`) with tera's HTML escaping, Markdown
 //! templates (`*.md.tera`) with a Markdown escaping of the characters that would change
@@ -86,6 +88,16 @@ fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     Ok(Value::String(format_number(value.as_f64(), d)))
 }
 
+/// `effect(r=o.reading)`: an effect (or a share) in its outcome's reading: multiplied by
+/// the reading's multiplier (100 for a share, giving percentage points) and printed with
+/// its decimals. A change of unit, never a new number.
+fn effect(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let r = args.get("r").ok_or_else(|| tera::Error::msg("`effect` needs r=<the outcome's reading>"))?;
+    let multiplier = r["multiplier"].as_f64().unwrap_or(1.0);
+    let d = args.get("d").and_then(Value::as_u64).or_else(|| r["decimals"].as_u64()).unwrap_or(3) as usize;
+    Ok(Value::String(format_number(value.as_f64().map(|v| v * multiplier), d)))
+}
+
 /// `p`: a p-value, as [`format_p`].
 fn p_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     Ok(Value::String(format_p(value.as_f64())))
@@ -104,6 +116,7 @@ fn tera(markdown: bool) -> Tera {
         Err(tera::Error::msg("get_env is not available in endline reports"))
     });
     t.register_filter("num", num);
+    t.register_filter("effect", effect);
     t.register_filter("p", p_value);
     t.register_filter("p_eq", p_relation);
     if markdown {
@@ -170,46 +183,61 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// The figures of each outcome: raw trends and the event study.
+/// The figures of each outcome: raw trends and the event study, in the outcome's
+/// reading (percentage points for a share) and the plan's words for its units.
 pub fn plots(results: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let first_adoption = results["sample"]["cohorts"]
         .as_array()
         .and_then(|c| c.iter().filter_map(|c| c["cohort"].as_i64()).filter(|g| *g > 0).min());
+    let plural = results["plan"]["unit"]["plural"].as_str().unwrap_or("units");
     for o in results["outcomes"].as_array().into_iter().flatten() {
         let name = o["name"].as_str().unwrap_or_default().to_string();
         let label = o["label"].as_str().unwrap_or_default();
-        let scale = if o["log"].as_bool() == Some(true) { "mean log" } else { "mean" };
+        let reading = &o["reading"];
+        let mean = reading["mean"].as_str().unwrap_or("mean");
+        let unit = reading["unit"].as_str().unwrap_or_default();
+        let multiplier = reading["multiplier"].as_f64().unwrap_or(1.0);
         let trend = |key: &str| -> Vec<(f64, f64)> {
             o["trends"].as_array().into_iter().flatten().map(|t| (f(&t["wave"]), f(&t[key]))).collect()
         };
         let trends = Plot {
-            title: format!("{label}: programme and comparison counties"),
+            title: format!("{label}: programme and comparison {plural}"),
             x_label: "survey wave".into(),
-            y_label: format!("{scale} (survey-weighted)"),
+            y_label: format!("{mean} (survey-weighted)"),
             series: vec![
-                Series { name: "programme counties".into(), points: trend("programme"), intervals: None, line: true },
-                Series { name: "comparison counties".into(), points: trend("comparison"), intervals: None, line: true },
+                Series { name: format!("programme {plural}"), points: trend("programme"), intervals: None, line: true },
+                Series {
+                    name: format!("comparison {plural}"),
+                    points: trend("comparison"),
+                    intervals: None,
+                    line: true,
+                },
             ],
             h_line: None,
             v_line: first_adoption.map(|g| g as f64 - 0.5),
         };
         let dynamic: Vec<&Value> = o["cs"]["dynamic"]["by"].as_array().into_iter().flatten().collect();
+        let scaled = |v: &Value| f(v) * multiplier;
         let mut series = vec![Series {
             name: "ATT by years since adoption (95% CI)".into(),
-            points: dynamic.iter().map(|d| (f(&d["event_time"]), f(&d["estimate"]))).collect(),
-            intervals: Some(dynamic.iter().map(|d| (f(&d["conf_low"]), f(&d["conf_high"]))).collect()),
+            points: dynamic.iter().map(|d| (f(&d["event_time"]), scaled(&d["att"]))).collect(),
+            intervals: Some(dynamic.iter().map(|d| (scaled(&d["conf_low"]), scaled(&d["conf_high"]))).collect()),
             line: false,
         }];
-        if let Some(t) = o["truth"]["effect"].as_f64() {
-            let post: Vec<(f64, f64)> =
-                dynamic.iter().map(|d| f(&d["event_time"])).filter(|e| *e >= 0.0).map(|e| (e, t)).collect();
-            series.push(Series { name: "planted effect".into(), points: post, intervals: None, line: true });
+        if let Some(t) = o["truth"]["att"].as_f64() {
+            let post: Vec<(f64, f64)> = dynamic
+                .iter()
+                .map(|d| f(&d["event_time"]))
+                .filter(|e| *e >= 0.0)
+                .map(|e| (e, t * multiplier))
+                .collect();
+            series.push(Series { name: "true effect (simulation)".into(), points: post, intervals: None, line: true });
         }
         let event = Plot {
             title: format!("{label}: event study (Callaway & Sant'Anna)"),
             x_label: "years since the programme began".into(),
-            y_label: if o["log"].as_bool() == Some(true) { "effect (log points)" } else { "effect" }.into(),
+            y_label: if unit.is_empty() { "effect".to_string() } else { format!("effect ({unit})") },
             series,
             h_line: Some(0.0),
             v_line: Some(-0.5),

@@ -117,6 +117,80 @@ pub struct Aggregate {
     pub by: Vec<AggregateBy>,
 }
 
+/// The four aggregations as `endline did --format json` and a study's results.json both
+/// serialise them (one contract, `docs/cli.md`): an effect is `att`, `std_error`,
+/// `conf_low`, `conf_high`; the components are keyed `event_time`, `group` and `time`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Aggregates {
+    /// Every post-programme cell, weighted by cohort size.
+    pub simple: Effect,
+    /// By event time.
+    pub dynamic: Components<EventTime>,
+    /// By cohort (first treated period).
+    pub group: Components<Group>,
+    /// By calendar period.
+    pub calendar: Components<Time>,
+}
+
+/// An aggregation's overall effect and its components, each keyed by `K`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Components<K> {
+    /// The overall effect.
+    pub overall: Effect,
+    /// The components.
+    pub by: Vec<Keyed<K>>,
+}
+
+/// An effect with its key (`{"event_time": 0, "att": …}`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Keyed<K> {
+    /// The key.
+    #[serde(flatten)]
+    pub key: K,
+    /// The effect.
+    #[serde(flatten)]
+    pub effect: Effect,
+}
+
+/// Periods since the first treated period.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct EventTime {
+    /// t − g.
+    pub event_time: i64,
+}
+
+/// A cohort: units first treated in the same period.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Group {
+    /// g.
+    pub group: i64,
+}
+
+/// A calendar period.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Time {
+    /// t.
+    pub time: i64,
+}
+
+impl Aggregates {
+    /// The aggregations of a result.
+    pub fn of(r: &CsResult) -> Aggregates {
+        fn components<K>(a: &Aggregate, key: impl Fn(i64) -> K) -> Components<K> {
+            Components {
+                overall: a.overall.clone(),
+                by: a.by.iter().map(|b| Keyed { key: key(b.index), effect: b.effect.clone() }).collect(),
+            }
+        }
+        Aggregates {
+            simple: r.simple.clone(),
+            dynamic: components(&r.dynamic, |event_time| EventTime { event_time }),
+            group: components(&r.group, |group| Group { group }),
+            calendar: components(&r.calendar, |time| Time { time }),
+        }
+    }
+}
+
 /// The Wald pre-test of parallel trends: every pre-treatment ATT(g,t) is zero.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct PreTest {

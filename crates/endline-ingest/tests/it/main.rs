@@ -593,3 +593,23 @@ fn every_record_bad_gives_a_compact_report_and_every_issue_in_issues_csv() {
     assert_eq!(csv.lines().count(), report.issues_total + 1);
     assert!(csv.starts_with("table,file,row,key,column,rule,severity,value,message\n"));
 }
+
+/// A CSV table's types come from every row: a county attribute empty in the first 150
+/// rows is still read as a number, and files that cannot be read say which and why.
+#[test]
+fn read_table_infers_types_from_every_row() {
+    let dir = std::env::temp_dir().join(format!("endline-ingest-{}-read-table", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("counties.csv");
+    let rows: String = (1..=200).map(|i| format!("{i},{}\n", if i > 150 { "2.5" } else { "" })).collect();
+    std::fs::write(&path, format!("county_id,share\n{rows}")).unwrap_or_else(|e| panic!("{e}"));
+    let df = endline_ingest::table::read_table(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(df.column("share").map(|c| c.dtype().clone()).ok(), Some(polars::prelude::DataType::Float64));
+    assert_eq!(df.column("share").map(|c| c.null_count()).ok(), Some(150));
+    let missing = endline_ingest::table::read_table(&dir.join("nope.csv")).err().unwrap_or_default();
+    assert!(missing.contains("nope.csv") && missing.contains("no such file"), "{missing}");
+    std::fs::write(dir.join("counties.xlsx"), "x").unwrap_or_else(|e| panic!("{e}"));
+    let odd = endline_ingest::table::read_table(&dir.join("counties.xlsx")).err().unwrap_or_default();
+    assert!(odd.contains("counties.xlsx") && odd.contains("cannot tell the format"), "{odd}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

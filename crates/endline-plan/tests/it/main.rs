@@ -30,10 +30,10 @@ title: A small study
 question: Did it work?
 survey: ../surveys/border_household.yaml
 data:
-  simulate: {seed: 1, counties: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021]}
-treatment: {key: county_id, attributes: [corridor]}
+  simulate: {seed: 1, units: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021], attributes: {corridor: {share: 0.5}}}
+unit: {question: county_id, name: county, plural: counties, attributes: [corridor]}
 outcomes:
-  - {name: specialty_output, label: Sales, log: true}
+  - {name: specialty_output, label: Sales, transform: log1p}
 covariates: [corridor]
 weights: weight
 report: {templates: [../reports/report.md.tera]}
@@ -60,7 +60,7 @@ fn every_mistake_is_reported_where_it_is() {
         .replace("title: A small study", "titel: A small study")
         .replace("survey: ../surveys/border_household.yaml", "survey: ../surveys/border_household.yaml\nlevel: village")
         .replace(
-            "{name: specialty_output, label: Sales, log: true}",
+            "{name: specialty_output, label: Sales, transform: log1p}",
             "{name: specialty_outptu, label: Sales}\n  - {name: region}",
         )
         .replace(
@@ -89,7 +89,7 @@ fn every_mistake_is_reported_where_it_is() {
     let message = |code: &str, line: usize| got.iter().find(|g| g.0 == code && g.1 == line).map(|g| g.3.clone());
     assert_eq!(message("missing-key", 1).as_deref(), Some("a plan has no `title`"));
     assert!(message("unknown-question", 10).is_some_and(|m| m.contains("specialty_outptu")));
-    assert!(message("unknown-question", 11).is_some_and(|m| m.contains("select_one") && m.contains("outcome")));
+    assert!(message("unknown-question", 11).is_some_and(|m| m.contains("a select_one whose choices are not 0 and 1")));
 }
 
 #[test]
@@ -105,14 +105,59 @@ fn yaml_errors_and_unreadable_surveys_are_diagnostics() {
 }
 
 #[test]
-fn field_data_need_a_county_table_and_existing_files() {
+fn field_data_need_a_unit_table_and_existing_files() {
     let waves = GOOD.replace(
-        "  simulate: {seed: 1, counties: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021]}",
+        "  simulate: {seed: 1, units: 12, households: 4, waves: [2019, 2020, 2021], adoption: [2021], attributes: {corridor: {share: 0.5}}}",
         "  waves:\n    2019: [field/2019/hh.csv]\n    next: [x.csv]",
     );
     let got = check(&waves);
     let codes: Vec<(&str, usize)> = got.iter().map(|(c, l, _, _)| (c.as_str(), *l)).collect();
     assert_eq!(codes, vec![("missing-key", 1), ("file-not-found", 7), ("invalid-value", 8)], "{got:#?}");
+}
+
+/// Issue #18: what a run would otherwise hit is found when the plan is validated, at
+/// its line and column: a log of an outcome that can be zero, a log of a yes/no outcome,
+/// a select_one that is not yes/no, a category that is not a choice, an expression on an
+/// unknown question, an effect planted on a calculation, a household subgroup at the
+/// unit level, the key as the unit, and the first round's words.
+#[test]
+fn what_a_run_would_hit_is_found_first() {
+    let bad = GOOD
+        .replace("transform: log1p}", "log: true}\n  - {name: coop_member, log: true}\n  - {name: toilet_type}\n  - {name: sanitary, question: toilet_type, category: [1, 7]}\n  - {name: far, expression: \"${clinic_km} > 5 and ${nope} = 1\"}")
+        .replace("adoption: [2021],", "adoption: [2021], effects: {hygienic_toilet: 0.1},")
+        .replace("weights: weight", "weights: weight\nlevel: unit\nsubgroups: [region]");
+    let got = check(&bad);
+    let codes: Vec<(&str, usize, usize)> = got.iter().map(|(c, l, col, _)| (c.as_str(), *l, *col)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("unknown-question", 6, 104),
+            ("log-of-zero", 9, 49),
+            ("invalid-value", 10, 30),
+            ("unknown-question", 11, 12),
+            ("invalid-value", 12, 55),
+            ("unknown-question", 13, 29),
+            ("not-at-level", 17, 13),
+        ],
+        "{got:#?}"
+    );
+    let message = |line: usize| got.iter().find(|g| g.1 == line).map(|g| g.3.clone()).unwrap_or_default();
+    assert!(message(6).contains("`hygienic_toilet` is a calculate question"), "{}", message(6));
+    assert!(message(9).contains("can be zero (its constraint allows 0)"), "{}", message(9));
+    assert!(message(10).contains("is yes/no"), "{}", message(10));
+    assert!(message(11).contains("whose choices are not 0 and 1"), "{}", message(11));
+    assert!(message(12).contains("`7` is not a choice of `toilet_type`"), "{}", message(12));
+    assert!(message(13).contains("`nope`"), "{}", message(13));
+    assert!(message(17).contains("household question"), "{}", message(17));
+    let first_round = GOOD
+        .replace("unit: {question: county_id, name: county, plural: counties, attributes: [corridor]}", "treatment: {key: county_id}\nunit: {question: household_id, name: household, plural: households, attributes: [corridor]}")
+        .replace("weights: weight", "weights: weight\nlevel: county");
+    let got = check(&first_round);
+    let codes: Vec<(&str, usize)> = got.iter().map(|(c, l, _, _)| (c.as_str(), *l)).collect();
+    assert_eq!(codes, vec![("unknown-key", 7), ("invalid-value", 8), ("invalid-value", 13)], "{got:#?}");
+    assert!(got[0].3.contains("`treatment` is now `unit`"));
+    assert!(got[1].3.contains("the survey's key"));
+    assert!(got[2].3.contains("`level` cannot be `county`"));
 }
 
 #[test]

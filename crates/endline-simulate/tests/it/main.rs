@@ -1,11 +1,13 @@
 //! The simulator: reproducible, obeys the survey (ingest finds nothing to reject), and
 //! plants what the study says.
 
+mod obeys;
+
 use std::path::{Path, PathBuf};
 
 use endline_diag::SourceFile;
 use endline_ingest::ingest::{Input, Options, ingest};
-use endline_simulate::{Study, simulate};
+use endline_simulate::{Attribute, Effect, Study, simulate};
 use endline_survey::Survey;
 
 fn example_survey() -> Survey {
@@ -16,19 +18,26 @@ fn example_survey() -> Survey {
         .unwrap_or_else(|| panic!("invalid example survey"))
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("endline-sim-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
+fn corridor(selection: Option<f64>) -> Attribute {
+    Attribute { name: "corridor".into(), share: 0.5, selection, trends: vec![("specialty_output".into(), 0.03)] }
+}
+
 fn study() -> Study {
     Study {
-        counties: 10,
-        households_per_county: 6,
-        effects: vec![("specialty_output".into(), 0.08)],
-        pretrends: vec![("specialty_output".into(), 0.03)],
+        unit_question: "county_id".into(),
+        unit_plural: "counties".into(),
+        units: 10,
+        households_per_unit: 6,
+        effects: vec![("specialty_output".into(), Effect::new(0.08))],
+        attributes: vec![corridor(None)],
         answers: vec![("consent".into(), "1".into())],
+        weight_question: Some("weight".into()),
         seed: 11,
         ..Study::default()
     }
@@ -52,7 +61,7 @@ fn the_same_seed_gives_the_same_bytes() {
     simulate(&s, &study(), &b).unwrap_or_else(|e| panic!("{e}"));
     simulate(&s, &Study { seed: 12, ..study() }, &c).unwrap_or_else(|e| panic!("{e}"));
     let (fa, fb) = (all_files(&a), all_files(&b));
-    assert_eq!(fa.len(), 4 * 2 + 3, "two tables per wave, counties.csv, truth.json and endline's marker");
+    assert_eq!(fa.len(), 4 * 2 + 3, "two tables per wave, units.csv, truth.json and endline's marker");
     assert!(a.join(endline_output::MARKER).exists());
     for (x, y) in fa.iter().zip(&fb) {
         assert_eq!(std::fs::read(x).unwrap_or_default(), std::fs::read(y).unwrap_or_default(), "{}", x.display());
@@ -98,7 +107,7 @@ fn simulated_waves_ingest_without_a_single_issue() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The roll-out and the planted parameters: the programme's share of counties, adoption
+/// The roll-out and the planted parameters: the programme's share of units, adoption
 /// in the given years, placement on the corridor, and the outcome's treated-minus-
 /// comparison change from the first to the last wave near 6 years x 0.03 x (the
 /// difference in corridor shares) + 0.08 (the effect).
@@ -106,13 +115,16 @@ fn simulated_waves_ingest_without_a_single_issue() {
 fn the_planted_design_is_in_the_data() {
     let s = example_survey();
     let dir = scratch("design");
-    let st = Study { counties: 40, households_per_county: 10, selection: Some(1.0), ..study() };
-    let counties = simulate(&s, &st, &dir).unwrap_or_else(|e| panic!("{e}"));
-    let treated: Vec<_> = counties.iter().filter(|c| c.first_treated > 0).collect();
+    let st = Study { units: 40, households_per_unit: 10, attributes: vec![corridor(Some(1.0))], ..study() };
+    let sim = simulate(&s, &st, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let units = &sim.units;
+    let treated: Vec<_> = units.iter().filter(|c| c.first_treated > 0).collect();
     assert_eq!(treated.len(), 16);
     assert!(treated.iter().all(|c| [2021, 2023].contains(&c.first_treated)));
-    assert!(treated.iter().all(|c| c.corridor), "selection 1: every programme county on the corridor");
-    assert_eq!(counties.iter().filter(|c| c.corridor).count(), 20);
+    assert!(treated.iter().all(|c| c.attributes[0]), "selection 1: every programme county on the corridor");
+    assert_eq!(units.iter().filter(|c| c.attributes[0]).count(), 20);
+    let table = std::fs::read_to_string(dir.join("units.csv")).unwrap_or_default();
+    assert!(table.starts_with("county_id,first_treated,corridor\n"), "{table}");
     // 4 of the 24 comparison counties are on the corridor.
     let share_gap = 1.0 - 4.0 / 24.0;
     let mean_log = |wave: &str, programme: bool| -> f64 {
@@ -126,9 +138,10 @@ fn the_planted_design_is_in_the_data() {
         let values: Vec<f64> = lines
             .filter_map(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                let county: i64 = f.get(ci)?.parse().ok()?;
-                let is_t = counties.iter().any(|c| c.county_id == county && c.first_treated > 0);
-                (is_t == programme).then(|| f.get(oi)?.parse::<f64>().ok().map(f64::ln)).flatten()
+                let county = *f.get(ci)?;
+                let is_t = units.iter().any(|c| c.code == county && c.first_treated > 0);
+                let y = f.get(oi)?.parse::<f64>().ok().filter(|y| *y > 0.0)?;
+                (is_t == programme).then(|| y.ln())
             })
             .collect();
         values.iter().sum::<f64>() / values.len() as f64
@@ -136,6 +149,10 @@ fn the_planted_design_is_in_the_data() {
     let did = (mean_log("2025", true) - mean_log("2019", true)) - (mean_log("2025", false) - mean_log("2019", false));
     let want = 6.0 * 0.03 * share_gap + 0.08;
     assert!((did - want).abs() < 0.05, "treated-minus-comparison change {did}, planted {want}");
+    let truth = sim.truth.iter().find(|t| t.question == "specialty_output").unwrap_or_else(|| panic!("no truth"));
+    assert!(truth.n > 0);
+    let log = truth.att.log.unwrap_or(f64::NAN);
+    assert!((log - 0.08).abs() < 0.01, "the log-scale truth is the planted 0.08 up to clamping: {log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -207,6 +224,6 @@ fn planted_faults_are_caught_where_they_are() {
 /// compile-time `env!` would bake in the path of whichever checkout built the binary, and
 /// a test binary reused from a shared target directory would then read another
 /// checkout's fixtures.
-fn manifest_dir() -> std::path::PathBuf {
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }

@@ -1,0 +1,1 @@
+//! The study runner's contract tests.
