@@ -58,7 +58,7 @@ pub fn study(name: &str, plan: &str) -> PathBuf {
     dir
 }
 
-fn run_in(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_endline"))
         .args(args)
         .current_dir(dir)
@@ -133,7 +133,7 @@ fn section<'a>(md: &'a str, heading: &str) -> &'a str {
     &rest[..end]
 }
 
-fn golden(name: &str, got: &str) {
+pub(crate) fn golden(name: &str, got: &str) {
     let path = root().join("tests/cli/golden").join(name);
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).unwrap_or_else(|e| panic!("{e}"));

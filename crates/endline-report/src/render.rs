@@ -90,12 +90,21 @@ fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
 
 /// `effect(r=o.reading)`: an effect (or a share) in its outcome's reading: multiplied by
 /// the reading's multiplier (100 for a share, giving percentage points) and printed with
-/// its decimals. A change of unit, never a new number.
+/// its decimals; `unit=true` adds the reading's unit. A change of unit, never a new
+/// number.
 fn effect(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let r = args.get("r").ok_or_else(|| tera::Error::msg("`effect` needs r=<the outcome's reading>"))?;
     let multiplier = r["multiplier"].as_f64().unwrap_or(1.0);
     let d = args.get("d").and_then(Value::as_u64).or_else(|| r["decimals"].as_u64()).unwrap_or(3) as usize;
-    Ok(Value::String(format_number(value.as_f64().map(|v| v * multiplier), d)))
+    let mut text = format_number(value.as_f64().map(|v| v * multiplier), d);
+    // `unit=true`: followed by the reading's unit, when it has one.
+    if args.get("unit").and_then(Value::as_bool) == Some(true)
+        && let Some(u) = r["unit"].as_str().filter(|u| !u.is_empty())
+    {
+        text.push(' ');
+        text.push_str(u);
+    }
+    Ok(Value::String(text))
 }
 
 /// `p`: a p-value, as [`format_p`].

@@ -69,6 +69,9 @@ pub(crate) fn reading(o: &Outcome, kind: OutcomeType) -> Reading {
         (_, Transform::Log) => (1.0, 3, "log points".to_string(), String::new(), "mean log"),
         (_, Transform::Log1p) => (1.0, 3, "log points (of 1 + y)".to_string(), String::new(), "mean log(1 + y)"),
         (_, Transform::Asinh) => (1.0, 3, "inverse hyperbolic sine points".to_string(), String::new(), "mean asinh"),
+        (OutcomeType::Count, Transform::Level) if unit.is_empty() => {
+            (1.0, 2, "per household".to_string(), String::new(), "mean")
+        }
         (_, Transform::Level) => (1.0, if kind == OutcomeType::Count { 2 } else { 3 }, unit.clone(), unit, "mean"),
     };
     Reading { multiplier, decimals, unit: effect_unit, level_unit, mean: mean.to_string() }
