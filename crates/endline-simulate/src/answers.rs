@@ -73,6 +73,9 @@ pub(crate) struct Design<'s> {
     pub protected: HashSet<String>,
     /// Questions a repeat's count refers to (a household's size).
     pub count_refs: HashSet<String>,
+    /// Questions another question's constraint refers to: never given a missing code,
+    /// which would leave the other with no answer that holds (as a form would refuse).
+    pub constraint_refs: HashSet<String>,
     /// Ages: integer questions that grow by the years between waves.
     pub ages: HashSet<String>,
     /// Share of answers given a declared missing code.
@@ -286,6 +289,7 @@ impl Gen<'_, '_> {
             && !item.missing().is_empty()
             && !d.protected.contains(name)
             && !d.count_refs.contains(name)
+            && !d.constraint_refs.contains(name)
             && self.rng.uniform() < d.missing_rate
         {
             let codes = item.missing();
@@ -425,6 +429,11 @@ impl Gen<'_, '_> {
                 }
             }
             QuestionType::Date => (0..3660).map(|k| Value::Date(today - chrono::TimeDelta::days(k))).collect(),
+            // Letters and digits of every length up to 64: what a length or pattern
+            // constraint the sampler missed may still accept.
+            QuestionType::Text => (1..=64)
+                .flat_map(|k| [Value::Text("a".repeat(k)), Value::Text("1".repeat(k)), Value::Text("A".repeat(k))])
+                .collect(),
             _ => Vec::new(),
         }
     }

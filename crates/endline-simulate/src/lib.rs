@@ -374,6 +374,31 @@ fn codes(survey: &Survey, item: &Item, n: usize, what: &str, rng: &mut Rng) -> R
     Ok(out)
 }
 
+/// Each unit's survey weight: 1, 1.5, … 3 in turn, moved above the question's lower
+/// bound when it has one, and checked against its constraint.
+fn unit_weights(survey: &Survey, question: &str, units: usize) -> Result<Vec<Value>, SimulateError> {
+    let Some(item) = survey.item(question) else { return Ok(Vec::new()) };
+    let today = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    let lo = item.constraint().and_then(|c| self_bounds(c.ast()).0).filter(|l| l.is_finite() && *l >= 0.0);
+    (0..units)
+        .map(|j| {
+            let step = 1.0 + ((j * 7) % 5) as f64 / 2.0;
+            let v = match item.question_type() {
+                QuestionType::Integer => Value::Int(lo.map_or(0.0, f64::ceil) as i64 + step.round() as i64),
+                _ => Value::Dec(lo.unwrap_or(0.0) + step),
+            };
+            if holds_alone(item, &v, today) {
+                Ok(v)
+            } else {
+                Err(study_error(format!(
+                    "no survey weight of the simple kind the simulation writes satisfies `{question}`'s constraint `{}`",
+                    item.constraint().map_or("", |c| c.text())
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Which units have each attribute, and which get the programme and when.
 fn roll_out(study: &Study, rng: &mut Rng) -> Result<(Vec<Vec<bool>>, Vec<i64>), SimulateError> {
     let n = study.units;
@@ -572,10 +597,14 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
         .filter(|(_, v): &(String, Vec<Value>)| !v.is_empty())
         .collect();
     let mut count_refs = HashSet::new();
+    let mut constraint_refs = HashSet::new();
     let mut ages = HashSet::new();
     survey.visit(&mut |p| {
         if let Some(c) = p.item.count() {
             count_refs.extend(c.references().into_iter().map(str::to_string));
+        }
+        if let Some(c) = p.item.constraint() {
+            constraint_refs.extend(c.references().into_iter().map(str::to_string));
         }
         if Design::is_age(p.item) {
             ages.insert(p.item.name().to_string());
@@ -590,10 +619,15 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
         models,
         protected,
         count_refs,
+        constraint_refs,
         ages,
         missing_rate: study.missing_rate,
         churn: study.churn,
         turnover: study.turnover,
+    };
+    let weights = match &study.weight_question {
+        Some(q) => unit_weights(survey, q, study.units)?,
+        None => Vec::new(),
     };
     let mut writers = Writers { out, survey, columns: export_columns(survey), open: HashMap::new() };
     let answers: Vec<(String, Value)> =
@@ -613,7 +647,7 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
                 fixed.insert(q.clone(), values[j % values.len()].clone());
             }
             if let Some(w) = &study.weight_question {
-                fixed.insert(w.clone(), Value::Dec(1.0 + ((j * 7) % 5) as f64 / 2.0));
+                fixed.insert(w.clone(), weights[j].clone());
             }
             let mut previous: Option<(i64, Memory)> = None;
             for &wave in &study.waves {

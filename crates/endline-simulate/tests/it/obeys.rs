@@ -92,7 +92,12 @@ fn check(survey: &Survey, study: &Study, name: &str) {
 fn every_shipped_survey_and_valid_fixture_simulates_without_a_reject() {
     let root = manifest_dir().join("../..");
     let mut paths: Vec<PathBuf> = Vec::new();
-    for dir in [root.join("surveys"), root.join("crates/endline-survey/tests/data/valid")] {
+    let dirs = [
+        root.join("surveys"),
+        root.join("crates/endline-survey/tests/data/valid"),
+        root.join("crates/endline-study/tests/data"),
+    ];
+    for dir in dirs {
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .flatten()
@@ -102,7 +107,7 @@ fn every_shipped_survey_and_valid_fixture_simulates_without_a_reject() {
         found.sort();
         paths.extend(found);
     }
-    assert!(paths.len() >= 4, "{paths:?}");
+    assert!(paths.len() >= 6, "{paths:?}");
     for path in paths {
         let survey = load(&path);
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
