@@ -706,7 +706,14 @@ impl PlanReader<'_, '_> {
                 "expression" => {
                     if let Some(s) = self.r.string(v, "an outcome's `expression`") {
                         spans.source = Some(s.span);
-                        o.source = Source::Expression(s.v);
+                        match membership(&s.v) {
+                            // `water_source in (1, 2)`: a category indicator.
+                            Some((q, values)) => {
+                                question.get_or_insert(Sp { v: q, span: s.span });
+                                o.source = Source::Category(values);
+                            }
+                            None => o.source = Source::Expression(s.v),
+                        }
                     }
                 }
                 "type" => {
@@ -955,6 +962,19 @@ impl PlanReader<'_, '_> {
         }
         Some(plan)
     }
+}
+
+/// `q in (1, 2)` or `${q} in ('a', 'b')`: the question and the values, for an outcome
+/// that is 1 when the answer is one of them.
+fn membership(text: &str) -> Option<(String, Vec<String>)> {
+    let (name, rest) = text.trim().split_once(" in ")?;
+    let name = name.trim().trim_start_matches("${").trim_end_matches('}');
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let list = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let values: Vec<String> =
+        list.split(',').map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string()).collect();
+    (ok && values.iter().all(|v| !v.is_empty())).then(|| (name.to_string(), values))
 }
 
 /// `a/../b/./c` as `b/c`, without touching the file system (outputs record these paths,

@@ -163,18 +163,6 @@ impl Context for Row<'_> {
     fn value(&self, name: &str) -> Value {
         self.values.get(name).map_or(Value::Null, |v| v[self.i].clone())
     }
-    fn self_value(&self) -> Value {
-        Value::Null
-    }
-    fn repeat_values(&self, _: &str) -> Vec<Value> {
-        Vec::new()
-    }
-    fn today(&self) -> Option<chrono::NaiveDate> {
-        None
-    }
-    fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-        None
-    }
 }
 
 /// A stored column as the expressions see it, by its question's type.

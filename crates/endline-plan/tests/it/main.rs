@@ -160,6 +160,25 @@ fn what_a_run_would_hit_is_found_first() {
     assert!(got[2].3.contains("`level` cannot be `county`"));
 }
 
+/// An indicator may be written `question in (values)`, as the issue wrote it: a
+/// category of the question, its values checked against the choices.
+#[test]
+fn membership_is_a_category() {
+    let plan = GOOD.replace(
+        "transform: log1p}",
+        "transform: log1p}\n  - {name: sanitary, expression: \"toilet_type in (1, 2)\"}\n  - {name: odd, expression: \"${toilet_type} in (1, 9)\"}",
+    );
+    let got = check(&plan);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!((got[0].0.as_str(), got[0].1), ("invalid-value", 10));
+    assert!(got[0].3.contains("`9` is not a choice of `toilet_type`"), "{}", got[0].3);
+    let file = SourceFile::new("plan.yaml", plan.replace(", 9)", ")"));
+    let v = validate(&file, &analysis_dir());
+    let outcomes = v.plan.map(|p| p.outcomes).unwrap_or_default();
+    assert_eq!(outcomes[1].source, endline_plan::plan::Source::Category(vec!["1".into(), "2".into()]));
+    assert_eq!(outcomes[1].question.as_deref(), Some("toilet_type"));
+}
+
 #[test]
 fn paths_are_recorded_as_written_without_dot_dot() {
     let file = SourceFile::new("plan.yaml", GOOD);

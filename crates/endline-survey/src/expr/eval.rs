@@ -105,20 +105,29 @@ fn date_plus_days(d: NaiveDate, days: f64) -> Value {
     d.checked_add_signed(chrono::TimeDelta::days(whole as i64)).map_or(Value::Null, Value::Date)
 }
 
-/// What the evaluator reads answers from. Ingest implements this over a record.
+/// What the evaluator reads answers from. Ingest implements this over a record. Only
+/// `value` is required; by default there is no own value, no repeat and no clock.
 pub trait Context {
     /// The value of a question in scope (the same row, or an enclosing one).
     fn value(&self, name: &str) -> Value;
     /// The question's own value, for `.` in a constraint.
-    fn self_value(&self) -> Value;
+    fn self_value(&self) -> Value {
+        Value::Null
+    }
     /// The values of a question in a repeat, one per row (for `sum`, `min`, `max`), or
     /// one entry per row of a repeat itself (for `count`).
-    fn repeat_values(&self, name: &str) -> Vec<Value>;
+    fn repeat_values(&self, _name: &str) -> Vec<Value> {
+        Vec::new()
+    }
     /// The date `today()` returns. Supplied by the caller so that results never depend
     /// on the wall clock.
-    fn today(&self) -> Option<NaiveDate>;
+    fn today(&self) -> Option<NaiveDate> {
+        None
+    }
     /// The timestamp `now()` returns, likewise supplied.
-    fn now(&self) -> Option<DateTime<FixedOffset>>;
+    fn now(&self) -> Option<DateTime<FixedOffset>> {
+        None
+    }
 }
 
 /// `count-selected(v)`: how many choices a select_multiple answer holds (the words of

@@ -73,15 +73,6 @@ impl Context for Fixed {
     fn self_value(&self) -> Value {
         self.own.clone()
     }
-    fn repeat_values(&self, _: &str) -> Vec<Value> {
-        Vec::new()
-    }
-    fn today(&self) -> Option<chrono::NaiveDate> {
-        None
-    }
-    fn now(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-        None
-    }
 }
 
 fn is_constant(e: &Expr) -> bool {
