@@ -34,13 +34,8 @@ pub fn results(
     }
     let balance = balance(plan, p, &outcomes)?;
     let sample = sample(p)?;
+    // (Few clusters are noted by each estimate, which knows how many it used.)
     let mut warnings = Vec::new();
-    if sample.units < 30 {
-        warnings.push(format!(
-            "only {} {}: standard errors clustered on so few clusters can be too small",
-            sample.units, plan.unit.plural
-        ));
-    }
     let rejected: usize = ingested
         .quality
         .iter()

@@ -170,7 +170,7 @@ fn membership_is_a_category() {
     );
     let got = check(&plan);
     assert_eq!(got.len(), 1, "{got:#?}");
-    assert_eq!((got[0].0.as_str(), got[0].1), ("invalid-value", 10));
+    assert_eq!((got[0].0.as_str(), got[0].1), ("invalid-value", 11));
     assert!(got[0].3.contains("`9` is not a choice of `toilet_type`"), "{}", got[0].3);
     let file = SourceFile::new("plan.yaml", plan.replace(", 9)", ")"));
     let v = validate(&file, &analysis_dir());
