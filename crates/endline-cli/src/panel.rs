@@ -80,6 +80,12 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         })?);
     }
     let mut df = stack(frames).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Waves named by years (or any whole numbers) are numbers in the panel.
+    if let Ok(w) = df.column("_wave").and_then(|c| c.cast(&DataType::Int64))
+        && w.null_count() == df.column("_wave").map_or(0, Column::null_count)
+    {
+        df.with_column(w)?;
+    }
     for c in &args.log {
         add_log(&mut df, c).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -108,10 +114,8 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let mut bytes = Vec::new();
     match ext.as_str() {
-        "csv" => CsvWriter::new(&mut bytes).finish(&mut neutralized(&df)?)?,
-        "parquet" => {
-            ParquetWriter::new(&mut bytes).finish(&mut df)?;
-        }
+        "csv" => CsvWriter::new(&mut bytes).finish(&mut neutralized(&endline_ingest::table::flatten_lists(&df)?)?)?,
+        "parquet" => bytes = endline_ingest::table::parquet_bytes(&df, 512 * 512)?,
         other => bail!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", args.out.display()),
     }
     write_file(&args.out, &bytes, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;

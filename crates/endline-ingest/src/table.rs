@@ -2,7 +2,35 @@
 //! or Parquet by its extension. The analysis crate does no file I/O; this is where files
 //! become data frames.
 
+use polars::io::parquet::write::get_encodings;
 use polars::prelude::*;
+use polars_parquet::write::{FileWriter, RowGroupIterator};
+
+use crate::write::{COMPAT, write_options};
+
+/// A frame as Parquet bytes, in row groups of `row_group` rows, with the Arrow types
+/// every consumer opens (`large_string`, `large_list`; pandas fails on polars' newest
+/// `string_view` in a list) and ingest's compression.
+pub fn parquet_bytes(df: &DataFrame, row_group: usize) -> PolarsResult<Vec<u8>> {
+    let arrow = df.schema().to_arrow(COMPAT);
+    let encodings = get_encodings(&arrow);
+    let mut writer = FileWriter::try_new(Vec::new(), arrow.clone(), write_options())?;
+    let n = df.height();
+    for at in (0..n.max(1)).step_by(row_group.max(1)) {
+        let mut part = df.slice(at as i64, row_group.max(1).min(n - at.min(n)));
+        part.rechunk_mut();
+        for rg in RowGroupIterator::try_new(
+            part.iter_chunks(COMPAT, false).map(Ok),
+            &arrow,
+            write_options(),
+            encodings.clone(),
+        )? {
+            writer.write(u64::MAX, rg?)?;
+        }
+    }
+    writer.end(None)?;
+    Ok(writer.into_inner())
+}
 
 /// Reads a table, CSV or Parquet by its extension. CSV: a header row, every row used to
 /// infer the types (a column empty for its first hundred rows is still read right),
@@ -29,4 +57,40 @@ pub fn read_table(path: &std::path::Path) -> std::result::Result<DataFrame, Stri
             Err(format!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", path.display()))
         }
     }
+}
+
+/// A frame for a flat file (CSV): each list column (a select_multiple) split into one
+/// 0/1 column per value met, named `<column>_<value>` as ODK names them, in the values'
+/// order (numeric where every value is a number); a missing list gives missing in each.
+/// Other columns are kept as they are, in place.
+pub fn flatten_lists(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut columns: Vec<Column> = Vec::with_capacity(df.width());
+    for c in df.columns() {
+        let DataType::List(_) = c.dtype() else {
+            columns.push(c.clone());
+            continue;
+        };
+        let lists = c.as_materialized_series().list()?;
+        let rows: Vec<Option<Vec<String>>> = (0..lists.len())
+            .map(|i| lists.get_as_series(i))
+            .map(|l| {
+                l.map(|s| {
+                    let s = s.cast(&DataType::String).unwrap_or(s);
+                    s.str().map(|t| t.iter().flatten().map(str::to_string).collect()).unwrap_or_default()
+                })
+            })
+            .collect();
+        let mut values: Vec<String> = rows.iter().flatten().flatten().cloned().collect();
+        values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.total_cmp(&y),
+            _ => a.cmp(b),
+        });
+        values.dedup();
+        for v in values {
+            let flags: Vec<Option<i64>> =
+                rows.iter().map(|r| r.as_ref().map(|items| i64::from(items.contains(&v)))).collect();
+            columns.push(Column::new(format!("{}_{v}", c.name()).into(), flags));
+        }
+    }
+    DataFrame::new(df.height(), columns)
 }

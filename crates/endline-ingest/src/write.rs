@@ -15,14 +15,15 @@ use endline_survey::expr::{Ty, Value};
 use endline_survey::{Item, QuestionType, Survey};
 use polars::io::parquet::write::{BatchedWriter, get_encodings};
 use polars::prelude::*;
-use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, new_empty_array};
+use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array, new_empty_array};
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 use polars_arrow::datatypes::IntegerType;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::write::{
-    CompressedPage, Encoding, Page, ParquetType, StatisticsOptions, Version, WriteOptions, compress,
+    CompressedPage, Encoding, FileWriter, Page, ParquetType, StatisticsOptions, Version, WriteOptions, compress,
+    to_parquet_schema,
 };
 use serde::Serialize;
 
@@ -299,16 +300,16 @@ impl Out {
     fn of(s: Series, encoding: Option<Encoding>) -> Self {
         let s = s.rechunk();
         let array = match s.n_chunks() {
-            0 => new_empty_array(s.dtype().to_arrow(CompatLevel::newest())),
-            _ => s.to_arrow(0, CompatLevel::newest()),
+            0 => new_empty_array(s.dtype().to_arrow(COMPAT)),
+            _ => s.to_arrow(0, COMPAT),
         };
         Out { field: s.field().into_owned(), array, encoding }
     }
 
     /// A text column of one value.
     fn constant(name: &str, value: &str, n: usize) -> PolarsResult<Self> {
-        let mut values = MutableBinaryViewArray::<str>::with_capacity(1);
-        values.push_value(value);
+        let mut values = MutableUtf8Array::<i64>::with_capacity(1);
+        values.push(Some(value));
         let keys = PrimitiveArray::from_vec(vec![0u32; n]);
         Self::dictionary(name, keys, values)
     }
@@ -362,14 +363,14 @@ impl Out {
             }
             keys.extend(std::iter::repeat_n(key.unwrap_or(0), *count));
         }
-        let mut dictionary = MutableBinaryViewArray::<str>::with_capacity(distinct.len());
-        distinct.into_iter().for_each(|s| dictionary.push_value(s));
+        let mut dictionary = MutableUtf8Array::<i64>::with_capacity(distinct.len());
+        distinct.into_iter().for_each(|s| dictionary.push(Some(s)));
         let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid.map(Into::into));
         Self::dictionary(name, keys, dictionary)
     }
 
-    fn dictionary(name: &str, keys: PrimitiveArray<u32>, values: MutableBinaryViewArray<str>) -> PolarsResult<Self> {
-        let values: Utf8ViewArray = values.into();
+    fn dictionary(name: &str, keys: PrimitiveArray<u32>, values: MutableUtf8Array<i64>) -> PolarsResult<Self> {
+        let values: Utf8Array<i64> = values.into();
         let array = DictionaryArray::try_from_keys(keys, values.boxed(), false)?.boxed();
         Ok(Out { field: Field::new(name.into(), DataType::String), array, encoding: Some(Encoding::RleDictionary) })
     }
@@ -936,6 +937,11 @@ impl Zstd {
     }
 }
 
+/// The Arrow types written: the classic ones (`large_string`, `large_list`), which pandas,
+/// pyarrow, DuckDB, R arrow and polars all open. polars' newest (`string_view`) makes
+/// pandas fail on any list of text (issue #19).
+pub(crate) const COMPAT: CompatLevel = CompatLevel::oldest();
+
 /// The compression of every page, as polars' writer is told.
 fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(ZSTD_LEVEL).ok())
@@ -943,7 +949,7 @@ fn compression() -> ParquetCompression {
 
 /// The options polars' `ParquetWriter` materialises from its defaults and
 /// [`compression`]: row groups encoded here are encoded as polars' own.
-fn write_options() -> WriteOptions {
+pub(crate) fn write_options() -> WriteOptions {
     WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: compression().into(),
@@ -957,10 +963,13 @@ impl Parquet {
         let schema: Schema = columns.iter().map(|c| c.field.clone()).collect();
         let file = File::create(path)?;
         let file = Buffered { file: BufWriter::with_capacity(1 << 18, file), failed: failed.clone() };
-        let mut writer = ParquetWriter::new(file).with_compression(compression()).batched(&schema)?;
-        let types = writer.parquet_schema().fields().to_vec();
-        let encodings = get_encodings(&schema.to_arrow(CompatLevel::newest())).to_vec();
-        Ok(Parquet { writer, types, encodings, zstd: Zstd::new()? })
+        // The Arrow schema stored in the file names the classic types (see [`COMPAT`]).
+        let arrow = schema.to_arrow(COMPAT);
+        let types = to_parquet_schema(&arrow)?.fields().to_vec();
+        let encodings = get_encodings(&arrow);
+        let file = Mutex::new(FileWriter::try_new(file, arrow, write_options())?);
+        let writer = BatchedWriter::new(file, encodings.clone(), write_options(), false, None);
+        Ok(Parquet { writer, types, encodings: encodings.to_vec(), zstd: Zstd::new()? })
     }
 
     /// Writes `columns` as one row group (built for it alone: see [`add_table`]), unless
@@ -1134,16 +1143,10 @@ mod tests {
             let theirs = dir.join("theirs.parquet");
             let df =
                 DataFrame::new(n, columns().into_iter().map(Column::from).collect()).unwrap_or_else(|e| panic!("{e}"));
-            let file = File::create(&theirs).unwrap_or_else(|e| panic!("{e}"));
-            let mut polars = ParquetWriter::new(file)
-                .with_compression(compression())
-                .batched(df.schema())
-                .unwrap_or_else(|e| panic!("{e}"));
-            for at in (0..n).step_by(group) {
-                polars.write_batch(&df.slice(at as i64, group.min(n - at))).unwrap_or_else(|e| panic!("{e}"));
-            }
-            polars.finish().unwrap_or_else(|e| panic!("{e}"));
-            drop(polars);
+            // polars-parquet's own encoding of the frame at the compatibility level
+            // ingest stores ([`COMPAT`]), as `table::parquet_bytes` writes frames.
+            let bytes = crate::table::parquet_bytes(&df, group).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(&theirs, bytes).unwrap_or_else(|e| panic!("{e}"));
             if read(&ours) != read(&theirs) {
                 differ.push(group);
             }

@@ -91,10 +91,8 @@ pub fn build(
             unit_means(plan, &df, &variables)?
         }
     };
-    let mut written = analysis.clone();
     let path = out.join("panel.parquet");
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes).finish(&mut written)?;
+    let bytes = endline_ingest::table::parquet_bytes(&analysis, 512 * 512)?;
     std::fs::write(&path, bytes).map_err(|e| RunError::Io(format!("cannot write {}: {e}", path.display())))?;
     Ok(AnalysisPanel {
         households: df,

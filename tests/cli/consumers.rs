@@ -1,0 +1,118 @@
+//! Issue #19: the tables endline writes open in the tools users open them with. An
+//! ingested wave of every type (a select_multiple of numbers and of words, a date, a
+//! datetime, a geopoint in the personal side table) and a stacked panel as Parquet and as
+//! CSV (each select_multiple split into 0/1 columns) are opened with pandas (both
+//! backends), pyarrow, DuckDB and polars by `tests/consumers/open_tables.py`.
+//!
+//! Python with those packages is found at `$ENDLINE_PYTHON` or in the virtual
+//! environment `.ci/run` makes (`~/.cache/endline-venv`). Without it the test is skipped,
+//! unless `ENDLINE_REQUIRE_PYTHON` is set (CI).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::{endline, root, scratch, stdout};
+
+fn python() -> Option<PathBuf> {
+    let candidates = std::env::var_os("ENDLINE_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/endline-venv/bin/python")));
+    for p in candidates {
+        let ok = Command::new(&p)
+            .args(["-c", "import pandas, pyarrow, duckdb, polars"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
+    let Some(python) = python() else {
+        assert!(
+            std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(),
+            "Python with pandas, pyarrow, duckdb and polars is required"
+        );
+        eprintln!("skipped: no Python with pandas, pyarrow, duckdb and polars");
+        return;
+    };
+    let dir = scratch("consumers");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let mut opened = Vec::new();
+    for (survey, unit, answer, name) in [
+        ("crates/endline-survey/tests/data/valid/all-types.yaml", "i", "so=a", "all_types"),
+        ("surveys/border_household.yaml", "county_id", "consent=1", "border_household"),
+    ] {
+        let field = d(&format!("field-{name}"));
+        let o = endline(&[
+            "simulate",
+            survey,
+            "--out",
+            &field,
+            "--unit-question",
+            unit,
+            "--units",
+            "4",
+            "--households",
+            "5",
+            "--waves",
+            "2019,2020",
+            "--adoption",
+            "2020",
+            "--answer",
+            answer,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut waves = Vec::new();
+        for wave in ["2019", "2020"] {
+            let files: Vec<String> = std::fs::read_dir(dir.join(format!("field-{name}/{wave}")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().display().to_string())
+                .collect();
+            let out = d(&format!("data-{name}/{wave}"));
+            let mut args = vec!["ingest", survey];
+            args.extend(files.iter().map(String::as_str));
+            args.extend(["--wave", wave, "--out", &out]);
+            let o = endline(&args);
+            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+            waves.push(out);
+        }
+        for ext in ["parquet", "csv"] {
+            let mut args = vec!["panel"];
+            args.extend(waves.iter().map(String::as_str));
+            let out = d(&format!("panel-{name}.{ext}"));
+            args.extend(["--table", name, "--out", &out]);
+            let o = endline(&args);
+            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        opened.push(d(&format!("data-{name}")));
+    }
+    // select_multiple split for CSV, named as ODK names them; waves are numbers.
+    let csv = std::fs::read_to_string(dir.join("panel-all_types.csv")).unwrap_or_default();
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(header.split(',').any(|h| h == "sm_1") && header.split(',').any(|h| h == "sm_2"), "{header}");
+    assert!(!header.split(',').any(|h| h == "sm"), "{header}");
+    let o = Command::new(&python)
+        .arg(root().join("tests/consumers/open_tables.py"))
+        .args(&opened)
+        .arg(dir.join("panel-all_types.parquet").parent().map(|p| p.display().to_string()).unwrap_or_default())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("large_list<element: int64>") && report.contains("large_list<element: large_string>"),
+        "{report}"
+    );
+    assert!(
+        report.contains("date32[day]") && report.contains("timestamp[us]") && report.contains("struct<lat"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
