@@ -4,6 +4,10 @@
 //! CSV (each select_multiple split into 0/1 columns) are opened with pandas (both
 //! backends), pyarrow, DuckDB and polars by `tests/consumers/open_tables.py`.
 //!
+//! Exports for Stata (`endline export --to dta`) are read back with pandas' read_stata
+//! and pyreadstat by `tests/consumers/read_dta.py`: values, variable and value labels,
+//! and the declared missing codes as Stata's extended missing values.
+//!
 //! Python with those packages is found at `$ENDLINE_PYTHON` or in the virtual
 //! environment `.ci/run` makes (`~/.cache/endline-venv`). Without it the test is skipped,
 //! unless `ENDLINE_REQUIRE_PYTHON` is set (CI).
@@ -20,7 +24,7 @@ fn python() -> Option<PathBuf> {
         .chain(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/endline-venv/bin/python")));
     for p in candidates {
         let ok = Command::new(&p)
-            .args(["-c", "import pandas, pyarrow, duckdb, polars"])
+            .args(["-c", "import pandas, pyarrow, duckdb, polars, pyreadstat"])
             .output()
             .is_ok_and(|o| o.status.success());
         if ok {
@@ -35,7 +39,7 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
     let Some(python) = python() else {
         assert!(
             std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(),
-            "Python with pandas, pyarrow, duckdb and polars is required"
+            "Python with pandas, pyarrow, duckdb, polars and pyreadstat is required"
         );
         eprintln!("skipped: no Python with pandas, pyarrow, duckdb and polars");
         return;
@@ -65,6 +69,8 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
             "2020",
             "--answer",
             answer,
+            "--missing-rate",
+            "0.3",
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         let mut waves = Vec::new();
@@ -92,6 +98,25 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
             assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         }
         opened.push(d(&format!("data-{name}")));
+        // Exported for Stata, CSV and Parquet users: each opens, and Stata's files read
+        // back with their labels and missing values.
+        for to in ["dta", "csv", "parquet"] {
+            let out = d(&format!("export-{name}-{to}"));
+            let o = endline(&["export", &waves[0], "--to", to, "--out", &out]);
+            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+            opened.push(out);
+        }
+        let o = Command::new(&python)
+            .arg(root().join("tests/consumers/read_dta.py"))
+            .args([d(&format!("export-{name}-dta")), waves[0].clone()])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(0), "{name}: {report}");
+        assert!(report.contains("read back as Stata's extended missing values"), "{report}");
+        if name == "border_household" {
+            assert!(!report.contains("\n0 missing codes"), "the simulation gives answers missing codes: {report}");
+        }
     }
     // select_multiple split for CSV, named as ODK names them; waves are numbers.
     let csv = std::fs::read_to_string(dir.join("panel-all_types.csv")).unwrap_or_default();

@@ -7,6 +7,7 @@
 mod balance;
 mod did;
 mod estimate;
+mod export;
 mod ingest;
 mod limits;
 mod output;
@@ -57,6 +58,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Ingested waves → one analysis table (optionally aggregated and joined to a roll-out).
     Panel(panel::PanelArgs),
+    /// An ingest output's tables for Stata (.dta with labels), CSV or Parquet users.
+    Export(export::ExportArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
     /// A balance table between treated and comparison units (iebaltab style).
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Simulate(args) => simulate::simulate(&args, color),
         Command::Panel(args) => panel::panel(&args),
+        Command::Export(args) => export::export(&args),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
         Command::Balance(args) => balance::balance(&args),

@@ -47,24 +47,6 @@ pub struct PanelArgs {
     pub out: PathBuf,
 }
 
-/// `df` with formula-like text cells neutralised for a spreadsheet
-/// ([`endline_output::csv_cell`]), as in every CSV endline writes.
-fn neutralized(df: &DataFrame) -> PolarsResult<DataFrame> {
-    let columns = df
-        .columns()
-        .iter()
-        .map(|c| match c.dtype() {
-            DataType::String => {
-                let values: Vec<Option<String>> =
-                    c.str()?.iter().map(|v| v.map(|v| endline_output::csv_cell::neutralize(v).into_owned())).collect();
-                Ok(Column::new(c.name().clone(), values))
-            }
-            _ => Ok(c.clone()),
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(df.height(), columns)
-}
-
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let mut frames = Vec::new();
     let mut inputs: Vec<PathBuf> = args.join.iter().cloned().collect();
@@ -112,12 +94,18 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         df = df.select(args.columns.iter().map(|c| PlSmallStr::from(c.as_str())).collect::<Vec<_>>())?;
     }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let mut bytes = Vec::new();
-    match ext.as_str() {
-        "csv" => CsvWriter::new(&mut bytes).finish(&mut neutralized(&endline_ingest::table::flatten_lists(&df)?)?)?,
-        "parquet" => bytes = endline_ingest::table::parquet_bytes(&df, 512 * 512)?,
+    let bytes = match ext.as_str() {
+        "csv" => endline_ingest::table::csv_bytes(&df)?,
+        // The first wave's labels travel with the stacked table.
+        "parquet" => {
+            let labels = args
+                .waves
+                .first()
+                .and_then(|d| endline_ingest::table::parquet_labels(&d.join(format!("{}.parquet", args.table))));
+            endline_ingest::table::parquet_bytes(&df, 512 * 512, labels.as_deref())?
+        }
         other => bail!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", args.out.display()),
-    }
+    };
     write_file(&args.out, &bytes, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     print(&format!("{} rows x {} columns → {}\n", df.height(), df.width(), args.out.display()))?;
     Ok(Outcome::Success)

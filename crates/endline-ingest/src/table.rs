@@ -4,14 +4,24 @@
 
 use polars::io::parquet::write::get_encodings;
 use polars::prelude::*;
-use polars_parquet::write::{FileWriter, RowGroupIterator};
+use polars_parquet::parquet::metadata::KeyValue;
+use polars_parquet::write::{FileWriter, RowGroupIterator, schema_to_metadata_key};
 
-use crate::write::{COMPAT, write_options};
+use crate::write::{COMPAT, LABELS_KEY, write_options};
+
+/// The labels (`endline.labels`: variable and value labels, units, missing codes; layout
+/// in `docs/data.md`) a Parquet file carries, if any.
+pub fn parquet_labels(path: &std::path::Path) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = polars_parquet::read::read_metadata(&mut file).ok()?;
+    meta.key_value_metadata().as_ref()?.iter().find(|kv| kv.key == LABELS_KEY)?.value.clone()
+}
 
 /// A frame as Parquet bytes, in row groups of `row_group` rows, with the Arrow types
 /// every consumer opens (`large_string`, `large_list`; pandas fails on polars' newest
-/// `string_view` in a list) and ingest's compression.
-pub fn parquet_bytes(df: &DataFrame, row_group: usize) -> PolarsResult<Vec<u8>> {
+/// `string_view` in a list), ingest's compression and, when given, the labels of the
+/// table it comes from.
+pub fn parquet_bytes(df: &DataFrame, row_group: usize, labels: Option<&str>) -> PolarsResult<Vec<u8>> {
     let arrow = df.schema().to_arrow(COMPAT);
     let encodings = get_encodings(&arrow);
     let mut writer = FileWriter::try_new(Vec::new(), arrow.clone(), write_options())?;
@@ -28,7 +38,9 @@ pub fn parquet_bytes(df: &DataFrame, row_group: usize) -> PolarsResult<Vec<u8>> 
             writer.write(u64::MAX, rg?)?;
         }
     }
-    writer.end(None)?;
+    let mut kv = vec![schema_to_metadata_key(&arrow)];
+    kv.extend(labels.map(|l| KeyValue { key: LABELS_KEY.into(), value: Some(l.into()) }));
+    writer.end(Some(kv))?;
     Ok(writer.into_inner())
 }
 
@@ -93,4 +105,27 @@ pub fn flatten_lists(df: &DataFrame) -> PolarsResult<DataFrame> {
         }
     }
     DataFrame::new(df.height(), columns)
+}
+
+/// A frame as CSV bytes for a person's spreadsheet: lists split ([`flatten_lists`]) and
+/// formula-like text neutralised ([`endline_output::csv_cell`]), as in every CSV endline
+/// writes.
+pub fn csv_bytes(df: &DataFrame) -> PolarsResult<Vec<u8>> {
+    let flat = flatten_lists(df)?;
+    let columns = flat
+        .columns()
+        .iter()
+        .map(|c| match c.dtype() {
+            DataType::String => {
+                let values: Vec<Option<String>> =
+                    c.str()?.iter().map(|v| v.map(|v| endline_output::csv_cell::neutralize(v).into_owned())).collect();
+                Ok(Column::new(c.name().clone(), values))
+            }
+            _ => Ok(c.clone()),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let mut out = DataFrame::new(flat.height(), columns)?;
+    let mut bytes = Vec::new();
+    CsvWriter::new(&mut bytes).finish(&mut out)?;
+    Ok(bytes)
 }

@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 use endline_survey::expr::{Ty, Value};
 
 use endline_survey::{Item, QuestionType, Survey};
-use polars::io::parquet::write::{BatchedWriter, get_encodings};
+use polars::io::parquet::write::{BatchedWriter, KeyValueMetadata, get_encodings};
 use polars::prelude::*;
 use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array, new_empty_array};
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 use polars_arrow::datatypes::IntegerType;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::metadata::KeyValue;
 use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPageHeader};
 use polars_parquet::write::{
     CompressedPage, Encoding, FileWriter, Page, ParquetType, StatisticsOptions, Version, WriteOptions, compress,
@@ -519,6 +520,8 @@ const ROW_GROUP: usize = 512 * 512;
 /// One table's outputs, open while batches come.
 struct TableOut {
     name: String,
+    /// The labels the table's files carry ([`LABELS_KEY`]).
+    labels: String,
     main: Option<Parquet>,
     pii: Option<Parquet>,
     /// The first error of the Parquet files' last flush (see [`Buffered`]).
@@ -586,10 +589,12 @@ impl<'s> Writer<'s> {
             )));
         }
         let staging = out.staging().to_path_buf();
+        let book = endline_survey::codebook::build(survey);
         let tables = tables
             .iter()
             .map(|t| TableOut {
                 name: t.name.clone(),
+                labels: labels(survey, &book, &t.name),
                 main: None,
                 pii: None,
                 rejects: Rejects::new(t),
@@ -740,9 +745,9 @@ fn add_table(
     for group in groups {
         let (main, pii) = columns(survey, wave, t, group, keep_all, personal.pseudonyms.as_ref())
             .map_err(|e| IngestError::Io(format!("cannot build table {}: {e}", t.name)))?;
-        append(&mut out.main, &out.failed, &dir.join(format!("{}.parquet", t.name)), main)?;
+        append(&mut out.main, &out.failed, &dir.join(format!("{}.parquet", t.name)), main, &out.labels)?;
         if !pii.is_empty() && personal.write {
-            append(&mut out.pii, &out.failed, &dir.join(format!("{}.pii.parquet", t.name)), pii)?;
+            append(&mut out.pii, &out.failed, &dir.join(format!("{}.pii.parquet", t.name)), pii, &out.labels)?;
         }
     }
     if !rejected.is_empty() {
@@ -959,7 +964,7 @@ pub(crate) fn write_options() -> WriteOptions {
 }
 
 impl Parquet {
-    fn create(path: &Path, failed: &Failed, columns: &[Out]) -> PolarsResult<Self> {
+    fn create(path: &Path, failed: &Failed, columns: &[Out], labels: &str) -> PolarsResult<Self> {
         let schema: Schema = columns.iter().map(|c| c.field.clone()).collect();
         let file = File::create(path)?;
         let file = Buffered { file: BufWriter::with_capacity(1 << 18, file), failed: failed.clone() };
@@ -968,7 +973,8 @@ impl Parquet {
         let types = to_parquet_schema(&arrow)?.fields().to_vec();
         let encodings = get_encodings(&arrow);
         let file = Mutex::new(FileWriter::try_new(file, arrow, write_options())?);
-        let writer = BatchedWriter::new(file, encodings.clone(), write_options(), false, None);
+        let kv = KeyValueMetadata::Static(vec![KeyValue { key: LABELS_KEY.into(), value: Some(labels.into()) }]);
+        let writer = BatchedWriter::new(file, encodings.clone(), write_options(), false, Some(kv));
         Ok(Parquet { writer, types, encodings: encodings.to_vec(), zstd: Zstd::new()? })
     }
 
@@ -994,12 +1000,45 @@ impl Parquet {
     }
 }
 
-/// Appends columns to a table's Parquet file (created, with their schema, on first use)
-/// as one row group.
-fn append(writer: &mut Option<Parquet>, failed: &Failed, path: &Path, columns: Vec<Out>) -> Result<(), IngestError> {
+/// The key of the labels in every table's Parquet key-value metadata.
+pub const LABELS_KEY: &str = "endline.labels";
+
+/// The labels of one table, as JSON (layout in `docs/data.md`): the survey, its
+/// languages and missing codes, and each of the table's variables as `endline codebook`
+/// describes it (labels in every language, type, unit, choices with their labels, the
+/// missing codes it accepts).
+fn labels(survey: &Survey, book: &endline_survey::codebook::Codebook, table: &str) -> String {
+    let missing: Vec<serde_json::Value> = survey
+        .missing_codes()
+        .iter()
+        .map(|m| serde_json::json!({"name": m.name(), "value": m.value().as_text()}))
+        .collect();
+    let variables: Vec<&endline_survey::codebook::Variable> =
+        book.variables.iter().filter(|v| v.table == table).collect();
+    let doc = serde_json::json!({
+        "layout": 1,
+        "survey": book.survey,
+        "version": book.version,
+        "table": table,
+        "languages": book.languages,
+        "missing_codes": missing,
+        "variables": variables,
+    });
+    serde_json::to_string(&doc).unwrap_or_default()
+}
+
+/// Appends columns to a table's Parquet file (created, with their schema and `labels`, on
+/// first use) as one row group.
+fn append(
+    writer: &mut Option<Parquet>,
+    failed: &Failed,
+    path: &Path,
+    columns: Vec<Out>,
+    labels: &str,
+) -> Result<(), IngestError> {
     let w = match writer {
         Some(w) => w,
-        None => writer.insert(Parquet::create(path, failed, &columns).map_err(polars_err(path))?),
+        None => writer.insert(Parquet::create(path, failed, &columns, labels).map_err(polars_err(path))?),
     };
     w.row_group(&columns).map_err(polars_err(path))
 }
@@ -1026,7 +1065,7 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("t.parquet");
         let failed = Failed::default();
-        let mut w = Parquet::create(&path, &failed, &columns(0..0)).unwrap_or_else(|e| panic!("{e}"));
+        let mut w = Parquet::create(&path, &failed, &columns(0..0), "{}").unwrap_or_else(|e| panic!("{e}"));
         for at in (0..height).step_by(group) {
             w.row_group(&columns(at..(at + group).min(height))).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -1134,7 +1173,7 @@ mod tests {
             };
             let ours = dir.join("ours.parquet");
             let failed = Failed::default();
-            let mut w = Parquet::create(&ours, &failed, &outs(0)).unwrap_or_else(|e| panic!("{e}"));
+            let mut w = Parquet::create(&ours, &failed, &outs(0), "{}").unwrap_or_else(|e| panic!("{e}"));
             for at in (0..n).step_by(group) {
                 w.row_group(&outs(at)).unwrap_or_else(|e| panic!("{e}"));
             }
@@ -1145,7 +1184,7 @@ mod tests {
                 DataFrame::new(n, columns().into_iter().map(Column::from).collect()).unwrap_or_else(|e| panic!("{e}"));
             // polars-parquet's own encoding of the frame at the compatibility level
             // ingest stores ([`COMPAT`]), as `table::parquet_bytes` writes frames.
-            let bytes = crate::table::parquet_bytes(&df, group).unwrap_or_else(|e| panic!("{e}"));
+            let bytes = crate::table::parquet_bytes(&df, group, Some("{}")).unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(&theirs, bytes).unwrap_or_else(|e| panic!("{e}"));
             if read(&ours) != read(&theirs) {
                 differ.push(group);

@@ -24,6 +24,8 @@ pub enum Kind {
     Simulation,
     /// `endline run`: a study's outputs.
     Study,
+    /// `endline export`: tables for Stata, CSV or Parquet users.
+    Export,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Ingest => "ingest output",
             Kind::Simulation => "simulation",
             Kind::Study => "study output",
+            Kind::Export => "export",
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn build(
         }
     };
     let path = out.join("panel.parquet");
-    let bytes = endline_ingest::table::parquet_bytes(&analysis, 512 * 512)?;
+    let bytes = endline_ingest::table::parquet_bytes(&analysis, 512 * 512, None)?;
     std::fs::write(&path, bytes).map_err(|e| RunError::Io(format!("cannot write {}: {e}", path.display())))?;
     Ok(AnalysisPanel {
         households: df,
