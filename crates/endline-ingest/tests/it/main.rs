@@ -301,6 +301,42 @@ fn roster_rows_where_the_roster_is_not_asked_are_rejected() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Issue #19: a household kept while one of its roster rows is rejected is written with
+/// a partial roster, and says so: a `partial-roster` warning on the household, with the
+/// rows it keeps and the rejected rows' numbers. A batch-wise ingest says the same.
+#[test]
+fn a_household_with_a_rejected_member_says_its_roster_is_partial() {
+    let yaml = "survey: r\nversion: \"1\"\nkey: id\nquestions:\n  - {name: id, type: text, label: ID}\n  - {name: size, type: integer, label: Size}\n  - name: people\n    type: repeat\n    count: \"${size}\"\n    questions:\n      - {name: age, type: integer, label: Age, constraint: \". <= 110\"}\n";
+    let survey = endline_survey::validate(&SourceFile::new("r.yaml", yaml)).survey.unwrap_or_else(|| panic!("invalid"));
+    let dir = scratch("partial-roster");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("r.csv"), "id,size,KEY\nA,3,uuid:a\nB,1,uuid:b\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.join("r-people.csv"),
+        "age,PARENT_KEY,KEY\n30,uuid:a,uuid:a/p[1]\n150,uuid:a,uuid:a/p[2]\n5,uuid:a,uuid:a/p[3]\n40,uuid:b,uuid:b/p[1]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let inputs = [
+        Input { table: None, path: dir.join("r.csv"), display: "r.csv".into() },
+        Input { table: None, path: dir.join("r-people.csv"), display: "r-people.csv".into() },
+    ];
+    let d = ingest(&survey, &inputs, &opts(OnError::Reject)).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(String, usize, String, String, Option<String>)> =
+        d.issues().into_iter().map(|i| (i.table, i.row, i.column, i.rule, i.value)).collect();
+    assert_eq!(
+        got,
+        [
+            ("people".to_string(), 2, "age".to_string(), "constraint".to_string(), Some("150".to_string())),
+            ("r".to_string(), 1, "people".to_string(), "partial-roster".to_string(), Some("2".to_string())),
+        ]
+    );
+    let message = d.issues().into_iter().find(|i| i.rule == "partial-roster").map(|i| i.message).unwrap_or_default();
+    assert!(message.contains("1 of its 3 `people` rows have errors (row 2 of people)"), "{message}");
+    // The household is kept, its rejected member is not.
+    assert_eq!(d.counts().iter().map(|(_, c)| c.rows_written).collect::<Vec<_>>(), [2, 3]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A wave with no records still writes tables with the survey's types (a select_multiple
 /// is a list of strings, not of nulls), so that every wave has the same schema.
 #[test]
