@@ -8,6 +8,7 @@ mod ingest;
 mod run;
 mod safety;
 mod validate;
+mod xlsform;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

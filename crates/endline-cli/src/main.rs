@@ -5,6 +5,7 @@
 //! not an error.
 
 mod balance;
+mod convert;
 mod did;
 mod estimate;
 mod export;
@@ -50,6 +51,8 @@ enum ColorChoice {
 enum Command {
     /// Lint survey definitions and analysis plans: every problem, each at file:line:column.
     Validate(validate::ValidateArgs),
+    /// A survey to XLSForm (.xlsx) for ODK Central, KoboToolbox, SurveyCTO and Enketo.
+    Convert(convert::ConvertArgs),
     /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
     Codebook(validate::CodebookArgs),
     /// Check collected responses against a survey and write typed Parquet tables.
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
+        Command::Convert(args) => convert::convert(&args, color),
         Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Simulate(args) => simulate::simulate(&args, color),
         Command::Panel(args) => panel::panel(&args),
