@@ -50,12 +50,24 @@ fn every_survey_exports_to_an_xlsform_odk_validate_accepts() {
             assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
         }
         assert_eq!(std::fs::read(&form).ok(), std::fs::read(&again).ok(), "{name}: the same survey, other bytes");
-        let xml = dir.join(format!("{name}.xml"));
-        let o =
-            Command::new(&tool).arg("--odk_validate").arg(&form).arg(&xml).output().unwrap_or_else(|e| panic!("{e}"));
-        let said = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
-        assert!(o.status.success() && said.contains("Conversion complete"), "{name}: {said}");
-        assert!(!said.contains("ODKValidateError") && !said.contains("PyXFormError"), "{name}: {said}");
+        // The Markdown form too: pyxform reads it as it reads the workbook.
+        let md = dir.join(format!("{name}.md"));
+        let o = endline(&["convert", &s.display().to_string(), "-o", &md.display().to_string()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        for (input, xml) in [(&form, dir.join(format!("{name}.xml"))), (&md, dir.join(format!("{name}-md.xml")))] {
+            let o = Command::new(&tool)
+                .arg("--odk_validate")
+                .arg(input)
+                .arg(&xml)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let said = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+            assert!(o.status.success() && said.contains("Conversion complete"), "{name}: {said}");
+            assert!(!said.contains("ODKValidateError") && !said.contains("PyXFormError"), "{name}: {said}");
+        }
+        // The workbook and the Markdown give the same XForm.
+        let (a, b) = (dir.join(format!("{name}.xml")), dir.join(format!("{name}-md.xml")));
+        assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok(), "{name}: .xlsx and .md differ through pyxform");
     }
     // Missing codes stay enterable: the roster's age accepts don't know (-99) beside its
     // bounds, and the export keeps the codes, units and PII flags in its own columns.

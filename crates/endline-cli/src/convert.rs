@@ -14,7 +14,8 @@ use crate::validate::load_survey;
 pub struct ConvertArgs {
     /// The survey (YAML).
     pub input: PathBuf,
-    /// The XLSForm to write (`.xlsx`): survey, choices and settings sheets.
+    /// The XLSForm to write: `.xlsx` (survey, choices and settings sheets), or pyxform's
+    /// Markdown form (`.md`), which diffs well.
     #[arg(short, long)]
     pub out: PathBuf,
 }
@@ -22,13 +23,13 @@ pub struct ConvertArgs {
 pub fn convert(args: &ConvertArgs, color: bool) -> anyhow::Result<Outcome> {
     let ext = |p: &PathBuf| p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     match (ext(&args.input).as_str(), ext(&args.out).as_str()) {
-        ("yaml" | "yml", "xlsx") => {}
+        ("yaml" | "yml", "xlsx" | "md") => {}
         ("xlsx" | "xls" | "md" | "csv", _) => {
             error!("reading an XLSForm into a survey (import) is not implemented yet: only YAML → .xlsx");
             return Ok(Outcome::Failure);
         }
         (from, to) => {
-            error!("cannot convert .{from} to .{to}: endline converts a survey (.yaml) to an XLSForm (.xlsx)");
+            error!("cannot convert .{from} to .{to}: endline converts a survey (.yaml) to an XLSForm (.xlsx or .md)");
             return Ok(Outcome::Failure);
         }
     }
@@ -37,7 +38,17 @@ pub fn convert(args: &ConvertArgs, color: bool) -> anyhow::Result<Outcome> {
     for w in &form.warnings {
         eprintln!("warning: {}: {}", w.question, w.message);
     }
-    let bytes = endline_xlsform::to_xlsx(&form).map_err(anyhow::Error::msg)?;
+    let bytes = if ext(&args.out) == "md" {
+        match endline_xlsform::to_markdown(&form) {
+            Ok(text) => text.into_bytes(),
+            Err(e) => {
+                error!("{e}");
+                return Ok(Outcome::Invalid);
+            }
+        }
+    } else {
+        endline_xlsform::to_xlsx(&form).map_err(anyhow::Error::msg)?
+    };
     write_file(&args.out, &bytes, &[args.input.as_path()])?;
     print(&format!(
         "{} → {}: {} rows, {} choices{}\n",

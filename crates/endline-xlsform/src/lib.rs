@@ -330,6 +330,48 @@ pub fn to_xlsx(form: &Form) -> Result<Vec<u8>, String> {
     book.save_to_buffer().map_err(|e| e.to_string())
 }
 
+/// The form in pyxform's Markdown format (`.md`, which pyxform reads as it reads a
+/// workbook): text that diffs well in version control. A cell holding `|` or a line
+/// break cannot be written in it: the error names the cell.
+pub fn to_markdown(form: &Form) -> Result<String, String> {
+    let mut out = String::new();
+    for (name, sheet) in [("survey", &form.survey), ("choices", &form.choices), ("settings", &form.settings)] {
+        if sheet.columns.is_empty() {
+            continue;
+        }
+        let cell = |r: usize, v: &str, c: usize| -> Result<String, String> {
+            if v.contains('|') || v.contains('\n') {
+                return Err(format!(
+                    "{name}!{}{}: `{v}` holds `|` or a line break, which pyxform's Markdown cannot; write .xlsx",
+                    column_letter(c),
+                    r + 2
+                ));
+            }
+            Ok(v.to_string())
+        };
+        out.push_str(&format!("| {name} |\n|  | {} |\n", sheet.columns.join(" | ")));
+        for (r, row) in sheet.rows.iter().enumerate() {
+            let cells: Vec<String> = (0..sheet.columns.len())
+                .map(|c| cell(r, row.get(c).map_or("", String::as_str), c))
+                .collect::<Result<_, _>>()?;
+            out.push_str(&format!("|  | {} |\n", cells.join(" | ")));
+        }
+    }
+    Ok(out)
+}
+
+/// A spreadsheet column's letters (0 → A, 26 → AA).
+fn column_letter(mut c: usize) -> String {
+    let mut s = String::new();
+    loop {
+        s.insert(0, (b'A' + (c % 26) as u8) as char);
+        if c < 26 {
+            return s;
+        }
+        c = c / 26 - 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +399,17 @@ mod tests {
             .iter()
             .any(|r| r.first().is_some_and(|l| l == "yn_missing") && r.get(1).is_some_and(|v| v == "-99"));
         assert!(missing_choice, "{:?}", form.choices.rows);
+    }
+
+    #[test]
+    fn markdown_refuses_what_it_cannot_hold_and_names_the_cell() {
+        let s =
+            survey("survey: t\nversion: \"1\"\nkey: id\nquestions:\n  - {name: id, type: text, label: \"a | b\"}\n");
+        let e = to_markdown(&export(&s)).err().unwrap_or_default();
+        assert!(e.starts_with("survey!C2: `a | b`"), "{e}");
+        assert_eq!(
+            [column_letter(0), column_letter(25), column_letter(26), column_letter(701)],
+            ["A", "Z", "AA", "ZZ"]
+        );
     }
 }
