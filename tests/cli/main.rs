@@ -7,6 +7,7 @@ mod estimate;
 mod ingest;
 mod run;
 mod safety;
+mod surveydiff;
 mod validate;
 mod xlsform;
 

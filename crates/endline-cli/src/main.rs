@@ -7,6 +7,7 @@
 mod balance;
 mod convert;
 mod did;
+mod diff;
 mod estimate;
 mod export;
 mod ingest;
@@ -53,6 +54,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// A survey to XLSForm (.xlsx) for ODK Central, KoboToolbox, SurveyCTO and Enketo.
     Convert(convert::ConvertArgs),
+    /// Two versions of a survey compared: additions, removals, renames, recodes, moves;
+    /// exit 1 on a change that breaks the panel.
+    Diff(diff::DiffArgs),
     /// Print the codebook of a survey: every variable, its type, labels, choices and skip logic.
     Codebook(validate::CodebookArgs),
     /// Check collected responses against a survey and write typed Parquet tables.
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(&args, color),
         Command::Codebook(args) => validate::codebook(&args, color),
+        Command::Diff(args) => diff::diff_surveys(&args, color),
         Command::Convert(args) => convert::convert(&args, color),
         Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Simulate(args) => simulate::simulate(&args, color),

@@ -14,6 +14,7 @@
 
 pub mod codebook;
 pub mod codes;
+pub mod diff;
 pub mod expr;
 mod model;
 mod raw;

@@ -1,0 +1,76 @@
+//! `endline diff` (issue #20, part): two versions of the example survey with a planted
+//! rename, recode, relabel, removal, addition and a changed constraint; each is found at
+//! its place in both files, classed, and the exit code gates a breaking change.
+
+use serde_json::Value;
+
+use crate::{endline, root, scratch, stdout};
+
+#[test]
+fn each_planted_change_is_found_classed_and_located() {
+    let dir = scratch("diff");
+    let old = root().join("surveys/border_household.yaml");
+    let text = std::fs::read_to_string(&old).unwrap_or_default();
+    let new_text = text
+        .replace("version: \"2025.1\"", "version: \"2026.1\"")
+        .replace("- name: clinic_visits", "- name: clinic_trips")
+        .replace(
+            "    - {value: 4, label: {en: No toilet, zh: 无厕所}}",
+            "    - {value: 5, label: {en: No toilet, zh: 无厕所}}",
+        )
+        .replace(
+            "{value: 5, label: {en: Very satisfied, zh: 很满意}}",
+            "{value: 5, label: {en: Very satisfied indeed, zh: 很满意}}",
+        )
+        .replace("constraint: \". >= 1 and . <= 30\"", "constraint: \". >= 1 and . <= 40\"")
+        .replace(
+            "  - name: village\n",
+            "  - name: hamlet\n    type: text\n    label: {en: Hamlet, zh: 自然村}\n  - name: village\n",
+        )
+        .replace("      - name: phone\n        type: text\n", "      - name: phone_number\n        type: integer\n");
+    assert_ne!(text, new_text);
+    let new = dir.join("border_household_v2.yaml");
+    std::fs::write(&new, &new_text).unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["diff", &old.display().to_string(), &new.display().to_string(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "breaking changes exit 1: {}", stdout(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let got: Vec<(String, String, String)> = v["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["question"].as_str().unwrap_or("").into(),
+                c["kind"].as_str().unwrap_or("").into(),
+                c["class"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    let want = [
+        ("hamlet", "added", "benign"),
+        ("hh_size", "constraint-changed", "benign"),
+        ("toilet_type", "choice-recoded", "breaking"),
+        ("clinic_trips", "renamed", "harmonise"),
+        ("sw_satisfaction", "choice-relabelled", "benign"),
+        ("phone_number", "added", "benign"),
+        ("phone", "removed", "breaking"),
+    ];
+    let want: Vec<(String, String, String)> =
+        want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(got, want);
+    // Located in both files: the rename at the old and the new question.
+    let renamed =
+        v["changes"].as_array().into_iter().flatten().find(|c| c["kind"] == "renamed").cloned().unwrap_or_default();
+    let line =
+        |s: &str, name: &str| s.lines().position(|l| l.contains(&format!("- name: {name}"))).map(|i| i as u64 + 1);
+    assert_eq!(renamed["old"]["line"].as_u64(), line(&text, "clinic_visits"));
+    assert_eq!(renamed["new"]["line"].as_u64(), line(&new_text, "clinic_trips"));
+    // A version with only benign changes passes the gate.
+    let benign = text.replace("constraint: \". >= 1 and . <= 30\"", "constraint: \". >= 1 and . <= 40\"");
+    let path = dir.join("benign.yaml");
+    std::fs::write(&path, benign).unwrap_or_else(|e| panic!("{e}"));
+    let o = endline(&["diff", &old.display().to_string(), &path.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 changes: 0 breaking, 0 to harmonise, 1 benign"), "{}", stdout(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
