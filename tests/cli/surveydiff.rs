@@ -1,6 +1,7 @@
 //! `endline diff` (issue #20, part): two versions of the example survey with a planted
-//! rename, recode, relabel, removal, addition and a changed constraint; each is found at
-//! its place in both files, classed, and the exit code gates a breaking change.
+//! rename (suggested, and one declared with `renamed_from`), recode, relabel, removal,
+//! addition and a changed constraint; each is found at its place in both files, classed,
+//! and the exit code gates a breaking change.
 
 use serde_json::Value;
 
@@ -27,7 +28,12 @@ fn each_planted_change_is_found_classed_and_located() {
             "  - name: village\n",
             "  - name: hamlet\n    type: text\n    label: {en: Hamlet, zh: 自然村}\n  - name: village\n",
         )
-        .replace("      - name: phone\n        type: text\n", "      - name: phone_number\n        type: integer\n");
+        .replace("      - name: phone\n        type: text\n", "      - name: phone_number\n        type: integer\n")
+        .replace(
+            "          - name: had_dispute\n            type: select_one yes_no\n            label: {en: Was the household party to a dispute in the last 12 months?, zh: 过去12个月本户是否卷入纠纷？}",
+            "          - name: any_dispute\n            renamed_from: had_dispute\n            type: select_one yes_no\n            label: {en: Any dispute in the last 12 months?, zh: 过去12个月有无纠纷？}",
+        )
+        .replace("${had_dispute}", "${any_dispute}");
     assert_ne!(text, new_text);
     let new = dir.join("border_household_v2.yaml");
     std::fs::write(&new, &new_text).unwrap_or_else(|e| panic!("{e}"));
@@ -52,12 +58,24 @@ fn each_planted_change_is_found_classed_and_located() {
         ("toilet_type", "choice-recoded", "breaking"),
         ("clinic_trips", "renamed", "harmonise"),
         ("sw_satisfaction", "choice-relabelled", "benign"),
+        ("any_dispute", "renamed", "harmonise"),
+        ("dispute_kind", "relevance-changed", "benign"),
+        ("mediated_by", "relevance-changed", "benign"),
+        ("dispute_resolved", "relevance-changed", "benign"),
         ("phone_number", "added", "benign"),
         ("phone", "removed", "breaking"),
     ];
     let want: Vec<(String, String, String)> =
         want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(got, want);
+    let declared = v["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["question"] == "any_dispute")
+        .cloned()
+        .unwrap_or_default();
+    assert!(declared["message"].as_str().is_some_and(|m| m.contains("declared with `renamed_from`")), "{declared}");
     // Located in both files: the rename at the old and the new question.
     let renamed =
         v["changes"].as_array().into_iter().flatten().find(|c| c["kind"] == "renamed").cloned().unwrap_or_default();

@@ -96,9 +96,19 @@ pub fn diff(old: &Survey, new: &Survey) -> Vec<Change> {
     let mut matched_old = vec![false; olds.len()];
     // Renames: a new question whose name is not in the old version, matched with an old
     // one not in the new version of the same type and the same label (or choices).
-    let mut renamed: Vec<Option<usize>> = vec![None; news.len()];
+    let mut renamed: Vec<Option<(usize, bool)>> = vec![None; news.len()];
+    // Declared renames first (`renamed_from`), then suggested ones.
     for (ni, n) in news.iter().enumerate() {
         if find(&olds, n.item.name()).is_some() {
+            continue;
+        }
+        if let Some(oi) = n.item.renamed_from().iter().find_map(|r| find(&olds, r)).filter(|oi| !matched_old[*oi]) {
+            matched_old[oi] = true;
+            renamed[ni] = Some((oi, true));
+        }
+    }
+    for (ni, n) in news.iter().enumerate() {
+        if find(&olds, n.item.name()).is_some() || renamed[ni].is_some() {
             continue;
         }
         let candidate = olds.iter().enumerate().find(|(oi, o)| {
@@ -111,7 +121,7 @@ pub fn diff(old: &Survey, new: &Survey) -> Vec<Change> {
         });
         if let Some((oi, _)) = candidate {
             matched_old[oi] = true;
-            renamed[ni] = Some(oi);
+            renamed[ni] = Some((oi, false));
         }
     }
     for (ni, n) in news.iter().enumerate() {
@@ -130,17 +140,21 @@ pub fn diff(old: &Survey, new: &Survey) -> Vec<Change> {
                 matched_old[oi] = true;
                 &olds[oi]
             }
-            (None, Some(oi)) => {
+            (None, Some((oi, declared))) => {
                 let o = &olds[oi];
-                out.push(change(
-                    "renamed",
-                    Class::Harmonise,
-                    Some(o.item.span()),
+                let message = if declared {
                     format!(
-                        "`{}` seems renamed `{name}` (same type and label): its data must be stacked under one name",
+                        "`{}` was renamed `{name}` (declared with `renamed_from`): stack its data under `{name}`",
                         o.item.name()
-                    ),
-                ));
+                    )
+                } else {
+                    format!(
+                        "`{}` seems renamed `{name}` (same type and label): declare `renamed_from: {}` on `{name}` so that its data are stacked under one name",
+                        o.item.name(),
+                        o.item.name()
+                    )
+                };
+                out.push(change("renamed", Class::Harmonise, Some(o.item.span()), message));
                 o
             }
             (None, None) => {

@@ -323,6 +323,7 @@ pub struct Item {
     pub(crate) unit: Option<String>,
     pub(crate) pii: bool,
     pub(crate) description: Option<String>,
+    pub(crate) renamed_from: Vec<String>,
     pub(crate) children: Vec<Item>,
 }
 
@@ -398,6 +399,11 @@ impl Item {
     /// Codebook text.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+    /// The names the question had in earlier versions of the survey (`renamed_from`), so
+    /// that one variable keeps one meaning across rounds.
+    pub fn renamed_from(&self) -> &[String] {
+        &self.renamed_from
     }
     /// The items inside a group or repeat.
     pub fn children(&self) -> &[Item] {

@@ -72,6 +72,7 @@ pub(crate) struct RawItem {
     pub unit: Option<Sp<String>>,
     pub pii: Option<Sp<bool>>,
     pub description: Option<Sp<String>>,
+    pub renamed_from: Vec<Sp<String>>,
     pub count: Option<RawExpr>,
     pub questions: Option<Sp<Vec<RawItem>>>,
 }
@@ -128,6 +129,7 @@ pub(crate) const ITEM_KEYS: &[&str] = &[
     "unit",
     "pii",
     "description",
+    "renamed_from",
     "count",
     "questions",
 ];
@@ -334,6 +336,13 @@ impl Reader<'_, '_> {
                 "default" => it.default = self.string(v, &what),
                 "unit" => it.unit = self.string(v, &what),
                 "description" => it.description = self.string(v, &what),
+                "renamed_from" => match v {
+                    Node::Scalar(_) => it.renamed_from.extend(self.string(v, &what)),
+                    other => {
+                        let items = self.list(other, &what).unwrap_or(&[]);
+                        it.renamed_from = items.iter().filter_map(|c| self.string(c, "an earlier name")).collect();
+                    }
+                },
                 "pii" => it.pii = self.boolean(v, &what),
                 "missing" => match v {
                     Node::Scalar(_) => it.missing.extend(self.string(v, &what)),

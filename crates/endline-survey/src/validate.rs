@@ -438,6 +438,12 @@ impl Validator {
             self.error(codes::INVALID_IDENTIFIER, span, format!("`{name}` is reserved")).help =
                 Some("names starting with `_`, and KEY and PARENT_KEY, are provenance columns in ingested data".into());
         }
+        for earlier in &raw.renamed_from {
+            if !is_identifier(&earlier.v) {
+                self.error(codes::INVALID_IDENTIFIER, earlier.span, format!("`{}` is not an identifier", earlier.v))
+                    .help = Some("`renamed_from` names the question's earlier names".into());
+            }
+        }
         let (qtype, shorthand) = self.question_type(raw, &name);
         let mut list = None;
         if let Some(t) = qtype {
@@ -769,6 +775,7 @@ impl Validator {
             unit: raw.unit.as_ref().map(|u| u.v.clone()),
             pii: raw.pii.as_ref().is_some_and(|b| b.v),
             description: raw.description.as_ref().map(|d| d.v.clone()),
+            renamed_from: raw.renamed_from.iter().map(|r| r.v.clone()).collect(),
             children,
         })
     }

@@ -298,6 +298,9 @@ fn items(survey: &Survey, list: &[Item], form: &mut Form, copies: &mut Vec<(Stri
         if let Some(d) = item.description() {
             cells.push(("endline::description".into(), d.to_string()));
         }
+        if !item.renamed_from().is_empty() {
+            cells.push(("endline::renamed_from".into(), item.renamed_from().join(" ")));
+        }
         form.survey.push(cells);
         if matches!(qt, QuestionType::Group | QuestionType::Repeat) {
             items(survey, item.children(), form, copies);
