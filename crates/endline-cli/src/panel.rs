@@ -101,7 +101,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
             let labels = args
                 .waves
                 .first()
-                .and_then(|d| endline_ingest::table::parquet_labels(&d.join(format!("{}.parquet", args.table))));
+                .and_then(|d| endline_ingest::labels::parquet_labels(&d.join(format!("{}.parquet", args.table))));
             endline_ingest::table::parquet_bytes(&df, 512 * 512, labels.as_deref())?
         }
         other => bail!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", args.out.display()),

@@ -8,7 +8,7 @@ use clap::Args;
 use endline_output::{Kind, OutDir};
 use endline_plan::Validation;
 use endline_plan::plan::Data;
-use endline_report::render::{Template, format_p_relation, render};
+use endline_report::render::{Template, format_number, format_p_relation, render};
 use endline_study::StudyResults;
 use endline_study::results::{FileHash, Reproducibility, SurveyVersion};
 use serde_json::json;
@@ -180,8 +180,7 @@ fn summary(r: &StudyResults, dir: &Path, rendered: &[(String, String)]) -> Strin
     let _ = writeln!(s, "{}", r.plan.title);
     for o in &r.outcomes {
         let e = &o.cs.aggregates.simple;
-        let d = o.reading.decimals as usize;
-        let n = |v: f64| if v.is_finite() { format!("{:.d$}", v * o.reading.multiplier) } else { "–".into() };
+        let n = |v: f64| format_number(Some(v * o.reading.multiplier), o.reading.decimals as usize);
         let q = format_p_relation(Some(o.cs.q_value));
         let _ = write!(
             s,

@@ -179,34 +179,26 @@ pub fn write(ds: &Dataset) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&t.to_le_bytes());
     }
     tag(&mut out, "</variable_types>");
+    // One fixed-width field per variable, in a tagged section.
+    let per_var = |out: &mut Vec<u8>, section: &str, width: usize, text: &dyn Fn(&Var) -> &str| {
+        tag(out, &format!("<{section}>"));
+        for v in &ds.vars {
+            fixed(out, text(v), width);
+        }
+        tag(out, &format!("</{section}>"));
+    };
     map[3] = out.len() as u64;
-    tag(&mut out, "<varnames>");
-    for v in &ds.vars {
-        fixed(&mut out, &v.name, 129);
-    }
-    tag(&mut out, "</varnames>");
+    per_var(&mut out, "varnames", 129, &|v| &v.name);
     map[4] = out.len() as u64;
     tag(&mut out, "<sortlist>");
     out.extend(std::iter::repeat_n(0u8, 2 * (k + 1)));
     tag(&mut out, "</sortlist>");
     map[5] = out.len() as u64;
-    tag(&mut out, "<formats>");
-    for v in &ds.vars {
-        fixed(&mut out, &v.format, 57);
-    }
-    tag(&mut out, "</formats>");
+    per_var(&mut out, "formats", 57, &|v| &v.format);
     map[6] = out.len() as u64;
-    tag(&mut out, "<value_label_names>");
-    for v in &ds.vars {
-        fixed(&mut out, v.value_labels.as_deref().unwrap_or(""), 129);
-    }
-    tag(&mut out, "</value_label_names>");
+    per_var(&mut out, "value_label_names", 129, &|v| v.value_labels.as_deref().unwrap_or(""));
     map[7] = out.len() as u64;
-    tag(&mut out, "<variable_labels>");
-    for v in &ds.vars {
-        fixed(&mut out, &v.label, 321);
-    }
-    tag(&mut out, "</variable_labels>");
+    per_var(&mut out, "variable_labels", 321, &|v| &v.label);
     map[8] = out.len() as u64;
     tag(&mut out, "<characteristics></characteristics>");
     map[9] = out.len() as u64;

@@ -126,7 +126,7 @@ const PROVENANCE: [(&str, &str); 6] = [
 
 /// The labels of a table's Parquet file (empty when it has none).
 pub fn labels_of(path: &Path) -> Labels {
-    endline_ingest::table::parquet_labels(path).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+    endline_ingest::labels::parquet_labels(path).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
 /// The tables of an ingest output: `<table>.parquet`, not the personal side tables.
@@ -152,7 +152,7 @@ pub fn export_table(path: &Path, target: Target) -> Result<Vec<(String, Vec<u8>)
     let file =
         std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
     let df = ParquetReader::new(file).finish()?;
-    let raw = endline_ingest::table::parquet_labels(path);
+    let raw = endline_ingest::labels::parquet_labels(path);
     let labels = labels_of(path);
     Ok(match target {
         Target::Parquet => {

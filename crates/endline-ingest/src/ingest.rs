@@ -307,13 +307,13 @@ fn quick_answer(spec: &Spec<'_>, raw: &str) -> Option<Value> {
 
 /// Child rows of each row, for one child table (rows of row `r`: `rows[start[r]..start[r + 1]]`).
 #[derive(Debug, Clone, Default)]
-struct Kids {
+pub(crate) struct Kids {
     start: Vec<usize>,
     rows: Vec<usize>,
 }
 
 impl Kids {
-    fn of(&self, r: usize) -> &[usize] {
+    pub(crate) fn of(&self, r: usize) -> &[usize] {
         match (self.start.get(r), self.start.get(r + 1)) {
             (Some(&a), Some(&b)) => &self.rows[a..b],
             _ => &[],
@@ -345,9 +345,9 @@ pub struct TableData<'s> {
     repeat_conditions: Vec<&'s Expression>,
     /// Each of them read as comparisons of one question, where it is one.
     repeat_compared: Vec<Compared>,
-    repeat: Option<&'s Item>,
-    children: Vec<usize>,
-    kids: Vec<Kids>,
+    pub(crate) repeat: Option<&'s Item>,
+    pub(crate) children: Vec<usize>,
+    pub(crate) kids: Vec<Kids>,
     /// For the top table: each row's submission date, `today()` for it and its rosters.
     dates: Vec<Option<NaiveDate>>,
     /// Its columns that hold personal data: `pii: true` questions, and the survey key
@@ -1884,55 +1884,7 @@ fn cross_checks<'s>(
             tables[ti].rows[r].push_issue(i);
         }
     }
-    // Partial rosters: a record kept while some of its repeat rows have errors (and are
-    // rejected) is written with fewer rows than it had. Said on the record, per repeat.
-    for ti in (1..tables.len()).rev() {
-        let Some(pi) = tables[ti].parent else { continue };
-        let name = tables[ti].repeat.map_or_else(|| tables[ti].name.clone(), |r| r.name().to_string());
-        let slot = tables[pi].children.iter().position(|c| *c == ti).unwrap_or(0);
-        let mut found = Vec::new();
-        for p in 0..tables[pi].rows.len() {
-            if tables[pi].rows[p].has_error() {
-                continue;
-            }
-            let kids = tables[pi].kids[slot].of(p);
-            // (Rows of a repeat the record was not to be asked have no place in it: their
-            // loss leaves the record whole.)
-            let lost = |k: usize| {
-                let row = &tables[ti].rows[k];
-                row.has_error() && !row.issues().iter().any(|i| i.rule == "relevance" && i.column == name)
-            };
-            let bad: Vec<usize> = kids.iter().filter(|&&k| lost(k)).map(|&k| tables[ti].rows[k].row).collect();
-            if bad.is_empty() {
-                continue;
-            }
-            let t = &tables[pi];
-            let shown: Vec<String> = bad.iter().take(5).map(usize::to_string).collect();
-            found.push((
-                p,
-                issue(
-                    t,
-                    &t.rows[p],
-                    &name,
-                    "partial-roster",
-                    Severity::Warning,
-                    Some((kids.len() - bad.len()).to_string()),
-                    format!(
-                        "{} of its {} `{name}` rows have errors (row {}{} of {}), so the record has {} rows without them",
-                        bad.len(),
-                        kids.len(),
-                        shown.join(", "),
-                        if bad.len() > shown.len() { ", …" } else { "" },
-                        tables[ti].name,
-                        kids.len() - bad.len()
-                    ),
-                ),
-            ));
-        }
-        for (r, i) in found {
-            tables[pi].rows[r].push_issue(i);
-        }
-    }
+    crate::rosters::partial(tables);
 }
 
 /// A table's typed values and rows, kept for their memory.

@@ -7,15 +7,8 @@ use polars::prelude::*;
 use polars_parquet::parquet::metadata::KeyValue;
 use polars_parquet::write::{FileWriter, RowGroupIterator, schema_to_metadata_key};
 
-use crate::write::{COMPAT, LABELS_KEY, write_options};
-
-/// The labels (`endline.labels`: variable and value labels, units, missing codes; layout
-/// in `docs/data.md`) a Parquet file carries, if any.
-pub fn parquet_labels(path: &std::path::Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
-    let meta = polars_parquet::read::read_metadata(&mut file).ok()?;
-    meta.key_value_metadata().as_ref()?.iter().find(|kv| kv.key == LABELS_KEY)?.value.clone()
-}
+use crate::labels::KEY as LABELS_KEY;
+use crate::write::{COMPAT, write_options};
 
 /// A frame as Parquet bytes, in row groups of `row_group` rows, with the Arrow types
 /// every consumer opens (`large_string`, `large_list`; pandas fails on polars' newest

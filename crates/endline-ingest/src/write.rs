@@ -594,7 +594,7 @@ impl<'s> Writer<'s> {
             .iter()
             .map(|t| TableOut {
                 name: t.name.clone(),
-                labels: labels(survey, &book, &t.name),
+                labels: crate::labels::document(survey, &book, &t.name),
                 main: None,
                 pii: None,
                 rejects: Rejects::new(t),
@@ -973,7 +973,8 @@ impl Parquet {
         let types = to_parquet_schema(&arrow)?.fields().to_vec();
         let encodings = get_encodings(&arrow);
         let file = Mutex::new(FileWriter::try_new(file, arrow, write_options())?);
-        let kv = KeyValueMetadata::Static(vec![KeyValue { key: LABELS_KEY.into(), value: Some(labels.into()) }]);
+        let kv =
+            KeyValueMetadata::Static(vec![KeyValue { key: crate::labels::KEY.into(), value: Some(labels.into()) }]);
         let writer = BatchedWriter::new(file, encodings.clone(), write_options(), false, Some(kv));
         Ok(Parquet { writer, types, encodings: encodings.to_vec(), zstd: Zstd::new()? })
     }
@@ -998,33 +999,6 @@ impl Parquet {
         }
         self.writer.write_row_group(rows as u64, &pages)
     }
-}
-
-/// The key of the labels in every table's Parquet key-value metadata.
-pub const LABELS_KEY: &str = "endline.labels";
-
-/// The labels of one table, as JSON (layout in `docs/data.md`): the survey, its
-/// languages and missing codes, and each of the table's variables as `endline codebook`
-/// describes it (labels in every language, type, unit, choices with their labels, the
-/// missing codes it accepts).
-fn labels(survey: &Survey, book: &endline_survey::codebook::Codebook, table: &str) -> String {
-    let missing: Vec<serde_json::Value> = survey
-        .missing_codes()
-        .iter()
-        .map(|m| serde_json::json!({"name": m.name(), "value": m.value().as_text()}))
-        .collect();
-    let variables: Vec<&endline_survey::codebook::Variable> =
-        book.variables.iter().filter(|v| v.table == table).collect();
-    let doc = serde_json::json!({
-        "layout": 1,
-        "survey": book.survey,
-        "version": book.version,
-        "table": table,
-        "languages": book.languages,
-        "missing_codes": missing,
-        "variables": variables,
-    });
-    serde_json::to_string(&doc).unwrap_or_default()
 }
 
 /// Appends columns to a table's Parquet file (created, with their schema and `labels`, on

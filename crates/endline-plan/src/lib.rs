@@ -2,6 +2,7 @@
 //! report), read with file:line:column diagnostics and checked against its survey before
 //! anything runs. The language only: `endline-study` runs a plan.
 
+mod checks;
 pub mod codes;
 pub mod plan;
 

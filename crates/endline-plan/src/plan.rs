@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use endline_diag::{Diagnostic, SourceFile, Span};
-use endline_simulate::{Attribute, Effect, EffectScale, OutcomeKind, Study};
-use endline_survey::expr::self_bounds;
+use endline_simulate::{Attribute, Effect, EffectScale, Study};
 use endline_survey::yaml::{Doc, Reader, Sp, kind_of};
-use endline_survey::{Item, QuestionType, Survey};
+use endline_survey::{QuestionType, Survey};
 use marked_yaml::types::{MarkedMappingNode, Node};
 use serde::Serialize;
 
-use crate::codes;
+use crate::{checks, codes};
 
 /// Where the data of each wave come from.
 #[derive(Debug, Clone)]
@@ -286,31 +285,32 @@ const SIMULATE_KEYS: &[&str] = &[
 ];
 
 /// A question the plan names: where, as what, and which types it may have.
-type QuestionRef = (Sp<String>, &'static str, fn(QuestionType) -> bool);
+pub(crate) type QuestionRef = (Sp<String>, &'static str, fn(QuestionType) -> bool);
 
 /// Where an outcome's parts are written, for diagnostics.
 #[derive(Debug, Clone, Copy)]
-struct OutcomeSpans {
-    name: Span,
-    transform: Option<Span>,
-    kind: Option<Span>,
-    source: Option<Span>,
+pub(crate) struct OutcomeSpans {
+    /// Its `name`.
+    pub(crate) name: Span,
+    /// Its `log` or `transform`.
+    pub(crate) transform: Option<Span>,
+    /// Its `category` or `expression`.
+    pub(crate) source: Option<Span>,
 }
 
-/// What a plan refers to, checked once the whole file is read.
-struct Refs {
-    questions: Vec<QuestionRef>,
+/// What a plan refers to, checked against the survey once the whole file is read
+/// ([`crate::checks`]).
+pub(crate) struct Refs {
+    pub(crate) questions: Vec<QuestionRef>,
     /// Outcomes the simulation plants effects or trends on.
-    simulated: Vec<Sp<String>>,
-    /// Outcomes as written: (name, its span, `log`/`transform` span, `type` span,
-    /// expression span).
-    outcomes: Vec<OutcomeSpans>,
+    pub(crate) simulated: Vec<Sp<String>>,
+    /// Each outcome's spans, in the plan's order.
+    pub(crate) outcomes: Vec<OutcomeSpans>,
     /// Subgroups, the cluster and the unit question, for the level checks.
-    subgroups: Vec<Sp<String>>,
-    cluster: Option<Sp<String>>,
-    unit: Option<Sp<String>>,
-    level: Option<Span>,
-    covariates: Vec<Sp<String>>,
+    pub(crate) subgroups: Vec<Sp<String>>,
+    pub(crate) cluster: Option<Sp<String>>,
+    pub(crate) unit: Option<Sp<String>>,
+    pub(crate) covariates: Vec<Sp<String>>,
     files: Vec<(Sp<String>, PathBuf)>,
     wave_surveys: Vec<(i64, Sp<String>, PathBuf)>,
 }
@@ -681,8 +681,7 @@ impl PlanReader<'_, '_> {
             unit: None,
         };
         let span = self.r.mapping_span(m);
-        let mut spans =
-            OutcomeSpans { name: Span::new(span.start, span.start), transform: None, kind: None, source: None };
+        let mut spans = OutcomeSpans { name: Span::new(span.start, span.start), transform: None, source: None };
         let keys = ["name", "label", "question", "category", "expression", "type", "log", "transform"];
         let mut question: Option<Sp<String>> = None;
         for (k, v) in self.r.fields(m, &keys, "an outcome") {
@@ -717,7 +716,6 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "type" => {
-                    spans.kind = Some(self.r.doc.span(v));
                     o.kind = self.one_of(v, "an outcome's `type`", &OutcomeType::BY_NAME);
                 }
                 "log" => {
@@ -860,7 +858,6 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "level" => {
-                    self.refs.level = Some(self.r.doc.span(v));
                     if let Node::Scalar(sc) = v
                         && ["county", "village", "school", "district", "township", "clinic"].contains(&sc.as_str())
                     {
@@ -1020,7 +1017,6 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             subgroups: Vec::new(),
             cluster: None,
             unit: None,
-            level: None,
             covariates: Vec::new(),
             files: Vec::new(),
             wave_surveys: Vec::new(),
@@ -1085,263 +1081,16 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
         );
     }
     if let (Some(sv), Some(pl)) = (&survey, &mut plan) {
-        resolve_outcomes(sv, pl, &refs, &mut diags);
+        checks::resolve_outcomes(sv, pl, &refs, &mut diags);
     }
     if let (Some(sv), Some(pl)) = (&survey, &plan) {
-        check_names(sv, pl, &refs, &mut diags);
+        checks::check_names(sv, pl, &refs, &mut diags);
         for sv in wave_surveys.values() {
-            check_names(sv, pl, &refs, &mut diags);
+            checks::check_names(sv, pl, &refs, &mut diags);
         }
     }
     endline_diag::sort(&mut diags);
     diags.dedup();
     let ok = !diags.iter().any(Diagnostic::is_error) && survey.is_some() && wave_surveys_ok;
     Validation { plan: if ok { plan } else { None }, survey, wave_surveys, diagnostics: diags, survey_diagnostics }
-}
-
-/// The household table's questions, by name.
-fn household_questions(survey: &Survey) -> BTreeMap<&str, &Item> {
-    let mut top = BTreeMap::new();
-    survey.visit(&mut |p| {
-        if p.table == survey.id() && p.item.question_type().has_value() {
-            top.insert(p.item.name(), p.item);
-        }
-    });
-    top
-}
-
-/// Whether a calculation is a yes/no: a comparison, or `if(c, 1, 0)` / `if(c, 0, 1)`.
-fn calculates_yes_no(item: &Item) -> bool {
-    use endline_survey::expr::{Expr, ExprKind, Ty};
-    let Some(c) = item.calculation() else { return false };
-    if c.ty() == Ty::Bool {
-        return true;
-    }
-    let zero_one = |e: &Expr| {
-        matches!(&e.kind, ExprKind::Int(0 | 1)) || matches!(&e.kind, ExprKind::Dec(n) if *n == 0.0 || *n == 1.0)
-    };
-    matches!(&c.ast().kind, ExprKind::Call { name, args, .. }
-        if name == "if" && args.len() == 3 && zero_one(&args[1]) && zero_one(&args[2]))
-}
-
-/// Each outcome's type, unit and source checked against the survey: a yes/no question or
-/// indicator is binary, an integer a count, a decimal an amount; a log of an outcome that
-/// can be zero is refused where the plan asks for it.
-fn resolve_outcomes(survey: &Survey, plan: &mut Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
-    let top = household_questions(survey);
-    for (o, spans) in plan.outcomes.iter_mut().zip(&refs.outcomes) {
-        let item = o.question.as_deref().and_then(|q| top.get(q).copied());
-        o.unit = item.and_then(|i| i.unit().map(str::to_string));
-        let at = spans.source.unwrap_or(spans.name);
-        let inferred = match (&o.source, item) {
-            (Source::Category(values), Some(i)) => {
-                let choices: Vec<String> = survey
-                    .choices_of(i)
-                    .map(|l| l.choices().iter().map(|c| c.value().as_text()).collect())
-                    .unwrap_or_default();
-                for v in values.iter().filter(|v| !choices.contains(v)) {
-                    diags.push(
-                        Diagnostic::error(codes::INVALID_VALUE, at, format!("`{v}` is not a choice of `{}`", i.name()))
-                            .with_help(format!("its choices are: {}", choices.join(", "))),
-                    );
-                }
-                if values.is_empty() {
-                    diags.push(Diagnostic::error(codes::INVALID_VALUE, at, "`category` names at least one choice"));
-                }
-                Some(OutcomeType::Binary)
-            }
-            (Source::Expression(text), _) => {
-                match endline_survey::expr::parse(text) {
-                    Err(e) => diags.push(Diagnostic::error(
-                        codes::INVALID_VALUE,
-                        at,
-                        format!("the outcome's expression does not parse: {}", e.message),
-                    )),
-                    Ok(e) => {
-                        for (name, _) in e.references() {
-                            if !top.contains_key(name) {
-                                diags.push(Diagnostic::error(
-                                    codes::UNKNOWN_QUESTION,
-                                    at,
-                                    format!(
-                                        "the outcome's expression refers to `{name}`, not a question of the household table"
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-                Some(OutcomeType::Binary)
-            }
-            (Source::Question, Some(i)) => match (i.question_type(), OutcomeKind::of(survey, i)) {
-                (_, Some(OutcomeKind::Binary)) => Some(OutcomeType::Binary),
-                (_, Some(OutcomeKind::Count)) => Some(OutcomeType::Count),
-                (_, Some(OutcomeKind::Continuous)) => Some(OutcomeType::Continuous),
-                (QuestionType::Calculate, _) => calculates_yes_no(i).then_some(OutcomeType::Binary),
-                (QuestionType::SelectOne, _) => {
-                    diags.push(
-                        Diagnostic::error(
-                            codes::UNKNOWN_QUESTION,
-                            spans.name,
-                            format!("`{}` is a select_one whose choices are not 0 and 1", i.name()),
-                        )
-                        .with_help("make it an indicator: `category: [VALUE, ...]` (1 when the answer is one of them)"),
-                    );
-                    None
-                }
-                (t, _) => {
-                    diags.push(Diagnostic::error(
-                        codes::UNKNOWN_QUESTION,
-                        spans.name,
-                        format!("`{}` is a {} question and cannot be an outcome", i.name(), t.name()),
-                    ));
-                    None
-                }
-            },
-            _ => None,
-        };
-        if !matches!(o.source, Source::Question) && top.contains_key(o.name.as_str()) {
-            diags.push(
-                Diagnostic::error(
-                    codes::INVALID_VALUE,
-                    spans.name,
-                    format!("`{}` is a question of the survey; an indicator needs a new name", o.name),
-                )
-                .with_help(format!("for example `{}_share`", o.name)),
-            );
-        }
-        if o.kind.is_none() {
-            o.kind = inferred;
-        }
-        let transform_at = spans.transform.unwrap_or(spans.name);
-        if o.kind == Some(OutcomeType::Binary) && o.transform != Transform::Level {
-            diags.push(
-                Diagnostic::error(
-                    codes::INVALID_VALUE,
-                    transform_at,
-                    format!(
-                        "`{}` is yes/no: its mean is a share and its effect is in percentage points, not on a log scale",
-                        o.name
-                    ),
-                )
-                .with_help("drop `log`/`transform`"),
-            );
-        } else if o.transform == Transform::Log
-            && let Some(i) = item
-            && i.question_type() != QuestionType::Calculate
-        {
-            let lo = i.constraint().and_then(|c| self_bounds(c.ast()).0);
-            if lo.is_none_or(|l| l <= 0.0) {
-                let why = match lo {
-                    Some(l) => format!("its constraint allows {}", if l < 0.0 { "negative values" } else { "0" }),
-                    None => "nothing in its constraint keeps it above 0".to_string(),
-                };
-                diags.push(
-                    Diagnostic::error(
-                        codes::LOG_OF_ZERO,
-                        transform_at,
-                        format!("`{}` can be zero ({why}), and the log of zero is undefined", o.name),
-                    )
-                    .with_help("use `transform: log1p` (log of 1 + y) or `transform: asinh`, or estimate in levels"),
-                );
-            }
-        }
-    }
-}
-
-/// Every question the plan names must be in the survey's household table, of a usable
-/// type; every covariate, subgroup and cluster must exist at the plan's level.
-fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
-    let items = household_questions(survey);
-    let top: BTreeMap<&str, QuestionType> = items.iter().map(|(k, i)| (*k, i.question_type())).collect();
-    let attributes = &plan.unit.attributes;
-    let suggest = |name: &str| {
-        endline_diag::suggest(name, top.keys().copied().chain(attributes.iter().map(String::as_str)))
-            .map(|s| format!("did you mean `{s}`?"))
-    };
-    for (s, what, ok) in &refs.questions {
-        match top.get(s.v.as_str()) {
-            Some(t) if ok(*t) => {}
-            Some(t) => diags.push(Diagnostic::error(
-                codes::UNKNOWN_QUESTION,
-                s.span,
-                format!("`{}` is a {} question and cannot be {what}", s.v, t.name()),
-            )),
-            None => diags.push(
-                Diagnostic::error(
-                    codes::UNKNOWN_QUESTION,
-                    s.span,
-                    format!(
-                        "{what} `{}` is not a question of the household table of survey `{}` version {}",
-                        s.v,
-                        survey.id(),
-                        survey.version()
-                    ),
-                )
-                .with_help_opt(suggest(&s.v)),
-            ),
-        }
-    }
-    for s in &refs.simulated {
-        if let Some(i) = items.get(s.v.as_str())
-            && i.question_type() == QuestionType::SelectOne
-            && OutcomeKind::of(survey, i).is_none()
-        {
-            diags.push(Diagnostic::error(
-                codes::UNKNOWN_QUESTION,
-                s.span,
-                format!(
-                    "no effect can be planted on `{}`: of the select_one questions, the simulation plants \
-                     effects on yes/no ones (choices 0 and 1)",
-                    s.v
-                ),
-            ));
-        }
-    }
-    if let Some(u) = &refs.unit
-        && u.v == survey.key()
-    {
-        diags.push(Diagnostic::error(
-            codes::INVALID_VALUE,
-            u.span,
-            format!("`{}` is the survey's key, one per household: the unit is what households belong to", u.v),
-        ));
-    }
-    for s in &refs.covariates {
-        if !top.contains_key(s.v.as_str()) && !attributes.contains(&s.v) {
-            diags.push(
-                Diagnostic::error(
-                    codes::UNKNOWN_QUESTION,
-                    s.span,
-                    format!(
-                        "`{}` is neither a household question nor a {} attribute (`unit.attributes`)",
-                        s.v, plan.unit.name
-                    ),
-                )
-                .with_help_opt(suggest(&s.v)),
-            );
-        }
-    }
-    if plan.level == Level::Unit {
-        let at_unit = |s: &Sp<String>| attributes.contains(&s.v) || s.v == plan.unit.question;
-        for s in refs.subgroups.iter().chain(&refs.cluster) {
-            if top.contains_key(s.v.as_str()) && !at_unit(s) {
-                diags.push(
-                    Diagnostic::error(
-                        codes::NOT_AT_LEVEL,
-                        s.span,
-                        format!(
-                            "at `level: unit` the data are {} means, and `{}` is a household question, \
-                             with no single value per {}",
-                            plan.unit.name, s.v, plan.unit.name
-                        ),
-                    )
-                    .with_help(format!(
-                        "use a {} attribute (`unit.attributes`), or `level: household`",
-                        plan.unit.name
-                    )),
-                );
-            }
-        }
-    }
 }

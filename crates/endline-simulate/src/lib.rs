@@ -463,12 +463,32 @@ type OpenCsv = (csv::Writer<BufWriter<File>>, PathBuf);
 struct Writers<'a> {
     out: &'a Path,
     survey: &'a Survey,
-    columns: HashMap<String, Vec<String>>,
+    /// Each table's header, made once: the export columns and the tool's metadata.
+    headers: HashMap<String, Vec<String>>,
     open: HashMap<(i64, String), OpenCsv>,
 }
 
-impl Writers<'_> {
+impl<'a> Writers<'a> {
+    fn new(out: &'a Path, survey: &'a Survey) -> Self {
+        let headers = export_columns(survey)
+            .into_iter()
+            .map(|(table, items)| {
+                let header: Vec<String> = if table == survey.id() {
+                    std::iter::once("SubmissionDate".to_string())
+                        .chain(items)
+                        .chain(["meta-instanceID".to_string(), "KEY".to_string()])
+                        .collect()
+                } else {
+                    items.into_iter().chain(["PARENT_KEY".to_string(), "KEY".to_string()]).collect()
+                };
+                (table, header)
+            })
+            .collect();
+        Writers { out, survey, headers, open: HashMap::new() }
+    }
+
     fn row(&mut self, wave: i64, table: &str, cells: &[(String, String)]) -> Result<(), SimulateError> {
+        let header = self.headers.get(table).map_or(&[][..], Vec::as_slice);
         let key = (wave, table.to_string());
         if !self.open.contains_key(&key) {
             let dir = self.out.join(wave.to_string());
@@ -483,29 +503,13 @@ impl Writers<'_> {
             let file =
                 File::create(&path).map_err(|e| SimulateError::Io(format!("cannot write {}: {e}", path.display())))?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            let header = self.header(table);
-            w.write_record(&header).map_err(|e| SimulateError::Io(format!("cannot write {}: {e}", path.display())))?;
+            w.write_record(header).map_err(|e| SimulateError::Io(format!("cannot write {}: {e}", path.display())))?;
             self.open.insert(key.clone(), (w, path));
         }
-        let header = self.header(table);
         let (w, path) = self.open.get_mut(&key).ok_or_else(|| SimulateError::Io("lost a writer".into()))?;
         let by: HashMap<&str, &str> = cells.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         w.write_record(header.iter().map(|h| by.get(h.as_str()).copied().unwrap_or("")))
             .map_err(|e| SimulateError::Io(format!("cannot write {}: {e}", path.display())))
-    }
-
-    fn header(&self, table: &str) -> Vec<String> {
-        let items = self.columns.get(table).cloned().unwrap_or_default();
-        if table == self.survey.id() {
-            let mut h = vec!["SubmissionDate".to_string()];
-            h.extend(items);
-            h.extend(["meta-instanceID".to_string(), "KEY".to_string()]);
-            h
-        } else {
-            let mut h = items;
-            h.extend(["PARENT_KEY".to_string(), "KEY".to_string()]);
-            h
-        }
     }
 
     /// A record's repeat rows, nested ones included, each linked to its parent's KEY.
@@ -629,7 +633,7 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
         Some(q) => unit_weights(survey, q, study.units)?,
         None => Vec::new(),
     };
-    let mut writers = Writers { out, survey, columns: export_columns(survey), open: HashMap::new() };
+    let mut writers = Writers::new(out, survey);
     let answers: Vec<(String, Value)> =
         study.answers.iter().map(|(k, v)| (k.clone(), choice_value(v.clone()))).collect();
     let mut truth: HashMap<String, TruthSums> = HashMap::new();

@@ -147,6 +147,13 @@ fn texts(base: &str, label: Option<&Label>) -> Vec<(String, String)> {
     })
 }
 
+/// A row of the `choices` sheet.
+fn choice_row(list: &str, value: &str, labels: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut row = vec![("list_name".to_string(), list.to_string()), ("name".to_string(), value.to_string())];
+    row.extend(labels);
+    row
+}
+
 fn type_name(item: &Item) -> &'static str {
     match item.question_type() {
         QuestionType::Text => "text",
@@ -171,10 +178,7 @@ pub fn export(survey: &Survey) -> Form {
     // them (made once per list and set of codes).
     for list in survey.choice_lists() {
         for c in list.choices() {
-            let mut cells =
-                vec![("list_name".to_string(), list.name().to_string()), ("name".into(), c.value().as_text())];
-            cells.extend(texts("label", Some(c.label())));
-            form.choices.push(cells);
+            form.choices.push(choice_row(list.name(), &c.value().as_text(), texts("label", Some(c.label()))));
         }
     }
     let mut copies: Vec<(String, Vec<String>)> = Vec::new();
@@ -223,23 +227,24 @@ fn items(survey: &Survey, list: &[Item], form: &mut Form, copies: &mut Vec<(Stri
                 if !copies.iter().any(|(n, c)| *n == list_name && *c == names) {
                     copies.push((list_name.clone(), names));
                     for c in l.choices() {
-                        let mut row =
-                            vec![("list_name".to_string(), list_name.clone()), ("name".into(), c.value().as_text())];
-                        row.extend(texts("label", Some(c.label())));
-                        form.choices.push(row);
+                        form.choices.push(choice_row(
+                            &list_name,
+                            &c.value().as_text(),
+                            texts("label", Some(c.label())),
+                        ));
                     }
+                    // A code is labelled with its name, in every language.
                     for (name, value) in &codes {
-                        let mut row =
-                            vec![("list_name".to_string(), list_name.clone()), ("name".into(), value.clone())];
                         let langs = survey.languages();
-                        if langs.is_empty() {
-                            row.push(("label".into(), name.to_string()));
+                        let labels = if langs.is_empty() {
+                            vec![("label".to_string(), name.to_string())]
                         } else {
-                            row.extend(
-                                langs.iter().map(|lang| (format!("label::{}", language_name(lang)), name.to_string())),
-                            );
-                        }
-                        form.choices.push(row);
+                            langs
+                                .iter()
+                                .map(|lang| (format!("label::{}", language_name(lang)), name.to_string()))
+                                .collect()
+                        };
+                        form.choices.push(choice_row(&list_name, value, labels));
                     }
                 }
             }
