@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `endline` binary, in a temporary directory, colour off.
 
+mod append;
 mod consumers;
 mod contract;
 mod did;

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use endline_ingest::corrections::Corrections;
 use endline_ingest::ingest::{self, Input, Options};
 use endline_ingest::{IngestError, OnError, Severity};
 use endline_output::{Kind, OutDir};
@@ -30,7 +31,7 @@ pub struct IngestArgs {
     pub survey: PathBuf,
     /// Data files: named as ODK Central names them (SURVEY.csv, SURVEY-REPEAT.csv; also
     /// .jsonl and .json), or TABLE=PATH.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "corrections")]
     pub data: Vec<String>,
     /// The wave (survey round) stamped on every record, such as 2021.
     #[arg(long)]
@@ -40,6 +41,19 @@ pub struct IngestArgs {
     /// did not write, or any input of this run, is refused.
     #[arg(long)]
     pub out: PathBuf,
+    /// Add these files to the wave already ingested in --out (a correction batch, fixed
+    /// rejects, late interviews) instead of replacing it: the records accepted earlier are
+    /// checked again with the batch (duplicate keys across batches are errors; roster rows
+    /// find their households), earlier rejects stay, and ingest.json lists every batch.
+    #[arg(long)]
+    pub append: bool,
+    /// Corrections to records already in the wave (implies --append): a CSV of key,
+    /// column, old_value, new_value, reason, as IPA's checks write them. A correction is
+    /// applied only where the cell still holds its old value, and all are applied or
+    /// none (each problem at its line); the corrected records are checked again, and
+    /// every correction is kept in the wave's corrections.csv.
+    #[arg(long, value_name = "FILE")]
+    pub corrections: Option<PathBuf>,
     /// What to do with a record that breaks a rule.
     #[arg(long, value_enum, default_value_t = OnErrorArg::Reject)]
     pub on_error: OnErrorArg,
@@ -136,9 +150,28 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     // The survey and every data file are inputs: the output may not hold (and replace) one.
     let protected: Vec<&Path> = std::iter::once(args.survey.as_path())
         .chain(args.pii_secret.as_deref())
+        .chain(args.corrections.as_deref())
         .chain(inputs.iter().map(|i| i.path.as_path()))
         .collect();
     let claimed = OutDir::claim(&args.out, Kind::Ingest, None, &protected).map_err(IngestError::from);
+    let mut opts = opts;
+    let claimed = claimed.and_then(|out| {
+        if args.append || args.corrections.is_some() {
+            let corrections = match &args.corrections {
+                Some(path) => Some(Corrections::read(path, &path.display().to_string())?),
+                None => None,
+            };
+            let prior = endline_ingest::append::Prior::open(
+                &args.out,
+                survey,
+                &args.wave,
+                opts.pseudonyms.as_ref(),
+                corrections.as_ref(),
+            )?;
+            opts.prior = Some(std::sync::Arc::new(prior));
+        }
+        Ok(out)
+    });
     let report = match claimed.and_then(|out| endline_ingest::ingest_into(survey, &inputs, &opts, out)) {
         Ok(r) => r,
         Err(e) => {
@@ -155,6 +188,26 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
     let _ = writeln!(out, "{:<24} {:>10} {:>10} {:>10}", "table", "rows in", "written", "rejected");
     for (name, c) in &report.counts {
         let _ = writeln!(out, "{name:<24} {:>10} {:>10} {:>10}", c.rows_in, c.rows_written, c.rows_rejected);
+    }
+    if report.batch.batch > 1 {
+        let _ =
+            writeln!(out, "\nbatch {} (appended; the counts above are the wave's, every batch):", report.batch.batch);
+        // In table order, as the counts above.
+        for (name, b) in report.counts.iter().filter_map(|(n, _)| report.batch.tables.get(n).map(|b| (n, b))) {
+            let _ = write!(out, "{name:<24} {:>10} {:>10} {:>10}", b.records, b.written, b.rejected);
+            if b.earlier_rejected > 0 {
+                let _ = write!(out, "   and {} accepted earlier now rejected", b.earlier_rejected);
+            }
+            let _ = writeln!(out);
+        }
+        if report.batch.corrected > 0 {
+            let _ = writeln!(
+                out,
+                "{} corrections applied (audit trail: {})",
+                report.batch.corrected,
+                args.out.join("corrections.csv").display()
+            );
+        }
     }
     if report.issues_total > 0 {
         let mut by: BTreeMap<(String, String, Severity), usize> = BTreeMap::new();

@@ -47,7 +47,18 @@ pub fn ingest_to(survey: &Survey, inputs: &[Input], opts: &Options, out: &Path) 
 
 /// [`ingest_to`] into an output already claimed (the caller names every input of the
 /// run, such as the survey, when it claims it).
+///
+/// With [`Options::prior`] (`--append`), the wave's accepted records are read first, as
+/// inputs of their own, and checked again with the batch ([`crate::append`]).
 pub fn ingest_into(survey: &Survey, inputs: &[Input], opts: &Options, out: OutDir) -> Result<Report, IngestError> {
+    let with_prior: Vec<Input>;
+    let inputs = match &opts.prior {
+        Some(prior) => {
+            with_prior = prior.inputs().iter().chain(inputs).cloned().collect();
+            &with_prior[..]
+        }
+        None => inputs,
+    };
     let (layout, sources) = Layout::new(survey, inputs, opts)?;
     let sizes: Vec<u64> = inputs.iter().map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len())).collect();
     let total: u64 = sizes.iter().sum();

@@ -33,6 +33,9 @@ pub enum IngestError {
         /// What is wrong.
         message: String,
     },
+    /// Corrections that cannot be applied, each `FILE:LINE: what` (none was applied).
+    #[error("{}", .0.join("\n"))]
+    Corrections(Vec<String>),
     /// `--on-error fail` and some records have errors.
     #[error("{0} records have errors; nothing was written (--on-error fail)")]
     Rejected(usize),

@@ -56,6 +56,9 @@ pub struct Options {
     /// Whether to write the personal-data side files (`<table>.pii.parquet`,
     /// `rejects/<table>.pii.csv`): `endline run` leaves them out of a study's output.
     pub personal_data: bool,
+    /// The wave already ingested that this batch is appended to (`--append`): its
+    /// accepted records are read first and checked again with the batch.
+    pub prior: Option<std::sync::Arc<crate::append::Prior>>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             batch_bytes: 4 << 20,
             pseudonyms: None,
             personal_data: true,
+            prior: None,
         }
     }
 }
@@ -109,7 +113,7 @@ enum Role {
 }
 
 /// The columns endline writes into its own outputs.
-const OWN_COLUMNS: &[&str] =
+pub(crate) const OWN_COLUMNS: &[&str] =
     &["_wave", "_survey_version", "_source_file", "_source_row", "_rules", "_reasons", "_valid", "_issues"];
 
 /// One record being ingested: 64 bytes, its problems behind a pointer that is null for
@@ -202,6 +206,10 @@ pub struct FileData {
     geo_at: Vec<(usize, [Option<usize>; 4])>,
     /// The columns that link records, worked out once all files are known.
     pub(crate) links: LinkColumns,
+    /// Whether it holds records accepted in an earlier batch of the wave (see
+    /// [`crate::append`]): they keep the source row written in its `_source_row`.
+    pub(crate) prior: bool,
+    source_row_at: Option<usize>,
 }
 
 /// Where a file keeps the values that link records: its own KEY and `_index`, its
@@ -791,10 +799,11 @@ impl<'s> Layout<'s> {
             clocked: uses_clock(survey),
         };
         let mut sources = Vec::new();
-        for input in inputs {
+        let prior = opts.prior.as_ref().map_or(0, |p| p.inputs().len());
+        for (i, input) in inputs.iter().enumerate() {
             let ti = table_of(survey, input, &names)?;
             let records = read::open(&input.path, &input.display, opts.encoding.as_deref())?;
-            let fi = layout.add_file(ti, records.file(), records.columns())?;
+            let fi = layout.add_file(ti, records.file(), records.columns(), i < prior)?;
             layout.places.push((ti, fi));
             sources.push(records);
         }
@@ -826,7 +835,8 @@ impl<'s> Layout<'s> {
 
     /// Maps a file's columns to the table's items and metadata; notes unknown and
     /// missing columns.
-    fn add_file(&mut self, ti: usize, display: &str, columns: &[String]) -> Result<usize, IngestError> {
+    /// A `prior` file (an earlier batch's records written back) has no issues of its own.
+    fn add_file(&mut self, ti: usize, display: &str, columns: &[String], prior: bool) -> Result<usize, IngestError> {
         let key_name = self.survey.key();
         let t = &mut self.tables[ti];
         let is_repeat = t.parent.is_some();
@@ -886,7 +896,7 @@ impl<'s> Layout<'s> {
             value: None,
             message,
         };
-        for (col, role) in columns.iter().zip(&roles) {
+        for (col, role) in columns.iter().zip(&roles).filter(|_| !prior) {
             if *role == Role::Unknown {
                 self.file_issues.push(file_issue(
                     col,
@@ -899,7 +909,7 @@ impl<'s> Layout<'s> {
             let present = roles
                 .iter()
                 .any(|r| matches!(r, Role::Item(x) | Role::SplitChoice(x, _) | Role::GeoPart(x, _) if *x == c));
-            if !present && item.question_type() != QuestionType::Calculate {
+            if !present && item.question_type() != QuestionType::Calculate && !prior {
                 self.file_issues.push(file_issue(
                     item.name(),
                     "missing-column",
@@ -943,6 +953,8 @@ impl<'s> Layout<'s> {
             split_at,
             geo_at,
             links: LinkColumns::default(),
+            prior,
+            source_row_at: prior.then(|| columns.iter().position(|c| c == "_source_row")).flatten(),
         });
         Ok(t.files.len() - 1)
     }
@@ -1129,7 +1141,10 @@ fn type_record(
     let base = values.len();
     let mut row = Row {
         file: fi,
-        row: cells.row(at),
+        row: match file.source_row_at.and_then(&cell).and_then(|r| r.parse().ok()) {
+            Some(r) => r,
+            None => cells.row(at),
+        },
         at,
         // A roster row's key is its household's, found by `link`.
         key: None,
@@ -1760,8 +1775,17 @@ fn cross_checks<'s>(
                 }
             }
             Some(k) => {
-                let at = earlier.get(&**k).copied().or_else(|| first.get(k).map(|&f| tables[0].rows[f].row));
-                if let Some(at) = at {
+                // Where the key was first used: a row of this batch (named with its file
+                // when that is another file, as an earlier batch of an --append is), or
+                // of an earlier batch of this run.
+                let at = first.get(k).map(|&f| {
+                    let by = &tables[0].rows[f];
+                    match tables[0].files.get(by.file) {
+                        Some(file) if by.file != row.file => format!("{} of {}", by.row, file.display),
+                        _ => by.row.to_string(),
+                    }
+                });
+                if let Some(at) = earlier.get(&**k).map(usize::to_string).or(at) {
                     found.push((
                         r,
                         issue(

@@ -9,7 +9,9 @@
 //! - [`write`](mod@write): the outputs of `docs/cli.md`, written atomically.
 //! - [`ingest_to`]: all three with memory bounded by a batch size (what the CLI runs).
 
+pub mod append;
 mod batch;
+pub mod corrections;
 mod csv_reader;
 mod error;
 mod hash;

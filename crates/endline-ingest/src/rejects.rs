@@ -22,7 +22,7 @@ use crate::model::{Issue, Severity};
 type Csv = csv::Writer<BufWriter<File>>;
 
 /// The columns endline adds to a rejected record.
-const OWN: [&str; 4] = ["_source_file", "_source_row", "_rules", "_reasons"];
+pub(crate) const OWN: [&str; 4] = ["_source_file", "_source_row", "_rules", "_reasons"];
 
 /// One table's rejects files, opened when its first record is rejected.
 pub(crate) struct Rejects {
@@ -43,7 +43,9 @@ impl Rejects {
         let mut header: Vec<String> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
         for f in &t.files {
-            for c in &f.columns {
+            // endline's own columns (of a rejects file ingested again, or of an earlier
+            // batch's records) are written afresh, at the end.
+            for c in f.columns.iter().filter(|c| !crate::ingest::OWN_COLUMNS.contains(&c.as_str())) {
                 at.entry(c.as_str()).or_insert_with(|| {
                     header.push(c.clone());
                     header.len() - 1

@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use endline_output::OutDir;
 
+use crate::append::{BatchCounts, BatchSummary, Prior};
 use crate::error::IngestError;
 use crate::hash::FnvMap;
 use crate::ingest::{Ingested, Options, TableData};
@@ -52,6 +53,8 @@ struct Summary<'a> {
     issue_counts: &'a [IssueCount],
     /// The first [`crate::issues::REPORTED`] issues, in report order.
     issues: &'a [Issue],
+    /// The wave's batches: the first ingest, then each `--append`.
+    batches: &'a [BatchSummary],
 }
 
 /// The column type an item is stored as.
@@ -529,6 +532,8 @@ struct TableOut {
     /// Its rejected records.
     rejects: Rejects,
     counts: TableCounts,
+    /// What became of this run's new records (not those of earlier batches).
+    batch: BatchCounts,
 }
 
 /// What an ingest wrote: counts per table, and its issues as `ingest.json` has them
@@ -544,6 +549,8 @@ pub struct Report {
     pub issue_counts: Vec<IssueCount>,
     /// How many issues there are in all.
     pub issues_total: usize,
+    /// This run's batch: its inputs, and what became of its records.
+    pub batch: BatchSummary,
 }
 
 /// Writes checked batches into the staging folder of an [`OutDir`] claimed for the
@@ -560,6 +567,10 @@ pub struct Writer<'s> {
     staging: PathBuf,
     tables: Vec<TableOut>,
     issues: IssueLog,
+    /// The wave this run appends to.
+    prior: Option<Arc<Prior>>,
+    /// This run's inputs, as named (not the earlier batches' records).
+    inputs: Vec<String>,
 }
 
 fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -589,6 +600,8 @@ impl<'s> Writer<'s> {
             )));
         }
         let staging = out.staging().to_path_buf();
+        let inputs =
+            tables.iter().flat_map(|t| t.files.iter().filter(|f| !f.prior).map(|f| f.display.clone())).collect();
         let book = endline_survey::codebook::build(survey);
         let tables = tables
             .iter()
@@ -599,6 +612,7 @@ impl<'s> Writer<'s> {
                 pii: None,
                 rejects: Rejects::new(t),
                 counts: TableCounts::default(),
+                batch: BatchCounts::default(),
                 failed: Failed::default(),
             })
             .collect();
@@ -611,6 +625,8 @@ impl<'s> Writer<'s> {
             issues: IssueLog::new(staging.join(".issue-runs")),
             staging,
             tables,
+            prior: opts.prior.clone(),
+            inputs,
         })
     }
 
@@ -624,6 +640,7 @@ impl<'s> Writer<'s> {
             on_error: self.on_error,
             pseudonyms: self.personal.pseudonyms.clone(),
             personal_data: self.personal.write,
+            prior: self.prior.clone(),
             ..Options::default()
         };
         Writer::create(self.survey, tables, &opts, out)
@@ -680,6 +697,10 @@ impl<'s> Writer<'s> {
     /// place (replacing a previous ingest). `file_issues` are the unknown and missing
     /// columns.
     pub fn finish(mut self, file_issues: &[Issue]) -> Result<Report, IngestError> {
+        if let Some(prior) = &self.prior {
+            let carried = prior.carried_issues()?;
+            self.issues.add(carried).map_err(|e| IngestError::Io(format!("cannot write the issues: {e}")))?;
+        }
         let logged = self
             .issues
             .finish(file_issues, &self.staging.join("issues.csv"))
@@ -692,8 +713,30 @@ impl<'s> Writer<'s> {
                 }
             }
             t.rejects.finish(&self.staging.join("rejects"))?;
+            if let Some(prior) = &self.prior {
+                // The wave's counts: every batch's records, rows_in = written + rejected.
+                let before = prior.counts(&t.name);
+                t.counts.rows_in = before.rows_in + t.batch.records;
+                t.counts.rows_rejected += before.rows_rejected;
+            }
             tables.insert(t.name.clone(), serde_json::to_value(t.counts).unwrap_or_default());
         }
+        if let Some(prior) = &self.prior {
+            prior.merge_rejects(&self.staging)?;
+        }
+        let earlier = self.prior.as_ref().map_or(&[][..], |p| p.batches());
+        let (corrected, corrections) = self.prior.as_ref().map_or((0, None), |p| p.corrected());
+        let batch = BatchSummary {
+            batch: earlier.len() + 1,
+            inputs: self.inputs.clone(),
+            tables: self.tables.iter().map(|t| (t.name.clone(), t.batch)).collect(),
+            corrections: corrections.map(str::to_string),
+            corrected,
+        };
+        if let Some(prior) = &self.prior {
+            prior.write_audit(&self.staging, batch.batch)?;
+        }
+        let batches: Vec<BatchSummary> = earlier.iter().cloned().chain([batch.clone()]).collect();
         let summary = Summary {
             survey: self.survey.id(),
             version: self.survey.version(),
@@ -703,6 +746,7 @@ impl<'s> Writer<'s> {
             issues_total: logged.total,
             issue_counts: &logged.counts,
             issues: &logged.first,
+            batches: &batches,
         };
         let json = serde_json::to_string_pretty(&summary).map_err(|e| IngestError::Io(e.to_string()))?;
         let path = self.staging.join("ingest.json");
@@ -717,7 +761,7 @@ impl<'s> Writer<'s> {
             }
         }
         self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?.commit()?;
-        Ok(Report { counts, issues: logged.first, issue_counts: logged.counts, issues_total: logged.total })
+        Ok(Report { counts, issues: logged.first, issue_counts: logged.counts, issues_total: logged.total, batch })
     }
 }
 
@@ -756,6 +800,13 @@ fn add_table(
     out.counts.rows_in += t.rows.len();
     out.counts.rows_written += rows.len();
     out.counts.rows_rejected += rejected.len();
+    let earlier = |r: &usize| t.files[t.rows[*r].file].prior;
+    let new_in = t.rows.iter().filter(|row| !t.files[row.file].prior).count();
+    let earlier_rejected = rejected.iter().filter(|r| earlier(r)).count();
+    out.batch.records += new_in;
+    out.batch.rejected += rejected.len() - earlier_rejected;
+    out.batch.written += new_in - (rejected.len() - earlier_rejected);
+    out.batch.earlier_rejected += earlier_rejected;
     Ok(errors)
 }
 
