@@ -97,6 +97,24 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
             let o = endline(&args);
             assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         }
+        // The panel for Stata users too, beside its Parquet twin, read back like an export.
+        for ext in ["parquet", "dta"] {
+            let mut args = vec!["panel"];
+            args.extend(waves.iter().map(String::as_str));
+            let out = d(&format!("panel-dta-{name}/{name}.{ext}"));
+            args.extend(["--table", name, "--out", &out]);
+            let o = endline(&args);
+            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let panel = d(&format!("panel-dta-{name}"));
+        let o = Command::new(&python)
+            .arg(root().join("tests/consumers/read_dta.py"))
+            .args([&panel, &panel])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(0), "panel {name}: {report}");
+        assert!(report.contains("read back as Stata's extended missing values"), "{report}");
         opened.push(d(&format!("data-{name}")));
         // Exported for Stata, CSV and Parquet users: each opens, and Stata's files read
         // back with their labels and missing values.

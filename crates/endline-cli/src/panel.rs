@@ -42,7 +42,8 @@ pub struct PanelArgs {
     /// The column to join on.
     #[arg(long, requires = "join")]
     pub on: Option<String>,
-    /// The output: .csv or .parquet, written atomically.
+    /// The output: .csv (each select_multiple split into 0/1 columns), .parquet or .dta
+    /// (Stata 118, with labels), written atomically.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -94,17 +95,24 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         df = df.select(args.columns.iter().map(|c| PlSmallStr::from(c.as_str())).collect::<Vec<_>>())?;
     }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    // The first wave's labels travel with the stacked table.
+    let first_wave = args.waves.first().map(|d| d.join(format!("{}.parquet", args.table)));
     let bytes = match ext.as_str() {
         "csv" => endline_ingest::table::csv_bytes(&df)?,
-        // The first wave's labels travel with the stacked table.
         "parquet" => {
-            let labels = args
-                .waves
-                .first()
-                .and_then(|d| endline_ingest::labels::parquet_labels(&d.join(format!("{}.parquet", args.table))));
+            let labels = first_wave.as_deref().and_then(endline_ingest::labels::parquet_labels);
             endline_ingest::table::parquet_bytes(&df, 512 * 512, labels.as_deref())?
         }
-        other => bail!("cannot tell the format of {}: expected .csv or .parquet, not `.{other}`", args.out.display()),
+        // Stata, as `endline export --to dta` writes it: variable and value labels,
+        // missing codes as extended missing values.
+        "dta" => {
+            let labels = first_wave.as_deref().map(endline_export::labels_of).unwrap_or_default();
+            let ds = endline_export::dataset(&df, &labels).map_err(anyhow::Error::msg)?;
+            endline_export::dta::write(&ds).map_err(anyhow::Error::msg)?
+        }
+        other => {
+            bail!("cannot tell the format of {}: expected .csv, .parquet or .dta, not `.{other}`", args.out.display())
+        }
     };
     write_file(&args.out, &bytes, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     print(&format!("{} rows x {} columns → {}\n", df.height(), df.width(), args.out.display()))?;
