@@ -9,6 +9,7 @@ mod ingest;
 mod run;
 mod safety;
 mod surveydiff;
+mod tabulate;
 mod validate;
 mod xlsform;
 

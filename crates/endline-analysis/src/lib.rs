@@ -26,6 +26,7 @@ pub mod formula;
 pub mod inference;
 mod linalg;
 pub mod multiple;
+pub mod sampling;
 mod wild;
 
 pub use endline_rng::Rng;

@@ -6,6 +6,7 @@
 
 mod balance;
 mod convert;
+mod design_args;
 mod did;
 mod diff;
 mod estimate;
@@ -16,6 +17,7 @@ mod output;
 mod panel;
 mod run;
 mod simulate;
+mod tabulate;
 mod validate;
 
 /// mimalloc instead of the system allocator: ingest and the estimators allocate and free
@@ -69,6 +71,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
     Estimate(estimate::EstimateArgs),
+    /// Means, proportions, totals and ratios with design-based standard errors (strata,
+    /// PSUs, FPCs, replicate weights), overall and by domain.
+    Tabulate(tabulate::TabulateArgs),
     /// A balance table between treated and comparison units (iebaltab style).
     Balance(balance::BalanceArgs),
     /// Difference-in-differences: Callaway & Sant'Anna, TWFE, event studies, the 2×2.
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),
         Command::Balance(args) => balance::balance(&args),
+        Command::Tabulate(args) => tabulate::tabulate(&args),
         Command::Run(args) => run::run(&args, color),
     };
     let outcome = result.unwrap_or_else(|e| {

@@ -1,0 +1,437 @@
+//! A sample design: strata, primary and secondary sampling units, finite-population
+//! corrections and weights, or replicate weights; and the variance of an estimated total
+//! under it (Taylor linearisation, as R's survey package computes it in `svyrecvar`, or
+//! the replicates' spread, as `svrVar`).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// What a stratum with a single PSU contributes to the variance: R's
+/// `options(survey.lonely.psu = ...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LonelyPsu {
+    /// An error naming the stratum (R's default).
+    #[default]
+    Fail,
+    /// Nothing.
+    Remove,
+    /// Nothing: the PSU was sampled with certainty.
+    Certainty,
+    /// Its PSU total's deviation from the grand mean of all PSU totals (Stata's
+    /// `singleunit(centered)`; R's survey ≥ 4.4).
+    Adjust,
+    /// The average of the other strata's contributions.
+    Average,
+}
+
+/// Replicate-weight methods, with R's `svrepdesign` scales.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepType {
+    /// Delete-one jackknife: scale (R−1)/R.
+    Jk1,
+    /// Stratified jackknife: scale 1, rscales (n_h−1)/n_h given.
+    Jkn,
+    /// Balanced repeated replication: scale 1/R.
+    Brr,
+    /// Fay's BRR with its ρ: scale 1/(R (1−ρ)²).
+    Fay(f64),
+    /// Bootstrap: scale 1/(R−1).
+    Bootstrap,
+}
+
+/// Replicate weights: one column per replicate, each holding the full weight (R's
+/// `combined.weights = TRUE`).
+#[derive(Debug, Clone)]
+pub struct Replicates {
+    /// The replicate weights, replicate by replicate.
+    pub weights: Vec<Vec<f64>>,
+    /// The method.
+    pub kind: RepType,
+    /// The overall scale (None: the method's).
+    pub scale: Option<f64>,
+    /// Per-replicate scales (None: 1 each; required for JKn).
+    pub rscales: Option<Vec<f64>>,
+    /// Centre the replicates at the full-sample estimate instead of their mean.
+    pub mse: bool,
+}
+
+/// One stage of a multistage design: for each row, its stratum and its cluster (ids from
+/// 0, clusters nested in strata), and per stratum the number of clusters sampled and, with
+/// a finite-population correction, the number in the population.
+#[derive(Debug, Clone)]
+struct Stage {
+    stratum: Vec<usize>,
+    cluster: Vec<usize>,
+    stratum_names: Vec<String>,
+    sampled: Vec<f64>,
+    population: Option<Vec<f64>>,
+    /// For each cluster, its stratum.
+    cluster_stratum: Vec<usize>,
+}
+
+/// A sample design over the rows of a table.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// Each row's sampling weight.
+    pub weights: Vec<f64>,
+    stages: Vec<Stage>,
+    /// What a stratum with one PSU contributes.
+    pub lonely: LonelyPsu,
+    /// Replicate weights, when the variance comes from them.
+    pub replicates: Option<Replicates>,
+}
+
+/// What declares a design, column by column (each `Some` is one value per row).
+#[derive(Debug, Clone, Default)]
+pub struct DesignColumns {
+    /// Sampling weights (None: from the FPCs, else 1).
+    pub weights: Option<Vec<f64>>,
+    /// Strata of the first stage.
+    pub strata: Option<Vec<String>>,
+    /// Primary sampling units (None: every row is its own).
+    pub psu: Option<Vec<String>>,
+    /// Secondary sampling units, within PSUs.
+    pub ssu: Option<Vec<String>>,
+    /// Finite-population corrections per stage: population counts (PSUs in the stratum,
+    /// SSUs in the PSU) or, when every value is at most 1, sampling fractions.
+    pub fpc: Vec<Vec<f64>>,
+}
+
+fn ids(values: &[String]) -> (Vec<usize>, Vec<String>) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut names = Vec::new();
+    let ids = values
+        .iter()
+        .map(|v| {
+            *index.entry(v.as_str()).or_insert_with(|| {
+                names.push(v.clone());
+                names.len() - 1
+            })
+        })
+        .collect();
+    (ids, names)
+}
+
+impl Stage {
+    fn new(stratum: Vec<usize>, stratum_names: Vec<String>, cluster: Vec<usize>, what: &str) -> Result<Stage, String> {
+        let clusters = cluster.iter().max().map_or(0, |m| m + 1);
+        let mut cluster_stratum = vec![usize::MAX; clusters];
+        let mut sampled = vec![0.0; stratum_names.len()];
+        for (&c, &h) in cluster.iter().zip(&stratum) {
+            if cluster_stratum[c] == usize::MAX {
+                cluster_stratum[c] = h;
+                sampled[h] += 1.0;
+            } else if cluster_stratum[c] != h {
+                return Err(format!(
+                    "a {what} lies in two strata (`{}` and `{}`): sampling units must be nested in strata; give each \
+                     stratum's units their own codes",
+                    stratum_names[cluster_stratum[c]], stratum_names[h]
+                ));
+            }
+        }
+        Ok(Stage { stratum, cluster, stratum_names, sampled, population: None, cluster_stratum })
+    }
+
+    /// Takes the stage's finite-population correction: one value per stratum, a count,
+    /// or a fraction when `fractions`.
+    fn with_fpc(mut self, fpc: &[f64], fractions: bool, what: &str) -> Result<Stage, String> {
+        let mut pop = vec![f64::NAN; self.sampled.len()];
+        for (r, (&h, &f)) in self.stratum.iter().zip(fpc).enumerate() {
+            if !f.is_finite() || f <= 0.0 {
+                return Err(format!("row {}: the {what} FPC must be a positive number, not {f}", r + 1));
+            }
+            let n = if fractions { self.sampled[h] / f } else { f };
+            if pop[h].is_nan() {
+                pop[h] = n;
+            } else if (pop[h] - n).abs() > 1e-9 * n.abs() {
+                return Err(format!(
+                    "row {}: the {what} FPC differs within stratum `{}` ({} and {n}): it must be one value per stratum",
+                    r + 1,
+                    self.stratum_names[h],
+                    pop[h]
+                ));
+            }
+        }
+        for (h, (&n, &big_n)) in self.sampled.iter().zip(&pop).enumerate() {
+            if big_n + 1e-9 < n {
+                return Err(format!(
+                    "stratum `{}`: the {what} FPC gives a population of {big_n}, fewer than the {n} units sampled",
+                    self.stratum_names[h]
+                ));
+            }
+        }
+        self.population = Some(pop);
+        Ok(self)
+    }
+}
+
+impl Design {
+    /// A design from its columns, over `rows` rows. Refused with a message: units not
+    /// nested in strata, an FPC that varies within a stratum or is smaller than the
+    /// sample, a weight that is not a positive number.
+    pub fn new(rows: usize, cols: DesignColumns, lonely: LonelyPsu) -> Result<Design, String> {
+        let (stratum, stratum_names) = match &cols.strata {
+            Some(s) => ids(s),
+            None => (vec![0; rows], vec!["(all)".to_string()]),
+        };
+        let (psu, psu_names) = match &cols.psu {
+            Some(p) => {
+                // A PSU code names a unit within its stratum.
+                let keyed: Vec<String> =
+                    p.iter().zip(&stratum).map(|(c, h)| format!("{}\u{1f}{c}", stratum_names[*h])).collect();
+                ids(&keyed)
+            }
+            None => ((0..rows).collect(), (0..rows).map(|r| r.to_string()).collect()),
+        };
+        let mut stages = vec![Stage::new(stratum, stratum_names, psu.clone(), "PSU")?];
+        if let Some(s) = &cols.ssu {
+            let keyed: Vec<String> = s.iter().zip(&psu).map(|(c, p)| format!("{p}\u{1f}{c}")).collect();
+            let (ssu, _) = ids(&keyed);
+            stages.push(Stage::new(psu, psu_names, ssu, "SSU")?);
+        }
+        if cols.fpc.len() > stages.len() {
+            return Err(format!(
+                "{} FPC columns for a design of {} stage(s): give one per stage (--ssu declares the second)",
+                cols.fpc.len(),
+                stages.len()
+            ));
+        }
+        let fractions = cols.fpc.iter().all(|f| f.iter().all(|&v| v <= 1.0));
+        let names = ["first-stage", "second-stage"];
+        let mut fpc_stages = Vec::new();
+        for (k, (stage, fpc)) in
+            stages.into_iter().zip(cols.fpc.iter().map(Some).chain(std::iter::repeat(None))).enumerate()
+        {
+            fpc_stages.push(match fpc {
+                Some(f) => stage.with_fpc(f, fractions, names[k.min(1)])?,
+                None => stage,
+            });
+        }
+        let weights = match cols.weights {
+            Some(w) => {
+                if let Some((r, v)) = w.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+                    return Err(format!("row {}: a weight must be a number of at least 0, not {v}", r + 1));
+                }
+                w
+            }
+            None => (0..rows)
+                .map(|r| {
+                    fpc_stages
+                        .iter()
+                        .filter_map(|s| s.population.as_ref().map(|p| p[s.stratum[r]] / s.sampled[s.stratum[r]]))
+                        .product()
+                })
+                .collect(),
+        };
+        Ok(Design { weights, stages: fpc_stages, lonely, replicates: None })
+    }
+
+    /// Degrees of freedom: PSUs minus strata (R's `degf`); for replicate weights, the
+    /// rank of the replicate weights minus one.
+    pub fn degrees_of_freedom(&self) -> f64 {
+        if let Some(r) = &self.replicates {
+            return (rank(&r.weights) as f64 - 1.0).max(1.0);
+        }
+        let s = &self.stages[0];
+        (s.cluster_stratum.len() as f64 - s.sampled.len() as f64).max(1.0)
+    }
+
+    /// Strata and PSUs of the first stage, for the report.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.stages[0].sampled.len(), self.stages[0].cluster_stratum.len())
+    }
+
+    /// The linearisation variance of the total of `z` over the rows where `present` is
+    /// true (an estimator's weighted influence values; rows outside a domain count as
+    /// absent, as R's subset designs do).
+    pub fn variance(&self, z: &[f64], present: &[bool]) -> Result<f64, String> {
+        let rows: Vec<usize> = (0..z.len()).filter(|&r| present[r]).collect();
+        self.multistage(0, z, &rows)
+    }
+
+    fn multistage(&self, k: usize, z: &[f64], rows: &[usize]) -> Result<f64, String> {
+        let stage = &self.stages[k];
+        let mut v = self.onestage(stage, k, z, rows)?;
+        // The next stage adds its variance within each cluster, scaled by this stage's
+        // sampling fraction, when both stages have their population counts.
+        if let (Some(next), Some(pop)) = (self.stages.get(k + 1), &stage.population)
+            && next.population.is_some()
+        {
+            let mut by_cluster: HashMap<usize, Vec<usize>> = HashMap::new();
+            for &r in rows {
+                by_cluster.entry(stage.cluster[r]).or_default().push(r);
+            }
+            let mut clusters: Vec<_> = by_cluster.into_iter().collect();
+            clusters.sort_by_key(|(c, _)| *c);
+            for (c, members) in clusters {
+                let h = stage.cluster_stratum[c];
+                v += self.multistage(k + 1, z, &members)? * stage.sampled[h] / pop[h];
+            }
+        }
+        Ok(v)
+    }
+
+    /// One stage: within each stratum, the spread of its clusters' totals (clusters of the
+    /// stratum with no row present count as zero), scaled by n/(n−1) and the FPC.
+    fn onestage(&self, stage: &Stage, k: usize, z: &[f64], rows: &[usize]) -> Result<f64, String> {
+        if rows.is_empty() {
+            return Ok(0.0);
+        }
+        let mut totals: HashMap<usize, f64> = HashMap::new();
+        let mut strata: Vec<usize> = Vec::new();
+        for &r in rows {
+            *totals.entry(stage.cluster[r]).or_default() += z[r];
+            let h = stage.stratum[r];
+            if !strata.contains(&h) {
+                strata.push(h);
+            }
+        }
+        strata.sort_unstable();
+        let mut per_stratum: HashMap<usize, Vec<f64>> = HashMap::new();
+        let mut clusters: Vec<_> = totals.into_iter().collect();
+        clusters.sort_by_key(|(c, _)| *c);
+        for (c, t) in clusters {
+            per_stratum.entry(stage.cluster_stratum[c]).or_default().push(t);
+        }
+        // "adjust": a lonely PSU is centred at the grand mean of all PSU totals.
+        let grand = rows.iter().map(|&r| z[r]).sum::<f64>() / strata.iter().map(|&h| stage.sampled[h]).sum::<f64>();
+        let (mut v, mut ok) = (0.0, 0usize);
+        for &h in &strata {
+            let n = stage.sampled[h];
+            let f = stage.population.as_ref().map_or(1.0, |p| if p[h].is_infinite() { 1.0 } else { (p[h] - n) / p[h] });
+            if f < 1e-7 {
+                ok += 1; // a stratum taken whole
+                continue;
+            }
+            let scale = if n > 1.0 { f * n / (n - 1.0) } else { f };
+            let mut t = per_stratum.remove(&h).unwrap_or_default();
+            let present = t.len();
+            t.resize((n as usize).max(present), 0.0);
+            let centre = if self.lonely != LonelyPsu::Adjust || present > 1 || n > 1.0 {
+                t.iter().sum::<f64>() / t.len() as f64
+            } else {
+                grand
+            };
+            let ss: f64 = t.iter().map(|x| (x - centre).powi(2)).sum();
+            if n > 1.0 {
+                v += scale * ss;
+                ok += 1;
+                continue;
+            }
+            match self.lonely {
+                LonelyPsu::Remove | LonelyPsu::Certainty | LonelyPsu::Adjust => {
+                    v += scale * ss;
+                    ok += 1;
+                }
+                LonelyPsu::Average => {}
+                LonelyPsu::Fail => {
+                    return Err(format!(
+                        "stratum `{}` has only one PSU at stage {}: choose what it contributes with --lonely-psu \
+                         (remove, certainty, adjust or average)",
+                        stage.stratum_names[h],
+                        k + 1
+                    ));
+                }
+            }
+        }
+        Ok(if ok == 0 { f64::NAN } else { v * strata.len() as f64 / ok as f64 })
+    }
+}
+
+/// The numerical rank of a set of columns (modified Gram–Schmidt).
+fn rank(columns: &[Vec<f64>]) -> usize {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for c in columns {
+        let mut v = c.clone();
+        let norm0 = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        for b in &basis {
+            let d: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+            for (x, y) in v.iter_mut().zip(b) {
+                *x -= d * y;
+            }
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 1e-7 * norm0.max(1e-300) {
+            basis.push(v.iter().map(|x| x / norm).collect());
+        }
+    }
+    basis.len()
+}
+
+impl Replicates {
+    /// The variance of an estimate from its replicates' estimates (R's `svrVar`).
+    pub fn variance(&self, full: f64, replicates: &[f64]) -> Result<f64, String> {
+        let r = replicates.len() as f64;
+        let scale = self.scale.unwrap_or(match self.kind {
+            RepType::Jk1 => (r - 1.0) / r,
+            RepType::Jkn => 1.0,
+            RepType::Brr => 1.0 / r,
+            RepType::Fay(rho) => 1.0 / (r * (1.0 - rho).powi(2)),
+            RepType::Bootstrap => 1.0 / (r - 1.0),
+        });
+        let rscales: Vec<f64> = match &self.rscales {
+            Some(s) if s.len() == 1 => vec![s[0]; replicates.len()],
+            Some(s) if s.len() == replicates.len() => s.clone(),
+            Some(s) => return Err(format!("{} rscales for {} replicates", s.len(), replicates.len())),
+            None if self.kind == RepType::Jkn => {
+                return Err("JKn replicate weights need their rscales ((n_h−1)/n_h): give --rep-rscales".into());
+            }
+            None => vec![1.0; replicates.len()],
+        };
+        let centre = if self.mse {
+            full
+        } else {
+            let used: Vec<f64> = replicates.iter().zip(&rscales).filter(|(_, s)| **s > 0.0).map(|(t, _)| *t).collect();
+            used.iter().sum::<f64>() / used.len().max(1) as f64
+        };
+        Ok(scale * replicates.iter().zip(&rscales).map(|(t, s)| s * (t - centre).powi(2)).sum::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stratum A: two PSUs with totals 1 and 3; stratum B: one PSU with total 10.
+    fn lonely(option: LonelyPsu) -> Result<f64, String> {
+        let cols = DesignColumns {
+            strata: Some(["A", "A", "B"].map(String::from).to_vec()),
+            psu: Some(["1", "2", "3"].map(String::from).to_vec()),
+            ..DesignColumns::default()
+        };
+        let d = Design::new(3, cols, option)?;
+        d.variance(&[1.0, 3.0, 10.0], &[true; 3])
+    }
+
+    #[test]
+    fn lonely_psus_as_documented() {
+        // A: 2/(2−1) × ((1−2)² + (3−2)²) = 4.
+        assert_eq!(lonely(LonelyPsu::Remove), Ok(4.0));
+        assert_eq!(lonely(LonelyPsu::Certainty), Ok(4.0));
+        // The average of the strata that have a variance, for both.
+        assert_eq!(lonely(LonelyPsu::Average), Ok(8.0));
+        // B's total centred at the grand mean of the three PSU totals, 14/3: survey ≥ 4.4
+        // and Stata's singleunit(centered) (survey 4.1 centred it at zero for totals).
+        let adjust = lonely(LonelyPsu::Adjust).unwrap_or(f64::NAN);
+        assert!((adjust - (4.0 + (10.0f64 - 14.0 / 3.0).powi(2))).abs() < 1e-12, "{adjust}");
+        assert!(lonely(LonelyPsu::Fail).is_err_and(|e| e.contains("stratum `B` has only one PSU")));
+    }
+
+    #[test]
+    fn a_census_stratum_adds_nothing_and_rank_counts_independent_columns() {
+        let cols = DesignColumns {
+            strata: Some(["A", "A", "B"].map(String::from).to_vec()),
+            psu: Some(["1", "2", "3"].map(String::from).to_vec()),
+            fpc: vec![vec![2.0, 2.0, 1.0]],
+            ..DesignColumns::default()
+        };
+        // Both strata taken whole: no variance, and B's lonely PSU is no error.
+        let d = Design::new(3, cols, LonelyPsu::Fail).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.variance(&[1.0, 3.0, 10.0], &[true; 3]), Ok(0.0));
+        assert_eq!(d.weights, vec![1.0, 1.0, 1.0]);
+        assert_eq!(rank(&[vec![1.0, 0.0], vec![2.0, 0.0], vec![0.0, 1.0]]), 2);
+    }
+}
