@@ -48,6 +48,14 @@ fn field(dir: &Path, survey: &str, unit: &str, answer: &str) -> Vec<String> {
     files
 }
 
+/// Ingests the wash survey's `files` as wave 2021 into `out` (must succeed).
+fn ingest_wash(files: &[String], out: &str) {
+    let mut args = vec!["ingest", "surveys/wash_household.yaml"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--wave", "2021", "--out", out]);
+    ok(&endline(&args));
+}
+
 /// Every data file of an ingested wave (tables, side tables), with its bytes.
 fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
@@ -164,10 +172,7 @@ fn a_fixed_roster_reject_appended_finds_its_household() {
     std::fs::write(members, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
     let out = dir.join("data");
     let out_s = out.display().to_string();
-    let mut args = vec!["ingest", "surveys/wash_household.yaml"];
-    args.extend(files.iter().map(String::as_str));
-    args.extend(["--wave", "2021", "--out", &out_s]);
-    ok(&endline(&args));
+    ingest_wash(&files, &out_s);
     let first = json(&out.join("ingest.json"));
     assert_eq!(first["tables"]["members"]["rows_rejected"], 1, "{first}");
     let issues = std::fs::read_to_string(out.join("issues.csv")).unwrap_or_default();
@@ -210,10 +215,7 @@ fn keys_repeated_across_batches_are_duplicates() {
     let files = field(&dir, "surveys/wash_household.yaml", "village", "treats_water=0");
     let top = files.iter().find(|f| f.ends_with("wash_household.csv")).unwrap_or_else(|| panic!("{files:?}"));
     let out = dir.join("data").display().to_string();
-    let mut args = vec!["ingest", "surveys/wash_household.yaml"];
-    args.extend(files.iter().map(String::as_str));
-    args.extend(["--wave", "2021", "--out", &out]);
-    ok(&endline(&args));
+    ingest_wash(&files, &out);
     let text = std::fs::read_to_string(top).unwrap_or_default();
     let again = dir.join("again.csv");
     std::fs::write(&again, text.lines().take(2).collect::<Vec<_>>().join("\n") + "\n").unwrap_or_default();
@@ -247,10 +249,7 @@ fn corrections_are_applied_all_or_none_with_an_audit_trail() {
     let files = field(&dir, "surveys/wash_household.yaml", "village", "treats_water=0");
     let out = dir.join("data");
     let out_s = out.display().to_string();
-    let mut args = vec!["ingest", "surveys/wash_household.yaml"];
-    args.extend(files.iter().map(String::as_str));
-    args.extend(["--wave", "2021", "--out", &out_s]);
-    ok(&endline(&args));
+    ingest_wash(&files, &out_s);
     let before = tables(&out);
     // The first household's key, its minutes to water and its head's name, as exported.
     let top = files.iter().find(|f| f.ends_with("wash_household.csv")).unwrap_or_else(|| panic!("{files:?}"));

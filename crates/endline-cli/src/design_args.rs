@@ -25,9 +25,11 @@ pub struct DesignArgs {
     /// stratum (and of SSUs in the PSU), or sampling fractions when every value is at most 1.
     #[arg(long, value_name = "F1[,F2]", value_delimiter = ',')]
     pub fpc: Vec<String>,
-    /// What a stratum with a single PSU contributes (R's survey.lonely.psu).
-    #[arg(long, value_enum, default_value_t = LonelyArg::Fail)]
-    pub lonely_psu: LonelyArg,
+    /// What a stratum with a single PSU contributes (R's survey.lonely.psu): fail (an
+    /// error naming it), remove or certainty (nothing), adjust (centred at the grand mean
+    /// of all PSU totals) or average (the other strata's average).
+    #[arg(long, value_name = "HOW", default_value = "fail", value_parser = parse_lonely)]
+    pub lonely_psu: LonelyPsu,
     /// Replicate weights: the columns named PREFIX followed by a number (full weights,
     /// R's combined.weights), in the order of their numbers.
     #[arg(long, value_name = "PREFIX", requires = "rep_type")]
@@ -49,21 +51,6 @@ pub struct DesignArgs {
     pub rep_mse: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
-pub enum LonelyArg {
-    /// An error naming the stratum.
-    #[default]
-    Fail,
-    /// The stratum contributes nothing.
-    Remove,
-    /// The PSU was taken with certainty: nothing.
-    Certainty,
-    /// Centred at the grand mean of all PSU totals.
-    Adjust,
-    /// The average of the other strata.
-    Average,
-}
-
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum RepTypeArg {
     Jk1,
@@ -71,6 +58,10 @@ pub enum RepTypeArg {
     Brr,
     Fay,
     Bootstrap,
+}
+
+fn parse_lonely(s: &str) -> Result<LonelyPsu, String> {
+    s.parse()
 }
 
 /// A column as numbers (missing: None); the error names the column.
@@ -146,14 +137,7 @@ impl DesignArgs {
                     .into(),
             );
         }
-        let lonely = match self.lonely_psu {
-            LonelyArg::Fail => LonelyPsu::Fail,
-            LonelyArg::Remove => LonelyPsu::Remove,
-            LonelyArg::Certainty => LonelyPsu::Certainty,
-            LonelyArg::Adjust => LonelyPsu::Adjust,
-            LonelyArg::Average => LonelyPsu::Average,
-        };
-        let mut design = Design::new(n, cols, lonely)?;
+        let mut design = Design::new(n, cols, self.lonely_psu)?;
         if let Some(prefix) = &self.repweights {
             let mut found: Vec<(u64, String)> = df
                 .get_column_names()
@@ -202,7 +186,7 @@ impl DesignArgs {
             "psu": self.psu,
             "ssu": self.ssu,
             "fpc": self.fpc,
-            "lonely_psu": format!("{:?}", self.lonely_psu).to_lowercase(),
+            "lonely_psu": self.lonely_psu,
             "replicates": self.repweights.as_ref().map(|p| serde_json::json!({
                 "prefix": p,
                 "type": self.rep_type.map(|t| format!("{t:?}").to_lowercase()),

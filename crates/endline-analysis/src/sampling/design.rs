@@ -26,6 +26,21 @@ pub enum LonelyPsu {
     Average,
 }
 
+impl std::str::FromStr for LonelyPsu {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "fail" => LonelyPsu::Fail,
+            "remove" => LonelyPsu::Remove,
+            "certainty" => LonelyPsu::Certainty,
+            "adjust" => LonelyPsu::Adjust,
+            "average" => LonelyPsu::Average,
+            other => return Err(format!("`{other}`: one of fail, remove, certainty, adjust, average")),
+        })
+    }
+}
+
 /// Replicate-weight methods, with R's `svrepdesign` scales.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
