@@ -23,6 +23,7 @@ yes <- function(x) as.integer(x == "Yes")
 strat <- data.frame(stype = apistrat$stype, dnum = apistrat$dnum, snum = apistrat$snum,
                     pw = apistrat$pw, fpc = apistrat$fpc, api00 = apistrat$api00,
                     api99 = apistrat$api99, enroll = apistrat$enroll,
+                    ell = apistrat$ell, meals = apistrat$meals,
                     sch_wide = as.character(apistrat$sch.wide),
                     sch_wide_yes = yes(apistrat$sch.wide))
 # Two pseudo-PSUs per stratum (alternate schools), for BRR and Fay replicate weights.
@@ -44,6 +45,7 @@ write.csv(strat, file.path(out, "apistrat.csv"), row.names = FALSE, na = "")
 clus1 <- data.frame(dnum = apiclus1$dnum, snum = apiclus1$snum, pw = apiclus1$pw,
                     fpc = apiclus1$fpc, api00 = apiclus1$api00, api99 = apiclus1$api99,
                     enroll = apiclus1$enroll, stype = as.character(apiclus1$stype),
+                    ell = apiclus1$ell, meals = apiclus1$meals,
                     sch_wide_yes = yes(apiclus1$sch.wide))
 # Strata with a lonely PSU: district 716 alone in stratum "B".
 clus1$lstrat <- ifelse(clus1$dnum == 716, "B", ifelse(clus1$dnum < 400, "A", "C"))
@@ -57,6 +59,7 @@ write.csv(clus1, file.path(out, "apiclus1.csv"), row.names = FALSE, na = "")
 clus2 <- data.frame(dnum = apiclus2$dnum, snum = apiclus2$snum, fpc1 = apiclus2$fpc1,
                     fpc2 = apiclus2$fpc2, pw = apiclus2$pw, api00 = apiclus2$api00,
                     api99 = apiclus2$api99, enroll = apiclus2$enroll,
+                    ell = apiclus2$ell, meals = apiclus2$meals,
                     stype = as.character(apiclus2$stype))
 write.csv(clus2, file.path(out, "apiclus2.csv"), row.names = FALSE, na = "")
 
@@ -191,9 +194,38 @@ logit <- list(name = "logit interval", data = "apiclus1.csv",
               estimate = as.numeric(ci), conf_low = as.numeric(attr(ci, "ci"))[1],
               conf_high = as.numeric(attr(ci, "ci"))[2], df = degf(dclus1))
 
+# Regressions: svyglm with the fixed effects as dummies against `endline estimate` with
+# them absorbed (the coefficients of interest and their design-based standard errors).
+regressions <- list()
+reg <- function(name, data, formula, args, fit, terms) {
+  co <- summary(fit)$coefficients
+  rownames(co)[rownames(co) == "(Intercept)"] <- "Intercept"
+  regressions[[length(regressions) + 1]] <<- list(
+    name = name, data = data, formula = formula, args = args,
+    coefficients = lapply(terms, function(t) list(term = t, estimate = co[t, 1], std_error = co[t, 2])))
+}
+reg("stratified with fpc, stype absorbed", "apistrat.csv", "api00 ~ ell + meals | stype",
+    c("--weights", "pw", "--strata", "stype", "--fpc", "fpc"),
+    svyglm(api00 ~ ell + meals + stype, dstrat), c("ell", "meals"))
+reg("one-stage cluster with fpc", "apiclus1.csv", "api00 ~ ell + meals",
+    c("--weights", "pw", "--psu", "dnum", "--fpc", "fpc"),
+    svyglm(api00 ~ ell + meals, dclus1), c("Intercept", "ell", "meals"))
+reg("two-stage cluster with fpc, stype absorbed", "apiclus2.csv", "api00 ~ ell + meals | stype",
+    c("--psu", "dnum", "--ssu", "snum", "--fpc", "fpc1,fpc2"),
+    svyglm(api00 ~ ell + meals + stype, dclus2), c("ell", "meals"))
+options(survey.lonely.psu = "average")
+reg("lonely psu average, stype absorbed", "apiclus1.csv", "api00 ~ ell + meals | stype",
+    c("--weights", "pw", "--strata", "lstrat", "--psu", "dnum", "--lonely-psu", "average"),
+    svyglm(api00 ~ ell + meals + stype, svydesign(id = ~dnum, strata = ~lstrat, weights = ~pw, data = clus1)),
+    c("ell", "meals"))
+options(survey.lonely.psu = "fail")
+reg("replicate JK1, stype absorbed", "apiclus1.csv", "api00 ~ ell + meals | stype",
+    c("--weights", "pw", "--repweights", "jk", "--rep-type", "jk1"),
+    svyglm(api00 ~ ell + meals + stype, rd(clus1, "jk", type = "JK1", scale = (15 - 1) / 15)), c("ell", "meals"))
+
 versions <- list(R = paste(R.version$major, R.version$minor, sep = "."),
                  survey = as.character(packageVersion("survey")))
-writeLines(toJSON(list(produced_by = versions, cases = cases, logit = logit),
+writeLines(toJSON(list(produced_by = versions, cases = cases, logit = logit, regressions = regressions),
                   auto_unbox = TRUE, digits = NA, null = "null", pretty = TRUE),
            file.path(out, "expected.json"))
 cat("wrote", length(cases), "cases to", file.path(out, "expected.json"), "\n")

@@ -26,6 +26,8 @@ pub struct Design {
     pub n_input: usize,
     /// Rows dropped for a missing value in a model variable.
     pub n_missing: usize,
+    /// The table's row of each observation used, in order.
+    pub rows: Vec<usize>,
     /// Rows dropped for a zero weight.
     pub n_zero_weight: usize,
     /// Rows dropped as fixed-effect singletons.
@@ -222,6 +224,7 @@ pub fn build(df: &DataFrame, formula: &Formula, spec: &DesignSpec<'_>) -> Result
         clusters: clusters.into_iter().map(|(n, f)| (n, restrict(f))).collect(),
         n_input: n,
         n_missing,
+        rows: (0..n).filter(|&r| keep[r]).collect(),
         n_zero_weight,
         n_singletons,
     })

@@ -75,6 +75,8 @@ pub struct FeolsSpec {
     remove_singletons: bool,
     k_fixef_full: bool,
     bootstrap: Option<WildBootstrap>,
+    /// A sample design: design-based variance instead of `vcov`.
+    survey: Option<std::sync::Arc<crate::sampling::Design>>,
 }
 
 impl FeolsSpec {
@@ -89,7 +91,18 @@ impl FeolsSpec {
             remove_singletons: true,
             k_fixef_full: false,
             bootstrap: None,
+            survey: None,
         })
+    }
+
+    /// Design-based variance under a sample design over the table's rows (its weights
+    /// must be the ones given to [`FeolsSpec::weights`]): Taylor linearisation of the
+    /// coefficients' influence values within PSUs and strata, or, with replicate weights,
+    /// the model fitted again with each replicate's weights (R's `svyglm`). Degrees of
+    /// freedom are the design's (PSUs − strata).
+    pub fn survey(mut self, design: Option<std::sync::Arc<crate::sampling::Design>>) -> Self {
+        self.survey = design;
+        self
     }
 
     /// Sets the variance estimator.
@@ -137,6 +150,9 @@ impl FeolsSpec {
 
     /// Estimates the model on `df`.
     pub fn fit(&self, df: &DataFrame) -> Result<FeolsFit> {
+        if let Some(reps) = self.survey.as_ref().and_then(|s| s.replicates.as_ref()) {
+            return self.fit_replicates(df, reps);
+        }
         if df.height() == 0 {
             return Err(AnalysisError::NoObservations { reason: "the table is empty".into() });
         }
@@ -170,6 +186,101 @@ impl FeolsSpec {
         )?;
         estimate(self, d, boot_cluster.as_deref())
     }
+}
+
+impl FeolsSpec {
+    /// The model under replicate weights: fitted with the full-sample weights, then with
+    /// each replicate's, the coefficients' spread giving their variance.
+    fn fit_replicates(&self, df: &DataFrame, reps: &crate::sampling::Replicates) -> Result<FeolsFit> {
+        if self.bootstrap.is_some() {
+            return Err(AnalysisError::Invalid("the wild bootstrap and replicate weights do not go together".into()));
+        }
+        let base = FeolsSpec { survey: None, vcov: Vcov::Iid, ..self.clone() };
+        let mut fit = base.fit(df)?;
+        const COLUMN: &str = "__endline_replicate_weight";
+        let mut thetas: Vec<Vec<f64>> = Vec::with_capacity(reps.weights.len());
+        for (r, w) in reps.weights.iter().enumerate() {
+            let mut with = df.clone();
+            with.with_column(polars::prelude::Column::new(COLUMN.into(), w.as_slice()))
+                .map_err(|e| AnalysisError::Invalid(e.to_string()))?;
+            let rf = FeolsSpec { weights: Some(COLUMN.into()), ..base.clone() }.fit(&with)?;
+            let theta = fit
+                .coefficients
+                .iter()
+                .map(|c| {
+                    rf.coefficient(&c.term).map(|x| x.estimate).ok_or_else(|| {
+                        AnalysisError::NotIdentified(format!(
+                            "replicate {} cannot estimate `{}` (its weights leave it unidentified)",
+                            r + 1,
+                            c.term
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            thetas.push(theta);
+        }
+        let full: Vec<f64> = fit.coefficients.iter().map(|c| c.estimate).collect();
+        let cov = reps.covariance(&full, &thetas).map_err(AnalysisError::Invalid)?;
+        let k = full.len();
+        let v = Array2::from_shape_fn((k, k), |(a, b)| cov[a][b]);
+        let dof = self.survey.as_ref().map_or(1.0, |s| s.degrees_of_freedom()) as usize;
+        let names: Vec<String> = fit.coefficients.iter().map(|c| c.term.clone()).collect();
+        let (coefficients, f_test) = inference_table(&names, &full, &v, dof)?;
+        fit.coefficients = coefficients;
+        fit.f_test = f_test;
+        fit.dof_resid = dof;
+        fit.vcov = "design (replicate weights)".into();
+        fit.vcov_matrix = cov;
+        Ok(fit)
+    }
+}
+
+/// The coefficient table (t tests and intervals with `dof` degrees of freedom) and the
+/// Wald F test of every slope, from the estimates and their variance.
+fn inference_table(
+    names: &[String],
+    beta: &[f64],
+    v: &Array2<f64>,
+    dof: usize,
+) -> Result<(Vec<Coefficient>, Option<FTest>)> {
+    let k = beta.len();
+    let tdist = StudentsT::new(0.0, 1.0, dof as f64)
+        .map_err(|e| AnalysisError::NotIdentified(format!("no degrees of freedom for inference: {e}")))?;
+    let q = tdist.inverse_cdf(0.975);
+    let coefficients: Vec<Coefficient> = names
+        .iter()
+        .zip(beta)
+        .enumerate()
+        .map(|(j, (term, &b))| {
+            let se = v[[j, j]].max(0.0).sqrt();
+            let se = if v[[j, j]] < 0.0 { f64::NAN } else { se };
+            let t = b / se;
+            Coefficient {
+                term: term.clone(),
+                estimate: b,
+                std_error: se,
+                statistic: t,
+                p_value: t_p_value(&tdist, t),
+                conf_low: b - q * se,
+                conf_high: b + q * se,
+                wild_bootstrap: None,
+            }
+        })
+        .collect();
+    let slopes: Vec<usize> = (0..k).filter(|&j| names[j] != "Intercept").collect();
+    let f_test = if slopes.is_empty() {
+        None
+    } else {
+        let vs = Array2::from_shape_fn((slopes.len(), slopes.len()), |(a, b)| v[[slopes[a], slopes[b]]]);
+        let bs: Vec<f64> = slopes.iter().map(|&j| beta[j]).collect();
+        inference::quadratic_form(vs.view(), &bs).map(|q| q / slopes.len() as f64).filter(|s| !s.is_nan()).and_then(
+            |stat| {
+                let p_value = inference::f_p_value(stat, slopes.len(), dof)?;
+                Some(FTest { statistic: stat, df1: slopes.len(), df2: dof, p_value })
+            },
+        )
+    };
+    Ok((coefficients, f_test))
 }
 
 /// One estimated coefficient.
@@ -307,7 +418,8 @@ fn nested(fe: &FactorColumn, cluster: &FactorColumn) -> bool {
 }
 
 fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<FeolsFit> {
-    let Design { mut y, mut x, names, weights, fixef, clusters, n_input, n_missing, n_zero_weight, n_singletons } = d;
+    let Design { mut y, mut x, names, weights, fixef, clusters, n_input, n_missing, rows, n_zero_weight, n_singletons } =
+        d;
     let n = y.len();
     let w = weights.as_deref();
     let wsum = w.map_or(n as f64, |w| w.iter().sum());
@@ -458,9 +570,28 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         }
         s
     };
-    let (v, dof_resid, n_clusters) = match &spec.vcov {
-        Vcov::Iid => (&bread * (ssr / dof_n), n - df_k, Vec::new()),
-        Vcov::Hetero => {
+    let (v, dof_resid, n_clusters) = match (&spec.vcov, &spec.survey) {
+        // Design-based: each coefficient's influence values (X'WX)⁻¹ xᵢ wᵢ eᵢ, summed
+        // within PSUs and strata as R's svyglm does (the FWL theorem makes the absorbed
+        // fixed effects' influence values those of the same model with dummies).
+        (_, Some(survey)) => {
+            let mut z = vec![vec![0.0; survey.weights.len()]; k];
+            for i in 0..n {
+                let u = resid(i);
+                for (j, zj) in z.iter_mut().enumerate() {
+                    zj[rows[i]] = (0..k).map(|l| bread[[j, l]] * cols[l][i]).sum::<f64>() * u;
+                }
+            }
+            let mut present = vec![false; survey.weights.len()];
+            for &r in &rows {
+                present[r] = true;
+            }
+            let cov = survey.covariance(&z, &present).map_err(AnalysisError::Invalid)?;
+            let v = Array2::from_shape_fn((k, k), |(a, b)| cov[a][b]);
+            (v, survey.degrees_of_freedom() as usize, Vec::new())
+        }
+        (Vcov::Iid, None) => (&bread * (ssr / dof_n), n - df_k, Vec::new()),
+        (Vcov::Hetero, None) => {
             let mut meat = Array2::<f64>::zeros((k, k));
             for i in 0..n {
                 let u2 = resid(i).powi(2);
@@ -478,7 +609,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
             }
             (linalg::sandwich(&bread, &meat) * (n as f64 / dof_n), n - df_k, Vec::new())
         }
-        Vcov::Cluster(_) => {
+        (Vcov::Cluster(_), None) => {
             let sizes: Vec<(String, usize)> =
                 cluster_cols.iter().map(|(name, f)| (name.clone(), f.n_levels())).collect();
             let g_min = sizes.iter().map(|s| s.1).min().unwrap_or(0);
@@ -509,45 +640,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         }
     };
 
-    // Coefficient table.
-    let tdist = StudentsT::new(0.0, 1.0, dof_resid as f64)
-        .map_err(|e| AnalysisError::NotIdentified(format!("no degrees of freedom for inference: {e}")))?;
-    let q = tdist.inverse_cdf(0.975);
-    let mut coefficients: Vec<Coefficient> = kept_names
-        .iter()
-        .zip(&beta)
-        .enumerate()
-        .map(|(j, (term, &b))| {
-            let se = v[[j, j]].max(0.0).sqrt();
-            let se = if v[[j, j]] < 0.0 { f64::NAN } else { se };
-            let t = b / se;
-            Coefficient {
-                term: term.clone(),
-                estimate: b,
-                std_error: se,
-                statistic: t,
-                p_value: t_p_value(&tdist, t),
-                conf_low: b - q * se,
-                conf_high: b + q * se,
-                wild_bootstrap: None,
-            }
-        })
-        .collect();
-
-    // Wald F test of every slope.
-    let slopes: Vec<usize> = (0..k).filter(|&j| kept_names[j] != "Intercept").collect();
-    let f_test = if slopes.is_empty() {
-        None
-    } else {
-        let vs = Array2::from_shape_fn((slopes.len(), slopes.len()), |(a, b)| v[[slopes[a], slopes[b]]]);
-        let bs: Vec<f64> = slopes.iter().map(|&j| beta[j]).collect();
-        inference::quadratic_form(vs.view(), &bs).map(|q| q / slopes.len() as f64).filter(|s| !s.is_nan()).and_then(
-            |stat| {
-                let p_value = inference::f_p_value(stat, slopes.len(), dof_resid)?;
-                Some(FTest { statistic: stat, df1: slopes.len(), df2: dof_resid, p_value })
-            },
-        )
-    };
+    let (mut coefficients, f_test) = inference_table(&kept_names, &beta, &v, dof_resid)?;
 
     if let (Some(b), Some(cname)) = (&spec.bootstrap, boot_cluster) {
         let (_, cf) = clusters
@@ -578,7 +671,7 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
     Ok(FeolsFit {
         formula: spec.formula.text.clone(),
         depvar: spec.formula.depvar.clone(),
-        vcov: spec.vcov.to_string(),
+        vcov: if spec.survey.is_some() { "design".to_string() } else { spec.vcov.to_string() },
         weights: spec.weights.clone(),
         n_obs: n,
         n_input,

@@ -1,4 +1,4 @@
-//! The sample-design flags (`--weights --strata --psu --ssu --fpc --lonely-psu
+//! The sample-design flags (`--strata --psu --ssu --fpc --lonely-psu
 //! --repweights ...`), shared by the commands that estimate under a design, and how they
 //! become a [`Design`] over a table's rows.
 
@@ -6,12 +6,9 @@ use clap::{Args, ValueEnum};
 use endline_analysis::sampling::{Design, DesignColumns, LonelyPsu, RepType, Replicates};
 use polars::prelude::*;
 
-/// How the sample was drawn.
+/// How the sample was drawn (the weights are each command's `--weights`).
 #[derive(Debug, Clone, Args, Default)]
 pub struct DesignArgs {
-    /// Sampling weights (default: from the FPCs when given, else 1).
-    #[arg(long, value_name = "VAR")]
-    pub weights: Option<String>,
     /// Strata of the first stage.
     #[arg(long, value_name = "VAR")]
     pub strata: Option<String>,
@@ -105,22 +102,14 @@ impl DesignArgs {
     /// Whether any design flag was given (else: simple random sampling of the rows,
     /// weight 1, with replacement).
     pub fn declared(&self) -> bool {
-        self.weights.is_some()
-            || self.strata.is_some()
-            || self.psu.is_some()
-            || !self.fpc.is_empty()
-            || self.repweights.is_some()
+        self.strata.is_some() || self.psu.is_some() || !self.fpc.is_empty() || self.repweights.is_some()
     }
 
-    /// The design over `df`'s rows.
-    pub fn design(&self, df: &DataFrame) -> Result<Design, String> {
+    /// The design over `df`'s rows, with the sampling weights in column `weights`.
+    pub fn design(&self, df: &DataFrame, weights: Option<&str>) -> Result<Design, String> {
         let n = df.height();
         let cols = DesignColumns {
-            weights: self
-                .weights
-                .as_deref()
-                .map(|w| numbers(df, w).and_then(|v| complete(v, w, "weight")))
-                .transpose()?,
+            weights: weights.map(|w| numbers(df, w).and_then(|v| complete(v, w, "weight"))).transpose()?,
             strata: self.strata.as_deref().map(|s| codes(df, s).and_then(|v| complete(v, s, "stratum"))).transpose()?,
             psu: self.psu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "PSU"))).transpose()?,
             ssu: self.ssu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "SSU"))).transpose()?,
@@ -178,10 +167,10 @@ impl DesignArgs {
     }
 
     /// The design as `--format json` reports it.
-    pub fn describe(&self, design: &Design) -> serde_json::Value {
+    pub fn describe(&self, design: &Design, weights: Option<&str>) -> serde_json::Value {
         let (strata, psus) = design.counts();
         serde_json::json!({
-            "weights": self.weights,
+            "weights": weights,
             "strata": self.strata,
             "psu": self.psu,
             "ssu": self.ssu,

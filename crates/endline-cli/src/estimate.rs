@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use endline_analysis::{AnalysisError, FeolsFit, FeolsSpec, Vcov, WildBootstrap, WildWeights, demean::DemeanOptions};
 
 use crate::Outcome;
+use crate::design_args::DesignArgs;
 use crate::output::{error, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,12 +35,17 @@ pub struct EstimateArgs {
     /// Repeat the flag to estimate several models, shown side by side.
     #[arg(long, short, required = true)]
     pub formula: Vec<String>,
-    /// Variance: iid, hetero (HC1), cluster:VAR (CR1) or cluster:VAR1+VAR2 (two-way).
-    #[arg(long, default_value = "iid")]
-    pub vcov: Vcov,
-    /// A column of analytic (sampling) weights.
+    /// Variance: iid (default), hetero (HC1), cluster:VAR (CR1) or cluster:VAR1+VAR2
+    /// (two-way). With a sample design (--strata, --psu, --fpc, --repweights) the
+    /// variance is the design's instead.
+    #[arg(long)]
+    pub vcov: Option<Vcov>,
+    /// A column of analytic (sampling) weights; with a design, its sampling weights
+    /// (default: from the FPCs when they are population counts).
     #[arg(long)]
     pub weights: Option<String>,
+    #[command(flatten)]
+    pub design: DesignArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -72,6 +78,9 @@ pub struct EstimateArgs {
     pub seed: u64,
 }
 
+/// The column the design's own weights (from its FPCs) are given to the regression in.
+const DESIGN_WEIGHT: &str = "design_weight";
+
 /// Renders an estimation error; formula errors get a caret under the formula.
 fn report_error(formula: &str, e: &AnalysisError) -> String {
     match e {
@@ -97,13 +106,36 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         cluster: args.bootstrap_cluster.clone(),
     });
-    let df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
+    let mut df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
+    let mut weights = args.weights.clone();
+    let survey = if args.design.declared() {
+        if args.vcov.is_some() {
+            error!("a sample design sets the variance: give --vcov or the design flags, not both");
+            return Ok(Outcome::Failure);
+        }
+        let design = match args.design.design(&df, args.weights.as_deref()) {
+            Ok(d) => d,
+            Err(e) => {
+                error!("{}: {e}", args.data.display());
+                return Ok(Outcome::Invalid);
+            }
+        };
+        // Weights the design makes from its FPCs are the regression's weights too.
+        if weights.is_none() && design.weights.iter().any(|w| *w != 1.0) {
+            df.with_column(polars::prelude::Column::new(DESIGN_WEIGHT.into(), design.weights.as_slice()))?;
+            weights = Some(DESIGN_WEIGHT.to_string());
+        }
+        Some(std::sync::Arc::new(design))
+    } else {
+        None
+    };
     let mut fits = Vec::new();
     let mut failed = false;
     for formula in &args.formula {
         let result = FeolsSpec::new(formula).and_then(|s| {
-            s.vcov(args.vcov.clone())
-                .weights(args.weights.as_deref())
+            s.vcov(args.vcov.clone().unwrap_or(Vcov::Iid))
+                .survey(survey.clone())
+                .weights(weights.as_deref())
                 .remove_singletons(!args.keep_singletons)
                 .k_fixef_full(args.k_fixef_full)
                 .demean_options(DemeanOptions { tol: args.fixef_tol, ..DemeanOptions::default() })

@@ -32,6 +32,9 @@ pub struct TabulateArgs {
     /// svyby does).
     #[arg(long, value_name = "VAR")]
     pub by: Option<String>,
+    /// Sampling weights (default: from the FPCs when they are population counts, else 1).
+    #[arg(long, value_name = "VAR")]
+    pub weights: Option<String>,
     #[command(flatten)]
     pub design: DesignArgs,
     /// Output format.
@@ -98,7 +101,7 @@ pub fn tabulate(args: &TabulateArgs) -> anyhow::Result<Outcome> {
 }
 
 fn run(args: &TabulateArgs, df: &polars::prelude::DataFrame) -> Result<String, String> {
-    let design = args.design.design(df)?;
+    let design = args.design.design(df, args.weights.as_deref())?;
     let n = df.height();
     // The domains: everyone, then each level of --by.
     let mut domains: Vec<(Option<Domain>, Vec<bool>)> = vec![(None, vec![true; n])];
@@ -153,7 +156,7 @@ fn run(args: &TabulateArgs, df: &polars::prelude::DataFrame) -> Result<String, S
                     v
                 })
                 .collect();
-            let json = serde_json::json!({ "estimates": list, "design": args.design.describe(&design) });
+            let json = serde_json::json!({ "estimates": list, "design": args.design.describe(&design, args.weights.as_deref()) });
             serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n"
         }
         Format::Human => human(&estimates, args, &design),
@@ -169,7 +172,7 @@ fn human(
     let (strata, psus) = design.counts();
     let what = if design.replicates.is_some() {
         format!("replicate weights ({} replicates)", design.replicates.as_ref().map_or(0, |r| r.weights.len()))
-    } else if args.design.declared() {
+    } else if args.design.declared() || args.weights.is_some() {
         let strata = if strata == 1 { "1 stratum".to_string() } else { format!("{strata} strata") };
         format!("{strata}, {psus} PSUs, {} degrees of freedom", design.degrees_of_freedom())
     } else {

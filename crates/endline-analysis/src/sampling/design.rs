@@ -259,6 +259,24 @@ impl Design {
         (self.stages[0].sampled.len(), self.stages[0].cluster_stratum.len())
     }
 
+    /// The covariance matrix of the totals of several influence vectors (each pair from
+    /// the variances of their sum and of each: the variance is a quadratic form).
+    pub fn covariance(&self, zs: &[Vec<f64>], present: &[bool]) -> Result<Vec<Vec<f64>>, String> {
+        let k = zs.len();
+        let var: Vec<f64> = zs.iter().map(|z| self.variance(z, present)).collect::<Result<_, _>>()?;
+        let mut cov = vec![vec![0.0; k]; k];
+        for a in 0..k {
+            cov[a][a] = var[a];
+            for b in 0..a {
+                let sum: Vec<f64> = zs[a].iter().zip(&zs[b]).map(|(x, y)| x + y).collect();
+                let c = (self.variance(&sum, present)? - var[a] - var[b]) / 2.0;
+                cov[a][b] = c;
+                cov[b][a] = c;
+            }
+        }
+        Ok(cov)
+    }
+
     /// The linearisation variance of the total of `z` over the rows where `present` is
     /// true (an estimator's weighted influence values; rows outside a domain count as
     /// absent, as R's subset designs do).
@@ -377,6 +395,25 @@ fn rank(columns: &[Vec<f64>]) -> usize {
 }
 
 impl Replicates {
+    /// The covariance matrix of several estimates from their replicates' (`thetas[r][j]`:
+    /// estimate j in replicate r), as R's `svrVar` computes it.
+    pub fn covariance(&self, full: &[f64], thetas: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, String> {
+        let k = full.len();
+        let column = |j: usize| thetas.iter().map(|t| t[j]).collect::<Vec<f64>>();
+        let var: Vec<f64> = (0..k).map(|j| self.variance(full[j], &column(j))).collect::<Result<_, _>>()?;
+        let mut cov = vec![vec![0.0; k]; k];
+        for a in 0..k {
+            cov[a][a] = var[a];
+            for b in 0..a {
+                let sum: Vec<f64> = column(a).iter().zip(column(b)).map(|(x, y)| x + y).collect();
+                let c = (self.variance(full[a] + full[b], &sum)? - var[a] - var[b]) / 2.0;
+                cov[a][b] = c;
+                cov[b][a] = c;
+            }
+        }
+        Ok(cov)
+    }
+
     /// The variance of an estimate from its replicates' estimates (R's `svrVar`).
     pub fn variance(&self, full: f64, replicates: &[f64]) -> Result<f64, String> {
         let r = replicates.len() as f64;
