@@ -144,3 +144,73 @@ fn balance_table_from_the_command_line() {
         "the group must be 0/1"
     );
 }
+
+/// Callaway & Sant'Anna under a sample design (issue #21): the aggregated influence
+/// functions' totals are summed within PSUs and strata. Two identities pin the plumbing to
+/// the estimates that match R `did`: with every county its own PSU, the design variance is
+/// R did's n/(n−1) times; with states as PSUs, the clustered variance G/(G−1) times. A
+/// design variable that varies within a unit is refused.
+#[test]
+fn callaway_santanna_under_a_sample_design() {
+    let dir = scratch("did-design");
+    let text = std::fs::read_to_string(crate::root().join(MPDTA)).unwrap_or_default();
+    let mut lines = text.lines();
+    let mut out = format!("{},state,region,wobble\n", lines.next().unwrap_or_default());
+    for (i, line) in lines.enumerate() {
+        let county: i64 = line.split(',').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let state = county / 1000;
+        out.push_str(&format!("{line},{state},{},{}\n", if state < 30 { "west" } else { "east" }, i % 2));
+    }
+    let data = dir.join("mpdta-design.csv");
+    std::fs::write(&data, out).unwrap_or_else(|e| panic!("{e}"));
+    let data = data.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["did", &data, "--outcome", "lemp", "--unit", "countyreal", "--time", "year"];
+        args.extend(["--cohort", "first.treat", "--method", "cs", "--format", "json"]);
+        args.extend_from_slice(extra);
+        json(&endline(&args))
+    };
+    let se = |v: &serde_json::Value, path: &[&str]| -> f64 {
+        let mut x = v;
+        for p in path {
+            x = &x[*p];
+        }
+        x["std_error"].as_f64().unwrap_or(f64::NAN)
+    };
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    let plain = run(&[]);
+    let own_psu = run(&["--psu", "countyreal"]);
+    let n: f64 = 500.0;
+    for path in [&["aggregate", "simple"][..], &["aggregate", "dynamic", "overall"], &["att_gt", "0"]] {
+        let path: Vec<&str> = path.to_vec();
+        let (a, b) = if path[0] == "att_gt" {
+            (
+                own_psu["att_gt"][0]["std_error"].as_f64().unwrap_or(0.0),
+                plain["att_gt"][0]["std_error"].as_f64().unwrap_or(1.0),
+            )
+        } else {
+            (se(&own_psu, &path), se(&plain, &path))
+        };
+        assert!(rel(a, b * (n / (n - 1.0)).sqrt()) < 1e-9, "{path:?}: {a} vs {b}");
+    }
+    let clustered = run(&["--cluster", "state"]);
+    let by_state = run(&["--psu", "state"]);
+    let g: f64 = 29.0; // states in mpdta
+    let (a, b) = (se(&by_state, &["aggregate", "simple"]), se(&clustered, &["aggregate", "simple"]));
+    assert!(rel(a, b * (g / (g - 1.0)).sqrt()) < 1e-9, "{a} vs {b}");
+    // Strata change the standard error, not the estimate.
+    let strat = run(&["--psu", "state", "--strata", "region"]);
+    assert_eq!(strat["aggregate"]["simple"]["att"], plain["aggregate"]["simple"]["att"]);
+    assert!(rel(se(&strat, &["aggregate", "simple"]), a) > 1e-6);
+    assert!(strat["pretrend_test"]["statistic"].is_f64());
+    // A design variable must be one value per unit.
+    let mut args = vec!["did", &data, "--outcome", "lemp", "--unit", "countyreal", "--time", "year"];
+    args.extend(["--cohort", "first.treat", "--psu", "wobble"]);
+    let o = endline(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("differs within unit"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -45,6 +45,7 @@ fn cs_options(control: ControlGroup) -> CsOptions {
         anticipation: 0,
         bootstrap: None,
         alpha: ALPHA,
+        survey: None,
     }
 }
 

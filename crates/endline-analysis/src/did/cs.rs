@@ -47,6 +47,10 @@ pub struct CsOptions {
     pub bootstrap: Option<(usize, u64)>,
     /// Significance level of intervals and bands.
     pub alpha: f64,
+    /// A sample design over the panel's units (in the panel's unit order): standard errors
+    /// are then the design's variance of the aggregated influence functions, summed within
+    /// PSUs and strata, instead of the unit or cluster sums.
+    pub survey: Option<std::sync::Arc<crate::sampling::Design>>,
 }
 
 impl Default for CsOptions {
@@ -58,6 +62,7 @@ impl Default for CsOptions {
             anticipation: 0,
             bootstrap: None,
             alpha: 0.05,
+            survey: None,
         }
     }
 }
@@ -246,13 +251,69 @@ fn cluster_sums(inf: &[f64], cluster: &[u32]) -> Vec<f64> {
     s
 }
 
-/// Standard error from an influence function: sqrt(Σψ²)/n, or with clusters
-/// sqrt(Σ_c (Σ_{i∈c} ψ_i)²)/n.
-fn se_of(inf: &[f64], cluster: Option<&[u32]>) -> f64 {
-    let n = inf.len() as f64;
-    match cluster {
-        None => inf.iter().map(|v| v * v).sum::<f64>().sqrt() / n,
-        Some(c) => cluster_sums(inf, c).iter().map(|v| v * v).sum::<f64>().sqrt() / n,
+/// How a standard error is taken from an influence function ψ over the units used.
+enum Spread<'a> {
+    /// sqrt(Σψ²)/n (R did's analytic standard error), or with clusters
+    /// sqrt(Σ_c (Σ_{i∈c} ψ_i)²)/n.
+    Units(Option<&'a [u32]>),
+    /// The sample design's variance of the total of ψ/n: unit i of the estimation is unit
+    /// `units[i]` of the panel, over which the design is declared.
+    Design { design: &'a crate::sampling::Design, units: &'a [usize] },
+}
+
+impl Spread<'_> {
+    fn design_values(design: &crate::sampling::Design, units: &[usize], inf: &[f64]) -> (Vec<f64>, Vec<bool>) {
+        let n = inf.len() as f64;
+        let (mut z, mut present) = (vec![0.0; design.weights.len()], vec![false; design.weights.len()]);
+        for (&u, &v) in units.iter().zip(inf) {
+            z[u] = v / n;
+            present[u] = true;
+        }
+        (z, present)
+    }
+
+    fn se(&self, inf: &[f64]) -> Result<f64> {
+        let n = inf.len() as f64;
+        Ok(match self {
+            Spread::Units(None) => inf.iter().map(|v| v * v).sum::<f64>().sqrt() / n,
+            Spread::Units(Some(c)) => cluster_sums(inf, c).iter().map(|v| v * v).sum::<f64>().sqrt() / n,
+            Spread::Design { design, units } => {
+                let (z, present) = Self::design_values(design, units, inf);
+                design.variance(&z, &present).map_err(AnalysisError::Invalid)?.sqrt()
+            }
+        })
+    }
+
+    /// n times the covariance matrix of several estimates (the pre-test's V).
+    fn covariance(&self, infs: &[&[f64]], n: usize) -> Result<Array2<f64>> {
+        let m = infs.len();
+        let mut v = Array2::<f64>::zeros((m, m));
+        match self {
+            Spread::Units(cluster) => {
+                let sums: Vec<std::borrow::Cow<'_, [f64]>> = match cluster {
+                    None => infs.iter().map(|&f| f.into()).collect(),
+                    Some(cl) => infs.iter().map(|f| cluster_sums(f, cl).into()).collect(),
+                };
+                for a in 0..m {
+                    for b in 0..=a {
+                        let s: f64 = sums[a].iter().zip(sums[b].iter()).map(|(x, y)| x * y).sum::<f64>() / n as f64;
+                        v[[a, b]] = s;
+                        v[[b, a]] = s;
+                    }
+                }
+            }
+            Spread::Design { design, units } => {
+                let present = Self::design_values(design, units, infs.first().copied().unwrap_or_default()).1;
+                let zs: Vec<Vec<f64>> = infs.iter().map(|f| Self::design_values(design, units, f).0).collect();
+                let cov = design.covariance(&zs, &present).map_err(AnalysisError::Invalid)?;
+                for a in 0..m {
+                    for b in 0..m {
+                        v[[a, b]] = cov[a][b] * n as f64;
+                    }
+                }
+            }
+        }
+        Ok(v)
     }
 }
 
@@ -287,6 +348,24 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
             })
             .collect()
     });
+    let spread = match &opts.survey {
+        Some(design) => {
+            if design.weights.len() != panel.n_units() {
+                return Err(AnalysisError::Invalid(format!(
+                    "the sample design covers {} units, the panel has {}",
+                    design.weights.len(),
+                    panel.n_units()
+                )));
+            }
+            if opts.bootstrap.is_some() {
+                return Err(AnalysisError::Invalid(
+                    "the multiplier bootstrap ignores a sample design: use analytic standard errors with it".into(),
+                ));
+            }
+            Spread::Design { design, units: &units }
+        }
+        None => Spread::Units(cluster.as_deref()),
+    };
     let mut groups: Vec<i64> = cohort.iter().copied().filter(|g| *g > 0).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -398,7 +477,7 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
             group: g,
             time: periods[cur],
             att: est.att,
-            std_error: se_of(&inf, cluster.as_deref()),
+            std_error: spread.se(&inf)?,
             conf_low: 0.0,
             conf_high: 0.0,
             post,
@@ -555,18 +634,8 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         // clustering to the bootstrap); with households clustered in counties, that
         // rejects far too often.
         let m = pre.len();
-        let sums: Vec<std::borrow::Cow<'_, [f64]>> = match &cluster {
-            None => pre.iter().map(|&c| infs[c].as_slice().into()).collect(),
-            Some(cl) => pre.iter().map(|&c| cluster_sums(&infs[c], cl).into()).collect(),
-        };
-        let mut v = Array2::<f64>::zeros((m, m));
-        for a in 0..m {
-            for b in 0..=a {
-                let s: f64 = sums[a].iter().zip(sums[b].iter()).map(|(x, y)| x * y).sum::<f64>() / n as f64;
-                v[[a, b]] = s;
-                v[[b, a]] = s;
-            }
-        }
+        let pre_infs: Vec<&[f64]> = pre.iter().map(|&c| infs[c].as_slice()).collect();
+        let v = spread.covariance(&pre_infs, n)?;
         let theta: Vec<f64> = pre.iter().map(|&c| att[c]).collect();
         match crate::inference::quadratic_form(v.view(), &theta) {
             Some(q) => {
@@ -598,18 +667,18 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         cell.conf_low = cell.att - crit * cell.std_error;
         cell.conf_high = cell.att + crit * cell.std_error;
     }
-    let effect = |(est, inf): &(f64, Vec<f64>)| -> Effect {
-        let se = se_of(inf, c);
-        Effect { att: *est, std_error: se, conf_low: est - z * se, conf_high: est + z * se }
+    let effect = |(est, inf): &(f64, Vec<f64>)| -> Result<Effect> {
+        let se = spread.se(inf)?;
+        Ok(Effect { att: *est, std_error: se, conf_low: est - z * se, conf_high: est + z * se })
     };
-    let by = |v: &[(i64, (f64, Vec<f64>))]| -> Vec<AggregateBy> {
-        v.iter().map(|(i, p)| AggregateBy { index: *i, effect: effect(p) }).collect()
+    let by = |v: &[(i64, (f64, Vec<f64>))]| -> Result<Vec<AggregateBy>> {
+        v.iter().map(|(i, p)| Ok(AggregateBy { index: *i, effect: effect(p)? })).collect()
     };
     Ok(CsResult {
-        simple: effect(&simple),
-        dynamic: Aggregate { overall: effect(&dynamic_overall), by: by(&dynamic_by) },
-        group: Aggregate { overall: effect(&group_overall), by: by(&group_by) },
-        calendar: Aggregate { overall: effect(&calendar_overall), by: by(&calendar_by) },
+        simple: effect(&simple)?,
+        dynamic: Aggregate { overall: effect(&dynamic_overall)?, by: by(&dynamic_by)? },
+        group: Aggregate { overall: effect(&group_overall)?, by: by(&group_by)? },
+        calendar: Aggregate { overall: effect(&calendar_overall)?, by: by(&calendar_by)? },
         att_gt: cells,
         pretrend_test,
         n_units: n,
