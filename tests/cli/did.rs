@@ -155,11 +155,11 @@ fn callaway_santanna_under_a_sample_design() {
     let dir = scratch("did-design");
     let text = std::fs::read_to_string(crate::root().join(MPDTA)).unwrap_or_default();
     let mut lines = text.lines();
-    let mut out = format!("{},state,region,wobble\n", lines.next().unwrap_or_default());
+    let mut out = format!("{},state,region,wobble,r1,r2\n", lines.next().unwrap_or_default());
     for (i, line) in lines.enumerate() {
         let county: i64 = line.split(',').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         let state = county / 1000;
-        out.push_str(&format!("{line},{state},{},{}\n", if state < 30 { "west" } else { "east" }, i % 2));
+        out.push_str(&format!("{line},{state},{},{},1,1\n", if state < 30 { "west" } else { "east" }, i % 2));
     }
     let data = dir.join("mpdta-design.csv");
     std::fs::write(&data, out).unwrap_or_else(|e| panic!("{e}"));
@@ -213,4 +213,11 @@ fn callaway_santanna_under_a_sample_design() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // Replicate weights are refused, not ignored.
+    let mut args = vec!["did", &data, "--outcome", "lemp", "--unit", "countyreal", "--time", "year"];
+    args.extend(["--cohort", "first.treat", "--repweights", "r", "--rep-type", "jk1"]);
+    let o = endline(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("replicate weights are not available"), "{err}");
 }

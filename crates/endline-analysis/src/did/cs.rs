@@ -362,6 +362,13 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
                     "the multiplier bootstrap ignores a sample design: use analytic standard errors with it".into(),
                 ));
             }
+            if design.replicates.is_some() {
+                return Err(AnalysisError::Invalid(
+                    "replicate weights are not available for Callaway & Sant'Anna yet: declare the design by strata, \
+                     PSUs and FPCs"
+                        .into(),
+                ));
+            }
             Spread::Design { design, units: &units }
         }
         None => Spread::Units(cluster.as_deref()),
