@@ -9,12 +9,11 @@ use endline_analysis::did::drdid::EstMethod;
 use endline_analysis::did::panel::{self, PanelSpec};
 use endline_analysis::did::twfe::{self, EventCoefficient, RegressionOptions, WaldTest};
 use endline_analysis::did::{bacon, sa};
-use endline_analysis::sampling::Design;
 use endline_analysis::{AnalysisError, FeolsFit};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::design_args::{DesignArgs, codes};
+use crate::design_args::DesignArgs;
 use crate::estimate::{sig, table};
 use crate::output::{error, print};
 
@@ -241,52 +240,6 @@ fn cs_table(r: &CsResult) -> String {
     out
 }
 
-/// The sample design over the panel's units, in its unit order: each unit's design
-/// columns (one value per unit, checked) from its first row. Weights the design makes from
-/// its FPCs become the panel's unit weights (column `design_weight`).
-fn unit_design(df: &mut polars::prelude::DataFrame, spec: &mut PanelSpec, args: &DidArgs) -> Result<Design, String> {
-    let p = panel::build(df, spec).map_err(|e| e.to_string())?;
-    let units = codes(df, &spec.unit)?;
-    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (r, u) in units.iter().enumerate() {
-        if let Some(u) = u {
-            first.entry(u.as_str()).or_insert(r);
-        }
-    }
-    let labels: Vec<String> = p.units.iter().map(ToString::to_string).collect();
-    let rows: Vec<usize> = labels
-        .iter()
-        .map(|l| first.get(l.as_str()).copied().ok_or_else(|| format!("unit `{l}` has no row")))
-        .collect::<Result<_, _>>()?;
-    let d = &args.design;
-    for col in [d.strata.as_ref(), d.psu.as_ref(), d.ssu.as_ref()].into_iter().flatten().chain(&d.fpc) {
-        let values = codes(df, col)?;
-        for (r, u) in units.iter().enumerate() {
-            let Some(&at) = u.as_deref().and_then(|u| first.get(u)) else { continue };
-            if values[r] != values[at] {
-                return Err(format!(
-                    "`{col}` differs within unit `{}` (rows {} and {}): a design variable must be one value per unit",
-                    u.as_deref().unwrap_or_default(),
-                    at + 1,
-                    r + 1
-                ));
-            }
-        }
-    }
-    let idx =
-        polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as polars::prelude::IdxSize).collect());
-    let unit_df = df.take(&idx).map_err(|e| e.to_string())?;
-    let design = d.design(&unit_df, args.weights.as_deref())?;
-    if args.weights.is_none() && design.weights.iter().any(|w| *w != 1.0) {
-        let by_label: std::collections::HashMap<&str, f64> =
-            labels.iter().map(String::as_str).zip(design.weights.iter().copied()).collect();
-        let w: Vec<Option<f64>> = units.iter().map(|u| u.as_deref().and_then(|u| by_label.get(u).copied())).collect();
-        df.with_column(polars::prelude::Column::new("design_weight".into(), w)).map_err(|e| e.to_string())?;
-        spec.weights = Some("design_weight".into());
-    }
-    Ok(design)
-}
-
 pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
     let reps = match crate::limits::draws(args.bootstrap_reps, "--bootstrap-reps", args.allow_large) {
         Ok(n) => n,
@@ -313,7 +266,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             );
             return Ok(Outcome::Failure);
         }
-        match unit_design(&mut df, &mut spec, args) {
+        match args.design.spec().and_then(|d| d.for_panel(&mut df, &mut spec)) {
             Ok(d) => Some(std::sync::Arc::new(d)),
             Err(e) => {
                 error!("{}: {e}", args.data.display());

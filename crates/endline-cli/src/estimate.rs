@@ -7,6 +7,8 @@ use clap::{Args, ValueEnum};
 use endline_analysis::{AnalysisError, FeolsFit, FeolsSpec, Vcov, WildBootstrap, WildWeights, demean::DemeanOptions};
 
 use crate::Outcome;
+use endline_analysis::sampling::DESIGN_WEIGHT;
+
 use crate::design_args::DesignArgs;
 use crate::output::{error, print};
 
@@ -77,9 +79,6 @@ pub struct EstimateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
-
-/// The column the design's own weights (from its FPCs) are given to the regression in.
-const DESIGN_WEIGHT: &str = "design_weight";
 
 /// Renders an estimation error; formula errors get a caret under the formula.
 fn report_error(formula: &str, e: &AnalysisError) -> String {

@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use endline_analysis::sampling::{Domain, Estimate, Statistic, Target, estimate};
 
 use crate::Outcome;
-use crate::design_args::{DesignArgs, codes, numbers};
+use endline_analysis::sampling::{codes, numbers};
+
+use crate::design_args::DesignArgs;
 use crate::output::{error, print};
 
 /// Arguments of `endline tabulate`.

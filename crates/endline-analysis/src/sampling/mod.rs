@@ -2,8 +2,10 @@
 //! finite-population corrections, weights, or replicate weights) and the descriptive
 //! [`estimate`]s a statistics office publishes, verified against R's survey package.
 
+mod columns;
 mod design;
 mod estimate;
 
+pub use columns::{DESIGN_WEIGHT, DesignSpec, ReplicateSpec, codes, numbers};
 pub use design::{Design, DesignColumns, LonelyPsu, RepType, Replicates};
 pub use estimate::{Domain, Estimate, Statistic, Target, estimate};

@@ -1,0 +1,187 @@
+//! A design declared by column names (strata, PSUs, SSUs, FPCs, replicate weights), read
+//! from a table into a [`Design`]: over its rows, or over a panel's units.
+
+use polars::prelude::*;
+
+use super::design::{Design, DesignColumns, LonelyPsu, RepType, Replicates};
+use crate::did::panel::{self, PanelSpec};
+
+/// Replicate weights by name: the columns `PREFIX1`, `PREFIX2`, …
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicateSpec {
+    /// The columns' prefix.
+    pub prefix: String,
+    /// The method.
+    pub kind: RepType,
+    /// The overall scale (None: the method's).
+    pub scale: Option<f64>,
+    /// Per-replicate scales.
+    pub rscales: Option<Vec<f64>>,
+    /// Centre at the full-sample estimate.
+    pub mse: bool,
+}
+
+/// A sample design by column names.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DesignSpec {
+    /// First-stage strata.
+    pub strata: Option<String>,
+    /// Primary sampling units.
+    pub psu: Option<String>,
+    /// Secondary sampling units.
+    pub ssu: Option<String>,
+    /// Finite-population corrections, one column per stage.
+    pub fpc: Vec<String>,
+    /// What a lonely PSU contributes.
+    pub lonely: LonelyPsu,
+    /// Replicate weights.
+    pub replicates: Option<ReplicateSpec>,
+}
+
+/// The column a design's own weights (from its FPCs) are given to a panel in.
+pub const DESIGN_WEIGHT: &str = "design_weight";
+
+/// A column as numbers (missing: None); the error names the column.
+pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
+    let c = df.column(name).map_err(|_| no_column(df, name))?;
+    let s = c.as_materialized_series();
+    if matches!(s.dtype(), DataType::String) {
+        return Err(format!("`{name}` holds text, not numbers"));
+    }
+    let f = s.cast(&DataType::Float64).map_err(|e| format!("`{name}`: {e}"))?;
+    Ok(f.f64().map_err(|e| format!("`{name}`: {e}"))?.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
+}
+
+/// A column as text codes (numbers written as they print); missing: None.
+pub fn codes(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, String> {
+    let c = df.column(name).map_err(|_| no_column(df, name))?;
+    let s = c.as_materialized_series().cast(&DataType::String).map_err(|e| format!("`{name}`: {e}"))?;
+    Ok(s.str().map_err(|e| format!("`{name}`: {e}"))?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+fn no_column(df: &DataFrame, name: &str) -> String {
+    let names: Vec<&str> = df.get_column_names().into_iter().map(|n| n.as_str()).collect();
+    match endline_diag::suggest(name, names.iter().copied()) {
+        Some(s) => format!("no column `{name}` in the data (did you mean `{s}`?)"),
+        None => format!("no column `{name}` in the data"),
+    }
+}
+
+/// Every value present, or an error naming the first missing row.
+fn complete<T>(values: Vec<Option<T>>, name: &str, role: &str) -> Result<Vec<T>, String> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(r, v)| {
+            v.ok_or_else(|| format!("row {}: the {role} `{name}` is missing (design variables may not be)", r + 1))
+        })
+        .collect()
+}
+
+impl DesignSpec {
+    /// Whether anything is declared.
+    pub fn declared(&self) -> bool {
+        self.strata.is_some() || self.psu.is_some() || !self.fpc.is_empty() || self.replicates.is_some()
+    }
+
+    /// The design over `df`'s rows, with the sampling weights in column `weights`.
+    pub fn build(&self, df: &DataFrame, weights: Option<&str>) -> Result<Design, String> {
+        let n = df.height();
+        let cols = DesignColumns {
+            weights: weights.map(|w| numbers(df, w).and_then(|v| complete(v, w, "weight"))).transpose()?,
+            strata: self.strata.as_deref().map(|s| codes(df, s).and_then(|v| complete(v, s, "stratum"))).transpose()?,
+            psu: self.psu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "PSU"))).transpose()?,
+            ssu: self.ssu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "SSU"))).transpose()?,
+            fpc: self
+                .fpc
+                .iter()
+                .map(|f| numbers(df, f).and_then(|v| complete(v, f, "FPC")))
+                .collect::<Result<_, _>>()?,
+        };
+        if self.replicates.is_some() && (cols.strata.is_some() || cols.psu.is_some() || !cols.fpc.is_empty()) {
+            return Err(
+                "replicate weights carry the design: declare them with the weights only, not with strata, PSUs or \
+                 FPCs"
+                    .into(),
+            );
+        }
+        let mut design = Design::new(n, cols, self.lonely)?;
+        if let Some(rep) = &self.replicates {
+            let prefix = &rep.prefix;
+            let mut found: Vec<(u64, String)> = df
+                .get_column_names()
+                .into_iter()
+                .filter_map(|c| {
+                    let rest = c.as_str().strip_prefix(prefix.as_str())?;
+                    let k = rest.parse::<u64>().ok().filter(|_| rest.chars().all(|ch| ch.is_ascii_digit()))?;
+                    Some((k, c.to_string()))
+                })
+                .collect();
+            found.sort();
+            if found.len() < 2 {
+                return Err(format!(
+                    "replicate weights `{prefix}`: found {} columns named {prefix}1, {prefix}2, …",
+                    found.len()
+                ));
+            }
+            let weights = found
+                .iter()
+                .map(|(_, c)| numbers(df, c).and_then(|v| complete(v, c, "replicate weight")))
+                .collect::<Result<Vec<_>, _>>()?;
+            design.replicates = Some(Replicates {
+                weights,
+                kind: rep.kind,
+                scale: rep.scale,
+                rscales: rep.rscales.clone(),
+                mse: rep.mse,
+            });
+        }
+        Ok(design)
+    }
+
+    /// The design over the units of the panel `spec` builds from `df` (in the panel's unit
+    /// order): each unit's design columns (checked to be one value per unit) from its first
+    /// row. When the design makes its own weights (from population counts) and `spec` has
+    /// none, they become the panel's unit weights, in the column [`DESIGN_WEIGHT`].
+    pub fn for_panel(&self, df: &mut DataFrame, spec: &mut PanelSpec) -> Result<Design, String> {
+        let p = panel::build(df, spec).map_err(|e| e.to_string())?;
+        let units = codes(df, &spec.unit)?;
+        let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (r, u) in units.iter().enumerate() {
+            if let Some(u) = u {
+                first.entry(u.as_str()).or_insert(r);
+            }
+        }
+        let labels: Vec<String> = p.units.iter().map(ToString::to_string).collect();
+        let rows: Vec<usize> = labels
+            .iter()
+            .map(|l| first.get(l.as_str()).copied().ok_or_else(|| format!("unit `{l}` has no row")))
+            .collect::<Result<_, _>>()?;
+        for col in [self.strata.as_ref(), self.psu.as_ref(), self.ssu.as_ref()].into_iter().flatten().chain(&self.fpc) {
+            let values = codes(df, col)?;
+            for (r, u) in units.iter().enumerate() {
+                let Some(&at) = u.as_deref().and_then(|u| first.get(u)) else { continue };
+                if values[r] != values[at] {
+                    return Err(format!(
+                        "`{col}` differs within unit `{}` (rows {} and {}): a design variable must be one value per unit",
+                        u.as_deref().unwrap_or_default(),
+                        at + 1,
+                        r + 1
+                    ));
+                }
+            }
+        }
+        let idx = IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as IdxSize).collect());
+        let unit_df = df.take(&idx).map_err(|e| e.to_string())?;
+        let design = self.build(&unit_df, spec.weights.as_deref())?;
+        if spec.weights.is_none() && design.weights.iter().any(|w| *w != 1.0) {
+            let by_label: std::collections::HashMap<&str, f64> =
+                labels.iter().map(String::as_str).zip(design.weights.iter().copied()).collect();
+            let w: Vec<Option<f64>> =
+                units.iter().map(|u| u.as_deref().and_then(|u| by_label.get(u).copied())).collect();
+            df.with_column(Column::new(DESIGN_WEIGHT.into(), w)).map_err(|e| e.to_string())?;
+            spec.weights = Some(DESIGN_WEIGHT.into());
+        }
+        Ok(design)
+    }
+}
