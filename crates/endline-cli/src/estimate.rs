@@ -4,11 +4,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use endline_analysis::sampling::DESIGN_WEIGHT;
 use endline_analysis::{AnalysisError, FeolsFit, FeolsSpec, Vcov, WildBootstrap, WildWeights, demean::DemeanOptions};
 
 use crate::Outcome;
-use endline_analysis::sampling::DESIGN_WEIGHT;
-
 use crate::design_args::DesignArgs;
 use crate::output::{error, print};
 

@@ -5,11 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use endline_analysis::sampling::{Domain, Estimate, Statistic, Target, estimate};
+use endline_analysis::sampling::{Domain, Estimate, Statistic, Target, codes, estimate, numbers};
 
 use crate::Outcome;
-use endline_analysis::sampling::{codes, numbers};
-
 use crate::design_args::DesignArgs;
 use crate::output::{error, print};
 
