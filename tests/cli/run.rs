@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::{root, scratch};
+use crate::{root, scratch, stdout};
 
 /// A small version of the example plan: 24 counties, five households each,
 /// four waves. The title carries markup that must come out escaped.
@@ -423,4 +423,60 @@ fn an_outcome_in_levels_is_not_reported_in_log_points() {
     assert_eq!(html.matches("effect (log points (of 1 + y))").count(), 1, "one event study on the log scale");
     assert_eq!(html.matches("effect (CNY)").count(), 1, "one event study in yuan");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue #21: a plan that declares its sample design (`design:`) gets design-based
+/// standard errors in results.json and the report, with each headline estimate's design
+/// effect. With PSUs and no strata or FPC, the design variance is the clustered one times
+/// G/(G−1) (24 counties), exactly; strata change it. A design name that is neither a
+/// household question nor a unit attribute is diagnosed at its line.
+#[test]
+fn a_declared_sample_design_gives_design_based_errors() {
+    let se = |dir: &Path| -> (f64, Value) {
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("out/small/results.json")).unwrap_or_default())
+                .unwrap_or(Value::Null);
+        (results["outcomes"][0]["cs"]["simple"]["std_error"].as_f64().unwrap_or(f64::NAN), results)
+    };
+    let plain = study("run-design-plain", SMALL);
+    let o = run_in(&plain, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (clustered, r0) = se(&plain);
+    assert!(r0["outcomes"][0]["cs"]["design_effect"].is_null());
+
+    let psu = study("run-design-psu", &format!("{SMALL}design: {{psu: county_id}}\n"));
+    let o = run_in(&psu, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (by_psu, r1) = se(&psu);
+    let g: f64 = 24.0;
+    assert!(((by_psu / clustered) - (g / (g - 1.0)).sqrt()).abs() < 1e-9, "{by_psu} vs {clustered}");
+    assert_eq!(r1["outcomes"][0]["cs"]["simple"]["att"], r0["outcomes"][0]["cs"]["simple"]["att"]);
+    assert_eq!(r1["plan"]["design"]["psu"], "county_id");
+
+    let strat = study(
+        "run-design-strata",
+        &format!("{SMALL}design: {{strata: corridor, psu: county_id, lonely_psu: adjust}}\n"),
+    );
+    let o = run_in(&strat, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (stratified, r2) = se(&strat);
+    assert!((stratified - by_psu).abs() > 1e-9);
+    let deff = r2["outcomes"][0]["cs"]["design_effect"].as_f64().unwrap_or(f64::NAN);
+    assert!(deff.is_finite() && deff > 0.0, "{deff}");
+    let md = std::fs::read_to_string(strat.join("out/small/report.md")).unwrap_or_default();
+    assert!(
+        md.contains("**Sample design.**") && md.contains("within strata (corridor)"),
+        "{}",
+        section(&md, "Methods")
+    );
+    assert!(md.contains(&format!("design effect {deff:.2}")), "{md}");
+
+    let bad = study("run-design-bad", &format!("{SMALL}design: {{strata: provnce, psu: county_id}}\n"));
+    let o = run_in(&bad, &["validate", "analysis/small.yaml"]);
+    let err = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("small.yaml:") && err.contains("provnce"), "{err}");
+    for d in [plain, psu, strat, bad] {
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

@@ -238,7 +238,7 @@ pub(crate) fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut
     }
     if plan.level == Level::Unit {
         let at_unit = |s: &Sp<String>| attributes.contains(&s.v) || s.v == plan.unit.question;
-        for s in refs.subgroups.iter().chain(&refs.cluster) {
+        for s in refs.subgroups.iter().chain(&refs.cluster).chain(&refs.design) {
             if top.contains_key(s.v.as_str()) && !at_unit(s) {
                 diags.push(
                     Diagnostic::error(

@@ -228,6 +228,25 @@ pub struct Plan {
     /// The file holding the pseudonym secret, for field data whose survey key is personal
     /// data (`pii: true`).
     pub pii_secret: Option<PathBuf>,
+    /// How the households were sampled (`design:`): standard errors are then design-based.
+    pub design: Option<SampleDesign>,
+}
+
+/// A sample design, by the names of survey questions or unit attributes (`design:` in the
+/// plan: the design belongs to the sample, which a plan describes, not to the
+/// questionnaire, which several samples may share).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleDesign {
+    /// First-stage strata (provinces, urban/rural).
+    pub strata: Option<String>,
+    /// Primary sampling units (villages, enumeration areas).
+    pub psu: Option<String>,
+    /// Secondary sampling units within PSUs.
+    pub ssu: Option<String>,
+    /// Finite-population corrections, one per stage: population counts or fractions.
+    pub fpc: Vec<String>,
+    /// What a stratum with one PSU contributes: fail, remove, certainty, adjust, average.
+    pub lonely_psu: String,
 }
 
 /// The result of validating a plan: the plan when there are no errors, every diagnostic
@@ -266,6 +285,7 @@ const TOP_KEYS: &[&str] = &[
     "correction",
     "report",
     "pii_secret",
+    "design",
 ];
 const SIMULATE_KEYS: &[&str] = &[
     "seed",
@@ -309,6 +329,8 @@ pub(crate) struct Refs {
     /// Subgroups, the cluster and the unit question, for the level checks.
     pub(crate) subgroups: Vec<Sp<String>>,
     pub(crate) cluster: Option<Sp<String>>,
+    /// The design's names, for the level checks.
+    pub(crate) design: Vec<Sp<String>>,
     pub(crate) unit: Option<Sp<String>>,
     pub(crate) covariates: Vec<Sp<String>>,
     files: Vec<(Sp<String>, PathBuf)>,
@@ -637,6 +659,69 @@ impl PlanReader<'_, '_> {
         })
     }
 
+    /// The `design:` block; its names are checked as covariates are (a household question
+    /// or a unit attribute, at the plan's level).
+    fn design(&mut self, node: &Node) -> Option<SampleDesign> {
+        let m = self.mapping(node, "`design`")?;
+        let mut d = SampleDesign { lonely_psu: "fail".into(), ..SampleDesign::default() };
+        let keys = ["strata", "psu", "ssu", "fpc", "lonely_psu"];
+        let mut ssu_span = None;
+        let mut fpc_spans = Vec::new();
+        for (k, v) in self.r.fields(m, &keys, "`design`") {
+            match k.as_str() {
+                "lonely_psu" => {
+                    let options = [
+                        ("fail", "fail"),
+                        ("remove", "remove"),
+                        ("certainty", "certainty"),
+                        ("adjust", "adjust"),
+                        ("average", "average"),
+                    ];
+                    if let Some(o) = self.one_of(v, "`design.lonely_psu`", &options) {
+                        d.lonely_psu = o.to_string();
+                    }
+                }
+                "fpc" => {
+                    let names = match v {
+                        Node::Sequence(_) => self.strings(v, "`design.fpc`"),
+                        _ => self.r.string(v, "`design.fpc`").into_iter().collect(),
+                    };
+                    fpc_spans = names.iter().map(|s| s.span).collect();
+                    d.fpc = names.iter().map(|s| s.v.clone()).collect();
+                    self.refs.design.extend(names.iter().cloned());
+                    self.refs.covariates.extend(names);
+                }
+                key => {
+                    if let Some(s) = self.r.string(v, &format!("`design.{key}`")) {
+                        let slot = match key {
+                            "strata" => &mut d.strata,
+                            "psu" => &mut d.psu,
+                            _ => {
+                                ssu_span = Some(s.span);
+                                &mut d.ssu
+                            }
+                        };
+                        *slot = Some(s.v.clone());
+                        self.refs.design.push(s.clone());
+                        self.refs.covariates.push(s);
+                    }
+                }
+            }
+        }
+        if let (Some(span), None) = (ssu_span, &d.psu) {
+            self.error(codes::INVALID_VALUE, span, "`design.ssu` needs `design.psu`: SSUs lie within PSUs".into());
+        }
+        let stages = 1 + usize::from(d.ssu.is_some());
+        if let Some(span) = fpc_spans.get(stages) {
+            self.error(
+                codes::INVALID_VALUE,
+                *span,
+                format!("{} FPCs for a design of {stages} stage(s): one per stage", d.fpc.len()),
+            );
+        }
+        Some(d)
+    }
+
     fn unit(&mut self, node: &Node) -> Option<Unit> {
         let m = self.mapping(node, "`unit`")?;
         self.required(m, &["question", "name", "plural"], "`unit`");
@@ -801,6 +886,7 @@ impl PlanReader<'_, '_> {
             correction: Correction::Bh,
             templates: Vec::new(),
             pii_secret: None,
+            design: None,
         };
         for (k, v) in self.r.fields(m, TOP_KEYS, "a plan") {
             let text = |r: &mut Self, what: &str| r.r.string(v, what).map(|s| s.v).unwrap_or_default();
@@ -833,6 +919,7 @@ impl PlanReader<'_, '_> {
                         plan.unit = u;
                     }
                 }
+                "design" => plan.design = self.design(v),
                 "cluster" => {
                     if let Some(s) = self.r.string(v, "`cluster`") {
                         plan.cluster = Some(s.v.clone());
@@ -1016,6 +1103,7 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             outcomes: Vec::new(),
             subgroups: Vec::new(),
             cluster: None,
+            design: Vec::new(),
             unit: None,
             covariates: Vec::new(),
             files: Vec::new(),

@@ -13,7 +13,7 @@ use endline_survey::Survey;
 use crate::estimate::balance;
 use crate::ingest::Ingested;
 use crate::panel::{AnalysisPanel, COHORT, PROGRAMME};
-use crate::results::{CohortCount, OutcomeResults, PlanInfo, Sample, StudyResults, SurveyInfo, UnitInfo};
+use crate::results::{CohortCount, DesignInfo, OutcomeResults, PlanInfo, Sample, StudyResults, SurveyInfo, UnitInfo};
 use crate::{ALPHA, LEVEL, RunError, SCHEMA_VERSION};
 
 /// The study's results.
@@ -69,6 +69,13 @@ pub fn results(
             subgroups: plan.subgroups.clone(),
             correction: plan.correction,
             simulated: matches!(plan.data, Data::Simulate(_)),
+            design: plan.design.as_ref().map(|d| DesignInfo {
+                strata: d.strata.clone(),
+                psu: d.psu.clone(),
+                ssu: d.ssu.clone(),
+                fpc: d.fpc.clone(),
+                lonely_psu: d.lonely_psu.clone(),
+            }),
         },
         survey: SurveyInfo {
             id: survey.id().to_string(),

@@ -13,6 +13,7 @@ use endline_analysis::did::drdid::EstMethod;
 use endline_analysis::did::panel::{self, Panel, PanelSpec};
 use endline_analysis::did::{sa, twfe};
 use endline_analysis::inference::chi2_p_value;
+use endline_analysis::sampling::DesignSpec;
 use endline_analysis::{AnalysisError, Vcov};
 use endline_plan::Plan;
 use endline_plan::plan::{ControlGroup, Estimator, Level, Outcome, OutcomeType, Source, Transform};
@@ -31,6 +32,18 @@ pub(crate) fn control_name(c: ControlGroup) -> &'static str {
     match c {
         ControlGroup::Never => "never-treated",
         ControlGroup::Notyet => "not-yet-treated",
+    }
+}
+
+/// The plan's design by names, as the analysis crate reads it.
+fn design_spec(d: &endline_plan::plan::SampleDesign) -> DesignSpec {
+    DesignSpec {
+        strata: d.strata.clone(),
+        psu: d.psu.clone(),
+        ssu: d.ssu.clone(),
+        fpc: d.fpc.clone(),
+        lonely: d.lonely_psu.parse().unwrap_or_default(),
+        replicates: None,
     }
 }
 
@@ -102,8 +115,32 @@ pub fn outcome(
         weights: weights.clone(),
         cluster: Some(p.cluster.clone()),
     };
+    // Under a sample design, the design over the panel's units; its own weights (from its
+    // FPCs) become the panel's when the plan has none.
+    let mut design_df = df.clone();
+    let mut main_spec = spec(&plan.covariates);
+    let survey_design = match &plan.design {
+        Some(d) => Some(std::sync::Arc::new(
+            design_spec(d)
+                .for_panel(&mut design_df, &mut main_spec)
+                .map_err(|e| RunError::Data(format!("the sample design (`design:`): {e}")))?,
+        )),
+        None => None,
+    };
+    let df = &design_df;
+    let spec = |covariates: &[String]| PanelSpec { covariates: covariates.to_vec(), ..main_spec.clone() };
+    let with_design = |control| CsOptions { survey: survey_design.clone(), ..cs_options(control) };
     let main_panel = panel::build(df, &spec(&plan.covariates))?;
-    let main = cs::estimate(&main_panel, &cs_options(plan.control))?;
+    let main = cs::estimate(&main_panel, &with_design(plan.control))?;
+    // The design effect: against the same estimate with units as if drawn independently.
+    let design_effect = match &survey_design {
+        Some(_) => {
+            let plain = panel::build(df, &PanelSpec { cluster: None, ..spec(&plan.covariates) })
+                .and_then(|pl| cs::estimate(&pl, &cs_options(plan.control)))?;
+            Some((main.simple.std_error / plain.simple.std_error).powi(2)).filter(|d| d.is_finite())
+        }
+        None => None,
+    };
     let p_main = p_value(&main.simple);
     let mut robust = Vec::new();
     let other = match plan.control {
@@ -112,7 +149,7 @@ pub fn outcome(
     };
     let cs_row = |panel: Result<&Panel, AnalysisError>, control| {
         panel
-            .and_then(|pl| cs::estimate(pl, &cs_options(control)))
+            .and_then(|pl| cs::estimate(pl, &with_design(control)))
             .map(|r| (r.simple, r.pretrend_test.map(|t| t.p_value)))
     };
     robust.push(robustness(&format!("{} controls", control_name(other)), cs_row(Ok(&main_panel), other)));
@@ -183,6 +220,7 @@ pub fn outcome(
             pretrend_test: main.pretrend_test,
             n_units: main.n_units,
             cohorts: main.cohorts.clone(),
+            design_effect,
         },
         robustness: robust,
         bacon,

@@ -76,6 +76,19 @@ pub struct PlanInfo {
     pub correction: Correction,
     /// Whether the data are simulated.
     pub simulated: bool,
+    /// The sample design, when the plan declares one: every standard error of the
+    /// Callaway & Sant'Anna estimates is then design-based.
+    pub design: Option<DesignInfo>,
+}
+
+/// The plan's sample design, as the report names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesignInfo {
+    pub strata: Option<String>,
+    pub psu: Option<String>,
+    pub ssu: Option<String>,
+    pub fpc: Vec<String>,
+    pub lonely_psu: String,
 }
 
 /// The survey.
@@ -259,6 +272,9 @@ pub struct CsSummary {
     pub pretrend_test: Option<PreTest>,
     pub n_units: usize,
     pub cohorts: Vec<CohortSize>,
+    /// Under a sample design: the overall (simple) effect's design effect, its variance
+    /// against the same estimate's without the design (units as if drawn independently).
+    pub design_effect: Option<f64>,
 }
 
 /// Another specification's estimate, or why it has none.
