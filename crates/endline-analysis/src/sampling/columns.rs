@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::design::{Design, DesignColumns, LonelyPsu, RepType, Replicates};
+use super::design::{Design, DesignColumns, Factor, LonelyPsu, RepType, Replicates};
 use crate::did::panel::{self, PanelSpec};
 
 /// Replicate weights by name: the columns `PREFIX1`, `PREFIX2`, …
@@ -36,6 +36,25 @@ pub struct DesignSpec {
     pub lonely: LonelyPsu,
     /// Replicate weights.
     pub replicates: Option<ReplicateSpec>,
+}
+
+/// A design column as a [`Factor`] (integers and text read without copying each value);
+/// a missing value is an error naming its row.
+fn factor(df: &DataFrame, name: &str, role: &str) -> Result<Factor, String> {
+    let c = df.column(name).map_err(|_| no_column(df, name))?;
+    let s = c.as_materialized_series();
+    if s.null_count() > 0 {
+        let first = s.is_null().iter().position(|v| v == Some(true)).unwrap_or(0);
+        return Err(format!("row {}: the {role} `{name}` is missing (design variables may not be)", first + 1));
+    }
+    let err = |e: PolarsError| format!("`{name}`: {e}");
+    Ok(if s.dtype().is_integer() {
+        let ints = s.cast(&DataType::Int64).map_err(err)?;
+        Factor::of(ints.i64().map_err(err)?.iter().map(|v| v.unwrap_or(0)), |v| v.to_string())
+    } else {
+        let text = s.cast(&DataType::String).map_err(err)?;
+        Factor::of(text.str().map_err(err)?.iter().map(|v| v.unwrap_or_default()), str::to_string)
+    })
 }
 
 /// The column a design's own weights (from its FPCs) are given to a panel in.
@@ -89,9 +108,9 @@ impl DesignSpec {
         let n = df.height();
         let cols = DesignColumns {
             weights: weights.map(|w| numbers(df, w).and_then(|v| complete(v, w, "weight"))).transpose()?,
-            strata: self.strata.as_deref().map(|s| codes(df, s).and_then(|v| complete(v, s, "stratum"))).transpose()?,
-            psu: self.psu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "PSU"))).transpose()?,
-            ssu: self.ssu.as_deref().map(|p| codes(df, p).and_then(|v| complete(v, p, "SSU"))).transpose()?,
+            strata: self.strata.as_deref().map(|s| factor(df, s, "stratum")).transpose()?,
+            psu: self.psu.as_deref().map(|p| factor(df, p, "PSU")).transpose()?,
+            ssu: self.ssu.as_deref().map(|p| factor(df, p, "SSU")).transpose()?,
             fpc: self
                 .fpc
                 .iter()

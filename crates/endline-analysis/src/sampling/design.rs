@@ -105,29 +105,58 @@ pub struct DesignColumns {
     /// Sampling weights (None: from the FPCs, else 1).
     pub weights: Option<Vec<f64>>,
     /// Strata of the first stage.
-    pub strata: Option<Vec<String>>,
-    /// Primary sampling units (None: every row is its own).
-    pub psu: Option<Vec<String>>,
+    pub strata: Option<Factor>,
+    /// Primary sampling units (None: every row is its own); codes are read within strata.
+    pub psu: Option<Factor>,
     /// Secondary sampling units, within PSUs.
-    pub ssu: Option<Vec<String>>,
+    pub ssu: Option<Factor>,
     /// Finite-population corrections per stage: population counts (PSUs in the stratum,
     /// SSUs in the PSU) or, when every value is at most 1, sampling fractions.
     pub fpc: Vec<Vec<f64>>,
 }
 
-fn ids(values: &[String]) -> (Vec<usize>, Vec<String>) {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut names = Vec::new();
-    let ids = values
-        .iter()
-        .map(|v| {
-            *index.entry(v.as_str()).or_insert_with(|| {
-                names.push(v.clone());
-                names.len() - 1
+/// A categorical column: each row's code (0..levels) and each code's label.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Factor {
+    /// Each row's code.
+    pub codes: Vec<usize>,
+    /// Each code's label, in order of first appearance.
+    pub labels: Vec<String>,
+}
+
+impl Factor {
+    /// Codes in order of first appearance.
+    pub fn of_strings(values: &[String]) -> Factor {
+        Factor::of(values.iter().map(String::as_str), |v| v.to_string())
+    }
+
+    /// Codes of hashable values in order of first appearance, `label` naming each level.
+    pub fn of<T: std::hash::Hash + Eq + Copy>(values: impl Iterator<Item = T>, label: impl Fn(T) -> String) -> Factor {
+        let mut index: HashMap<T, usize> = HashMap::new();
+        let mut labels = Vec::new();
+        let codes = values
+            .map(|v| {
+                *index.entry(v).or_insert_with(|| {
+                    labels.push(label(v));
+                    labels.len() - 1
+                })
             })
+            .collect();
+        Factor { codes, labels }
+    }
+}
+
+/// Dense ids of the pairs (outer, inner): a code within another.
+fn nested(outer: &[usize], inner: &[usize]) -> Vec<usize> {
+    let mut index: HashMap<(usize, usize), usize> = HashMap::new();
+    outer
+        .iter()
+        .zip(inner)
+        .map(|(o, i)| {
+            let next = index.len();
+            *index.entry((*o, *i)).or_insert(next)
         })
-        .collect();
-    (ids, names)
+        .collect()
 }
 
 impl Stage {
@@ -188,25 +217,32 @@ impl Design {
     /// nested in strata, an FPC that varies within a stratum or is smaller than the
     /// sample, a weight that is not a positive number.
     pub fn new(rows: usize, cols: DesignColumns, lonely: LonelyPsu) -> Result<Design, String> {
-        let (stratum, stratum_names) = match &cols.strata {
-            Some(s) => ids(s),
+        let (stratum, stratum_names) = match cols.strata {
+            Some(f) => (f.codes, f.labels),
             None => (vec![0; rows], vec!["(all)".to_string()]),
         };
-        let (psu, psu_names) = match &cols.psu {
-            Some(p) => {
-                // A PSU code names a unit within its stratum.
-                let keyed: Vec<String> =
-                    p.iter().zip(&stratum).map(|(c, h)| format!("{}\u{1f}{c}", stratum_names[*h])).collect();
-                ids(&keyed)
-            }
-            None => ((0..rows).collect(), (0..rows).map(|r| r.to_string()).collect()),
+        // A PSU code names a unit within its stratum, an SSU code one within its PSU.
+        let psu = match &cols.psu {
+            Some(p) => nested(&stratum, &p.codes),
+            None => (0..rows).collect(),
         };
-        let mut stages = vec![Stage::new(stratum, stratum_names, psu.clone(), "PSU")?];
-        if let Some(s) = &cols.ssu {
-            let keyed: Vec<String> = s.iter().zip(&psu).map(|(c, p)| format!("{p}\u{1f}{c}")).collect();
-            let (ssu, _) = ids(&keyed);
-            stages.push(Stage::new(psu, psu_names, ssu, "SSU")?);
-        }
+        let psu_names = |psu: &[usize]| -> Vec<String> {
+            let n = psu.iter().max().map_or(0, |m| m + 1);
+            let mut names = vec![String::new(); n];
+            for (r, &c) in psu.iter().enumerate() {
+                if names[c].is_empty() {
+                    let code = cols.psu.as_ref().map_or_else(|| (r + 1).to_string(), |p| p.labels[p.codes[r]].clone());
+                    names[c] = format!("{code} (stratum {})", stratum_names[stratum[r]]);
+                }
+            }
+            names
+        };
+        let second = match &cols.ssu {
+            Some(s) => Some(Stage::new(psu.clone(), psu_names(&psu), nested(&psu, &s.codes), "SSU")?),
+            None => None,
+        };
+        let mut stages = vec![Stage::new(stratum, stratum_names, psu, "PSU")?];
+        stages.extend(second);
         if cols.fpc.len() > stages.len() {
             return Err(format!(
                 "{} FPC columns for a design of {} stage(s): give one per stage (--ssu declares the second)",
@@ -259,49 +295,43 @@ impl Design {
         (self.stages[0].sampled.len(), self.stages[0].cluster_stratum.len())
     }
 
-    /// The covariance matrix of the totals of several influence vectors (each pair from
-    /// the variances of their sum and of each: the variance is a quadratic form).
-    pub fn covariance(&self, zs: &[Vec<f64>], present: &[bool]) -> Result<Vec<Vec<f64>>, String> {
+    /// The covariance matrix of the totals of several influence vectors over the rows
+    /// where `present` is true (rows outside a domain count as absent, as R's subset
+    /// designs do): each stage's cluster totals, centred within strata, scaled by
+    /// n/(n−1) and the FPC (R's `svyrecvar`, for all the vectors at once).
+    pub fn covariance<Z: AsRef<[f64]>>(&self, zs: &[Z], present: &[bool]) -> Result<Vec<Vec<f64>>, String> {
+        let zs: Vec<&[f64]> = zs.iter().map(AsRef::as_ref).collect();
+        let rows: Vec<usize> = (0..present.len()).filter(|&r| present[r]).collect();
+        let m = self.multistage(0, &zs, &rows)?;
         let k = zs.len();
-        let var: Vec<f64> = zs.iter().map(|z| self.variance(z, present)).collect::<Result<_, _>>()?;
-        let mut cov = vec![vec![0.0; k]; k];
-        for a in 0..k {
-            cov[a][a] = var[a];
-            for b in 0..a {
-                let sum: Vec<f64> = zs[a].iter().zip(&zs[b]).map(|(x, y)| x + y).collect();
-                let c = (self.variance(&sum, present)? - var[a] - var[b]) / 2.0;
-                cov[a][b] = c;
-                cov[b][a] = c;
-            }
-        }
-        Ok(cov)
+        Ok((0..k).map(|a| (0..k).map(|b| m[a * k + b]).collect()).collect())
     }
 
     /// The linearisation variance of the total of `z` over the rows where `present` is
-    /// true (an estimator's weighted influence values; rows outside a domain count as
-    /// absent, as R's subset designs do).
+    /// true (an estimator's weighted influence values).
     pub fn variance(&self, z: &[f64], present: &[bool]) -> Result<f64, String> {
-        let rows: Vec<usize> = (0..z.len()).filter(|&r| present[r]).collect();
-        self.multistage(0, z, &rows)
+        Ok(self.covariance(&[z], present)?[0][0])
     }
 
-    fn multistage(&self, k: usize, z: &[f64], rows: &[usize]) -> Result<f64, String> {
-        let stage = &self.stages[k];
-        let mut v = self.onestage(stage, k, z, rows)?;
+    /// The variance matrix (k×k, row-major) from stage `s` down, over `rows`.
+    fn multistage(&self, s: usize, zs: &[&[f64]], rows: &[usize]) -> Result<Vec<f64>, String> {
+        let stage = &self.stages[s];
+        let totals = cluster_totals(stage, zs, rows);
+        let mut v = self.onestage(stage, s, zs.len(), &totals, rows, zs)?;
         // The next stage adds its variance within each cluster, scaled by this stage's
         // sampling fraction, when both stages have their population counts.
-        if let (Some(next), Some(pop)) = (self.stages.get(k + 1), &stage.population)
+        if let (Some(next), Some(pop)) = (self.stages.get(s + 1), &stage.population)
             && next.population.is_some()
         {
-            let mut by_cluster: HashMap<usize, Vec<usize>> = HashMap::new();
-            for &r in rows {
-                by_cluster.entry(stage.cluster[r]).or_default().push(r);
-            }
-            let mut clusters: Vec<_> = by_cluster.into_iter().collect();
-            clusters.sort_by_key(|(c, _)| *c);
-            for (c, members) in clusters {
-                let h = stage.cluster_stratum[c];
-                v += self.multistage(k + 1, z, &members)? * stage.sampled[h] / pop[h];
+            let mut order = rows.to_vec();
+            order.sort_by_key(|&r| stage.cluster[r]);
+            for run in order.chunk_by(|a, b| stage.cluster[*a] == stage.cluster[*b]) {
+                let h = stage.cluster_stratum[stage.cluster[run[0]]];
+                let sub = self.multistage(s + 1, zs, run)?;
+                let f = stage.sampled[h] / pop[h];
+                for (x, y) in v.iter_mut().zip(sub) {
+                    *x += y * f;
+                }
             }
         }
         Ok(v)
@@ -309,30 +339,30 @@ impl Design {
 
     /// One stage: within each stratum, the spread of its clusters' totals (clusters of the
     /// stratum with no row present count as zero), scaled by n/(n−1) and the FPC.
-    fn onestage(&self, stage: &Stage, k: usize, z: &[f64], rows: &[usize]) -> Result<f64, String> {
+    fn onestage(
+        &self,
+        stage: &Stage,
+        s: usize,
+        k: usize,
+        totals: &[(usize, Vec<f64>)],
+        rows: &[usize],
+        zs: &[&[f64]],
+    ) -> Result<Vec<f64>, String> {
+        let mut v = vec![0.0; k * k];
         if rows.is_empty() {
-            return Ok(0.0);
+            return Ok(v);
         }
-        let mut totals: HashMap<usize, f64> = HashMap::new();
-        let mut strata: Vec<usize> = Vec::new();
-        for &r in rows {
-            *totals.entry(stage.cluster[r]).or_default() += z[r];
-            let h = stage.stratum[r];
-            if !strata.contains(&h) {
-                strata.push(h);
-            }
-        }
-        strata.sort_unstable();
-        let mut per_stratum: HashMap<usize, Vec<f64>> = HashMap::new();
-        let mut clusters: Vec<_> = totals.into_iter().collect();
-        clusters.sort_by_key(|(c, _)| *c);
-        for (c, t) in clusters {
-            per_stratum.entry(stage.cluster_stratum[c]).or_default().push(t);
-        }
+        // Cluster totals grouped by stratum.
+        let mut by_stratum: Vec<(usize, &[f64])> =
+            totals.iter().map(|(c, t)| (stage.cluster_stratum[*c], t.as_slice())).collect();
+        by_stratum.sort_by_key(|(h, _)| *h);
+        let groups: Vec<&[(usize, &[f64])]> = by_stratum.chunk_by(|a, b| a.0 == b.0).collect();
         // "adjust": a lonely PSU is centred at the grand mean of all PSU totals.
-        let grand = rows.iter().map(|&r| z[r]).sum::<f64>() / strata.iter().map(|&h| stage.sampled[h]).sum::<f64>();
-        let (mut v, mut ok) = (0.0, 0usize);
-        for &h in &strata {
+        let psus: f64 = groups.iter().map(|g| stage.sampled[g[0].0]).sum();
+        let grand: Vec<f64> = (0..k).map(|j| rows.iter().map(|&r| zs[j][r]).sum::<f64>() / psus).collect();
+        let mut ok = 0usize;
+        for g in &groups {
+            let h = g[0].0;
             let n = stage.sampled[h];
             let f = stage.population.as_ref().map_or(1.0, |p| if p[h].is_infinite() { 1.0 } else { (p[h] - n) / p[h] });
             if f < 1e-7 {
@@ -340,37 +370,75 @@ impl Design {
                 continue;
             }
             let scale = if n > 1.0 { f * n / (n - 1.0) } else { f };
-            let mut t = per_stratum.remove(&h).unwrap_or_default();
-            let present = t.len();
-            t.resize((n as usize).max(present), 0.0);
-            let centre = if self.lonely != LonelyPsu::Adjust || present > 1 || n > 1.0 {
-                t.iter().sum::<f64>() / t.len() as f64
+            let present = g.len();
+            let padded = (n as usize).max(present);
+            let centre: Vec<f64> = if self.lonely != LonelyPsu::Adjust || present > 1 || n > 1.0 {
+                (0..k).map(|j| g.iter().map(|(_, t)| t[j]).sum::<f64>() / padded as f64).collect()
             } else {
-                grand
+                grand.clone()
             };
-            let ss: f64 = t.iter().map(|x| (x - centre).powi(2)).sum();
-            if n > 1.0 {
-                v += scale * ss;
-                ok += 1;
-                continue;
-            }
-            match self.lonely {
-                LonelyPsu::Remove | LonelyPsu::Certainty | LonelyPsu::Adjust => {
-                    v += scale * ss;
-                    ok += 1;
+            if n <= 1.0 {
+                match self.lonely {
+                    LonelyPsu::Remove | LonelyPsu::Certainty | LonelyPsu::Adjust => {}
+                    LonelyPsu::Average => continue,
+                    LonelyPsu::Fail => {
+                        return Err(format!(
+                            "stratum `{}` has only one PSU at stage {}: choose what it contributes with --lonely-psu \
+                             (remove, certainty, adjust or average)",
+                            stage.stratum_names[h],
+                            s + 1
+                        ));
+                    }
                 }
-                LonelyPsu::Average => {}
-                LonelyPsu::Fail => {
-                    return Err(format!(
-                        "stratum `{}` has only one PSU at stage {}: choose what it contributes with --lonely-psu \
-                         (remove, certainty, adjust or average)",
-                        stage.stratum_names[h],
-                        k + 1
-                    ));
+            }
+            ok += 1;
+            // Present clusters, then the zeros of clusters with no row present.
+            let zeros = (padded - present) as f64;
+            for a in 0..k {
+                for b in 0..=a {
+                    let mut ss: f64 = g.iter().map(|(_, t)| (t[a] - centre[a]) * (t[b] - centre[b])).sum();
+                    ss += zeros * centre[a] * centre[b];
+                    v[a * k + b] += scale * ss;
                 }
             }
         }
-        Ok(if ok == 0 { f64::NAN } else { v * strata.len() as f64 / ok as f64 })
+        for a in 0..k {
+            for b in 0..a {
+                v[b * k + a] = v[a * k + b];
+            }
+        }
+        let (strata, ok) = (groups.len() as f64, ok as f64);
+        if ok == 0.0 {
+            return Ok(vec![f64::NAN; k * k]);
+        }
+        Ok(v.into_iter().map(|x| x * strata / ok).collect())
+    }
+}
+
+/// Each cluster's totals of the vectors over `rows`, in cluster order: through a dense
+/// array when the rows are many for the stage's clusters, else by sorting them (a PSU's
+/// few SSUs at the second stage).
+fn cluster_totals(stage: &Stage, zs: &[&[f64]], rows: &[usize]) -> Vec<(usize, Vec<f64>)> {
+    let k = zs.len();
+    let clusters = stage.cluster_stratum.len();
+    if rows.len() * 4 >= clusters {
+        let mut sum = vec![0.0; clusters * k];
+        let mut seen = vec![false; clusters];
+        for &r in rows {
+            let c = stage.cluster[r];
+            seen[c] = true;
+            for (j, z) in zs.iter().enumerate() {
+                sum[c * k + j] += z[r];
+            }
+        }
+        (0..clusters).filter(|&c| seen[c]).map(|c| (c, sum[c * k..(c + 1) * k].to_vec())).collect()
+    } else {
+        let mut order = rows.to_vec();
+        order.sort_by_key(|&r| stage.cluster[r]);
+        order
+            .chunk_by(|a, b| stage.cluster[*a] == stage.cluster[*b])
+            .map(|run| (stage.cluster[run[0]], (0..k).map(|j| run.iter().map(|&r| zs[j][r]).sum()).collect()))
+            .collect()
     }
 }
 
@@ -450,8 +518,8 @@ mod tests {
     /// Stratum A: two PSUs with totals 1 and 3; stratum B: one PSU with total 10.
     fn lonely(option: LonelyPsu) -> Result<f64, String> {
         let cols = DesignColumns {
-            strata: Some(["A", "A", "B"].map(String::from).to_vec()),
-            psu: Some(["1", "2", "3"].map(String::from).to_vec()),
+            strata: Some(Factor::of_strings(&["A", "A", "B"].map(String::from))),
+            psu: Some(Factor::of_strings(&["1", "2", "3"].map(String::from))),
             ..DesignColumns::default()
         };
         let d = Design::new(3, cols, option)?;
@@ -475,8 +543,8 @@ mod tests {
     #[test]
     fn a_census_stratum_adds_nothing_and_rank_counts_independent_columns() {
         let cols = DesignColumns {
-            strata: Some(["A", "A", "B"].map(String::from).to_vec()),
-            psu: Some(["1", "2", "3"].map(String::from).to_vec()),
+            strata: Some(Factor::of_strings(&["A", "A", "B"].map(String::from))),
+            psu: Some(Factor::of_strings(&["1", "2", "3"].map(String::from))),
             fpc: vec![vec![2.0, 2.0, 1.0]],
             ..DesignColumns::default()
         };

@@ -7,5 +7,5 @@ mod design;
 mod estimate;
 
 pub use columns::{DESIGN_WEIGHT, DesignSpec, ReplicateSpec, codes, numbers};
-pub use design::{Design, DesignColumns, LonelyPsu, RepType, Replicates};
+pub use design::{Design, DesignColumns, Factor, LonelyPsu, RepType, Replicates};
 pub use estimate::{Domain, Estimate, Statistic, Target, estimate};
