@@ -18,25 +18,26 @@ fn write(households: usize, path: &str) -> PolarsResult<()> {
     let psus = strata * villages_per_stratum;
     let mut rng = Rng::new(20_261_204);
     let village_effect: Vec<f64> = (0..psus).map(|_| 0.5 * rng.normal()).collect();
-    let mut cols: (Vec<i64>, Vec<i64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = Default::default();
+    let (mut stratum, mut village) = (Vec::with_capacity(households), Vec::with_capacity(households));
+    let mut num: [Vec<f64>; 5] = Default::default();
     for h in 0..households {
         let v = h % psus;
         let s = v / villages_per_stratum;
         let x = rng.normal() + 0.2 * village_effect[v];
         let z = rng.uniform();
         let y = 1.0 + 0.5 * x + 0.3 * z + village_effect[v] + rng.normal();
-        cols.0.push(s as i64);
-        cols.1.push(v as i64);
-        cols.2.push(400.0);
+        stratum.push(s as i64);
+        village.push(v as i64);
         // Villages drawn 100 of 400 per stratum, households 1 in 20 within them.
-        cols.3.push(4.0 * 20.0 * (1.0 + 0.2 * (v % 5) as f64));
-        cols.4.push(x);
-        cols.5.push(z);
-        cols.6.push(y);
+        let weight = 4.0 * 20.0 * (1.0 + 0.2 * (v % 5) as f64);
+        for (col, value) in num.iter_mut().zip([400.0, weight, x, z, y]) {
+            col.push(value);
+        }
     }
+    let [fpc, weight, x, z, y] = num;
     let mut df = df!(
-        "stratum" => cols.0, "village" => cols.1, "fpc" => cols.2, "weight" => cols.3,
-        "x" => cols.4, "z" => cols.5, "y" => cols.6
+        "stratum" => stratum, "village" => village, "fpc" => fpc, "weight" => weight,
+        "x" => x, "z" => z, "y" => y
     )?;
     let file = std::fs::File::create(path).map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
     ParquetWriter::new(file).finish(&mut df)?;
