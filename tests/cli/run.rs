@@ -480,3 +480,44 @@ fn a_declared_sample_design_gives_design_based_errors() {
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// Issue #20: attrition planted by the simulator (10% of households a wave, 15 points more
+/// in programme counties once treated) is found where it was planted: the report's
+/// attrition table shows programme counties retaining fewer households, the differential
+/// test is positive and significant, leavers are compared at baseline, Lee bounds bracket
+/// the untrimmed difference, and the warning reaches "What to keep in mind". A study
+/// without attrition has none of it.
+#[test]
+fn planted_differential_attrition_is_found_and_reported() {
+    let plan = SMALL.replace("    households: 5\n", "    households: 20\n").replace(
+        "    same_within_unit: [region]\n",
+        "    same_within_unit: [region]\n    attrition: 0.1\n    attrition_programme: 0.15\n",
+    );
+    let dir = study("run-attrition", &plan);
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/small/results.json")).unwrap_or_default())
+            .unwrap_or(Value::Null);
+    let a = &results["attrition"];
+    assert_eq!(a["baseline_wave"], 2019);
+    let last = a["waves"].as_array().and_then(|w| w.last()).cloned().unwrap_or(Value::Null);
+    let rate = |arm: &str| last[arm]["rate"].as_f64().unwrap_or(f64::NAN);
+    // Comparison households: 0.9³ ≈ 0.73 retained by 2022; programme ones lose more.
+    assert!((rate("comparison") - 0.729).abs() < 0.1, "{last}");
+    assert!(rate("programme") < rate("comparison") - 0.05, "{last}");
+    let d = &a["differential"];
+    assert!(d["estimate"].as_f64().unwrap_or(0.0) > 0.0 && d["p_value"].as_f64().unwrap_or(1.0) < 0.05, "{d}");
+    assert_eq!(a["leavers"].as_array().map(Vec::len), Some(2));
+    for b in a["lee"].as_array().into_iter().flatten() {
+        let (lo, hi, mid) = (b["lower"].as_f64(), b["upper"].as_f64(), b["untrimmed"].as_f64());
+        assert!(lo <= mid && mid <= hi, "{b}");
+        assert_eq!(b["trimmed_arm"], "comparison", "{b}");
+    }
+    let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
+    assert!(md.contains("## Attrition") && md.contains("Lee (2009) bounds"), "{md}");
+    assert!(section(&md, "What to keep in mind").contains("lost households at different rates"), "{md}");
+    let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();
+    assert!(html.contains("<h2>Attrition</h2>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

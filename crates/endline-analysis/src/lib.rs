@@ -15,6 +15,7 @@
 //! - [`AnalysisError`]: every way an estimation can fail, as a value.
 
 pub mod aggregate;
+pub mod attrition;
 pub mod balance;
 pub mod data;
 pub mod demean;

@@ -76,6 +76,13 @@ pub struct SimulateArgs {
     /// Share of answers given one of their question's declared missing codes.
     #[arg(long, default_value_t = 0.02)]
     pub missing_rate: f64,
+    /// Chance, per wave, that a household is lost for good (never interviewed again).
+    #[arg(long, default_value_t = 0.0)]
+    pub attrition: f64,
+    /// Added chance of loss, per wave, in programme units once the programme started
+    /// there (attrition that differs by treatment).
+    #[arg(long, default_value_t = 0.0)]
+    pub attrition_programme: f64,
     /// The question holding the survey weight (constant within a unit).
     #[arg(long)]
     pub weight_question: Option<String>,
@@ -147,6 +154,8 @@ pub fn simulate(args: &SimulateArgs, color: bool) -> anyhow::Result<Outcome> {
             same_within_unit: args.same_within_unit.clone(),
             answers: pairs(&args.answers, "answer", |v| Ok(v.to_string()))?,
             missing_rate: args.missing_rate,
+            attrition: args.attrition,
+            attrition_programme: args.attrition_programme,
             weight_question: args.weight_question.clone(),
             seed: args.seed,
             ..Study::default()

@@ -302,6 +302,8 @@ const SIMULATE_KEYS: &[&str] = &[
     "answers",
     "same_within_unit",
     "missing_rate",
+    "attrition",
+    "attrition_programme",
 ];
 
 /// A question the plan names: where, as what, and which types it may have.
@@ -561,6 +563,10 @@ impl PlanReader<'_, '_> {
                 }
                 "treated_share" => st.treated_share = self.share(v, "`treated_share`").unwrap_or(st.treated_share),
                 "missing_rate" => st.missing_rate = self.share(v, "`missing_rate`").unwrap_or(st.missing_rate),
+                "attrition" => st.attrition = self.share(v, "`attrition`").unwrap_or(st.attrition),
+                "attrition_programme" => {
+                    st.attrition_programme = self.share(v, "`attrition_programme`").unwrap_or(st.attrition_programme);
+                }
                 "growth" => st.growth = self.number(v, "`growth`", "a number").unwrap_or(st.growth),
                 "unit_shock" => st.unit_shock = self.number(v, "`unit_shock`", "a number").unwrap_or(st.unit_shock),
                 "effects" => st.effects = self.effects(v),

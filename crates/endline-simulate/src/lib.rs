@@ -95,6 +95,12 @@ pub struct Study {
     pub churn: f64,
     /// Chance that a household's size changes by one member between waves.
     pub turnover: f64,
+    /// Chance that a household interviewed in one wave is lost for good before the next
+    /// (moved away, refused): it is never interviewed again.
+    pub attrition: f64,
+    /// Added chance of loss, per wave, for households of programme units once the
+    /// programme has started there: attrition that differs by treatment.
+    pub attrition_programme: f64,
     /// The question holding the survey weight, if any (constant within a unit).
     pub weight_question: Option<String>,
     /// The seed.
@@ -121,6 +127,8 @@ impl Default for Study {
             missing_rate: 0.02,
             churn: 0.3,
             turnover: 0.15,
+            attrition: 0.0,
+            attrition_programme: 0.0,
             weight_question: None,
             seed: 1,
         }
@@ -539,11 +547,16 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
     if let Some(problem) = study.size_problem(true) {
         return Err(study_error(problem));
     }
-    for (what, share) in [("treated_share", study.treated_share), ("missing_rate", study.missing_rate)]
-        .into_iter()
-        .chain([("churn", study.churn), ("turnover", study.turnover)])
-        .chain(study.attributes.iter().map(|a| ("an attribute's share", a.share)))
-        .chain(study.attributes.iter().filter_map(|a| a.selection.map(|s| ("an attribute's selection", s))))
+    for (what, share) in [
+        ("treated_share", study.treated_share),
+        ("missing_rate", study.missing_rate),
+        ("attrition", study.attrition),
+        ("attrition_programme", study.attrition_programme),
+    ]
+    .into_iter()
+    .chain([("churn", study.churn), ("turnover", study.turnover)])
+    .chain(study.attributes.iter().map(|a| ("an attribute's share", a.share)))
+    .chain(study.attributes.iter().filter_map(|a| a.selection.map(|s| ("an attribute's selection", s))))
     {
         if !(0.0..=1.0).contains(&share) {
             return Err(study_error(format!("{what} must lie between 0 and 1, not {share}")));
@@ -655,6 +668,15 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
             }
             let mut previous: Option<(i64, Memory)> = None;
             for &wave in &study.waves {
+                // Lost before this wave: never interviewed again (its own stream of draws,
+                // so the households that stay answer as they would without attrition).
+                if previous.is_some() {
+                    let treated = unit.first_treated > 0 && wave >= unit.first_treated;
+                    let rate = study.attrition + if treated { study.attrition_programme } else { 0.0 };
+                    if Rng::new(mix(study.seed, 3, (idx as u64) << 20 | (wave as u64 & 0xfffff))).uniform() < rate {
+                        break;
+                    }
+                }
                 let mut shock = Rng::new(mix(study.seed, 2, (j as u64) << 20 | (wave as u64 & 0xfffff)));
                 let drivers = Drivers {
                     unit: unit.level,

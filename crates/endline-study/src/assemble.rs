@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use endline_analysis::data;
 use endline_analysis::multiple::benjamini_hochberg;
+use endline_analysis::{attrition, data};
 use endline_plan::Plan;
 use endline_plan::plan::{Correction, Data};
 use endline_survey::Survey;
 
 use crate::estimate::balance;
 use crate::ingest::Ingested;
-use crate::panel::{AnalysisPanel, COHORT, PROGRAMME};
+use crate::panel::{AnalysisPanel, COHORT, PROGRAMME, WAVE};
 use crate::results::{CohortCount, DesignInfo, OutcomeResults, PlanInfo, Sample, StudyResults, SurveyInfo, UnitInfo};
 use crate::{ALPHA, LEVEL, RunError, SCHEMA_VERSION};
 
@@ -34,6 +34,17 @@ pub fn results(
     }
     let balance = balance(plan, p, &outcomes)?;
     let sample = sample(p)?;
+    let attrition = attrition::attrition(
+        &p.households,
+        &attrition::AttritionSpec {
+            household: p.household_key.clone(),
+            unit: p.unit_key.clone(),
+            wave: WAVE.into(),
+            programme: PROGRAMME.into(),
+            outcomes: outcomes.iter().map(|o| o.variable.clone()).collect(),
+        },
+    )?;
+    let attrition = attrition.any().then_some(attrition);
     // (Few clusters are noted by each estimate, which knows how many it used.)
     let mut warnings = Vec::new();
     let rejected: usize = ingested
@@ -43,6 +54,16 @@ pub fn results(
         .filter(|t| t.table == survey.id())
         .map(|t| t.rows_rejected)
         .sum();
+    if let Some(t) = attrition.as_ref().and_then(|a| a.differential).filter(|t| t.p_value < ALPHA) {
+        let p = if t.p_value < 0.001 { "p < 0.001".to_string() } else { format!("p = {:.3}", t.p_value) };
+        warnings.push(format!(
+            "Programme and comparison {} lost households at different rates by the last wave ({:+.1} percentage \
+             points, {p}): the estimates rest on the households that stayed; see the attrition section and its Lee \
+             bounds",
+            plan.unit.plural,
+            100.0 * t.estimate,
+        ));
+    }
     if rejected > 0 {
         warnings.push(format!(
             "{rejected} household records were rejected at ingest and are not in the analysis (see the data quality table)"
@@ -90,6 +111,7 @@ pub fn results(
         sample,
         balance,
         outcomes,
+        attrition,
         warnings,
         reproducibility: None,
     })

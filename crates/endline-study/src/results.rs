@@ -39,6 +39,10 @@ pub struct StudyResults {
     pub balance: Balance,
     /// Each outcome's estimates.
     pub outcomes: Vec<OutcomeResults>,
+    /// Households lost after baseline, by wave and arm, with the tests of differential
+    /// attrition and Lee bounds; null when every baseline household was interviewed in
+    /// every wave.
+    pub attrition: Option<endline_analysis::attrition::Attrition>,
     /// What the reader should know about the study as a whole.
     pub warnings: Vec<String>,
     /// Inputs by content, endline's version, the seed and the command (filled in by the
