@@ -521,3 +521,129 @@ fn planted_differential_attrition_is_found_and_reported() {
     assert!(html.contains("<h2>Attrition</h2>"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #20: waves of an earlier questionnaire are harmonised when stacked. Version
+/// 2026.1 renames `income_total` to `household_income` (`renamed_from`) and merges "no
+/// toilet" into "traditional pit latrine" (`recode: {4: 3}`); the plan analyses with it.
+/// The three waves collected with 2025.1 are lined up: the outcome has values in every
+/// wave, no old code is left, and the report's data-quality section lists each step.
+#[test]
+fn earlier_waves_are_renamed_and_recoded_when_stacked() {
+    let dir = study("run-harmonise", SMALL);
+    let v1 = std::fs::read_to_string(dir.join("surveys/border_household.yaml")).unwrap_or_default();
+    let v2 = v1
+        .replace("version: \"2025.1\"", "version: \"2026.1\"")
+        .replace("${income_total}", "${household_income}")
+        .replace(
+            "          - name: income_total\n",
+            "          - name: household_income\n            renamed_from: income_total\n",
+        )
+        .replace("    - {value: 4, label: {en: No toilet, zh: 无厕所}}\n", "")
+        .replace(
+            "            type: select_one toilet\n",
+            "            type: select_one toilet\n            recode: {4: 3}\n",
+        );
+    assert!(v2.contains("renamed_from: income_total") && v2.contains("recode: {4: 3}"));
+    std::fs::write(dir.join("surveys/border_household_v2.yaml"), &v2).unwrap_or_else(|e| panic!("{e}"));
+    let simulate = |survey: &str, waves: &str, out: &str, income: &str| {
+        let effect = format!("{income}=0.05");
+        let o = run_in(
+            &dir,
+            &[
+                "simulate",
+                survey,
+                "--out",
+                out,
+                "--seed",
+                "5",
+                "--unit-question",
+                "county_id",
+                "--units",
+                "24",
+                "--attribute",
+                "corridor=0.5:0.6",
+                "--households",
+                "5",
+                "--waves",
+                waves,
+                "--adoption",
+                "2021,2022",
+                "--treated-share",
+                "0.5",
+                "--answer",
+                "consent=1",
+                "--weight-question",
+                "weight",
+                "--effect",
+                &effect,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    simulate("surveys/border_household.yaml", "2019,2020,2021", "field", "income_total");
+    simulate("surveys/border_household_v2.yaml", "2022", "field-v2", "household_income");
+    let old = |w: i64| {
+        format!(
+            "    {w}:\n      survey: ../surveys/border_household.yaml\n      files: [../field/{w}/border_household.csv, ../field/{w}/border_household-members.csv]\n"
+        )
+    };
+    let plan = SMALL
+        .replace("survey: ../surveys/border_household.yaml", "survey: ../surveys/border_household_v2.yaml")
+        .replace(
+            &SMALL[SMALL.find("  simulate:").unwrap_or(0)..SMALL.find("unit: {").unwrap_or(0)],
+            &format!(
+                "  waves:\n{}{}{}    2022: [../field-v2/2022/border_household.csv, ../field-v2/2022/border_household-members.csv]\n",
+                old(2019),
+                old(2020),
+                old(2021)
+            ),
+        )
+        .replace("unit: {question: county_id,", "unit: {table: ../field/units.csv, question: county_id,")
+        .replace("name: income_total, label: Household income", "name: household_income, label: Household income");
+    std::fs::write(dir.join("analysis/small.yaml"), &plan).unwrap_or_else(|e| panic!("{e}"));
+    let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("out/small");
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    for w in &results["data_quality"].as_array().cloned().unwrap_or_default()[..3] {
+        let kinds: Vec<(&str, &str, u64)> = w["harmonised"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h["question"].as_str().unwrap_or(""),
+                    h["kind"].as_str().unwrap_or(""),
+                    h["rows"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert!(kinds.iter().any(|(q, k, n)| *q == "household_income" && *k == "renamed" && *n > 0), "{kinds:?}");
+        assert!(kinds.iter().any(|(q, k, n)| *q == "toilet_type" && *k == "recoded" && *n > 0), "{kinds:?}");
+    }
+    assert_eq!(results["data_quality"][3]["harmonised"].as_array().map(Vec::len), Some(0));
+    // The outcome has values in all four waves.
+    let trends = &results["outcomes"][1]["trends"];
+    assert!(trends.as_array().is_some_and(|t| t.len() == 4 && t.iter().all(|w| w["programme"].is_f64())), "{trends}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    assert!(md.contains("lined up with version 2026.1") && md.contains("recoded 4 → 3"), "{md}");
+    // Codes that swap meaning without a `recode`: a plan that uses the question is refused
+    // at its line.
+    let swapped = v1.replace("version: \"2025.1\"", "version: \"2026.1\"").replace(
+        "    - {value: 3, label: {en: Traditional pit latrine, zh: 传统旱厕}}\n    - {value: 4, label: {en: No toilet, zh: 无厕所}}\n",
+        "    - {value: 3, label: {en: No toilet, zh: 无厕所}}\n    - {value: 4, label: {en: Traditional pit latrine, zh: 传统旱厕}}\n",
+    );
+    assert_ne!(swapped, v1);
+    std::fs::write(dir.join("surveys/border_household_v2.yaml"), swapped).unwrap_or_else(|e| panic!("{e}"));
+    let with_toilet = plan.replace("household_income, label", "income_total, label").replace(
+        "outcomes:\n",
+        "outcomes:\n  - {name: sanitary, label: Sanitary toilet, question: toilet_type, category: [1, 2]}\n",
+    );
+    std::fs::write(dir.join("analysis/small.yaml"), &with_toilet).unwrap_or_else(|e| panic!("{e}"));
+    let o = run_in(&dir, &["validate", "analysis/small.yaml"]);
+    let err = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not-harmonised") && err.contains("`toilet_type` cannot be stacked across versions"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@ mod batch;
 pub mod corrections;
 mod csv_reader;
 mod error;
+pub mod harmonise;
 mod hash;
 pub mod ingest;
 pub mod issues;

@@ -163,11 +163,61 @@ pub(crate) fn resolve_outcomes(survey: &Survey, plan: &mut Plan, refs: &Refs, di
     }
 }
 
+/// A change between a wave's survey version and the plan's that cannot be harmonised (a
+/// recode without `recode`, a type change) is an error on every name of the plan it
+/// touches: the stacked variable would mean two things.
+pub(crate) fn check_harmonised(main: &Survey, wave: &Survey, refs: &Refs, diags: &mut Vec<Diagnostic>) {
+    use endline_survey::diff::{Class, diff};
+    if wave.version() == main.version() {
+        return;
+    }
+    for c in diff(wave, main).into_iter().filter(|c| c.class == Class::Breaking) {
+        for (s, _, _) in refs.questions.iter().filter(|(s, _, _)| s.v == c.question) {
+            diags.push(
+                Diagnostic::error(
+                    codes::NOT_HARMONISED,
+                    s.span,
+                    format!(
+                        "`{}` cannot be stacked across versions {} and {}: {}",
+                        s.v,
+                        wave.version(),
+                        main.version(),
+                        c.message
+                    ),
+                )
+                .with_help("declare how the versions line up in the survey (`renamed_from`, `recode`), or leave the variable out of the plan"),
+            );
+        }
+    }
+}
+
 /// Every question the plan names must be in the survey's household table, of a usable
 /// type; every covariate, subgroup and cluster must exist at the plan's level.
-pub(crate) fn check_names(survey: &Survey, plan: &Plan, refs: &Refs, diags: &mut Vec<Diagnostic>) {
+///
+/// For a wave collected with another version (`main` is then the plan's survey), a name
+/// is looked up as that version calls it: through the plan's survey's `renamed_from`,
+/// or the wave's own (a later version's new name).
+pub(crate) fn check_names(
+    survey: &Survey,
+    plan: &Plan,
+    refs: &Refs,
+    diags: &mut Vec<Diagnostic>,
+    main: Option<&Survey>,
+) {
     let items = household_questions(survey);
-    let top: BTreeMap<&str, QuestionType> = items.iter().map(|(k, i)| (*k, i.question_type())).collect();
+    let mut top: BTreeMap<&str, QuestionType> = items.iter().map(|(k, i)| (*k, i.question_type())).collect();
+    if let Some(main) = main {
+        for (name, item) in household_questions(main) {
+            if top.contains_key(name) {
+                continue;
+            }
+            let earlier = item.renamed_from().iter().find_map(|old| items.get(old.as_str()));
+            let later = items.values().find(|i| i.renamed_from().iter().any(|old| old == name));
+            if let Some(i) = earlier.or(later) {
+                top.insert(name, i.question_type());
+            }
+        }
+    }
     let attributes = &plan.unit.attributes;
     let suggest = |name: &str| {
         endline_diag::suggest(name, top.keys().copied().chain(attributes.iter().map(String::as_str)))

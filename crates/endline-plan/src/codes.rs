@@ -16,6 +16,9 @@ pub const INVALID_SURVEY: Code = Code::new("invalid-survey");
 pub const LOG_OF_ZERO: Code = Code::new("log-of-zero");
 /// A covariate, subgroup or cluster that does not exist at the plan's level of analysis.
 pub const NOT_AT_LEVEL: Code = Code::new("not-at-level");
+/// A variable the plan uses changes between survey versions in a way no declaration
+/// harmonises.
+pub const NOT_HARMONISED: Code = Code::new("not-harmonised");
 /// A choice the format defines but endline does not implement yet.
 pub const UNSUPPORTED: Code = Code::new("unsupported");
 
@@ -32,5 +35,6 @@ pub const ALL: &[Code] = &[
     INVALID_SURVEY,
     LOG_OF_ZERO,
     NOT_AT_LEVEL,
+    NOT_HARMONISED,
     UNSUPPORTED,
 ];

@@ -1178,9 +1178,10 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
         checks::resolve_outcomes(sv, pl, &refs, &mut diags);
     }
     if let (Some(sv), Some(pl)) = (&survey, &plan) {
-        checks::check_names(sv, pl, &refs, &mut diags);
-        for sv in wave_surveys.values() {
-            checks::check_names(sv, pl, &refs, &mut diags);
+        checks::check_names(sv, pl, &refs, &mut diags, None);
+        for wave in wave_surveys.values() {
+            checks::check_names(wave, pl, &refs, &mut diags, Some(sv));
+            checks::check_harmonised(sv, wave, &refs, &mut diags);
         }
     }
     endline_diag::sort(&mut diags);

@@ -49,6 +49,7 @@ pub fn ingest(
         (Data::Waves(_), None) => return Err(RunError::Data("the plan names no `pii_secret`".into())),
     };
     let mut done = Ingested { frames: Vec::new(), quality: Vec::new(), versions: Vec::new() };
+    let main = survey;
     for (wave, files) in &loaded.waves {
         let survey = wave_surveys.get(wave).unwrap_or(survey);
         progress(&format!("ingesting wave {wave} (survey {} version {})", survey.id(), survey.version()));
@@ -93,11 +94,23 @@ pub fn ingest(
                 .into_iter()
                 .map(|((rule, severity), count)| IssueCount { rule, severity: severity.to_string(), count })
                 .collect(),
+            harmonised: Vec::new(),
         });
         let path = dir.join(format!("{}.parquet", survey.id()));
         let file =
             std::fs::File::open(&path).map_err(|e| RunError::Io(format!("cannot read {}: {e}", path.display())))?;
-        done.frames.push(ParquetReader::new(file).finish()?);
+        let mut frame = ParquetReader::new(file).finish()?;
+        // A wave of another survey version, lined up with the plan's survey.
+        if survey.version() != main.version() {
+            let (lined_up, applied) = endline_ingest::harmonise::harmonise(frame, survey, main).map_err(|e| {
+                RunError::Data(format!("wave {wave}: harmonising with version {}: {e}", main.version()))
+            })?;
+            frame = lined_up;
+            if let Some(q) = done.quality.last_mut() {
+                q.harmonised = applied;
+            }
+        }
+        done.frames.push(frame);
     }
     Ok(done)
 }

@@ -117,6 +117,9 @@ pub struct WaveQuality {
     pub wave: i64,
     pub tables: Vec<TableCounts>,
     pub issues: Vec<IssueCount>,
+    /// What was done to line a wave of another survey version up with the plan's
+    /// (renames and recodes it declares).
+    pub harmonised: Vec<endline_ingest::harmonise::Harmonisation>,
 }
 
 /// One table's records: `rows_in = rows_written + rows_rejected`.

@@ -199,7 +199,26 @@ pub fn diff(old: &Survey, new: &Survey) -> Vec<Change> {
         if ot.is_select() && nt.is_select() {
             let (oc, nc) = (choices(old, o.item), choices(new, n.item));
             for (v, l) in &oc {
+                if let Some((_, nv)) = n.item.recode().iter().find(|(ov, _)| ov == v) {
+                    out.push(change(
+                        "choice-recoded",
+                        Class::Harmonise,
+                        old_at,
+                        format!("`{name}`: {v} (`{l}`) becomes {nv} (declared with `recode`): earlier waves are recoded when stacked"),
+                    ));
+                    continue;
+                }
                 match nc.iter().find(|(nv, _)| nv == v) {
+                    // Its answer now has another code (codes swapped or shifted).
+                    Some((_, nl)) if nl != l && nc.iter().any(|(nv, ml)| ml == l && nv != v) => {
+                        let nv = nc.iter().find(|(nv, ml)| ml == l && nv != v).map(|(nv, _)| nv.as_str()).unwrap_or("");
+                        out.push(change(
+                            "choice-recoded",
+                            Class::Breaking,
+                            old_at,
+                            format!("`{name}`: `{l}` was coded {v} and is coded {nv}, while {v} now means `{nl}`: declare `recode: {{{v}: {nv}}}` on `{name}` to stack them as one"),
+                        ));
+                    }
                     Some((_, nl)) if nl != l => out.push(change(
                         "choice-relabelled",
                         Class::Benign,
@@ -212,7 +231,7 @@ pub fn diff(old: &Survey, new: &Survey) -> Vec<Change> {
                             "choice-recoded",
                             Class::Breaking,
                             old_at,
-                            format!("`{name}`: `{l}` was coded {v} and is coded {nv}: one answer, two codes across the versions"),
+                            format!("`{name}`: `{l}` was coded {v} and is coded {nv}: one answer, two codes across the versions; declare `recode: {{{v}: {nv}}}` on `{name}` to stack them as one"),
                         )),
                         None => out.push(change(
                             "choice-removed",

@@ -324,6 +324,7 @@ pub struct Item {
     pub(crate) pii: bool,
     pub(crate) description: Option<String>,
     pub(crate) renamed_from: Vec<String>,
+    pub(crate) recode: Vec<(String, String)>,
     pub(crate) children: Vec<Item>,
 }
 
@@ -404,6 +405,11 @@ impl Item {
     /// that one variable keeps one meaning across rounds.
     pub fn renamed_from(&self) -> &[String] {
         &self.renamed_from
+    }
+    /// How codes of earlier versions map to this version's (`recode`): (earlier value,
+    /// value now), as written. Applied to data of other versions when waves are stacked.
+    pub fn recode(&self) -> &[(String, String)] {
+        &self.recode
     }
     /// The items inside a group or repeat.
     pub fn children(&self) -> &[Item] {

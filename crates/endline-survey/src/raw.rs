@@ -73,6 +73,8 @@ pub(crate) struct RawItem {
     pub pii: Option<Sp<bool>>,
     pub description: Option<Sp<String>>,
     pub renamed_from: Vec<Sp<String>>,
+    /// Earlier codes and the codes they became (`recode: {old: new}`).
+    pub recode: Vec<(Sp<String>, Sp<String>)>,
     pub count: Option<RawExpr>,
     pub questions: Option<Sp<Vec<RawItem>>>,
 }
@@ -130,6 +132,7 @@ pub(crate) const ITEM_KEYS: &[&str] = &[
     "pii",
     "description",
     "renamed_from",
+    "recode",
     "count",
     "questions",
 ];
@@ -342,6 +345,22 @@ impl Reader<'_, '_> {
                         let items = self.list(other, &what).unwrap_or(&[]);
                         it.renamed_from = items.iter().filter_map(|c| self.string(c, "an earlier name")).collect();
                     }
+                },
+                "recode" => match v {
+                    Node::Mapping(m) => {
+                        for (old, new) in m.iter() {
+                            if let Some(new) = self.string(new, "a recoded value") {
+                                it.recode.push((self.sp(old), new));
+                            }
+                        }
+                    }
+                    other => self.invalid(
+                        other,
+                        format!(
+                            "`recode` must map earlier codes to the codes they became, such as `{{3: 2}}`, but is {}",
+                            kind_of(other)
+                        ),
+                    ),
                 },
                 "pii" => it.pii = self.boolean(v, &what),
                 "missing" => match v {

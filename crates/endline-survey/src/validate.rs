@@ -452,6 +452,21 @@ impl Validator {
                 list = self.select_list(raw, &name, shorthand);
             }
         }
+        // A recode's new codes are codes of the question's list now.
+        if let Some(l) = list {
+            let values: Vec<String> =
+                self.lists.get(l).map(|c| c.choices.iter().map(|c| c.value.as_text()).collect()).unwrap_or_default();
+            for (old, new) in &raw.recode {
+                if !values.contains(&new.v) {
+                    self.error(
+                        codes::INVALID_VALUE,
+                        new.span,
+                        format!("`recode` maps `{}` to `{}`, which is not a value of `{name}`'s choices", old.v, new.v),
+                    )
+                    .help = Some(format!("its values are: {}", values.join(", ")));
+                }
+            }
+        }
         let mut my_repeats = repeats.to_vec();
         if qtype == Some(QuestionType::Repeat) {
             my_repeats.push(self.repeat_count);
@@ -776,6 +791,7 @@ impl Validator {
             pii: raw.pii.as_ref().is_some_and(|b| b.v),
             description: raw.description.as_ref().map(|d| d.v.clone()),
             renamed_from: raw.renamed_from.iter().map(|r| r.v.clone()).collect(),
+            recode: raw.recode.iter().map(|(o, n)| (o.v.clone(), n.v.clone())).collect(),
             children,
         })
     }
@@ -1014,6 +1030,7 @@ fn misplaced(t: QuestionType, key: &str) -> Option<&'static str> {
             Some("this item is not answered by the enumerator")
         }
         "unit" if !matches!(t, Q::Integer | Q::Decimal | Q::Calculate) => Some("only numeric questions have a unit"),
+        "recode" if !t.is_select() => Some("only a select question's codes are recoded"),
         _ => None,
     }
 }
