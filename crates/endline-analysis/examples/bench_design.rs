@@ -59,15 +59,23 @@ fn fit(path: &str, repeats: usize) -> Result<(), Box<dyn std::error::Error>> {
         let f = plain.fit(&df)?;
         let plain_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
+        let weighted = FeolsSpec::new("y ~ x + z")?.weights(Some("weight")).fit(&df)?;
+        let weighted_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let design = spec.build(&df, Some("weight"))?;
+        let build_s = t.elapsed().as_secs_f64();
+        let t_fit = Instant::now();
         let g =
             FeolsSpec::new("y ~ x + z")?.weights(Some("weight")).survey(Some(std::sync::Arc::new(design))).fit(&df)?;
+        let fit_only_s = t_fit.elapsed().as_secs_f64();
         let design_s = t.elapsed().as_secs_f64();
         println!(
-            "{{\"rows\": {}, \"plain_fit_s\": {plain_s:.3}, \"design_fit_s\": {design_s:.3}, \"ratio\": {:.2}, \"x_se_plain\": {:.6}, \"x_se_design\": {:.6}}}",
+            "{{\"rows\": {}, \"plain_fit_s\": {plain_s:.3}, \"weighted_fit_s\": {weighted_s:.3}, \"design_build_s\": {build_s:.3}, \"design_fit_s\": {fit_only_s:.3}, \"design_total_s\": {design_s:.3}, \"ratio\": {:.2}, \"fit_ratio\": {:.2}, \"x_se_plain\": {:.6}, \"x_se_weighted_iid\": {:.6}, \"x_se_design\": {:.6}}}",
             f.n_obs,
             design_s / plain_s,
+            fit_only_s / plain_s,
             f.coefficients[1].std_error,
+            weighted.coefficients[1].std_error,
             g.coefficients[1].std_error
         );
     }

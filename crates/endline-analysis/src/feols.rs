@@ -575,18 +575,22 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
         // within PSUs and strata as R's svyglm does (the FWL theorem makes the absorbed
         // fixed effects' influence values those of the same model with dummies).
         (_, Some(survey)) => {
-            let mut z = vec![vec![0.0; survey.weights.len()]; k];
+            let flat: Vec<f64> = bread.iter().copied().collect();
+            let mut z = vec![vec![0.0; n]; k];
+            let mut x = vec![0.0; k];
             for i in 0..n {
-                let u = resid(i);
+                let mut fitted = 0.0;
+                for (l, (c, b)) in cols.iter().zip(&beta).enumerate() {
+                    x[l] = c[i];
+                    fitted += c[i] * b;
+                }
+                let u = y[i] - fitted;
                 for (j, zj) in z.iter_mut().enumerate() {
-                    zj[rows[i]] = (0..k).map(|l| bread[[j, l]] * cols[l][i]).sum::<f64>() * u;
+                    let row = &flat[j * k..(j + 1) * k];
+                    zj[i] = row.iter().zip(&x).map(|(b, x)| b * x).sum::<f64>() * u;
                 }
             }
-            let mut present = vec![false; survey.weights.len()];
-            for &r in &rows {
-                present[r] = true;
-            }
-            let cov = survey.covariance(&z, &present).map_err(AnalysisError::Invalid)?;
+            let cov = survey.covariance_at(&z, &rows).map_err(AnalysisError::Invalid)?;
             let v = Array2::from_shape_fn((k, k), |(a, b)| cov[a][b]);
             (v, survey.degrees_of_freedom() as usize, Vec::new())
         }

@@ -50,7 +50,11 @@ fn factor(df: &DataFrame, name: &str, role: &str) -> Result<Factor, String> {
     let err = |e: PolarsError| format!("`{name}`: {e}");
     Ok(if s.dtype().is_integer() {
         let ints = s.cast(&DataType::Int64).map_err(err)?;
-        Factor::of(ints.i64().map_err(err)?.iter().map(|v| v.unwrap_or(0)), |v| v.to_string())
+        let ints = ints.i64().map_err(err)?.rechunk();
+        match ints.cont_slice() {
+            Ok(values) => Factor::of_ints(values),
+            Err(_) => Factor::of_ints(&ints.iter().map(|v| v.unwrap_or(0)).collect::<Vec<i64>>()),
+        }
     } else {
         let text = s.cast(&DataType::String).map_err(err)?;
         Factor::of(text.str().map_err(err)?.iter().map(|v| v.unwrap_or_default()), str::to_string)
@@ -87,6 +91,22 @@ fn no_column(df: &DataFrame, name: &str) -> String {
 }
 
 /// Every value present, or an error naming the first missing row.
+/// A numeric design column whole: read straight from its buffer when it has no missing
+/// value (the common case), else the first missing row is the error.
+fn whole_numbers(df: &DataFrame, name: &str, role: &str) -> Result<Vec<f64>, String> {
+    let c = df.column(name).map_err(|_| no_column(df, name))?;
+    let s = c.as_materialized_series();
+    if s.null_count() == 0 && s.dtype() == &DataType::Float64 {
+        let f = s.f64().map_err(|e| format!("`{name}`: {e}"))?.rechunk();
+        if let Ok(slice) = f.cont_slice()
+            && slice.iter().all(|v| !v.is_nan())
+        {
+            return Ok(slice.to_vec());
+        }
+    }
+    complete(numbers(df, name)?, name, role)
+}
+
 fn complete<T>(values: Vec<Option<T>>, name: &str, role: &str) -> Result<Vec<T>, String> {
     values
         .into_iter()
@@ -107,15 +127,11 @@ impl DesignSpec {
     pub fn build(&self, df: &DataFrame, weights: Option<&str>) -> Result<Design, String> {
         let n = df.height();
         let cols = DesignColumns {
-            weights: weights.map(|w| numbers(df, w).and_then(|v| complete(v, w, "weight"))).transpose()?,
+            weights: weights.map(|w| whole_numbers(df, w, "weight")).transpose()?,
             strata: self.strata.as_deref().map(|s| factor(df, s, "stratum")).transpose()?,
             psu: self.psu.as_deref().map(|p| factor(df, p, "PSU")).transpose()?,
             ssu: self.ssu.as_deref().map(|p| factor(df, p, "SSU")).transpose()?,
-            fpc: self
-                .fpc
-                .iter()
-                .map(|f| numbers(df, f).and_then(|v| complete(v, f, "FPC")))
-                .collect::<Result<_, _>>()?,
+            fpc: self.fpc.iter().map(|f| whole_numbers(df, f, "FPC")).collect::<Result<_, _>>()?,
         };
         if self.replicates.is_some() && (cols.strata.is_some() || cols.psu.is_some() || !cols.fpc.is_empty()) {
             return Err(
@@ -143,10 +159,8 @@ impl DesignSpec {
                     found.len()
                 ));
             }
-            let weights = found
-                .iter()
-                .map(|(_, c)| numbers(df, c).and_then(|v| complete(v, c, "replicate weight")))
-                .collect::<Result<Vec<_>, _>>()?;
+            let weights =
+                found.iter().map(|(_, c)| whole_numbers(df, c, "replicate weight")).collect::<Result<Vec<_>, _>>()?;
             design.replicates = Some(Replicates {
                 weights,
                 kind: rep.kind,

@@ -144,17 +144,58 @@ impl Factor {
             .collect();
         Factor { codes, labels }
     }
+
+    /// Codes of integers in order of first appearance: through an array when their range
+    /// is small for the number of rows (survey codes usually are), else by hashing.
+    pub fn of_ints(values: &[i64]) -> Factor {
+        let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else { return Factor::default() };
+        let range = hi.abs_diff(lo) as usize;
+        if range > 4 * values.len() + 1024 {
+            return Factor::of(values.iter().copied(), |v| v.to_string());
+        }
+        let mut slot = vec![usize::MAX; range + 1];
+        let mut labels = Vec::new();
+        let codes = values
+            .iter()
+            .map(|&v| {
+                let at = &mut slot[v.abs_diff(lo) as usize];
+                if *at == usize::MAX {
+                    *at = labels.len();
+                    labels.push(v.to_string());
+                }
+                *at
+            })
+            .collect();
+        Factor { codes, labels }
+    }
 }
 
-/// Dense ids of the pairs (outer, inner): a code within another.
+/// Dense ids of the pairs (outer, inner): a code within another (both codes from 0).
 fn nested(outer: &[usize], inner: &[usize]) -> Vec<usize> {
+    let (no, ni) = (outer.iter().max().map_or(0, |m| m + 1), inner.iter().max().map_or(0, |m| m + 1));
+    let mut next = 0;
+    if no.saturating_mul(ni) <= 4 * outer.len() + 1024 {
+        let mut slot = vec![usize::MAX; no * ni];
+        return outer
+            .iter()
+            .zip(inner)
+            .map(|(o, i)| {
+                let at = &mut slot[o * ni + i];
+                if *at == usize::MAX {
+                    *at = next;
+                    next += 1;
+                }
+                *at
+            })
+            .collect();
+    }
     let mut index: HashMap<(usize, usize), usize> = HashMap::new();
     outer
         .iter()
         .zip(inner)
         .map(|(o, i)| {
-            let next = index.len();
-            *index.entry((*o, *i)).or_insert(next)
+            let n = index.len();
+            *index.entry((*o, *i)).or_insert(n)
         })
         .collect()
 }
@@ -300,10 +341,23 @@ impl Design {
     /// designs do): each stage's cluster totals, centred within strata, scaled by
     /// n/(n−1) and the FPC (R's `svyrecvar`, for all the vectors at once).
     pub fn covariance<Z: AsRef<[f64]>>(&self, zs: &[Z], present: &[bool]) -> Result<Vec<Vec<f64>>, String> {
-        let zs: Vec<&[f64]> = zs.iter().map(AsRef::as_ref).collect();
-        let rows: Vec<usize> = (0..present.len()).filter(|&r| present[r]).collect();
-        let m = self.multistage(0, &zs, &rows)?;
-        let k = zs.len();
+        let v = Values { zs: zs.iter().map(AsRef::as_ref).collect(), row: None };
+        let positions: Vec<usize> = (0..present.len()).filter(|&r| present[r]).collect();
+        self.matrix(&v, &positions)
+    }
+
+    /// [`Design::covariance`] of vectors over a subset of the table's rows, given row by
+    /// row: `zs[j][p]` belongs to row `rows[p]` (an estimation sample's rows), so that no
+    /// vector as long as the table is made.
+    pub fn covariance_at<Z: AsRef<[f64]>>(&self, zs: &[Z], rows: &[usize]) -> Result<Vec<Vec<f64>>, String> {
+        let v = Values { zs: zs.iter().map(AsRef::as_ref).collect(), row: Some(rows) };
+        let positions: Vec<usize> = (0..rows.len()).collect();
+        self.matrix(&v, &positions)
+    }
+
+    fn matrix(&self, v: &Values<'_>, positions: &[usize]) -> Result<Vec<Vec<f64>>, String> {
+        let m = self.multistage(0, v, positions)?;
+        let k = v.zs.len();
         Ok((0..k).map(|a| (0..k).map(|b| m[a * k + b]).collect()).collect())
     }
 
@@ -314,19 +368,19 @@ impl Design {
     }
 
     /// The variance matrix (k×k, row-major) from stage `s` down, over `rows`.
-    fn multistage(&self, s: usize, zs: &[&[f64]], rows: &[usize]) -> Result<Vec<f64>, String> {
+    fn multistage(&self, s: usize, zs: &Values<'_>, rows: &[usize]) -> Result<Vec<f64>, String> {
         let stage = &self.stages[s];
         let totals = cluster_totals(stage, zs, rows);
-        let mut v = self.onestage(stage, s, zs.len(), &totals, rows, zs)?;
+        let mut v = self.onestage(stage, s, zs.zs.len(), &totals, rows, &zs.zs)?;
         // The next stage adds its variance within each cluster, scaled by this stage's
         // sampling fraction, when both stages have their population counts.
         if let (Some(next), Some(pop)) = (self.stages.get(s + 1), &stage.population)
             && next.population.is_some()
         {
             let mut order = rows.to_vec();
-            order.sort_by_key(|&r| stage.cluster[r]);
-            for run in order.chunk_by(|a, b| stage.cluster[*a] == stage.cluster[*b]) {
-                let h = stage.cluster_stratum[stage.cluster[run[0]]];
+            order.sort_by_key(|&r| stage.cluster[zs.row(r)]);
+            for run in order.chunk_by(|a, b| stage.cluster[zs.row(*a)] == stage.cluster[zs.row(*b)]) {
+                let h = stage.cluster_stratum[stage.cluster[zs.row(run[0])]];
                 let sub = self.multistage(s + 1, zs, run)?;
                 let f = stage.sampled[h] / pop[h];
                 for (x, y) in v.iter_mut().zip(sub) {
@@ -415,17 +469,31 @@ impl Design {
     }
 }
 
+/// Influence vectors, by position; position `p` is row `row[p]` of the table (or row `p`).
+struct Values<'a> {
+    zs: Vec<&'a [f64]>,
+    row: Option<&'a [usize]>,
+}
+
+impl Values<'_> {
+    #[inline]
+    fn row(&self, p: usize) -> usize {
+        self.row.map_or(p, |r| r[p])
+    }
+}
+
 /// Each cluster's totals of the vectors over `rows`, in cluster order: through a dense
 /// array when the rows are many for the stage's clusters, else by sorting them (a PSU's
 /// few SSUs at the second stage).
-fn cluster_totals(stage: &Stage, zs: &[&[f64]], rows: &[usize]) -> Vec<(usize, Vec<f64>)> {
+fn cluster_totals(stage: &Stage, values: &Values<'_>, rows: &[usize]) -> Vec<(usize, Vec<f64>)> {
+    let zs = &values.zs;
     let k = zs.len();
     let clusters = stage.cluster_stratum.len();
     if rows.len() * 4 >= clusters {
         let mut sum = vec![0.0; clusters * k];
         let mut seen = vec![false; clusters];
         for &r in rows {
-            let c = stage.cluster[r];
+            let c = stage.cluster[values.row(r)];
             seen[c] = true;
             for (j, z) in zs.iter().enumerate() {
                 sum[c * k + j] += z[r];
@@ -434,10 +502,12 @@ fn cluster_totals(stage: &Stage, zs: &[&[f64]], rows: &[usize]) -> Vec<(usize, V
         (0..clusters).filter(|&c| seen[c]).map(|c| (c, sum[c * k..(c + 1) * k].to_vec())).collect()
     } else {
         let mut order = rows.to_vec();
-        order.sort_by_key(|&r| stage.cluster[r]);
+        order.sort_by_key(|&r| stage.cluster[values.row(r)]);
         order
-            .chunk_by(|a, b| stage.cluster[*a] == stage.cluster[*b])
-            .map(|run| (stage.cluster[run[0]], (0..k).map(|j| run.iter().map(|&r| zs[j][r]).sum()).collect()))
+            .chunk_by(|a, b| stage.cluster[values.row(*a)] == stage.cluster[values.row(*b)])
+            .map(|run| {
+                (stage.cluster[values.row(run[0])], (0..k).map(|j| run.iter().map(|&r| zs[j][r]).sum()).collect())
+            })
             .collect()
     }
 }
