@@ -9,6 +9,10 @@ use polars::prelude::*;
 /// How the sample was drawn (the weights are each command's `--weights`).
 #[derive(Debug, Clone, Args, Default)]
 pub struct DesignArgs {
+    /// Says that the variance is the sample design's (the flags below declare it); the
+    /// design flags alone imply it.
+    #[arg(long = "design")]
+    pub explicit: bool,
     /// Strata of the first stage.
     #[arg(long, value_name = "VAR")]
     pub strata: Option<String>,
@@ -65,7 +69,7 @@ impl DesignArgs {
     /// Whether any design flag was given (else: simple random sampling of the rows,
     /// weight 1, with replacement).
     pub fn declared(&self) -> bool {
-        self.strata.is_some() || self.psu.is_some() || !self.fpc.is_empty() || self.repweights.is_some()
+        self.explicit || self.strata.is_some() || self.psu.is_some() || !self.fpc.is_empty() || self.repweights.is_some()
     }
 
     /// The declared design, by column names.
