@@ -67,6 +67,44 @@ pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run endline: {e}"))
 }
 
+/// Simulates 24 border counties (5 households each, half with the programme from 2021 or
+/// 2022) with `survey` into `dir/out` for `waves`, planting `effects` (`Q=EFFECT`).
+fn simulate_field(dir: &Path, survey: &str, waves: &str, out: &str, effects: &[&str]) {
+    let mut args = vec![
+        "simulate",
+        survey,
+        "--out",
+        out,
+        "--seed",
+        "5",
+        "--unit-question",
+        "county_id",
+        "--units",
+        "24",
+        "--attribute",
+        "corridor=0.5:0.6",
+        "--households",
+        "5",
+        "--waves",
+        waves,
+        "--adoption",
+        "2021,2022",
+        "--treated-share",
+        "0.5",
+        "--growth",
+        "0",
+        "--answer",
+        "consent=1",
+        "--weight-question",
+        "weight",
+    ];
+    for e in effects {
+        args.extend(["--effect", e]);
+    }
+    let o = run_in(dir, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Every file under `dir` with its bytes, by relative path.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -292,46 +330,9 @@ fn field_waves_may_use_a_newer_survey_version() {
     );
     assert_ne!(v1, v2);
     std::fs::write(dir.join("surveys/border_household_v2.yaml"), v2).unwrap_or_else(|e| panic!("{e}"));
-    let simulate = |survey: &str, waves: &str, out: &str| {
-        let o = run_in(
-            &dir,
-            &[
-                "simulate",
-                survey,
-                "--out",
-                out,
-                "--seed",
-                "5",
-                "--unit-question",
-                "county_id",
-                "--units",
-                "24",
-                "--attribute",
-                "corridor=0.5:0.6",
-                "--households",
-                "5",
-                "--waves",
-                waves,
-                "--adoption",
-                "2021,2022",
-                "--treated-share",
-                "0.5",
-                "--growth",
-                "0",
-                "--answer",
-                "consent=1",
-                "--weight-question",
-                "weight",
-                "--effect",
-                "specialty_output=0.1",
-                "--effect",
-                "income_total=0.05",
-            ],
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    simulate("surveys/border_household.yaml", "2019,2020,2021", "field");
-    simulate("surveys/border_household_v2.yaml", "2022", "field-v2");
+    let effects = ["specialty_output=0.1", "income_total=0.05"];
+    simulate_field(&dir, "surveys/border_household.yaml", "2019,2020,2021", "field", &effects);
+    simulate_field(&dir, "surveys/border_household_v2.yaml", "2022", "field-v2", &effects);
     // One household of 2020 answers a region that is not a choice: it is rejected, and
     // the report's data-quality section says so.
     let path = dir.join("field/2020/border_household.csv");
@@ -545,43 +546,8 @@ fn earlier_waves_are_renamed_and_recoded_when_stacked() {
         );
     assert!(v2.contains("renamed_from: income_total") && v2.contains("recode: {4: 3}"));
     std::fs::write(dir.join("surveys/border_household_v2.yaml"), &v2).unwrap_or_else(|e| panic!("{e}"));
-    let simulate = |survey: &str, waves: &str, out: &str, income: &str| {
-        let effect = format!("{income}=0.05");
-        let o = run_in(
-            &dir,
-            &[
-                "simulate",
-                survey,
-                "--out",
-                out,
-                "--seed",
-                "5",
-                "--unit-question",
-                "county_id",
-                "--units",
-                "24",
-                "--attribute",
-                "corridor=0.5:0.6",
-                "--households",
-                "5",
-                "--waves",
-                waves,
-                "--adoption",
-                "2021,2022",
-                "--treated-share",
-                "0.5",
-                "--answer",
-                "consent=1",
-                "--weight-question",
-                "weight",
-                "--effect",
-                &effect,
-            ],
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    simulate("surveys/border_household.yaml", "2019,2020,2021", "field", "income_total");
-    simulate("surveys/border_household_v2.yaml", "2022", "field-v2", "household_income");
+    simulate_field(&dir, "surveys/border_household.yaml", "2019,2020,2021", "field", &["income_total=0.05"]);
+    simulate_field(&dir, "surveys/border_household_v2.yaml", "2022", "field-v2", &["household_income=0.05"]);
     let old = |w: i64| {
         format!(
             "    {w}:\n      survey: ../surveys/border_household.yaml\n      files: [../field/{w}/border_household.csv, ../field/{w}/border_household-members.csv]\n"

@@ -69,7 +69,11 @@ impl DesignArgs {
     /// Whether any design flag was given (else: simple random sampling of the rows,
     /// weight 1, with replacement).
     pub fn declared(&self) -> bool {
-        self.explicit || self.strata.is_some() || self.psu.is_some() || !self.fpc.is_empty() || self.repweights.is_some()
+        self.explicit
+            || self.strata.is_some()
+            || self.psu.is_some()
+            || !self.fpc.is_empty()
+            || self.repweights.is_some()
     }
 
     /// The declared design, by column names.
