@@ -594,6 +594,29 @@ fn earlier_waves_are_renamed_and_recoded_when_stacked() {
     assert!(trends.as_array().is_some_and(|t| t.len() == 4 && t.iter().all(|w| w["programme"].is_f64())), "{trends}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
     assert!(md.contains("lined up with version 2026.1") && md.contains("recoded 4 → 3"), "{md}");
+    // `endline panel --survey` lines the ingested waves up the same way.
+    let o = run_in(
+        &dir,
+        &[
+            "panel",
+            "out/small/data/2019",
+            "out/small/data/2022",
+            "--table",
+            "border_household",
+            "--survey",
+            "surveys/border_household_v2.yaml",
+            "--columns",
+            "_wave,household_income,toilet_type",
+            "--out",
+            "p.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("recoded 4 → 3"), "{}", stdout(&o));
+    let csv = std::fs::read_to_string(dir.join("p.csv")).unwrap_or_default();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert!(rows.iter().any(|r| r[0] == "2019" && !r[1].is_empty()), "{csv}");
+    assert!(rows.iter().all(|r| r[2] != "4"), "no code 4 is left: {csv}");
     // Codes that swap meaning without a `recode`: a plan that uses the question is refused
     // at its line.
     let swapped = v1.replace("version: \"2025.1\"", "version: \"2026.1\"").replace(

@@ -42,6 +42,11 @@ pub struct PanelArgs {
     /// The column to join on.
     #[arg(long, requires = "join")]
     pub on: Option<String>,
+    /// The survey version to line every wave up with: a wave ingested under another
+    /// version has the questions this one renamed (`renamed_from`) and the codes it
+    /// recoded (`recode`) harmonised before the waves are stacked.
+    #[arg(long, value_name = "SURVEY.yaml")]
+    pub survey: Option<PathBuf>,
     /// The output: .csv (each select_multiple split into 0/1 columns), .parquet or .dta
     /// (Stata 118, with labels), written atomically.
     #[arg(long)]
@@ -50,7 +55,14 @@ pub struct PanelArgs {
 
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let mut frames = Vec::new();
-    let mut inputs: Vec<PathBuf> = args.join.iter().cloned().collect();
+    let mut inputs: Vec<PathBuf> = args.join.iter().cloned().chain(args.survey.clone()).collect();
+    let target = match &args.survey {
+        Some(path) => match crate::validate::load_survey(path, false)? {
+            Some(s) => Some(s),
+            None => return Ok(Outcome::Invalid),
+        },
+        None => None,
+    };
     for dir in &args.waves {
         let path = dir.join(format!("{}.parquet", args.table));
         inputs.push(path.clone());
@@ -58,9 +70,24 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
             bail!("cannot read {}: no table `{}` in this ingest output", path.display(), args.table);
         }
         let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        frames.push(anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
+        let mut frame = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
             format!("cannot read {}", path.display())
-        })?);
+        })?;
+        if let Some(target) = &target {
+            let version = frame
+                .column("_survey_version")
+                .ok()
+                .and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string)));
+            if version.as_deref().is_some_and(|v| v != target.version()) {
+                let (lined_up, applied) = endline_ingest::harmonise::harmonise(frame, None, target)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+                for h in &applied {
+                    print(&format!("{}: {} {} ({} rows)\n", dir.display(), h.question, h.message, h.rows))?;
+                }
+                frame = lined_up;
+            }
+        }
+        frames.push(frame);
     }
     let mut df = stack(frames).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Waves named by years (or any whole numbers) are numbers in the panel.

@@ -21,6 +21,11 @@ pub struct Harmonisation {
     pub rows: usize,
 }
 
+/// An item of the later version, as `visit` gives it.
+struct Visited<'s> {
+    item: &'s endline_survey::Item,
+}
+
 fn err(e: PolarsError) -> String {
     e.to_string()
 }
@@ -30,7 +35,14 @@ fn err(e: PolarsError) -> String {
 /// earlier wave; those of `from` (a later wave's version) apply backwards: its renames
 /// are undone, and its recodes inverted where each code comes from one earlier code (a
 /// merge of codes cannot be undone: an error).
-pub fn harmonise(mut df: DataFrame, from: &Survey, to: &Survey) -> Result<(DataFrame, Vec<Harmonisation>), String> {
+///
+/// Without `from` (the wave's version is known only by its number), only `to`'s
+/// declarations apply.
+pub fn harmonise(
+    mut df: DataFrame,
+    from: Option<&Survey>,
+    to: &Survey,
+) -> Result<(DataFrame, Vec<Harmonisation>), String> {
     let mut done = Vec::new();
     let mut renames: Vec<(String, String)> = Vec::new();
     let mut recodes: Vec<(String, Vec<(String, String)>)> = Vec::new();
@@ -43,7 +55,13 @@ pub fn harmonise(mut df: DataFrame, from: &Survey, to: &Survey) -> Result<(DataF
         }
     });
     let mut merged = Vec::new();
-    from.visit(&mut |p| {
+    let later = from.into_iter().flat_map(|f| {
+        let mut items = Vec::new();
+        f.visit(&mut |p| items.push(p.item));
+        items
+    });
+    for item in later {
+        let p = Visited { item };
         // The later version's name for a question `to` knows by an earlier one.
         let target = p.item.renamed_from().iter().find(|old| to.item(old).is_some()).cloned();
         let name = target.clone().unwrap_or_else(|| p.item.name().to_string());
@@ -57,12 +75,12 @@ pub fn harmonise(mut df: DataFrame, from: &Survey, to: &Survey) -> Result<(DataF
             }
             recodes.push((name, inverse));
         }
-    });
+    }
     if !merged.is_empty() {
         return Err(format!(
             "version {} merges codes of {} (`recode`), which cannot be split back into version {}'s: analyse with the \
              later version's survey",
-            from.version(),
+            from.map_or("?", Survey::version),
             merged.join(", "),
             to.version()
         ));

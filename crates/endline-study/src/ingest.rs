@@ -102,7 +102,7 @@ pub fn ingest(
         let mut frame = ParquetReader::new(file).finish()?;
         // A wave of another survey version, lined up with the plan's survey.
         if survey.version() != main.version() {
-            let (lined_up, applied) = endline_ingest::harmonise::harmonise(frame, survey, main).map_err(|e| {
+            let (lined_up, applied) = endline_ingest::harmonise::harmonise(frame, Some(survey), main).map_err(|e| {
                 RunError::Data(format!("wave {wave}: harmonising with version {}: {e}", main.version()))
             })?;
             frame = lined_up;
