@@ -5,6 +5,7 @@
 use clap::{Args, ValueEnum};
 use endline_analysis::sampling::{Design, DesignSpec, LonelyPsu, RepType, ReplicateSpec};
 use polars::prelude::*;
+use serde::Serialize;
 
 /// How the sample was drawn (the weights are each command's `--weights`).
 #[derive(Debug, Clone, Args, Default)]
@@ -52,7 +53,8 @@ pub struct DesignArgs {
     pub rep_mse: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RepTypeArg {
     Jk1,
     Jkn,
@@ -112,25 +114,54 @@ impl DesignArgs {
     }
 
     /// The design as `--format json` reports it.
-    pub fn describe(&self, design: &Design, weights: Option<&str>) -> serde_json::Value {
+    pub fn describe<'a>(&'a self, design: &Design, weights: Option<&'a str>) -> DesignSummary<'a> {
         let (strata, psus) = design.counts();
-        serde_json::json!({
-            "weights": weights,
-            "strata": self.strata,
-            "psu": self.psu,
-            "ssu": self.ssu,
-            "fpc": self.fpc,
-            "lonely_psu": self.lonely_psu,
-            "replicates": self.repweights.as_ref().map(|p| serde_json::json!({
-                "prefix": p,
-                "type": self.rep_type.map(|t| format!("{t:?}").to_lowercase()),
-                "count": design.replicates.as_ref().map_or(0, |r| r.weights.len()),
-                "scale": self.rep_scale,
-                "mse": self.rep_mse,
-            })),
-            "n_strata": if design.replicates.is_some() { None } else { Some(strata) },
-            "n_psu": if design.replicates.is_some() { None } else { Some(psus) },
-            "df": design.degrees_of_freedom(),
-        })
+        let linearised = design.replicates.is_none();
+        DesignSummary {
+            weights,
+            strata: self.strata.as_deref(),
+            psu: self.psu.as_deref(),
+            ssu: self.ssu.as_deref(),
+            fpc: &self.fpc,
+            lonely_psu: self.lonely_psu,
+            replicates: self.repweights.as_deref().map(|prefix| ReplicateSummary {
+                prefix,
+                kind: self.rep_type,
+                count: design.replicates.as_ref().map_or(0, |r| r.weights.len()),
+                scale: self.rep_scale,
+                mse: self.rep_mse,
+            }),
+            n_strata: linearised.then_some(strata),
+            n_psu: linearised.then_some(psus),
+            df: design.degrees_of_freedom(),
+        }
     }
+}
+
+/// The design as `tabulate --format json` reports it (docs/cli.md).
+#[derive(Debug, Serialize)]
+pub struct DesignSummary<'a> {
+    pub weights: Option<&'a str>,
+    pub strata: Option<&'a str>,
+    pub psu: Option<&'a str>,
+    pub ssu: Option<&'a str>,
+    pub fpc: &'a [String],
+    pub lonely_psu: LonelyPsu,
+    pub replicates: Option<ReplicateSummary<'a>>,
+    /// Strata and PSUs of the first stage (null with replicate weights).
+    pub n_strata: Option<usize>,
+    pub n_psu: Option<usize>,
+    /// Degrees of freedom: PSUs − strata, or the replicates' rank − 1.
+    pub df: f64,
+}
+
+/// Replicate weights, as reported.
+#[derive(Debug, Serialize)]
+pub struct ReplicateSummary<'a> {
+    pub prefix: &'a str,
+    #[serde(rename = "type")]
+    pub kind: Option<RepTypeArg>,
+    pub count: usize,
+    pub scale: Option<f64>,
+    pub mse: bool,
 }

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use endline_analysis::sampling::{Domain, Estimate, Statistic, Target, codes, estimate, numbers};
+use endline_analysis::data;
+use endline_analysis::sampling::{Domain, Estimate, Statistic, Target, estimate};
 
 use crate::Outcome;
 use crate::design_args::DesignArgs;
@@ -42,6 +43,13 @@ pub struct TabulateArgs {
     pub format: Format,
 }
 
+/// `tabulate --format json` (docs/cli.md).
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    estimates: &'a [Estimate],
+    design: crate::design_args::DesignSummary<'a>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
@@ -53,6 +61,16 @@ struct Variable {
     name: String,
     level: Option<String>,
     values: Vec<Option<f64>>,
+}
+
+/// A column as numbers, missing (null or NaN) as None ([`data::numeric`]).
+fn numbers(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
+    Ok(data::numeric(df, name).map_err(|e| e.to_string())?.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect())
+}
+
+/// A column as text, missing as None ([`data::text`]).
+fn codes(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<Option<String>>, String> {
+    data::text(df, name).map_err(|e| e.to_string())
 }
 
 fn variables(df: &polars::prelude::DataFrame, name: &str, levels_allowed: bool) -> Result<Vec<Variable>, String> {
@@ -115,7 +133,7 @@ fn run(args: &TabulateArgs, df: &polars::prelude::DataFrame) -> Result<String, S
             domains.push((Some(Domain { var: by.clone(), level: l }), rows));
         }
     }
-    let mut estimates: Vec<(Option<String>, Estimate)> = Vec::new();
+    let mut estimates: Vec<Estimate> = Vec::new();
     let answered = |v: &[Option<f64>], rows: &[bool]| -> (Vec<f64>, Vec<bool>) {
         let used = v.iter().zip(rows).map(|(v, r)| *r && v.is_some()).collect();
         (v.iter().map(|v| v.unwrap_or(0.0)).collect(), used)
@@ -126,7 +144,9 @@ fn run(args: &TabulateArgs, df: &polars::prelude::DataFrame) -> Result<String, S
                 for (domain, rows) in &domains {
                     let (y, used) = answered(&var.values, rows);
                     let t = Target { statistic, y: &y, x: None, rows: &used };
-                    estimates.push((var.level.clone(), estimate(&design, &t, var.name.clone(), domain.clone())?));
+                    let mut e = estimate(&design, &t, var.name.clone(), domain.clone())?;
+                    e.level = var.level.clone();
+                    estimates.push(e);
                 }
             }
         }
@@ -141,33 +161,19 @@ fn run(args: &TabulateArgs, df: &polars::prelude::DataFrame) -> Result<String, S
             let (y, used) = answered(&yv, &both);
             let x: Vec<f64> = xv.iter().map(|v| v.unwrap_or(0.0)).collect();
             let t = Target { statistic: Statistic::Ratio, y: &y, x: Some(&x), rows: &used };
-            estimates.push((None, estimate(&design, &t, format!("{}/{}", num.trim(), den.trim()), domain.clone())?));
+            estimates.push(estimate(&design, &t, format!("{}/{}", num.trim(), den.trim()), domain.clone())?);
         }
     }
     Ok(match args.format {
         Format::Json => {
-            let list: Vec<serde_json::Value> = estimates
-                .iter()
-                .map(|(level, e)| {
-                    let mut v = serde_json::to_value(e).unwrap_or_default();
-                    if let (Some(l), Some(o)) = (level, v.as_object_mut()) {
-                        o.insert("level".into(), serde_json::Value::String(l.clone()));
-                    }
-                    v
-                })
-                .collect();
-            let json = serde_json::json!({ "estimates": list, "design": args.design.describe(&design, args.weights.as_deref()) });
-            serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n"
+            let out = Output { estimates: &estimates, design: args.design.describe(&design, args.weights.as_deref()) };
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())? + "\n"
         }
         Format::Human => human(&estimates, args, &design),
     })
 }
 
-fn human(
-    estimates: &[(Option<String>, Estimate)],
-    args: &TabulateArgs,
-    design: &endline_analysis::sampling::Design,
-) -> String {
+fn human(estimates: &[Estimate], args: &TabulateArgs, design: &endline_analysis::sampling::Design) -> String {
     let mut out = String::new();
     let (strata, psus) = design.counts();
     let what = if design.replicates.is_some() {
@@ -184,13 +190,13 @@ fn human(
         "{:<8} {:<24} {:<20} {:>14} {:>12} {:>14} {:>14} {:>7} {:>7}",
         "", "variable", "domain", "estimate", "std. error", "95% low", "95% high", "deff", "cv"
     );
-    for (level, e) in estimates {
+    for e in estimates {
         let stat = match e.statistic {
             Statistic::Mean => "mean",
             Statistic::Total => "total",
             Statistic::Ratio => "ratio",
         };
-        let var = match level {
+        let var = match &e.level {
             Some(l) => format!("{}={l}", e.variable),
             None => e.variable.clone(),
         };

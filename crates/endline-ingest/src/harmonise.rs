@@ -21,11 +21,6 @@ pub struct Harmonisation {
     pub rows: usize,
 }
 
-/// An item of the later version, as `visit` gives it.
-struct Visited<'s> {
-    item: &'s endline_survey::Item,
-}
-
 fn err(e: PolarsError) -> String {
     e.to_string()
 }
@@ -55,21 +50,19 @@ pub fn harmonise(
         }
     });
     let mut merged = Vec::new();
-    let later = from.into_iter().flat_map(|f| {
-        let mut items = Vec::new();
-        f.visit(&mut |p| items.push(p.item));
-        items
-    });
+    let mut later = Vec::new();
+    if let Some(f) = from {
+        f.visit(&mut |p| later.push(p.item));
+    }
     for item in later {
-        let p = Visited { item };
         // The later version's name for a question `to` knows by an earlier one.
-        let target = p.item.renamed_from().iter().find(|old| to.item(old).is_some()).cloned();
-        let name = target.clone().unwrap_or_else(|| p.item.name().to_string());
+        let target = item.renamed_from().iter().find(|old| to.item(old).is_some()).cloned();
+        let name = target.clone().unwrap_or_else(|| item.name().to_string());
         if let Some(old) = target {
-            renames.push((p.item.name().to_string(), old));
+            renames.push((item.name().to_string(), old));
         }
-        if !p.item.recode().is_empty() && to.item(&name).is_some() {
-            let inverse: Vec<(String, String)> = p.item.recode().iter().map(|(o, n)| (n.clone(), o.clone())).collect();
+        if !item.recode().is_empty() && to.item(&name).is_some() {
+            let inverse: Vec<(String, String)> = item.recode().iter().map(|(o, n)| (n.clone(), o.clone())).collect();
             if inverse.iter().any(|(n, _)| inverse.iter().filter(|(m, _)| m == n).count() > 1) {
                 merged.push(name.clone());
             }

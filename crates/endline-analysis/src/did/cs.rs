@@ -262,24 +262,14 @@ enum Spread<'a> {
 }
 
 impl Spread<'_> {
-    fn design_values(design: &crate::sampling::Design, units: &[usize], inf: &[f64]) -> (Vec<f64>, Vec<bool>) {
-        let n = inf.len() as f64;
-        let (mut z, mut present) = (vec![0.0; design.weights.len()], vec![false; design.weights.len()]);
-        for (&u, &v) in units.iter().zip(inf) {
-            z[u] = v / n;
-            present[u] = true;
-        }
-        (z, present)
-    }
-
     fn se(&self, inf: &[f64]) -> Result<f64> {
         let n = inf.len() as f64;
         Ok(match self {
             Spread::Units(None) => inf.iter().map(|v| v * v).sum::<f64>().sqrt() / n,
             Spread::Units(Some(c)) => cluster_sums(inf, c).iter().map(|v| v * v).sum::<f64>().sqrt() / n,
             Spread::Design { design, units } => {
-                let (z, present) = Self::design_values(design, units, inf);
-                design.variance(&z, &present).map_err(AnalysisError::Invalid)?.sqrt()
+                let z: Vec<f64> = inf.iter().map(|v| v / n).collect();
+                design.covariance_at(&[z], units).map_err(AnalysisError::Invalid)?[0][0].sqrt()
             }
         })
     }
@@ -303,9 +293,8 @@ impl Spread<'_> {
                 }
             }
             Spread::Design { design, units } => {
-                let present = Self::design_values(design, units, infs.first().copied().unwrap_or_default()).1;
-                let zs: Vec<Vec<f64>> = infs.iter().map(|f| Self::design_values(design, units, f).0).collect();
-                let cov = design.covariance(&zs, &present).map_err(AnalysisError::Invalid)?;
+                let zs: Vec<Vec<f64>> = infs.iter().map(|f| f.iter().map(|v| v / n as f64).collect()).collect();
+                let cov = design.covariance_at(&zs, units).map_err(AnalysisError::Invalid)?;
                 for a in 0..m {
                     for b in 0..m {
                         v[[a, b]] = cov[a][b] * n as f64;

@@ -4,6 +4,7 @@
 use polars::prelude::*;
 
 use super::design::{Design, DesignColumns, Factor, LonelyPsu, RepType, Replicates};
+use crate::data;
 use crate::did::panel::{self, PanelSpec};
 
 /// Replicate weights by name: the columns `PREFIX1`, `PREFIX2`, …
@@ -38,83 +39,30 @@ pub struct DesignSpec {
     pub replicates: Option<ReplicateSpec>,
 }
 
-/// A design column as a [`Factor`] (integers and text read without copying each value);
-/// a missing value is an error naming its row.
+/// A design column as a [`Factor`] ([`data::factor`]); a missing value is an error
+/// naming its row.
 fn factor(df: &DataFrame, name: &str, role: &str) -> Result<Factor, String> {
-    let c = df.column(name).map_err(|_| no_column(df, name))?;
-    let s = c.as_materialized_series();
-    if s.null_count() > 0 {
-        let first = s.is_null().iter().position(|v| v == Some(true)).unwrap_or(0);
-        return Err(format!("row {}: the {role} `{name}` is missing (design variables may not be)", first + 1));
+    let f = data::factor(df, name).map_err(|e| e.to_string())?;
+    if let Some(r) = f.codes.iter().position(|c| *c == data::MISSING) {
+        return Err(missing(r, name, role));
     }
-    let err = |e: PolarsError| format!("`{name}`: {e}");
-    Ok(if s.dtype().is_integer() {
-        let ints = s.cast(&DataType::Int64).map_err(err)?;
-        let ints = ints.i64().map_err(err)?.rechunk();
-        match ints.cont_slice() {
-            Ok(values) => Factor::of_ints(values),
-            Err(_) => Factor::of_ints(&ints.iter().map(|v| v.unwrap_or(0)).collect::<Vec<i64>>()),
-        }
-    } else {
-        let text = s.cast(&DataType::String).map_err(err)?;
-        Factor::of(text.str().map_err(err)?.iter().map(|v| v.unwrap_or_default()), str::to_string)
-    })
+    Ok(Factor::from(f))
+}
+
+fn missing(r: usize, name: &str, role: &str) -> String {
+    format!("row {}: the {role} `{name}` is missing (design variables may not be)", r + 1)
 }
 
 /// The column a design's own weights (from its FPCs) are given to a panel in.
 pub const DESIGN_WEIGHT: &str = "design_weight";
 
-/// A column as numbers (missing: None); the error names the column.
-pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
-    let c = df.column(name).map_err(|_| no_column(df, name))?;
-    let s = c.as_materialized_series();
-    if matches!(s.dtype(), DataType::String) {
-        return Err(format!("`{name}` holds text, not numbers"));
-    }
-    let f = s.cast(&DataType::Float64).map_err(|e| format!("`{name}`: {e}"))?;
-    Ok(f.f64().map_err(|e| format!("`{name}`: {e}"))?.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
-}
-
-/// A column as text codes (numbers written as they print); missing: None.
-pub fn codes(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, String> {
-    let c = df.column(name).map_err(|_| no_column(df, name))?;
-    let s = c.as_materialized_series().cast(&DataType::String).map_err(|e| format!("`{name}`: {e}"))?;
-    Ok(s.str().map_err(|e| format!("`{name}`: {e}"))?.iter().map(|v| v.map(str::to_string)).collect())
-}
-
-fn no_column(df: &DataFrame, name: &str) -> String {
-    let names: Vec<&str> = df.get_column_names().into_iter().map(|n| n.as_str()).collect();
-    match endline_diag::suggest(name, names.iter().copied()) {
-        Some(s) => format!("no column `{name}` in the data (did you mean `{s}`?)"),
-        None => format!("no column `{name}` in the data"),
-    }
-}
-
-/// Every value present, or an error naming the first missing row.
-/// A numeric design column whole: read straight from its buffer when it has no missing
-/// value (the common case), else the first missing row is the error.
+/// A numeric design column, every value present ([`data::numeric`]).
 fn whole_numbers(df: &DataFrame, name: &str, role: &str) -> Result<Vec<f64>, String> {
-    let c = df.column(name).map_err(|_| no_column(df, name))?;
-    let s = c.as_materialized_series();
-    if s.null_count() == 0 && s.dtype() == &DataType::Float64 {
-        let f = s.f64().map_err(|e| format!("`{name}`: {e}"))?.rechunk();
-        if let Ok(slice) = f.cont_slice()
-            && slice.iter().all(|v| !v.is_nan())
-        {
-            return Ok(slice.to_vec());
-        }
+    let v = data::numeric(df, name).map_err(|e| e.to_string())?;
+    match v.iter().position(|x| x.is_nan()) {
+        Some(r) => Err(missing(r, name, role)),
+        None => Ok(v),
     }
-    complete(numbers(df, name)?, name, role)
-}
-
-fn complete<T>(values: Vec<Option<T>>, name: &str, role: &str) -> Result<Vec<T>, String> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(r, v)| {
-            v.ok_or_else(|| format!("row {}: the {role} `{name}` is missing (design variables may not be)", r + 1))
-        })
-        .collect()
 }
 
 impl DesignSpec {
@@ -178,7 +126,7 @@ impl DesignSpec {
     /// none, they become the panel's unit weights, in the column [`DESIGN_WEIGHT`].
     pub fn for_panel(&self, df: &mut DataFrame, spec: &mut PanelSpec) -> Result<Design, String> {
         let p = panel::build(df, spec).map_err(|e| e.to_string())?;
-        let units = codes(df, &spec.unit)?;
+        let units = data::text(df, &spec.unit).map_err(|e| e.to_string())?;
         let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (r, u) in units.iter().enumerate() {
             if let Some(u) = u {
@@ -191,7 +139,7 @@ impl DesignSpec {
             .map(|l| first.get(l.as_str()).copied().ok_or_else(|| format!("unit `{l}` has no row")))
             .collect::<Result<_, _>>()?;
         for col in [self.strata.as_ref(), self.psu.as_ref(), self.ssu.as_ref()].into_iter().flatten().chain(&self.fpc) {
-            let values = codes(df, col)?;
+            let values = data::text(df, col).map_err(|e| e.to_string())?;
             for (r, u) in units.iter().enumerate() {
                 let Some(&at) = u.as_deref().and_then(|u| first.get(u)) else { continue };
                 if values[r] != values[at] {

@@ -120,53 +120,17 @@ pub struct DesignColumns {
 pub struct Factor {
     /// Each row's code.
     pub codes: Vec<usize>,
-    /// Each code's label, in order of first appearance.
+    /// Each code's label.
     pub labels: Vec<String>,
 }
 
-impl Factor {
-    /// Codes in order of first appearance.
-    pub fn of_strings(values: &[String]) -> Factor {
-        Factor::of(values.iter().map(String::as_str), |v| v.to_string())
-    }
-
-    /// Codes of hashable values in order of first appearance, `label` naming each level.
-    pub fn of<T: std::hash::Hash + Eq + Copy>(values: impl Iterator<Item = T>, label: impl Fn(T) -> String) -> Factor {
-        let mut index: HashMap<T, usize> = HashMap::new();
-        let mut labels = Vec::new();
-        let codes = values
-            .map(|v| {
-                *index.entry(v).or_insert_with(|| {
-                    labels.push(label(v));
-                    labels.len() - 1
-                })
-            })
-            .collect();
-        Factor { codes, labels }
-    }
-
-    /// Codes of integers in order of first appearance: through an array when their range
-    /// is small for the number of rows (survey codes usually are), else by hashing.
-    pub fn of_ints(values: &[i64]) -> Factor {
-        let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else { return Factor::default() };
-        let range = hi.abs_diff(lo) as usize;
-        if range > 4 * values.len() + 1024 {
-            return Factor::of(values.iter().copied(), |v| v.to_string());
+impl From<crate::data::FactorColumn> for Factor {
+    /// A factor read by [`crate::data::factor`]: its codes, and its levels as text.
+    fn from(f: crate::data::FactorColumn) -> Factor {
+        Factor {
+            codes: f.codes.into_iter().map(|c| c as usize).collect(),
+            labels: f.levels.iter().map(ToString::to_string).collect(),
         }
-        let mut slot = vec![usize::MAX; range + 1];
-        let mut labels = Vec::new();
-        let codes = values
-            .iter()
-            .map(|&v| {
-                let at = &mut slot[v.abs_diff(lo) as usize];
-                if *at == usize::MAX {
-                    *at = labels.len();
-                    labels.push(v.to_string());
-                }
-                *at
-            })
-            .collect();
-        Factor { codes, labels }
     }
 }
 
@@ -536,48 +500,52 @@ impl Replicates {
     /// The covariance matrix of several estimates from their replicates' (`thetas[r][j]`:
     /// estimate j in replicate r), as R's `svrVar` computes it.
     pub fn covariance(&self, full: &[f64], thetas: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, String> {
-        let k = full.len();
-        let column = |j: usize| thetas.iter().map(|t| t[j]).collect::<Vec<f64>>();
-        let var: Vec<f64> = (0..k).map(|j| self.variance(full[j], &column(j))).collect::<Result<_, _>>()?;
-        let mut cov = vec![vec![0.0; k]; k];
-        for a in 0..k {
-            cov[a][a] = var[a];
-            for b in 0..a {
-                let sum: Vec<f64> = column(a).iter().zip(column(b)).map(|(x, y)| x + y).collect();
-                let c = (self.variance(full[a] + full[b], &sum)? - var[a] - var[b]) / 2.0;
-                cov[a][b] = c;
-                cov[b][a] = c;
+        let (k, r) = (full.len(), thetas.len());
+        let scale = self.scale.unwrap_or(match self.kind {
+            RepType::Jk1 => (r as f64 - 1.0) / r as f64,
+            RepType::Jkn => 1.0,
+            RepType::Brr => 1.0 / r as f64,
+            RepType::Fay(rho) => 1.0 / (r as f64 * (1.0 - rho).powi(2)),
+            RepType::Bootstrap => 1.0 / (r as f64 - 1.0),
+        });
+        let rscales: Vec<f64> = match &self.rscales {
+            Some(s) if s.len() == 1 => vec![s[0]; r],
+            Some(s) if s.len() == r => s.clone(),
+            Some(s) => return Err(format!("{} rscales for {r} replicates", s.len())),
+            None if self.kind == RepType::Jkn => {
+                return Err("JKn replicate weights need their rscales ((n_h−1)/n_h): give --rep-rscales".into());
             }
-        }
-        Ok(cov)
+            None => vec![1.0; r],
+        };
+        // Centred at the full-sample estimates, or at the mean of the replicates used.
+        let used: Vec<usize> = (0..r).filter(|&i| rscales[i] > 0.0).collect();
+        let centre: Vec<f64> = (0..k)
+            .map(|j| {
+                if self.mse {
+                    full[j]
+                } else {
+                    used.iter().map(|&i| thetas[i][j]).sum::<f64>() / used.len().max(1) as f64
+                }
+            })
+            .collect();
+        Ok((0..k)
+            .map(|a| {
+                (0..k)
+                    .map(|b| {
+                        scale
+                            * (0..r)
+                                .map(|i| rscales[i] * (thetas[i][a] - centre[a]) * (thetas[i][b] - centre[b]))
+                                .sum::<f64>()
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// The variance of an estimate from its replicates' estimates (R's `svrVar`).
     pub fn variance(&self, full: f64, replicates: &[f64]) -> Result<f64, String> {
-        let r = replicates.len() as f64;
-        let scale = self.scale.unwrap_or(match self.kind {
-            RepType::Jk1 => (r - 1.0) / r,
-            RepType::Jkn => 1.0,
-            RepType::Brr => 1.0 / r,
-            RepType::Fay(rho) => 1.0 / (r * (1.0 - rho).powi(2)),
-            RepType::Bootstrap => 1.0 / (r - 1.0),
-        });
-        let rscales: Vec<f64> = match &self.rscales {
-            Some(s) if s.len() == 1 => vec![s[0]; replicates.len()],
-            Some(s) if s.len() == replicates.len() => s.clone(),
-            Some(s) => return Err(format!("{} rscales for {} replicates", s.len(), replicates.len())),
-            None if self.kind == RepType::Jkn => {
-                return Err("JKn replicate weights need their rscales ((n_h−1)/n_h): give --rep-rscales".into());
-            }
-            None => vec![1.0; replicates.len()],
-        };
-        let centre = if self.mse {
-            full
-        } else {
-            let used: Vec<f64> = replicates.iter().zip(&rscales).filter(|(_, s)| **s > 0.0).map(|(t, _)| *t).collect();
-            used.iter().sum::<f64>() / used.len().max(1) as f64
-        };
-        Ok(scale * replicates.iter().zip(&rscales).map(|(t, s)| s * (t - centre).powi(2)).sum::<f64>())
+        let thetas: Vec<Vec<f64>> = replicates.iter().map(|t| vec![*t]).collect();
+        Ok(self.covariance(&[full], &thetas)?[0][0])
     }
 }
 
@@ -585,11 +553,15 @@ impl Replicates {
 mod tests {
     use super::*;
 
+    fn factor(codes: &[usize], labels: &[&str]) -> Factor {
+        Factor { codes: codes.to_vec(), labels: labels.iter().map(|l| l.to_string()).collect() }
+    }
+
     /// Stratum A: two PSUs with totals 1 and 3; stratum B: one PSU with total 10.
     fn lonely(option: LonelyPsu) -> Result<f64, String> {
         let cols = DesignColumns {
-            strata: Some(Factor::of_strings(&["A", "A", "B"].map(String::from))),
-            psu: Some(Factor::of_strings(&["1", "2", "3"].map(String::from))),
+            strata: Some(factor(&[0, 0, 1], &["A", "B"])),
+            psu: Some(factor(&[0, 1, 2], &["1", "2", "3"])),
             ..DesignColumns::default()
         };
         let d = Design::new(3, cols, option)?;
@@ -613,8 +585,8 @@ mod tests {
     #[test]
     fn a_census_stratum_adds_nothing_and_rank_counts_independent_columns() {
         let cols = DesignColumns {
-            strata: Some(Factor::of_strings(&["A", "A", "B"].map(String::from))),
-            psu: Some(Factor::of_strings(&["1", "2", "3"].map(String::from))),
+            strata: Some(factor(&[0, 0, 1], &["A", "B"])),
+            psu: Some(factor(&[0, 1, 2], &["1", "2", "3"])),
             fpc: vec![vec![2.0, 2.0, 1.0]],
             ..DesignColumns::default()
         };

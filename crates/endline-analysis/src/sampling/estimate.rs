@@ -36,6 +36,9 @@ pub struct Estimate {
     pub statistic: Statistic,
     /// The variable (`NUM/DEN` for a ratio).
     pub variable: String,
+    /// For a text variable's mean, the value whose share this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
     /// The domain, or null for the whole population.
     pub domain: Option<Domain>,
     /// The estimate.
@@ -157,6 +160,7 @@ pub fn estimate(design: &Design, t: &Target<'_>, variable: String, domain: Optio
     Ok(Estimate {
         statistic: t.statistic,
         variable,
+        level: None,
         domain,
         estimate: est,
         std_error: se,

@@ -6,6 +6,6 @@ mod columns;
 mod design;
 mod estimate;
 
-pub use columns::{DESIGN_WEIGHT, DesignSpec, ReplicateSpec, codes, numbers};
+pub use columns::{DESIGN_WEIGHT, DesignSpec, ReplicateSpec};
 pub use design::{Design, DesignColumns, Factor, LonelyPsu, RepType, Replicates};
 pub use estimate::{Domain, Estimate, Statistic, Target, estimate};
