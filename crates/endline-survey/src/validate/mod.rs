@@ -14,6 +14,11 @@ use crate::model::{
 use crate::raw::{RawChoices, RawExpr, RawItem, RawLabel, RawList, RawRequired, RawSurvey, Reader, Sp};
 use crate::yaml::{Doc, map_span};
 
+mod expressions;
+mod labels;
+
+use expressions::*;
+
 /// The outcome of validating one survey file: the survey when it has no errors, and
 /// every diagnostic (errors and warnings) in source order.
 #[derive(Debug)]
@@ -233,188 +238,6 @@ impl Validator {
             lists: std::mem::take(&mut self.lists),
             items,
         })
-    }
-
-    fn languages(&mut self, raw: &RawSurvey) {
-        let Some(langs) = &raw.languages else { return };
-        if langs.v.is_empty() {
-            self.error(
-                codes::INVALID_VALUE,
-                langs.span,
-                "`languages` is empty: list the label languages, default first, or leave it out",
-            );
-        }
-        let mut seen: HashMap<&str, Span> = HashMap::new();
-        for l in &langs.v {
-            if let Some(&first) = seen.get(l.v.as_str()) {
-                let d =
-                    Diagnostic::error(codes::DUPLICATE_LANGUAGE, l.span, format!("language `{}` is listed twice", l.v))
-                        .with_note(first, "first listed here");
-                self.diags.push(d);
-                continue;
-            }
-            if !is_language_tag(&l.v) {
-                self.error(codes::INVALID_VALUE, l.span, format!("`{}` is not a language code", l.v)).help =
-                    Some("use a BCP 47 code such as `en`, `zh`, `bo` (Tibetan), `ug` (Uyghur), `mn` (Mongolian) or `kk` (Kazakh)".into());
-                continue;
-            }
-            seen.insert(&l.v, l.span);
-            self.languages.push(l.v.clone());
-        }
-    }
-
-    /// Checks a label against the declared languages.
-    fn label(&mut self, raw: &RawLabel, what: &str) -> Label {
-        match raw {
-            RawLabel::Plain(text) => {
-                if self.languages.len() > 1 {
-                    let missing = self.languages[1..].join(", ");
-                    let langs = self.languages.clone();
-                    self.error(
-                        codes::MISSING_TRANSLATION,
-                        text.span,
-                        format!("{what} is given in one language, but the survey declares {}", langs.join(", ")),
-                    )
-                    .help = Some(format!(
-                        "give a text per language, adding {missing}: {{{}}}",
-                        langs.iter().map(|l| format!("{l}: ...")).collect::<Vec<_>>().join(", ")
-                    ));
-                }
-                let lang = self.languages.first().cloned().unwrap_or_default();
-                Label::new(vec![(lang, text.v.clone())])
-            }
-            RawLabel::Map { span, entries } => {
-                if self.languages.is_empty() {
-                    self.error(
-                        codes::UNKNOWN_LANGUAGE,
-                        *span,
-                        format!("{what} is given per language, but the survey declares no `languages`"),
-                    )
-                    .help = Some("declare them at the top: `languages: [en, zh]`".into());
-                    return Label::new(entries.iter().map(|(l, t)| (l.v.clone(), t.v.clone())).collect());
-                }
-                for (lang, _) in entries {
-                    if !self.languages.contains(&lang.v) {
-                        let help = endline_diag::suggest(&lang.v, self.languages.iter().map(String::as_str))
-                            .map(|s| format!("did you mean `{s}`?"));
-                        let declared = self.languages.join(", ");
-                        let d = Diagnostic::error(
-                            codes::UNKNOWN_LANGUAGE,
-                            lang.span,
-                            format!("`{}` is not a declared language ({declared})", lang.v),
-                        )
-                        .with_help_opt(help.or(Some("add it to `languages` or remove this text".to_string())));
-                        self.diags.push(d);
-                    }
-                }
-                let missing: Vec<&str> = self
-                    .languages
-                    .iter()
-                    .filter(|l| !entries.iter().any(|(e, _)| &e.v == *l))
-                    .map(String::as_str)
-                    .collect();
-                if !missing.is_empty() {
-                    let s = if missing.len() == 1 { "" } else { "s" };
-                    let msg = format!("{what} has no text in language{s} {}", missing.join(", "));
-                    self.diags.push(Diagnostic::error(codes::MISSING_TRANSLATION, *span, msg));
-                }
-                // Language order, not file order, so outputs do not depend on how a
-                // translator ordered the keys.
-                Label::new(
-                    self.languages
-                        .iter()
-                        .filter_map(|l| entries.iter().find(|(e, _)| &e.v == l).map(|(_, t)| (l.clone(), t.v.clone())))
-                        .collect(),
-                )
-            }
-        }
-    }
-
-    fn missing_codes(&mut self, raw: &RawSurvey) {
-        let mut by_value: HashMap<ChoiceValue, (&str, Span)> = HashMap::new();
-        for (name, value) in &raw.missing_codes {
-            if !is_identifier(&name.v) {
-                self.error(
-                    codes::INVALID_IDENTIFIER,
-                    name.span,
-                    format!("missing code name `{}` is not an identifier", name.v),
-                );
-            }
-            let Some(v) = &value.v else { continue };
-            if let Some(&(first_name, first)) = by_value.get(v) {
-                let message = format!("missing codes `{first_name}` and `{}` share the value `{v}`", name.v);
-                let d = Diagnostic::error(codes::MISSING_CODE_COLLISION, value.span, message)
-                    .with_note(first, format!("`{first_name}` is declared here"))
-                    .with_help("each reason for a missing answer needs a value of its own");
-                self.diags.push(d);
-                continue;
-            }
-            by_value.insert(v.clone(), (&name.v, value.span));
-            self.missing.push(MissingCode { name: name.v.clone(), value: v.clone() });
-        }
-    }
-
-    /// Checks a choice list; returns it when it can be used by questions.
-    fn choice_list(&mut self, list: &RawList, inline: bool) -> Option<ChoiceList> {
-        let what = if inline {
-            format!("the inline choice list of `{}`", list.name.v)
-        } else {
-            format!("choice list `{}`", list.name.v)
-        };
-        if list.choices.is_empty() {
-            self.error(codes::EMPTY_CHOICE_LIST, list.name.span, format!("{what} has no choices"));
-        }
-        let mut seen: HashMap<&ChoiceValue, Span> = HashMap::new();
-        let mut first_kind: Option<(bool, Span)> = None;
-        let mut choices = Vec::new();
-        for c in &list.choices {
-            let label = match &c.label {
-                Some(l) => self.label(l, "a choice label"),
-                None => {
-                    let shown = c.value.v.as_ref().map_or_else(String::new, |v| format!(" `{v}`"));
-                    self.error(codes::MISSING_KEY, c.span, format!("choice{shown} has no `label`"));
-                    Label::new(Vec::new())
-                }
-            };
-            let Some(value) = &c.value.v else { continue };
-            if let ChoiceValue::Text(t) = value
-                && (t.is_empty() || t.chars().any(char::is_whitespace))
-            {
-                self.error(codes::INVALID_CHOICE_VALUE, c.value.span, format!("choice value `{t}` is empty or contains white space"))
-                        .help = Some("select_multiple answers are stored space-separated, so values must be single words such as `yak_dairy`".into());
-            }
-            match first_kind {
-                None => first_kind = Some((value.is_int(), c.value.span)),
-                Some((int, first)) if int != value.is_int() => {
-                    let kinds = |i: bool| if i { "integers" } else { "strings" };
-                    let d = Diagnostic::error(
-                        codes::MIXED_CHOICE_TYPES,
-                        c.value.span,
-                        format!(
-                            "{what} mixes integer and string values: `{value}` is one of the {}",
-                            kinds(value.is_int())
-                        ),
-                    )
-                    .with_note(first, format!("the list starts with {}", kinds(int)))
-                    .with_help("quote integers to make every value a string, or use integers throughout");
-                    self.diags.push(d);
-                }
-                Some(_) => {}
-            }
-            if let Some(&first) = seen.get(value) {
-                let d = Diagnostic::error(
-                    codes::DUPLICATE_CHOICE_VALUE,
-                    c.value.span,
-                    format!("value `{value}` appears twice in {what}"),
-                )
-                .with_note(first, "first used here");
-                self.diags.push(d);
-                continue;
-            }
-            seen.insert(value, c.value.span);
-            choices.push(Choice { value: value.clone(), label });
-        }
-        (!choices.is_empty()).then(|| ChoiceList { name: list.name.v.clone(), inline, choices })
     }
 
     /// First pass over items: names, types, shapes, lists. Fills the symbol table.
@@ -637,63 +460,6 @@ impl Validator {
         }
     }
 
-    fn scope(&self) -> Scope<'_> {
-        Scope { symbols: &self.symbols, decls: &self.decls, lists: &self.lists }
-    }
-
-    /// Infers the value type of each `calculate` from its calculation (calculations may use
-    /// each other in any order). A worklist: every calculation is checked once, and again
-    /// only when a calculation it uses changes type, so a chain costs its length, not its
-    /// length squared (declared backwards, the fixed point over all of them took as many
-    /// passes as the chain is long). Types only move up a short lattice, so it ends; the
-    /// bound guards against a cycle (reported elsewhere).
-    fn infer_calculations(&mut self, pre: &[Pre<'_>]) {
-        let mut calcs = Vec::new();
-        collect_calcs(pre, &mut calcs);
-        let parsed: Vec<(String, Vec<usize>, Expr)> = calcs
-            .iter()
-            .filter_map(|p| {
-                let e = parse(&p.raw.calculation.as_ref()?.text).ok()?;
-                Some((p.name.clone(), p.repeats.clone(), e))
-            })
-            .collect();
-        let index: HashMap<&str, usize> = parsed.iter().enumerate().map(|(i, (n, _, _))| (n.as_str(), i)).collect();
-        let mut users: Vec<Vec<usize>> = vec![Vec::new(); parsed.len()];
-        for (i, (_, _, e)) in parsed.iter().enumerate() {
-            for (name, _) in e.references() {
-                if let Some(&j) = index.get(name) {
-                    users[j].push(i);
-                }
-            }
-        }
-        let mut queue: std::collections::VecDeque<usize> = (0..parsed.len()).collect();
-        let mut queued = vec![true; parsed.len()];
-        let mut budget = parsed.len().saturating_mul(8) + 16;
-        while let Some(i) = queue.pop_front() {
-            queued[i] = false;
-            budget = budget.saturating_sub(1);
-            if budget == 0 {
-                break;
-            }
-            let (name, repeats, e) = &parsed[i];
-            let ty = {
-                let scope = self.scope();
-                Checker::new(&scope, Ctx { repeats, self_ty: None, property: "calculation" }).check(e)
-            };
-            if let Some(sym) = self.symbols.get_mut(name)
-                && sym.kind != SymbolKind::Value(ty)
-            {
-                sym.kind = SymbolKind::Value(ty);
-                for &u in &users[i] {
-                    if !queued[u] {
-                        queued[u] = true;
-                        queue.push_back(u);
-                    }
-                }
-            }
-        }
-    }
-
     /// Second pass over items: expressions, defaults, missing codes; builds the model.
     fn items(&mut self, pre: &[Pre<'_>]) -> Vec<Item> {
         pre.iter().filter_map(|p| self.item(p)).collect()
@@ -796,59 +562,6 @@ impl Validator {
         })
     }
 
-    fn is_int(&self, name: &str) -> bool {
-        matches!(self.symbols.get(name), Some(Symbol { kind: SymbolKind::Value(Ty::Int), .. }))
-    }
-
-    /// Parses and checks one expression property, recording its dependencies.
-    fn expression(
-        &mut self,
-        p: &Pre<'_>,
-        raw: &RawExpr,
-        repeats: &[usize],
-        self_ty: Option<Ty>,
-        property: &'static str,
-    ) -> Option<Expression> {
-        // A property that does not belong on this item was reported as misplaced; its
-        // expression would only add noise.
-        if p.qtype.is_some_and(|t| misplaced(t, property).is_some()) {
-            return None;
-        }
-        let ast = match parse(&raw.text) {
-            Ok(ast) => ast,
-            Err(e) => {
-                let span = map_span(&raw.map, e.span);
-                self.error(codes::EXPRESSION_SYNTAX, span, format!("invalid {property} expression: {}", e.message));
-                return None;
-            }
-        };
-        let (ty, problems) = {
-            let scope = self.scope();
-            let mut checker = Checker::new(&scope, Ctx { repeats, self_ty, property });
-            let ty = checker.check(&ast);
-            (ty, checker.problems)
-        };
-        for ExprProblem { code, severity, span, message, help } in problems {
-            let span = map_span(&raw.map, span);
-            let d = match severity {
-                Severity::Error => Diagnostic::error(code, span, message),
-                Severity::Warning => Diagnostic::warning(code, span, message),
-            };
-            self.diags.push(d.with_help_opt(help));
-        }
-        if property != "constraint" {
-            for (name, span) in ast.references() {
-                self.edges.push(Edge {
-                    from: p.name.clone(),
-                    to: name.to_string(),
-                    property,
-                    span: map_span(&raw.map, span),
-                });
-            }
-        }
-        Some(Expression { text: raw.text.clone(), ast, ty, span: raw.span, map: raw.map.clone() })
-    }
-
     fn item_missing(&mut self, p: &Pre<'_>, value_ty: Ty) -> Vec<String> {
         let mut out = Vec::new();
         for m in &p.raw.missing {
@@ -948,73 +661,6 @@ impl Validator {
             .help = Some("use a text, integer or calculate question".into());
         }
     }
-
-    /// Finds dependency cycles and reports each once, naming every item on it.
-    fn cycles(&mut self) {
-        let mut graph: BTreeMap<&str, Vec<&Edge>> = BTreeMap::new();
-        for e in &self.edges {
-            if self.symbols.contains_key(&e.to) {
-                graph.entry(e.from.as_str()).or_default().push(e);
-            }
-        }
-        let mut reported: HashSet<Vec<&str>> = HashSet::new();
-        let mut found = Vec::new();
-        // Colour-marking DFS: a back edge to a node on the stack closes a cycle.
-        let mut state: HashMap<&str, u8> = HashMap::new();
-        // Start from items in interview order, so a cycle is named from its first item.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let nodes: Vec<&str> =
-            self.edges.iter().map(|e| e.from.as_str()).filter(|n| graph.contains_key(n) && seen.insert(n)).collect();
-        for start in nodes {
-            if state.get(start).copied().unwrap_or(0) != 0 {
-                continue;
-            }
-            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
-            let mut path: Vec<&Edge> = Vec::new();
-            state.insert(start, 1);
-            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-                let edges = graph.get(node).map_or(&[][..], Vec::as_slice);
-                if let Some(&edge) = edges.get(*next) {
-                    *next += 1;
-                    match state.get(edge.to.as_str()).copied().unwrap_or(0) {
-                        0 => {
-                            state.insert(&edge.to, 1);
-                            path.push(edge);
-                            stack.push((&edge.to, 0));
-                        }
-                        1 => {
-                            let from = path.iter().position(|e| e.from == edge.to).unwrap_or(path.len());
-                            let mut cycle: Vec<&Edge> = path[from..].to_vec();
-                            cycle.push(edge);
-                            let mut key: Vec<&str> = cycle.iter().map(|e| e.from.as_str()).collect();
-                            key.sort_unstable();
-                            if reported.insert(key) {
-                                found.push(cycle);
-                            }
-                        }
-                        _ => {}
-                    }
-                } else {
-                    state.insert(node, 2);
-                    stack.pop();
-                    path.pop();
-                }
-            }
-        }
-        let mut diags = Vec::new();
-        for cycle in found {
-            let mut names: Vec<String> = cycle.iter().map(|e| format!("`{}` ({})", e.from, e.property)).collect();
-            names.push(format!("`{}`", cycle[0].from));
-            let first = cycle[0];
-            let mut d = Diagnostic::error(codes::DEPENDENCY_CYCLE, first.span, format!("dependency cycle: {}", names.join(" → ")))
-                .with_help("break the cycle: a value cannot depend, through calculations, relevance, requirements or counts, on itself");
-            for e in cycle.iter().skip(1) {
-                d = d.with_note(e.span, format!("`{}` depends on `{}` here", e.from, e.to));
-            }
-            diags.push(d);
-        }
-        self.diags.extend(diags);
-    }
 }
 
 /// Why `key` does not belong on an item of type `t`, if it does not.
@@ -1033,19 +679,6 @@ fn misplaced(t: QuestionType, key: &str) -> Option<&'static str> {
         "recode" if !t.is_select() => Some("only a select question's codes are recoded"),
         _ => None,
     }
-}
-
-fn collect_calcs<'p, 'r>(pre: &'p [Pre<'r>], out: &mut Vec<&'p Pre<'r>>) {
-    for p in pre {
-        if p.qtype == Some(QuestionType::Calculate) {
-            out.push(p);
-        }
-        collect_calcs(&p.children, out);
-    }
-}
-
-fn find<'p, 'r>(pre: &'p [Pre<'r>], name: &str) -> Option<&'p Pre<'r>> {
-    pre.iter().find_map(|p| if p.name == name { Some(p) } else { find(&p.children, name) })
 }
 
 fn value_ty(t: QuestionType, list: Option<usize>, lists: &[ChoiceList]) -> Ty {
