@@ -8,7 +8,7 @@
 //! Everything else about a page is still polars' own: the leaves (`to_leaves`), how a
 //! row group is cut into pages, the values and their statistics (from polars' page of
 //! the flat leaf). The pages are the very bytes polars writes (see the tests in
-//! `write.rs`); any other shape, encoding or page version is left to polars.
+//! `write` module); any other shape, encoding or page version is left to polars.
 
 use polars::prelude::{PolarsResult, polars_err};
 use polars_arrow::array::Array;

@@ -5,7 +5,7 @@ use polars::prelude::*;
 
 use super::design::{Design, DesignColumns, Factor, LonelyPsu, RepType, Replicates};
 use crate::data;
-use crate::did::panel::{self, PanelSpec};
+use crate::did::panel::PanelSpec;
 
 /// Replicate weights by name: the columns `PREFIX1`, `PREFIX2`, …
 #[derive(Debug, Clone, PartialEq)]
@@ -121,45 +121,40 @@ impl DesignSpec {
     }
 
     /// The design over the units of the panel `spec` builds from `df` (in the panel's unit
-    /// order): each unit's design columns (checked to be one value per unit) from its first
+    /// order, without building it): each unit's design columns (checked to be one value per unit) from its first
     /// row. When the design makes its own weights (from population counts) and `spec` has
     /// none, they become the panel's unit weights, in the column [`DESIGN_WEIGHT`].
     pub fn for_panel(&self, df: &mut DataFrame, spec: &mut PanelSpec) -> Result<Design, String> {
-        let p = panel::build(df, spec).map_err(|e| e.to_string())?;
-        let units = data::text(df, &spec.unit).map_err(|e| e.to_string())?;
-        let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (r, u) in units.iter().enumerate() {
-            if let Some(u) = u {
-                first.entry(u.as_str()).or_insert(r);
+        // The panel's units are the unit column's levels, in their order (did::panel).
+        let unit = data::factor(df, &spec.unit).map_err(|e| e.to_string())?;
+        let mut first = vec![usize::MAX; unit.levels.len()];
+        for (r, &u) in unit.codes.iter().enumerate() {
+            if u != data::MISSING && first[u as usize] == usize::MAX {
+                first[u as usize] = r;
             }
         }
-        let labels: Vec<String> = p.units.iter().map(ToString::to_string).collect();
-        let rows: Vec<usize> = labels
-            .iter()
-            .map(|l| first.get(l.as_str()).copied().ok_or_else(|| format!("unit `{l}` has no row")))
-            .collect::<Result<_, _>>()?;
+        if let Some(u) = first.iter().position(|r| *r == usize::MAX) {
+            return Err(format!("unit `{}` has no row", unit.levels[u]));
+        }
         for col in [self.strata.as_ref(), self.psu.as_ref(), self.ssu.as_ref()].into_iter().flatten().chain(&self.fpc) {
             let values = data::text(df, col).map_err(|e| e.to_string())?;
-            for (r, u) in units.iter().enumerate() {
-                let Some(&at) = u.as_deref().and_then(|u| first.get(u)) else { continue };
+            for (r, &u) in unit.codes.iter().enumerate() {
+                let Some(&at) = first.get(u as usize) else { continue };
                 if values[r] != values[at] {
                     return Err(format!(
                         "`{col}` differs within unit `{}` (rows {} and {}): a design variable must be one value per unit",
-                        u.as_deref().unwrap_or_default(),
+                        unit.levels[u as usize],
                         at + 1,
                         r + 1
                     ));
                 }
             }
         }
-        let idx = IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as IdxSize).collect());
+        let idx = IdxCa::from_vec("rows".into(), first.iter().map(|&r| r as IdxSize).collect());
         let unit_df = df.take(&idx).map_err(|e| e.to_string())?;
         let design = self.build(&unit_df, spec.weights.as_deref())?;
         if spec.weights.is_none() && design.weights.iter().any(|w| *w != 1.0) {
-            let by_label: std::collections::HashMap<&str, f64> =
-                labels.iter().map(String::as_str).zip(design.weights.iter().copied()).collect();
-            let w: Vec<Option<f64>> =
-                units.iter().map(|u| u.as_deref().and_then(|u| by_label.get(u).copied())).collect();
+            let w: Vec<Option<f64>> = unit.codes.iter().map(|&u| design.weights.get(u as usize).copied()).collect();
             df.with_column(Column::new(DESIGN_WEIGHT.into(), w)).map_err(|e| e.to_string())?;
             spec.weights = Some(DESIGN_WEIGHT.into());
         }
