@@ -24,6 +24,7 @@ pub mod did;
 mod error;
 mod feols;
 pub mod formula;
+pub mod honest;
 pub mod inference;
 mod linalg;
 pub mod multiple;

@@ -3,6 +3,7 @@
 mod did;
 mod edge;
 mod helpers;
+mod honest;
 mod own;
 mod reference;
 
