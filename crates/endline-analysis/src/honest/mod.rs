@@ -21,9 +21,9 @@
 //! reports the outermost accepted grid point, clipped at the grid's edge.
 
 mod arp;
-mod dense;
+pub(crate) mod dense;
 mod flci;
-mod normal;
+pub(crate) mod normal;
 mod simplex;
 
 use serde::Serialize;

@@ -130,3 +130,37 @@ fn the_average_target_and_the_combined_restriction_behave() {
     let late = Options { target: Target::Period(2), ..opts };
     assert!(honest::sensitivity(&es, &late).err().map(|e| e.to_string()).unwrap_or_default().contains("e=0 to e=1"));
 }
+
+/// pretrends' README example: He & Wang (2017), reference period −1
+/// (tests/data/pretrends; R 4.2.2 with mvtnorm 1.1.3, tests/reference/pretrends_refs.R).
+#[test]
+fn pretrend_power_reproduces_the_pretrends_example() {
+    use endline_analysis::pretrends::PrePeriods;
+    let dir = std::path::Path::new(&super::manifest_dir()).join("../../tests/data/pretrends");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (h, want) = (read("heandwang.json"), read("expected.json"));
+    let sigma: Vec<Vec<f64>> = serde_json::from_value(h["sigma"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    let t: Vec<f64> = serde_json::from_value(h["tVec"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    let pre: Vec<usize> = (0..t.len()).filter(|&i| t[i] < -1.0).collect();
+    let p = PrePeriods {
+        sigma: pre.iter().map(|&i| pre.iter().map(|&j| sigma[i][j]).collect()).collect(),
+        relative: pre.iter().map(|&i| t[i] + 1.0).collect(),
+    };
+    // pretrends thresholds t-statistics at 1.96, not at Φ⁻¹(0.975) = 1.959964: the same
+    // test at alpha = 2(1 − Φ(1.96)).
+    let alpha = 2.0 * (1.0 - statrs::distribution::ContinuousCDF::cdf(&statrs::distribution::Normal::standard(), 1.96));
+    let r = p.analyse(alpha, Some(0.05));
+    let num = |k: &str| want[k].as_f64().unwrap_or_else(|| panic!("{k}"));
+    eprintln!("{r:?}");
+    assert!((r.any_significant.slope_50 - num("slope_50")).abs() <= 1e-7 * num("slope_50"));
+    assert!((r.any_significant.slope_80 - num("slope_80")).abs() <= 1e-7 * num("slope_80"));
+    let at = r.at_slope.unwrap_or_else(|| panic!("no power"));
+    assert!((at.any_significant - num("power_at_0.05")).abs() <= 1e-7);
+    // The README's printed value, computed at R's default precision (uniroot tol 1.2e-4).
+    assert!((r.any_significant.slope_50 - num("published_slope_50")).abs() <= 1.2e-4);
+    // The joint test pools the leads: here it needs a steeper trend for the same power.
+    assert!(r.joint_wald.slope_50 > 0.0 && r.joint_wald.slope_80 > r.joint_wald.slope_50);
+}
