@@ -5,6 +5,7 @@ mod consumers;
 mod contract;
 mod did;
 mod estimate;
+mod honest;
 mod ingest;
 mod run;
 mod safety;

@@ -176,7 +176,7 @@ fn noncentral_chi2_sf(x: f64, k: f64, lambda: f64) -> f64 {
 /// integrand's endpoint singularities; beyond, by a
 /// Richtmyer lattice with the baker's transform, averaged over fixed random shifts.
 pub fn rectangle(sigma: &[Vec<f64>], lo: &[f64], hi: &[f64]) -> f64 {
-    if lo.len() <= 4 { rectangle_ts(sigma, lo, hi, 1.0 / 8.0) } else { rectangle_qmc(sigma, lo, hi, 1 << 15, 8) }
+    if lo.len() <= 4 { rectangle_ts(sigma, lo, hi, 1.0 / 8.0) } else { rectangle_qmc(sigma, lo, hi, 1 << 12, 8) }
 }
 
 /// Genz's integrand at w ∈ (0,1)^{n−1}, for the Cholesky factor `l`.

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::Outcome;
 use crate::design_args::DesignArgs;
 use crate::estimate::{sig, table};
+use crate::honest::{self, HonestArgs};
 use crate::output::{error, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,6 +144,9 @@ pub struct DidArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
+    /// Sensitivity to violations of parallel trends, and the pre-test's power.
+    #[command(flatten)]
+    pub sensitivity: HonestArgs,
 }
 
 fn cs_json(r: &CsResult, args: &DidArgs, n_obs: usize) -> Value {
@@ -248,6 +252,30 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Failure);
         }
     };
+    let honest_opts = match args.sensitivity.options() {
+        Ok(o) => o,
+        Err(e) => {
+            error!("{e}");
+            return Ok(Outcome::Failure);
+        }
+    };
+    if honest_opts.is_some() {
+        match args.method {
+            Method::Event => {}
+            Method::Cs if args.base_period == BaseArg::Universal => {}
+            Method::Cs => {
+                error!(
+                    "--honest needs an event study against one reference period: add --base-period universal \
+                     (with the varying base period the pre-period estimates are period-on-period changes)"
+                );
+                return Ok(Outcome::Failure);
+            }
+            _ => {
+                error!("--honest analyses an event study: use --method event or --method cs");
+                return Ok(Outcome::Failure);
+            }
+        }
+    }
     let mut df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let mut spec = PanelSpec {
         outcome: args.outcome.clone(),
@@ -315,7 +343,16 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                         survey: survey.clone(),
                     },
                 )?;
-                (cs_table(&r), cs_json(&r, args, p.n_obs))
+                let (mut text, mut json) = (cs_table(&r), cs_json(&r, args, p.n_obs));
+                if let Some(o) = &honest_opts {
+                    let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
+                    let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
+                    let (t, h) = honest::analyse(o, args.sensitivity.pretrend_slope, &times, &beta, &r.dynamic_vcov)?;
+                    text.push_str(&t);
+                    json["honest"] = serde_json::to_value(&h.honest).unwrap_or(Value::Null);
+                    json["pretrend_power"] = serde_json::to_value(&h.pretrend_power).unwrap_or(Value::Null);
+                }
+                (text, json)
             }
             Method::Twfe => {
                 let fit = twfe::static_twfe(&df, &spec, &opts)?;
@@ -397,7 +434,22 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                         sig(t.p_value, 3)
                     );
                 }
-                (text, regression_json("event", &fit, Some(&coefs), pre, p.n_units()))
+                let mut json = regression_json("event", &fit, Some(&coefs), pre, p.n_units());
+                if let Some(o) = &honest_opts {
+                    // The event-time coefficients and their block of the covariance, by
+                    // the fit's own indices (covariates left out).
+                    let index: Vec<usize> =
+                        coefs.iter().filter_map(|c| fit.coefficients.iter().position(|f| f.term == c.term)).collect();
+                    let times: Vec<i64> = coefs.iter().map(|c| c.event_time).collect();
+                    let beta: Vec<f64> = coefs.iter().map(|c| c.estimate).collect();
+                    let sigma: Vec<Vec<f64>> =
+                        index.iter().map(|&i| index.iter().map(|&j| fit.vcov_matrix[i][j]).collect()).collect();
+                    let (t, h) = honest::analyse(o, args.sensitivity.pretrend_slope, &times, &beta, &sigma)?;
+                    text.push_str(&t);
+                    json["honest"] = serde_json::to_value(&h.honest).unwrap_or(Value::Null);
+                    json["pretrend_power"] = serde_json::to_value(&h.pretrend_power).unwrap_or(Value::Null);
+                }
+                (text, json)
             }
         })
     })();

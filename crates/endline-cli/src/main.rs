@@ -11,6 +11,7 @@ mod did;
 mod diff;
 mod estimate;
 mod export;
+mod honest;
 mod ingest;
 mod limits;
 mod output;

@@ -239,6 +239,11 @@ pub struct CsResult {
     pub critical_value: f64,
     /// Things the user should know.
     pub warnings: Vec<String>,
+    /// The covariance of the dynamic aggregation's components (`dynamic.by`, in order),
+    /// from their influence functions as every standard error here: what a sensitivity
+    /// analysis of the event study needs. Not part of the JSON contracts.
+    #[serde(skip)]
+    pub dynamic_vcov: Vec<Vec<f64>>,
 }
 
 /// An influence function summed within each cluster (codes 0..G), in unit order.
@@ -670,7 +675,13 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     let by = |v: &[(i64, (f64, Vec<f64>))]| -> Result<Vec<AggregateBy>> {
         v.iter().map(|(i, p)| Ok(AggregateBy { index: *i, effect: effect(p)? })).collect()
     };
+    let dynamic_vcov = {
+        let dyn_infs: Vec<&[f64]> = dynamic_by.iter().map(|(_, (_, f))| f.as_slice()).collect();
+        let v = spread.covariance(&dyn_infs, n)?;
+        (0..dyn_infs.len()).map(|a| (0..dyn_infs.len()).map(|b| v[[a, b]] / n as f64).collect()).collect()
+    };
     Ok(CsResult {
+        dynamic_vcov,
         simple: effect(&simple)?,
         dynamic: Aggregate { overall: effect(&dynamic_overall)?, by: by(&dynamic_by)? },
         group: Aggregate { overall: effect(&group_overall)?, by: by(&group_by)? },

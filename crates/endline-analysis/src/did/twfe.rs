@@ -62,11 +62,15 @@ fn fresh_name(df: &DataFrame, want: &str) -> String {
     name
 }
 
-/// Per row: the unit's cohort (0 for never treated) and the period.
+/// Per row: the unit's cohort (0 for never treated) and the period. A cohort first
+/// treated after the last period is never treated within the sample, as
+/// [`super::panel::build`] counts it (and warns): it is 0 here too, so that an event
+/// study does not give its units leads of their own.
 fn cohort_and_time(df: &DataFrame, spec: &PanelSpec) -> Result<(Vec<f64>, Vec<f64>)> {
-    let cohort: Vec<f64> =
-        data::numeric(df, &spec.cohort)?.into_iter().map(|g| if g.is_nan() { 0.0 } else { g }).collect();
     let time = data::numeric(df, &spec.time)?;
+    let last = time.iter().copied().filter(|t| !t.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+    let cohort: Vec<f64> =
+        data::numeric(df, &spec.cohort)?.into_iter().map(|g| if g.is_nan() || g > last { 0.0 } else { g }).collect();
     Ok((cohort, time))
 }
 

@@ -9,9 +9,9 @@
 //!
 //! - Relative magnitudes, Δ^RM(M̄): no post-period change in the violation exceeds M̄
 //!   times the largest pre-period one. Conditional-least-favourable (C-LF) intervals by
-//!   test inversion ([`arp`]).
+//!   test inversion (module `arp`).
 //! - Smoothness, Δ^SD(M): the violation's slope changes by at most M per period. The
-//!   optimal fixed-length interval ([`flci`]).
+//!   optimal fixed-length interval (module `flci`).
 //! - Both, Δ^SDRM(M̄): the post-period changes of slope are at most M̄ times the largest
 //!   pre-period one. C-LF.
 //!

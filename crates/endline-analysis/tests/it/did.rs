@@ -260,6 +260,31 @@ fn multiplier_bootstrap_agrees_with_analytic_inference() {
     assert!(cells == 12.0);
 }
 
+/// The dynamic aggregation's covariance (what `did --honest` hands the sensitivity
+/// analysis) has the components' own variances on its diagonal, clustered or not.
+#[test]
+fn the_dynamic_covariance_agrees_with_the_dynamic_standard_errors() {
+    let df = mpdta();
+    for cluster in [None, Some("countyreal".to_string())] {
+        let spec = PanelSpec { cluster: cluster.clone(), ..mpdta_spec() };
+        let p = panel::build(&df, &spec).unwrap_or_else(|e| panic!("{e}"));
+        let opts = CsOptions { base_period: BasePeriod::Universal, ..CsOptions::default() };
+        let r = cs::estimate(&p, &opts).unwrap_or_else(|e| panic!("{e}"));
+        let v = &r.dynamic_vcov;
+        assert_eq!(v.len(), r.dynamic.by.len());
+        for (i, b) in r.dynamic.by.iter().enumerate() {
+            assert!(
+                (v[i][i].sqrt() - b.effect.std_error).abs() <= 1e-12 * b.effect.std_error.max(1e-300),
+                "{cluster:?} e={}",
+                b.index
+            );
+            for j in 0..v.len() {
+                assert_eq!(v[i][j], v[j][i]);
+            }
+        }
+    }
+}
+
 /// An unbalanced panel is handled, not silently dropped: each comparison uses the units
 /// observed in both of its periods, the warning says so, and with a few unit-periods
 /// missing the estimates stay close to the balanced ones.
