@@ -84,7 +84,7 @@ fn smoothness_and_its_text_say_up_to_what_violation_the_effect_holds() {
     assert!(text.contains("smoothness (FLCI)"), "{text}");
     // README: [0.0259, 0.0607] at M = 0 and [-0.00714, 0.101] at M = 0.03.
     assert!(text.contains("[0.02597, 0.06072]") && text.contains("[-0.007165, 0.1007]"), "{text}");
-    assert!(text.contains("Breakdown value: M = 0.0228"), "{text}");
+    assert!(text.contains("by less than 0.0228 per period in slope (breakdown M = 0.0228)"), "{text}");
     assert!(text.contains("Against a slope of 0.002000"), "{text}");
 }
 

@@ -238,11 +238,11 @@ fn the_study_runs_end_to_end_and_twice_gives_the_same_bytes() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
     assert!(html.contains("<h1>Small &lt;b&gt;study&lt;&#x2F;b&gt; &amp; *friends* | x</h1>"), "{}", &html[..800]);
     assert!(md.starts_with("# Small &lt;b&gt;study&lt;/b&gt; & \\*friends\\* \\| x\n"), "{}", &md[..200]);
-    // Self-contained: no scripts, nothing fetched; two figures per outcome.
+    // Self-contained: no scripts, nothing fetched; three figures per outcome.
     for banned in ["<script", "<link", " src=", "url("] {
         assert!(!html.contains(banned), "{banned}");
     }
-    assert_eq!(html.matches("<svg").count(), 4);
+    assert_eq!(html.matches("<svg").count(), 6);
 
     golden("small-summary.md", section(&md, "Summary"));
     golden("small-methods.md", section(&md, "Methods"));
@@ -303,7 +303,7 @@ fn the_html_report_renders_in_headless_chromium() {
     for text in ["Summary", "Data quality", "Event study", "Reproducibility", "Specialty-product sales"] {
         assert!(dom.contains(text), "the rendered page lacks {text}");
     }
-    assert_eq!(dom.matches("<svg").count(), 4, "figures");
+    assert_eq!(dom.matches("<svg").count(), 6, "figures: trends, event study and sensitivity per outcome");
     assert!(dom.matches("<circle").count() >= 16, "the figures have no points");
     let artifacts = std::env::var_os("ENDLINE_ARTIFACTS").map_or_else(|| root().join("out/artifacts"), PathBuf::from);
     std::fs::create_dir_all(&artifacts).unwrap_or_else(|e| panic!("{e}"));
@@ -421,8 +421,12 @@ fn an_outcome_in_levels_is_not_reported_in_log_points() {
     assert!(line("Specialty-product sales").contains("log points"), "{md}");
     assert!(!line("Household income").is_empty() && !line("Household income").contains("log points"), "{md}");
     let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();
-    assert_eq!(html.matches("effect (log points (of 1 + y))").count(), 1, "one event study on the log scale");
-    assert_eq!(html.matches("effect (CNY)").count(), 1, "one event study in yuan");
+    assert_eq!(
+        html.matches("effect (log points (of 1 + y))").count(),
+        2,
+        "one event study and one sensitivity plot on the log scale"
+    );
+    assert_eq!(html.matches("effect (CNY)").count(), 2, "one event study and one sensitivity plot in yuan");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -63,6 +63,15 @@ pub struct PrePeriods {
 }
 
 impl PrePeriods {
+    /// The pre periods of an event study ready for the sensitivity analysis: its first
+    /// `pre` coefficients, at event times −1−pre … −2 against the reference −1.
+    pub fn of(es: &crate::honest::EventStudy) -> PrePeriods {
+        PrePeriods {
+            sigma: (0..es.pre).map(|i| es.sigma[i][..es.pre].to_vec()).collect(),
+            relative: (0..es.pre).map(|i| i as f64 - es.pre as f64).collect(),
+        }
+    }
+
     /// Power of the any-significant test at size `alpha` against δ_pre = slope·relative.
     pub fn power_any(&self, slope: f64, alpha: f64) -> f64 {
         let z = normal::quantile(1.0 - alpha / 2.0);

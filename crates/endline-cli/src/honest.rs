@@ -99,12 +99,7 @@ pub fn analyse(
 ) -> endline_analysis::Result<(String, HonestJson)> {
     let es = EventStudy::from_event_times(times, beta, sigma)?;
     let s = honest::sensitivity(&es, opts)?;
-    let pre = PrePeriods {
-        sigma: (0..es.pre).map(|i| es.sigma[i][..es.pre].to_vec()).collect(),
-        // Pre coefficients are event times −1−pre … −2, relative to the reference −1.
-        relative: (0..es.pre).map(|i| i as f64 - es.pre as f64).collect(),
-    };
-    let power = pre.analyse(opts.alpha, slope);
+    let power = PrePeriods::of(&es).analyse(opts.alpha, slope);
     let text = render(&s, &power);
     Ok((text, HonestJson { honest: s, pretrend_power: power }))
 }
@@ -143,7 +138,7 @@ fn render(s: &Sensitivity, p: &PretrendPower) -> String {
             format!("[{}, {}]", bound(i.bounds.lb, true), bound(i.bounds.ub, false))
         );
     }
-    let _ = writeln!(out, "{}", breakdown_sentence(s));
+    let _ = writeln!(out, "{}", s.conclusion());
     let _ = writeln!(
         out,
         "Pre-test power (Roth 2022): a linear pre-trend of slope {} per period would be detected half the time, {} 80% of the time (any significant lead); the joint Wald test needs {} and {}.",
@@ -162,27 +157,4 @@ fn render(s: &Sensitivity, p: &PretrendPower) -> String {
         );
     }
     out
-}
-
-/// In words: up to what violation the conclusion holds.
-pub fn breakdown_sentence(s: &Sensitivity) -> String {
-    let what = if s.restriction == "sd" {
-        "the slope of the difference in trends may change by up to M per period"
-    } else if s.restriction == "rm" {
-        "post-treatment violations may be up to Mbar times the largest pre-treatment one"
-    } else {
-        "post-treatment changes of slope may be up to Mbar times the largest pre-treatment one"
-    };
-    let param = if s.restriction == "sd" { "M" } else { "Mbar" };
-    match s.breakdown {
-        Some(0.0) => format!(
-            "The effect is not significant at {:.0}% even under exact parallel trends (breakdown {param} = 0).",
-            s.level * 100.0
-        ),
-        Some(b) => format!(
-            "Breakdown value: {param} = {}. The effect stays significant while {what} with {param} below that.",
-            sig(b, 3)
-        ),
-        None => format!("The effect stays significant at every {param} searched ({what})."),
-    }
 }

@@ -251,9 +251,66 @@ pub fn plots(results: &Value) -> BTreeMap<String, Value> {
             h_line: Some(0.0),
             v_line: Some(-0.5),
         };
-        out.insert(name, json!({"trends": svg::render(&trends), "event": svg::render(&event)}));
+        let mut figures = json!({"trends": svg::render(&trends), "event": svg::render(&event)});
+        if let Some(plot) = sensitivity_plot(o, label, unit, multiplier) {
+            figures["sensitivity"] = json!(svg::render(&plot));
+        }
+        out.insert(name, figures);
     }
     out
+}
+
+/// The HonestDiD sensitivity plot: the robust interval at each M̄ or M, with the usual
+/// interval to their left.
+fn sensitivity_plot(o: &Value, label: &str, unit: &str, multiplier: f64) -> Option<Plot> {
+    let h = &o["sensitivity"]["honest"];
+    let intervals = h["intervals"].as_array()?;
+    let key = if h["restriction"] == "sd" { "m" } else { "mbar" };
+    // M is on the outcome's scale; M̄ is a ratio.
+    let x_scale = if key == "m" { multiplier } else { 1.0 };
+    let xs: Vec<f64> = intervals.iter().map(|i| f(&i[key]) * x_scale).collect();
+    let mut sorted = xs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let gap = sorted.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).fold(f64::INFINITY, f64::min);
+    let gap = if gap.is_finite() { gap } else { 0.5 };
+    let x0 = sorted.first().copied().unwrap_or(0.0) - gap;
+    let end = |v: &Value, fallback: f64| v.as_f64().map_or(fallback, |x| x * multiplier);
+    let center = |lo: f64, hi: f64| if lo.is_finite() && hi.is_finite() { 0.5 * (lo + hi) } else { f64::NAN };
+    let (olo, ohi) = (end(&h["original"]["lb"], f64::NAN), end(&h["original"]["ub"], f64::NAN));
+    let robust: Vec<(f64, f64)> =
+        intervals.iter().map(|i| (end(&i["lb"], f64::NAN), end(&i["ub"], f64::NAN))).collect();
+    let (param, x_label) = if key == "m" {
+        (
+            "M",
+            format!(
+                "M: change in the slope of the violation per wave{}",
+                if unit.is_empty() { String::new() } else { format!(" ({unit})") }
+            ),
+        )
+    } else {
+        ("M̄", "M̄: post-programme violation relative to the largest pre-programme one".to_string())
+    };
+    Some(Plot {
+        title: format!("{label}: sensitivity to violations of parallel trends"),
+        x_label,
+        y_label: if unit.is_empty() { "effect".to_string() } else { format!("effect ({unit})") },
+        series: vec![
+            Series {
+                name: "usual 95% interval (parallel trends)".into(),
+                points: vec![(x0, center(olo, ohi))],
+                intervals: Some(vec![(olo, ohi)]),
+                line: false,
+            },
+            Series {
+                name: format!("robust 95% interval at each {param}"),
+                points: xs.iter().zip(&robust).map(|(x, (lo, hi))| (*x, center(*lo, *hi))).collect(),
+                intervals: Some(robust),
+                line: false,
+            },
+        ],
+        h_line: Some(0.0),
+        v_line: None,
+    })
 }
 
 #[cfg(test)]

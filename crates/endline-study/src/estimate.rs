@@ -23,8 +23,8 @@ use polars::prelude::*;
 
 use crate::panel::{AnalysisPanel, COHORT, OutcomeColumn, PROGRAMME, WAVE};
 use crate::results::{
-    Bacon, BaconKind, Counts, CsSummary, Growth, Naive, NaivePre, OutcomeResults, Reading, Robustness, Subgroup, Trend,
-    Truth,
+    Bacon, BaconKind, Counts, CsSummary, Growth, Naive, NaivePre, OutcomeResults, Reading, Robustness,
+    SensitivityResults, Subgroup, Trend, Truth,
 };
 use crate::{ALPHA, RunError};
 
@@ -60,6 +60,39 @@ fn cs_options(control: ControlGroup) -> CsOptions {
         alpha: ALPHA,
         survey: None,
     }
+}
+
+/// The sensitivity analysis of the plan (`sensitivity:`) on the main estimate's event
+/// study, re-estimated against the last pre-programme period (a universal base period,
+/// which the analysis needs), with the pre-test's power.
+fn sensitivity_of(plan: &Plan, panel: &Panel, opts: &CsOptions) -> SensitivityResults {
+    use endline_analysis::honest::{self, EventStudy, Restriction, Target};
+    use endline_analysis::pretrends::PrePeriods;
+    let run = || -> Result<SensitivityResults, AnalysisError> {
+        let r = cs::estimate(panel, &CsOptions { base_period: BasePeriod::Universal, ..opts.clone() })?;
+        let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
+        let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
+        let es = EventStudy::from_event_times(&times, &beta, &r.dynamic_vcov)?;
+        let s = &plan.sensitivity;
+        let restriction = Restriction::parse(&s.restriction).unwrap_or(Restriction::RelativeMagnitudes);
+        let target = Target::parse(&s.target).unwrap_or(Target::Average);
+        let mut o = honest::Options::new(restriction, target);
+        o.values = s.values.clone();
+        o.alpha = ALPHA;
+        let analysis = honest::sensitivity(&es, &o)?;
+        Ok(SensitivityResults {
+            conclusion: Some(analysis.conclusion()),
+            pretrend_power: Some(PrePeriods::of(&es).analyse(ALPHA, None)),
+            honest: Some(analysis),
+            error: None,
+        })
+    };
+    run().unwrap_or_else(|e| SensitivityResults {
+        honest: None,
+        pretrend_power: None,
+        conclusion: None,
+        error: Some(e.to_string()),
+    })
 }
 
 /// The two-sided normal p-value of an effect: P(|Z| > |z|) = P(χ²₁ > z²).
@@ -141,6 +174,7 @@ pub fn outcome(
         }
         None => None,
     };
+    let sensitivity = sensitivity_of(plan, &main_panel, &with_design(plan.control));
     let p_main = p_value(&main.simple);
     let mut robust = Vec::new();
     let other = match plan.control {
@@ -222,6 +256,7 @@ pub fn outcome(
             cohorts: main.cohorts.clone(),
             design_effect,
         },
+        sensitivity,
         robustness: robust,
         bacon,
         subgroups,

@@ -284,6 +284,20 @@ pub struct CsSummary {
     pub design_effect: Option<f64>,
 }
 
+/// How far the main estimate relies on parallel trends: the HonestDiD sensitivity
+/// analysis of its event study (Callaway & Sant'Anna, universal base period), and the
+/// power of its pre-test (Roth 2022); or why there is none.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensitivityResults {
+    /// The analysis, as `did --honest --format json` writes it.
+    pub honest: Option<endline_analysis::honest::Sensitivity>,
+    /// The pre-tests' power against linear pre-trends.
+    pub pretrend_power: Option<endline_analysis::pretrends::PretrendPower>,
+    /// Up to what violation the conclusion holds, in words.
+    pub conclusion: Option<String>,
+    pub error: Option<String>,
+}
+
 /// Another specification's estimate, or why it has none.
 #[derive(Debug, Clone, Serialize)]
 pub struct Robustness {
@@ -352,6 +366,7 @@ pub struct OutcomeResults {
     pub trends: Vec<Trend>,
     pub naive: Naive,
     pub cs: CsSummary,
+    pub sensitivity: SensitivityResults,
     pub robustness: Vec<Robustness>,
     pub bacon: Option<Bacon>,
     pub subgroups: Vec<Subgroup>,

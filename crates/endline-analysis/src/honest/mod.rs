@@ -26,6 +26,7 @@ mod flci;
 pub(crate) mod normal;
 mod simplex;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{AnalysisError, Result};
@@ -220,6 +221,48 @@ pub struct Sensitivity {
     pub level: f64,
 }
 
+impl Sensitivity {
+    /// In words: up to what violation of parallel trends the conclusion holds.
+    pub fn conclusion(&self) -> String {
+        let level = format!("{:.0}%", self.level * 100.0);
+        // Three significant digits.
+        let fmt = |v: f64| {
+            let d = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+            let s = format!("{v:.d$}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
+        match (self.restriction, self.breakdown) {
+            (_, Some(0.0)) => format!(
+                "The effect is not significant at {level} even if parallel trends hold exactly, so there is no \
+                 conclusion to overturn."
+            ),
+            ("sd", Some(b)) => format!(
+                "The effect stays significant at {level} as long as the difference in trends departs from a straight \
+                 line by less than {} per period in slope (breakdown M = {}).",
+                fmt(b),
+                fmt(b)
+            ),
+            ("rm", Some(b)) => format!(
+                "The effect stays significant at {level} as long as violations of parallel trends after the programme \
+                 began are less than {} times the largest change between consecutive pre-programme periods \
+                 (breakdown M̄ = {}).",
+                fmt(b),
+                fmt(b)
+            ),
+            (_, Some(b)) => format!(
+                "The effect stays significant at {level} as long as changes in the slope of the difference in trends \
+                 after the programme began are less than {} times the largest one before it (breakdown M̄ = {}).",
+                fmt(b),
+                fmt(b)
+            ),
+            (_, None) => format!(
+                "The effect stays significant at {level} under every violation of parallel trends searched \
+                 (up to 4,096 times the largest bound asked for)."
+            ),
+        }
+    }
+}
+
 /// Options of the analysis.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -314,7 +357,7 @@ fn target_se(es: &EventStudy, l: &[f64]) -> f64 {
 
 /// The smallest value at which `covers_zero` holds: checked at 0, then bracketed by
 /// doubling from the largest value asked for (or a scale from `se` for smoothness), then
-/// bisected to 1e-6 relative.
+/// bisected to 1e-5 relative.
 fn breakdown(covers_zero: &dyn Fn(f64) -> bool, largest: f64, se: f64) -> Option<f64> {
     if covers_zero(0.0) {
         return Some(0.0);
@@ -330,7 +373,7 @@ fn breakdown(covers_zero: &dyn Fn(f64) -> bool, largest: f64, se: f64) -> Option
             return None;
         }
     }
-    while hi - lo > 1e-6 * hi {
+    while hi - lo > 1e-5 * hi {
         let mid = 0.5 * (lo + hi);
         if covers_zero(mid) {
             hi = mid;
@@ -437,9 +480,10 @@ fn moment_sets(es: &EventStudy, l: &[f64], mbar: f64, opts: &Options) -> Vec<Mom
         _ => (-(pre as i64 - 2)..=0).collect(),
     };
     let gamma_inv = dense::inverse(&gamma(l)).unwrap_or_else(|| vec![vec![0.0; post]; post]);
-    let mut sets = Vec::new();
-    for &s in &locations {
-        for positive in [true, false] {
+    let pieces: Vec<(i64, bool)> = locations.iter().flat_map(|&s| [(s, true), (s, false)]).collect();
+    pieces
+        .par_iter()
+        .filter_map(|&(s, positive)| {
             let a = match opts.restriction {
                 Restriction::RelativeMagnitudes => a_rm(pre, post, mbar, s, positive),
                 _ => a_sdrm(pre, post, mbar, s, positive),
@@ -448,7 +492,7 @@ fn moment_sets(es: &EventStudy, l: &[f64], mbar: f64, opts: &Options) -> Vec<Mom
             // postPeriodMomentsOnly, its default).
             let rows: Vec<Vec<f64>> = a.into_iter().filter(|r| r[pre..].iter().any(|v| *v != 0.0)).collect();
             if rows.is_empty() {
-                continue;
+                return None;
             }
             let y0 = dense::mat_vec(&rows, &es.beta);
             let sigma = dense::sandwich(&rows, &es.sigma);
@@ -462,10 +506,9 @@ fn moment_sets(es: &EventStudy, l: &[f64], mbar: f64, opts: &Options) -> Vec<Mom
             let polytope = arp::Polytope::new(&sd, &x);
             let kappa = opts.alpha / 10.0;
             let cv = arp::least_favourable_cv(&sigma, &polytope, kappa, opts.lf_draws, opts.seed);
-            sets.push(MomentSet { y0, slope, x, sigma, sd, polytope, lf: arp::LeastFavourable { kappa, cv } });
-        }
-    }
-    sets
+            Some(MomentSet { y0, slope, x, sigma, sd, polytope, lf: arp::LeastFavourable { kappa, cv } })
+        })
+        .collect()
 }
 
 /// Γ: l as its first row, completed to a basis with unit vectors in order (the R

@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "report",
     "pii_secret",
     "design",
+    "sensitivity",
 ];
 const SIMULATE_KEYS: &[&str] = &[
     "seed",
@@ -285,6 +286,54 @@ impl PlanReader<'_, '_> {
         Some(d)
     }
 
+    fn sensitivity(&mut self, node: &Node) -> Option<Sensitivity> {
+        let m = self.mapping(node, "`sensitivity`")?;
+        let mut out = Sensitivity::default();
+        for (k, v) in self.r.fields(m, &["restriction", "values", "target"], "`sensitivity`") {
+            match k.as_str() {
+                "restriction" => {
+                    let options = [("rm", "rm"), ("sd", "sd"), ("sdrm", "sdrm")];
+                    if let Some(r) = self.one_of(v, "`sensitivity.restriction`", &options) {
+                        out.restriction = r.to_string();
+                    }
+                }
+                "values" => {
+                    for n in self.list(v, "`sensitivity.values`") {
+                        if let Some(x) = self.number::<f64>(n, "`sensitivity.values`", "a number") {
+                            if x.is_finite() && x >= 0.0 {
+                                out.values.push(x);
+                            } else {
+                                let span = self.r.doc.span(n);
+                                self.error(
+                                    codes::INVALID_VALUE,
+                                    span,
+                                    format!("`sensitivity.values` are bounds on violations: at least 0, not {x}"),
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(t) = self.r.string(v, "`sensitivity.target`") {
+                        let ok = t.v == "first"
+                            || t.v == "average"
+                            || t.v.strip_prefix("e=").is_some_and(|k| k.parse::<usize>().is_ok());
+                        if ok {
+                            out.target = t.v.clone();
+                        } else {
+                            self.error(
+                                codes::INVALID_VALUE,
+                                t.span,
+                                format!("`sensitivity.target` is first, average or e=K (K = 0, 1, …), not `{}`", t.v),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
     fn unit(&mut self, node: &Node) -> Option<Unit> {
         let m = self.mapping(node, "`unit`")?;
         self.required(m, &["question", "name", "plural"], "`unit`");
@@ -450,6 +499,7 @@ impl PlanReader<'_, '_> {
             templates: Vec::new(),
             pii_secret: None,
             design: None,
+            sensitivity: Sensitivity::default(),
         };
         for (k, v) in self.r.fields(m, TOP_KEYS, "a plan") {
             let text = |r: &mut Self, what: &str| r.r.string(v, what).map(|s| s.v).unwrap_or_default();
@@ -483,6 +533,11 @@ impl PlanReader<'_, '_> {
                     }
                 }
                 "design" => plan.design = self.design(v),
+                "sensitivity" => {
+                    if let Some(x) = self.sensitivity(v) {
+                        plan.sensitivity = x;
+                    }
+                }
                 "cluster" => {
                     if let Some(s) = self.r.string(v, "`cluster`") {
                         plan.cluster = Some(s.v.clone());

@@ -225,6 +225,27 @@ pub struct Plan {
     pub pii_secret: Option<PathBuf>,
     /// How the households were sampled (`design:`): standard errors are then design-based.
     pub design: Option<SampleDesign>,
+    /// The sensitivity analysis of each main estimate to violations of parallel trends
+    /// (`sensitivity:`).
+    pub sensitivity: Sensitivity,
+}
+
+/// How the report tests the main estimate's reliance on parallel trends (HonestDiD):
+/// `sensitivity: {restriction: rm, values: [0.5, 1, 1.5, 2], target: average}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensitivity {
+    /// rm (relative magnitudes), sd (smoothness) or sdrm (both).
+    pub restriction: String,
+    /// M̄ (rm, sdrm) or M (sd) values; empty: the analysis's defaults.
+    pub values: Vec<f64>,
+    /// first, average or e=K.
+    pub target: String,
+}
+
+impl Default for Sensitivity {
+    fn default() -> Self {
+        Sensitivity { restriction: "rm".into(), values: Vec::new(), target: "average".into() }
+    }
 }
 
 /// A sample design, by the names of survey questions or unit attributes (`design:` in the

@@ -199,3 +199,29 @@ fn paths_are_recorded_as_written_without_dot_dot() {
 fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
+
+#[test]
+fn the_sensitivity_block_is_read_and_its_mistakes_are_located() {
+    let good = format!("{GOOD}sensitivity: {{restriction: sd, values: [0, 0.01], target: e=1}}\n");
+    let file = SourceFile::new("plan.yaml", good.as_str());
+    let v = validate(&file, &analysis_dir());
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    let s = v.plan.map(|p| p.sensitivity).unwrap_or_default();
+    assert_eq!((s.restriction.as_str(), s.values.as_slice(), s.target.as_str()), ("sd", &[0.0, 0.01][..], "e=1"));
+    let bad = format!("{GOOD}sensitivity:\n  restriction: rn\n  values: [-1, x]\n  target: last\n  grid: 9\n");
+    let got = check(&bad);
+    let codes: Vec<(&str, usize, usize)> = got.iter().map(|(c, l, col, _)| (c.as_str(), *l, *col)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("invalid-value", 14, 16),
+            ("invalid-value", 15, 12),
+            ("invalid-value", 15, 16),
+            ("invalid-value", 16, 11),
+            ("unknown-key", 17, 3)
+        ],
+        "{got:#?}"
+    );
+    assert!(got[0].3.contains("`rn`"));
+    assert!(got[1].3.contains("at least 0"));
+}
