@@ -28,6 +28,7 @@ pub mod honest;
 pub mod inference;
 mod linalg;
 pub mod multiple;
+pub mod power;
 pub mod pretrends;
 pub mod sampling;
 mod wild;

@@ -16,6 +16,7 @@ mod ingest;
 mod limits;
 mod output;
 mod panel;
+mod power;
 mod run;
 mod simulate;
 mod tabulate;
@@ -82,6 +83,9 @@ enum Command {
     /// A whole study from its analysis plan: simulate or read the data, ingest every
     /// wave, estimate, and render the report into `OUT/PLAN/`.
     Run(run::RunArgs),
+    /// Power and the minimum detectable effect of a planned study: its declared design
+    /// simulated, its main estimator run on each replicate, beside the analytic answer.
+    Power(power::PowerArgs),
 }
 
 /// How a subcommand ended, mapped to an exit code in one place.
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Command::Balance(args) => balance::balance(&args),
         Command::Tabulate(args) => tabulate::tabulate(&args),
         Command::Run(args) => run::run(&args, color),
+        Command::Power(args) => power::power(&args, color),
     };
     let outcome = result.unwrap_or_else(|e| {
         if output::is_broken_pipe(&e) {

@@ -21,6 +21,7 @@
 mod answers;
 pub mod model;
 mod pattern;
+pub mod replicate;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -38,6 +39,7 @@ use crate::answers::{Design, Gen, Interview, Memory, Record, choice_value, holds
 pub use crate::model::{Att, Effect, EffectScale, OutcomeKind, Truth};
 use crate::model::{Drivers, Model, TruthSums};
 use crate::pattern::{regex_of, sample_regex};
+pub use crate::replicate::{OutcomeProcess, Replicate};
 
 /// A unit characteristic that confounds: units with it are on faster trends, and more
 /// likely to get the programme.

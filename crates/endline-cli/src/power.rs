@@ -1,0 +1,617 @@
+//! `endline power PLAN`: power and the minimum detectable effect of a planned study, by
+//! simulating its declared design and running its main estimator on each replicate,
+//! beside the analytic answer for the same design.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use endline_analysis::data::Level as Label;
+use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions};
+use endline_analysis::did::drdid::EstMethod;
+use endline_analysis::did::panel::Panel;
+use endline_analysis::power::{self as analytic, Controls};
+use endline_plan::Validation;
+use endline_plan::plan::{ControlGroup, Data, Level, Transform};
+use endline_simulate::{OutcomeProcess, Replicate};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::estimate::sig;
+use crate::output::{error, print};
+use crate::validate::{DiagFormat, read_source, render as render_diagnostics};
+
+/// Arguments of `endline power`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// The analysis plan (its `data: simulate:` block declares the design).
+    pub plan: PathBuf,
+    /// The outcome (default: the plan's first); it needs a planted effect or trend.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Replicates (default: as many as `--precision` needs, at least 200).
+    #[arg(long)]
+    pub replicates: Option<usize>,
+    /// The Monte Carlo standard error wanted for the power at the planted effect.
+    #[arg(long, default_value_t = 0.01)]
+    pub precision: f64,
+    /// The power the minimum detectable effect is for.
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
+    /// The seed of the replicates (default: the plan's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Power at the planted effect for these numbers of units, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub units: Vec<usize>,
+    /// ... and these numbers of households per unit.
+    #[arg(long, value_delimiter = ',')]
+    pub households: Vec<usize>,
+    /// Write the power curve as an SVG plot.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::did::OutFormat::Table)]
+    pub format: crate::did::OutFormat,
+}
+
+/// A power with its Monte Carlo standard error.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Estimate {
+    /// The estimate.
+    pub estimate: f64,
+    /// Its Monte Carlo standard error.
+    pub mc_se: f64,
+}
+
+/// The analytic design calculation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analytic {
+    /// Transitory unit × wave variance of the outcome (estimated on simulated data
+    /// without an effect).
+    pub transitory_variance: f64,
+    /// The estimator's standard error for this design.
+    pub std_error: f64,
+    /// Degrees of freedom (units − 2).
+    pub df: f64,
+    /// Power at the planted effect.
+    pub power: f64,
+    /// Minimum detectable effect at the requested power.
+    pub mde: f64,
+}
+
+/// One point of the power curve.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CurvePoint {
+    /// The effect.
+    pub effect: f64,
+    /// Simulated power.
+    pub power: f64,
+    /// Analytic power.
+    pub analytic: f64,
+}
+
+/// Power at the planted effect for one sample size.
+#[derive(Debug, Clone, Serialize)]
+pub struct BySize {
+    /// Units.
+    pub units: usize,
+    /// Households per unit.
+    pub households: usize,
+    /// Simulated power.
+    #[serde(flatten)]
+    pub power: Estimate,
+    /// Analytic power.
+    pub analytic: f64,
+}
+
+/// `endline power --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PowerReport {
+    pub plan: String,
+    pub outcome: String,
+    pub estimator: &'static str,
+    pub transform: Transform,
+    pub alpha: f64,
+    pub seed: u64,
+    pub replicates: usize,
+    pub units: usize,
+    pub households: usize,
+    pub waves: Vec<i64>,
+    /// The planted effect and its scale.
+    pub planted: endline_simulate::Effect,
+    /// The average true effect on the estimation scale at the planted size (over
+    /// replicates' programme households after adoption is what the estimator targets;
+    /// here the planted size read on the estimation scale).
+    pub power: Estimate,
+    /// The smallest effect (on the planted scale) detected with `target_power`.
+    pub mde: Estimate,
+    pub target_power: f64,
+    pub analytic: Analytic,
+    pub curve: Vec<CurvePoint>,
+    pub by_size: Vec<BySize>,
+    pub notes: Vec<String>,
+}
+
+const ALPHA: f64 = 0.05;
+
+/// What the main estimator says on one replicate: estimate and standard error.
+type Fit = (f64, f64);
+
+struct Setup {
+    process: OutcomeProcess,
+    transform: Transform,
+    level: Level,
+    control: Control,
+    covariates: Vec<usize>,
+    seed: u64,
+}
+
+impl Setup {
+    fn panel(&self, rep: &Replicate, households: usize) -> Panel {
+        let periods = self.process.waves().to_vec();
+        let t_n = periods.len();
+        let tr = |v: f64| match self.transform {
+            Transform::Level => v,
+            Transform::Log => v.ln(),
+            Transform::Log1p => v.ln_1p(),
+            Transform::Asinh => v.asinh(),
+        };
+        let units = rep.first_treated.len();
+        match self.level {
+            Level::Household => {
+                let n = rep.unit.len();
+                Panel {
+                    periods,
+                    units: (0..n).map(|i| Label::Int(i as i64)).collect(),
+                    cohort: rep.unit.iter().map(|&j| rep.first_treated[j as usize]).collect(),
+                    y: rep.y.iter().map(|v| tr(*v)).collect(),
+                    x: self
+                        .covariates
+                        .iter()
+                        .map(|&a| {
+                            rep.unit
+                                .iter()
+                                .flat_map(|&j| {
+                                    std::iter::repeat_n(f64::from(u8::from(rep.attributes[j as usize][a])), t_n)
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                    weights: vec![1.0; n],
+                    cluster: Some(rep.unit.clone()),
+                    n_obs: rep.y.iter().filter(|v| v.is_finite()).count(),
+                    warnings: Vec::new(),
+                }
+            }
+            Level::Unit => {
+                let mut y = vec![0.0; units * t_n];
+                let mut count = vec![0.0; units * t_n];
+                for (i, &j) in rep.unit.iter().enumerate() {
+                    for t in 0..t_n {
+                        let v = tr(rep.y[i * t_n + t]);
+                        if v.is_finite() {
+                            y[j as usize * t_n + t] += v;
+                            count[j as usize * t_n + t] += 1.0;
+                        }
+                    }
+                }
+                let _ = households;
+                Panel {
+                    periods,
+                    units: (0..units).map(|j| Label::Int(j as i64)).collect(),
+                    cohort: rep.first_treated.clone(),
+                    y: y.iter().zip(&count).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect(),
+                    x: self
+                        .covariates
+                        .iter()
+                        .map(|&a| {
+                            (0..units)
+                                .flat_map(|j| std::iter::repeat_n(f64::from(u8::from(rep.attributes[j][a])), t_n))
+                                .collect()
+                        })
+                        .collect(),
+                    weights: vec![1.0; units],
+                    cluster: None,
+                    n_obs: units * t_n,
+                    warnings: Vec::new(),
+                }
+            }
+        }
+    }
+
+    fn fit(&self, process: &OutcomeProcess, r: u64, size: f64, households: usize) -> Option<Fit> {
+        let rep = process.draw(self.seed, r, size).ok()?;
+        let panel = self.panel(&rep, households);
+        let opts = CsOptions {
+            control: self.control,
+            est_method: EstMethod::Dr,
+            base_period: BasePeriod::Varying,
+            anticipation: 0,
+            bootstrap: None,
+            alpha: ALPHA,
+            survey: None,
+        };
+        let res = cs::estimate(&panel, &opts).ok()?;
+        Some((res.simple.att, res.simple.std_error))
+    }
+}
+
+fn rejects(f: Fit, z: f64) -> bool {
+    f.1 > 0.0 && (f.0 / f.1).abs() > z
+}
+
+pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
+    if !(0.0 < args.power && args.power < 1.0) || !(args.precision > 0.0 && args.precision < 0.5) {
+        error!("--power must lie strictly between 0 and 1, and --precision between 0 and 0.5");
+        return Ok(Outcome::Failure);
+    }
+    let file = read_source(&args.plan)?;
+    let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
+    let Validation { plan, survey, diagnostics, survey_diagnostics, .. } = endline_plan::validate(&file, &base);
+    let mut rendered = render_diagnostics(&file, &diagnostics, DiagFormat::Human, color);
+    for (sf, ds) in &survey_diagnostics {
+        rendered.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
+    }
+    eprint!("{rendered}");
+    let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
+        error!("{} is not a valid plan; fix the errors above first", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    let Data::Simulate(study) = &plan.data else {
+        error!(
+            "{}: `endline power` simulates the design a plan declares in `data: simulate:` (units, households, waves, \
+             roll-out, effects); this plan reads field data",
+            file.name()
+        );
+        return Ok(Outcome::Invalid);
+    };
+    let outcome = match &args.outcome {
+        Some(name) => plan.outcomes.iter().find(|o| &o.name == name),
+        None => plan.outcomes.first(),
+    };
+    let Some(outcome) = outcome else {
+        error!("{}: no outcome `{}` in the plan", file.name(), args.outcome.clone().unwrap_or_default());
+        return Ok(Outcome::Invalid);
+    };
+    let question = outcome.question.clone().unwrap_or_else(|| outcome.name.clone());
+    let process = match OutcomeProcess::new(survey, study, &question) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{}: outcome `{}`: {e}", file.name(), outcome.name);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let mut notes = vec![
+        "survey weights are not simulated: every household counts alike".to_string(),
+        "the curve interpolates each replicate's estimate and standard error linearly between the effects it was \
+         estimated at (0, its detection threshold, the planted effect)"
+            .to_string(),
+    ];
+    let attribute_names: Vec<&str> = study.attributes.iter().map(|a| a.name.as_str()).collect();
+    let mut covariates = Vec::new();
+    for c in &plan.covariates {
+        match attribute_names.iter().position(|a| a == c) {
+            Some(i) => covariates.push(i),
+            None => notes.push(format!("covariate `{c}` is not a unit attribute of the simulation: left out")),
+        }
+    }
+    let setup = Setup {
+        process: process.clone(),
+        transform: outcome.transform,
+        level: plan.level,
+        control: match plan.control {
+            ControlGroup::Never => Control::Never,
+            ControlGroup::Notyet => Control::Notyet,
+        },
+        covariates,
+        seed: args.seed.unwrap_or(study.seed),
+    };
+    let planted = process.planted();
+    let z = analytic::normal_quantile(1.0 - ALPHA / 2.0);
+
+    // The analytic calculation: the transitory variance from simulated data without an
+    // effect, the design's weights from the expected roll-out.
+    let analytic_for = |p: &OutcomeProcess, units: usize, households: usize| -> Option<(f64, f64, f64)> {
+        let t_n = p.waves().len();
+        let mut vars = Vec::new();
+        let mut cohorts = None;
+        for r in 0..20u64 {
+            let rep = p.draw(setup.seed ^ 0xa11a_1c, r, 0.0).ok()?;
+            let panel = setup.panel(&rep, households);
+            let groups = match setup.level {
+                Level::Household => households.max(1),
+                Level::Unit => 1,
+            };
+            let mut means = vec![0.0; units * t_n];
+            let mut n = vec![0.0; units * t_n];
+            for (i, chunk) in panel.y.chunks(t_n).enumerate() {
+                let j = i / groups;
+                for t in 0..t_n {
+                    if chunk[t].is_finite() {
+                        means[j * t_n + t] += chunk[t];
+                        n[j * t_n + t] += 1.0;
+                    }
+                }
+            }
+            let means: Vec<f64> = means.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect();
+            // Units alike in the covariates share wave means: their trends are what the
+            // estimator conditions on.
+            let cell: Vec<usize> = rep
+                .attributes
+                .iter()
+                .map(|a| setup.covariates.iter().fold(0usize, |acc, &k| acc * 2 + usize::from(a[k])))
+                .collect();
+            vars.push(analytic::transitory_variance(&means, t_n, &cell)?);
+            cohorts.get_or_insert(rep.first_treated.clone());
+        }
+        let var = vars.iter().sum::<f64>() / vars.len() as f64;
+        let controls = match setup.control {
+            Control::Never => Controls::Never,
+            Control::Notyet => Controls::NotYet,
+        };
+        let w = analytic::simple_att_weights(&cohorts?, p.waves(), controls)?;
+        let se = (var * w.iter().map(|v| v * v).sum::<f64>()).sqrt();
+        Some((var, se, units as f64 - 2.0))
+    };
+    let study_units = study.units;
+    let study_households = study.households_per_unit;
+    let Some((var, se_analytic, df)) = analytic_for(&process, study_units, study_households) else {
+        error!("{}: the design has no comparison that Callaway & Sant'Anna can estimate", file.name());
+        return Ok(Outcome::Invalid);
+    };
+    // The analytic effect is on the estimation scale; the planted one is read on it
+    // directly for log and points scales (log1p ≈ log for amounts well above 1).
+    let analytic_power = |size: f64, se: f64| analytic::t_power(size / se, df, ALPHA);
+    let mde_analytic = analytic::mde(se_analytic, df, ALPHA, args.power);
+
+    // How many replicates.
+    let fit_at = |r: u64, size: f64| setup.fit(&process, r, size, study_households);
+    let n = match args.replicates {
+        Some(n) => n.max(10),
+        None => {
+            let pilot: Vec<bool> =
+                (0..200u64).into_par_iter().filter_map(|r| fit_at(r, planted.size)).map(|f| rejects(f, z)).collect();
+            let p = pilot.iter().filter(|b| **b).count() as f64 / pilot.len().max(1) as f64;
+            (((p * (1.0 - p)).max(0.0025) / (args.precision * args.precision)).ceil() as usize).clamp(200, 20_000)
+        }
+    };
+    if let Err(e) = crate::limits::draws(n, "--replicates", false) {
+        error!("{e}");
+        return Ok(Outcome::Failure);
+    }
+    // Per replicate: the fit at 0 and at the planted effect, then the detection
+    // threshold by secant steps on t(δ) = |est|/se − z in the planted direction.
+    let direction = if planted.size < 0.0 { -1.0 } else { 1.0 };
+    let scale = if planted.size != 0.0 { planted.size.abs() } else { mde_analytic.abs().max(1e-6) };
+    let per_rep: Vec<(Fit, Fit, Option<(f64, Fit)>)> = (0..n as u64)
+        .into_par_iter()
+        .filter_map(|r| {
+            let f0 = fit_at(r, 0.0)?;
+            let fp = if planted.size != 0.0 { fit_at(r, planted.size)? } else { fit_at(r, direction * scale)? };
+            let p_size = if planted.size != 0.0 { planted.size } else { direction * scale };
+            let t = |f: Fit| direction * f.0 / f.1 - z;
+            let (mut a, mut fa) = (0.0, t(f0));
+            let (mut b, mut fb) = (p_size.abs(), t(fp));
+            let mut last = (p_size.abs(), fp);
+            for _ in 0..4 {
+                if (fb - fa).abs() < 1e-12 {
+                    break;
+                }
+                let c = b - fb * (b - a) / (fb - fa);
+                if !c.is_finite() || c <= 0.0 || c > 20.0 * scale {
+                    break;
+                }
+                let fc_fit = fit_at(r, direction * c)?;
+                last = (c, fc_fit);
+                let fc = t(fc_fit);
+                if fc.abs() < 1e-6 {
+                    break;
+                }
+                (a, fa, b, fb) = (b, fb, c, fc);
+            }
+            let threshold = (last.0 > 0.0 && (t(last.1)).abs() < 1e-3).then_some(last);
+            Some((f0, fp, threshold))
+        })
+        .collect();
+    let used = per_rep.len();
+    if used < n {
+        notes.push(format!("{} of {n} replicates could not be estimated and are left out", n - used));
+    }
+    let p_hat = per_rep.iter().filter(|(_, fp, _)| rejects(*fp, z)).count() as f64 / used.max(1) as f64;
+    let power_est = Estimate { estimate: p_hat, mc_se: (p_hat * (1.0 - p_hat) / used.max(1) as f64).sqrt() };
+    // Each replicate's detection threshold (∞ when it never crossed within the search).
+    let mut thresholds: Vec<f64> = per_rep.iter().map(|(_, _, th)| th.map_or(f64::INFINITY, |(c, _)| c)).collect();
+    thresholds.sort_by(f64::total_cmp);
+    let quantile = |v: &[f64], q: f64| -> f64 {
+        let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[k]
+    };
+    let mde_sim = direction * quantile(&thresholds, args.power);
+    // Its Monte Carlo error: the bootstrap over replicates (seeded).
+    let mut rng = endline_analysis::Rng::new(setup.seed ^ 0xb007);
+    let boots: Vec<f64> = (0..400)
+        .map(|_| {
+            let mut s: Vec<f64> = (0..used).map(|_| thresholds[rng.below(used as u64) as usize]).collect();
+            s.sort_by(f64::total_cmp);
+            quantile(&s, args.power)
+        })
+        .collect();
+    let finite: Vec<f64> = boots.iter().copied().filter(|v| v.is_finite()).collect();
+    let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+    let mde_se = (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (finite.len().max(2) - 1) as f64).sqrt();
+
+    // The curve: each replicate's fit interpolated through the effects it was fitted at.
+    let top = (2.0 * mde_sim.abs()).max(1.5 * planted.size.abs()).max(1e-9);
+    let curve: Vec<CurvePoint> = (0..=16)
+        .map(|k| {
+            let e = direction * top * k as f64 / 16.0;
+            let hits = per_rep
+                .iter()
+                .filter(|(f0, fp, th)| {
+                    let mut pts: Vec<(f64, Fit)> = vec![(0.0, *f0), (planted.size.abs().max(scale), *fp)];
+                    if let Some((c, f)) = th {
+                        pts.push((*c, *f));
+                    }
+                    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    rejects(interpolate(&pts, e.abs()), z)
+                })
+                .count();
+            CurvePoint { effect: e, power: hits as f64 / used.max(1) as f64, analytic: analytic_power(e, se_analytic) }
+        })
+        .collect();
+
+    // Power by sample size.
+    let mut by_size = Vec::new();
+    let sizes_u = if args.units.is_empty() { vec![study_units] } else { args.units.clone() };
+    let sizes_h = if args.households.is_empty() { vec![study_households] } else { args.households.clone() };
+    if !args.units.is_empty() || !args.households.is_empty() {
+        for &u in &sizes_u {
+            for &h in &sizes_h {
+                let p = process.resized(u, h);
+                let fits: Vec<bool> = (0..n as u64)
+                    .into_par_iter()
+                    .filter_map(|r| setup.fit(&p, r, planted.size, h))
+                    .map(|f| rejects(f, z))
+                    .collect();
+                let ph = fits.iter().filter(|b| **b).count() as f64 / fits.len().max(1) as f64;
+                let an = analytic_for(&p, u, h).map_or(f64::NAN, |(_, se, _)| analytic_power(planted.size, se));
+                by_size.push(BySize {
+                    units: u,
+                    households: h,
+                    power: Estimate { estimate: ph, mc_se: (ph * (1.0 - ph) / fits.len().max(1) as f64).sqrt() },
+                    analytic: an,
+                });
+            }
+        }
+    }
+
+    let report = PowerReport {
+        plan: plan.id.clone(),
+        outcome: outcome.name.clone(),
+        estimator: "cs",
+        transform: outcome.transform,
+        alpha: ALPHA,
+        seed: setup.seed,
+        replicates: used,
+        units: study_units,
+        households: study_households,
+        waves: process.waves().to_vec(),
+        planted,
+        power: power_est,
+        mde: Estimate { estimate: mde_sim, mc_se: mde_se },
+        target_power: args.power,
+        analytic: Analytic {
+            transitory_variance: var,
+            std_error: se_analytic,
+            df,
+            power: analytic_power(planted.size, se_analytic),
+            mde: mde_analytic,
+        },
+        curve,
+        by_size,
+        notes,
+    };
+    if let Some(path) = &args.plot {
+        let svg = endline_report::svg::render(&plot(&report));
+        if let Err(e) = endline_output::write_file(path, svg.as_bytes(), &[args.plan.as_path()]) {
+            error!("{}: {e}", path.display());
+            return Ok(Outcome::Failure);
+        }
+    }
+    match args.format {
+        crate::did::OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        crate::did::OutFormat::Table => print(&table(&report))?,
+    }
+    Ok(Outcome::Success)
+}
+
+/// A fit at effect `e`, linear between the fits around it (constant beyond the ends'
+/// slope: extrapolated linearly from the last two).
+fn interpolate(pts: &[(f64, Fit)], e: f64) -> Fit {
+    let k = pts.iter().position(|p| p.0 >= e).unwrap_or(pts.len() - 1).max(1).min(pts.len() - 1);
+    let (x0, f0) = pts[k - 1];
+    let (x1, f1) = pts[k];
+    if (x1 - x0).abs() < 1e-15 {
+        return f1;
+    }
+    let w = (e - x0) / (x1 - x0);
+    (f0.0 + w * (f1.0 - f0.0), f0.1 + w * (f1.1 - f0.1))
+}
+
+fn plot(r: &PowerReport) -> endline_report::svg::Plot {
+    use endline_report::svg::{Plot, Series};
+    Plot {
+        title: format!("{}: power of the main estimate against the effect", r.outcome),
+        x_label: format!("effect ({:?} scale)", r.planted.scale.unwrap_or(endline_simulate::EffectScale::Log))
+            .to_lowercase(),
+        y_label: "power".into(),
+        series: vec![
+            Series {
+                name: format!("simulated ({} replicates)", r.replicates),
+                points: r.curve.iter().map(|c| (c.effect, c.power)).collect(),
+                intervals: None,
+                line: true,
+            },
+            Series {
+                name: "analytic".into(),
+                points: r.curve.iter().map(|c| (c.effect, c.analytic)).collect(),
+                intervals: None,
+                line: true,
+            },
+        ],
+        h_line: Some(r.target_power),
+        v_line: Some(r.planted.size),
+    }
+}
+
+fn table(r: &PowerReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Power of Callaway & Sant'Anna's simple ATT for `{}` ({} units × {} households, waves {:?}), α = {}",
+        r.outcome, r.units, r.households, r.waves, r.alpha
+    );
+    let _ = writeln!(out, "{} replicates, seed {}\n", r.replicates, r.seed);
+    let _ = writeln!(out, "{:<34} {:>12} {:>12} {:>12}", "", "simulated", "MC s.e.", "analytic");
+    let _ = writeln!(
+        out,
+        "{:<34} {:>12} {:>12} {:>12}",
+        format!("power at the planted effect {}", sig(r.planted.size, 3)),
+        sig(r.power.estimate, 3),
+        sig(r.power.mc_se, 2),
+        sig(r.analytic.power, 3)
+    );
+    let _ = writeln!(
+        out,
+        "{:<34} {:>12} {:>12} {:>12}",
+        format!("MDE at {:.0}% power", r.target_power * 100.0),
+        sig(r.mde.estimate, 3),
+        sig(r.mde.mc_se, 2),
+        sig(r.analytic.mde, 3)
+    );
+    let _ = writeln!(out, "\n{:>12} {:>10} {:>10}", "effect", "power", "analytic");
+    for c in &r.curve {
+        let _ = writeln!(out, "{:>12} {:>10} {:>10}", sig(c.effect, 3), sig(c.power, 3), sig(c.analytic, 3));
+    }
+    if !r.by_size.is_empty() {
+        let _ =
+            writeln!(out, "\n{:>8} {:>11} {:>10} {:>9} {:>10}", "units", "households", "power", "MC s.e.", "analytic");
+        for b in &r.by_size {
+            let _ = writeln!(
+                out,
+                "{:>8} {:>11} {:>10} {:>9} {:>10}",
+                b.units,
+                b.households,
+                sig(b.power.estimate, 3),
+                sig(b.power.mc_se, 2),
+                sig(b.analytic, 3)
+            );
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
