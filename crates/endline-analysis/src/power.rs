@@ -90,7 +90,9 @@ pub fn simple_att_weights(cohort: &[i64], periods: &[i64], controls: Controls) -
     let mut groups: Vec<i64> = cohort.iter().copied().filter(|g| *g > 0).collect();
     groups.sort_unstable();
     groups.dedup();
-    let mut cells: Vec<(i64, usize, usize, Vec<usize>, Vec<usize>)> = Vec::new();
+    // (cohort, base period, period, treated units, comparison units)
+    type Cell = (i64, usize, usize, Vec<usize>, Vec<usize>);
+    let mut cells: Vec<Cell> = Vec::new();
     for &g in &groups {
         let Some(base) = (0..t_n).rev().find(|&i| periods[i] < g) else { continue };
         for t in 0..t_n {

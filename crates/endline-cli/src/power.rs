@@ -121,9 +121,7 @@ pub struct PowerReport {
     pub waves: Vec<i64>,
     /// The planted effect and its scale.
     pub planted: endline_simulate::Effect,
-    /// The average true effect on the estimation scale at the planted size (over
-    /// replicates' programme households after adoption is what the estimator targets;
-    /// here the planted size read on the estimation scale).
+    /// Power at the planted effect (with none planted: the test's size).
     pub power: Estimate,
     /// The smallest effect (on the planted scale) detected with `target_power`.
     pub mde: Estimate,
@@ -140,6 +138,7 @@ const ALPHA: f64 = 0.05;
 type Fit = (f64, f64);
 
 struct Setup {
+    outcome: String,
     process: OutcomeProcess,
     transform: Transform,
     level: Level,
@@ -242,11 +241,125 @@ fn rejects(f: Fit, z: f64) -> bool {
     f.1 > 0.0 && (f.0 / f.1).abs() > z
 }
 
-pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
-    if !(0.0 < args.power && args.power < 1.0) || !(args.precision > 0.0 && args.precision < 0.5) {
-        error!("--power must lie strictly between 0 and 1, and --precision between 0 and 0.5");
-        return Ok(Outcome::Failure);
+/// One replicate's fits: without an effect, at the planted effect, and at its detection
+/// threshold (the effect at which its t statistic crosses the critical value, when the
+/// search found it).
+struct RepFits {
+    zero: Fit,
+    planted: Fit,
+    threshold: Option<(f64, Fit)>,
+}
+
+/// The analytic design calculation: (σ²_T, standard error, degrees of freedom).
+type Design = (f64, f64, f64);
+
+impl Setup {
+    /// σ²_T from 20 replicates without an effect (residuals of unit and wave means, the
+    /// wave means within the covariates' cells), and the standard error of the simple
+    /// ATT for the roll-out the process draws.
+    fn analytic(&self, p: &OutcomeProcess, units: usize, households: usize) -> Option<Design> {
+        let t_n = p.waves().len();
+        let mut vars = Vec::new();
+        let mut cohorts = None;
+        let per_unit = match self.level {
+            Level::Household => households.max(1),
+            Level::Unit => 1,
+        };
+        for r in 0..20u64 {
+            let rep = p.draw(self.seed ^ 0x00a1_1a1c, r, 0.0).ok()?;
+            let panel = self.panel(&rep, households);
+            let mut sums = vec![0.0; units * t_n];
+            let mut n = vec![0.0; units * t_n];
+            for (i, chunk) in panel.y.chunks(t_n).enumerate() {
+                let j = i / per_unit;
+                for t in 0..t_n {
+                    if chunk[t].is_finite() {
+                        sums[j * t_n + t] += chunk[t];
+                        n[j * t_n + t] += 1.0;
+                    }
+                }
+            }
+            let means: Vec<f64> = sums.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect();
+            let cell: Vec<usize> = rep
+                .attributes
+                .iter()
+                .map(|a| self.covariates.iter().fold(0usize, |acc, &k| acc * 2 + usize::from(a[k])))
+                .collect();
+            vars.push(analytic::transitory_variance(&means, t_n, &cell)?);
+            cohorts.get_or_insert(rep.first_treated.clone());
+        }
+        let var = vars.iter().sum::<f64>() / vars.len() as f64;
+        let controls = match self.control {
+            Control::Never => Controls::Never,
+            Control::Notyet => Controls::NotYet,
+        };
+        let w = analytic::simple_att_weights(&cohorts?, p.waves(), controls)?;
+        Some((var, (var * w.iter().map(|v| v * v).sum::<f64>()).sqrt(), units as f64 - 2.0))
     }
+
+    /// Replicate `r`: fits at 0 and at `size` (the planted effect, or a scale when none
+    /// is planted), then secant steps on t(δ) = direction·est/se − z towards the
+    /// detection threshold.
+    fn replicate(&self, r: u64, size: f64, z: f64, households: usize) -> Option<RepFits> {
+        let direction = if size < 0.0 { -1.0 } else { 1.0 };
+        let zero = self.fit(&self.process, r, 0.0, households)?;
+        let planted = self.fit(&self.process, r, size, households)?;
+        let t = |f: Fit| direction * f.0 / f.1 - z;
+        let (mut a, mut fa) = (0.0, t(zero));
+        let (mut b, mut fb) = (size.abs(), t(planted));
+        let mut last = (size.abs(), planted);
+        for _ in 0..4 {
+            if (fb - fa).abs() < 1e-12 {
+                break;
+            }
+            let c = b - fb * (b - a) / (fb - fa);
+            if !c.is_finite() || c <= 0.0 || c > 20.0 * size.abs() {
+                break;
+            }
+            let fit = self.fit(&self.process, r, direction * c, households)?;
+            last = (c, fit);
+            let fc = t(fit);
+            if fc.abs() < 1e-6 {
+                break;
+            }
+            (a, fa, b, fb) = (b, fb, c, fc);
+        }
+        let threshold = (last.0 > 0.0 && t(last.1).abs() < 1e-3).then_some(last);
+        Some(RepFits { zero, planted, threshold })
+    }
+}
+
+/// The `q` quantile (type 1) of sorted values.
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[k]
+}
+
+/// The MDE: the `power` quantile of the replicates' thresholds, with a bootstrap
+/// standard error over replicates (400 resamples, seeded).
+fn mde_of(thresholds: &[f64], power: f64, direction: f64, seed: u64) -> Estimate {
+    let mut sorted = thresholds.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let mut rng = endline_analysis::Rng::new(seed ^ 0xb007);
+    let boots: Vec<f64> = (0..400)
+        .map(|_| {
+            let mut s: Vec<f64> = (0..n).map(|_| sorted[rng.below(n as u64) as usize]).collect();
+            s.sort_by(f64::total_cmp);
+            quantile(&s, power)
+        })
+        .filter(|v| v.is_finite())
+        .collect();
+    let mean = boots.iter().sum::<f64>() / boots.len().max(1) as f64;
+    let se = (boots.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (boots.len().max(2) - 1) as f64).sqrt();
+    Estimate { estimate: direction * quantile(&sorted, power), mc_se: se }
+}
+
+/// The plan, its survey and the outcome's process, or the exit the user gets.
+/// What `load` gives: the setup, the plan, and notes for the user.
+type Loaded = (Setup, endline_plan::Plan, Vec<String>);
+
+fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>> {
     let file = read_source(&args.plan)?;
     let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
     let Validation { plan, survey, diagnostics, survey_diagnostics, .. } = endline_plan::validate(&file, &base);
@@ -257,7 +370,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
     eprint!("{rendered}");
     let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
         error!("{} is not a valid plan; fix the errors above first", file.name());
-        return Ok(Outcome::Invalid);
+        return Ok(Err(Outcome::Invalid));
     };
     let Data::Simulate(study) = &plan.data else {
         error!(
@@ -265,7 +378,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
              roll-out, effects); this plan reads field data",
             file.name()
         );
-        return Ok(Outcome::Invalid);
+        return Ok(Err(Outcome::Invalid));
     };
     let outcome = match &args.outcome {
         Some(name) => plan.outcomes.iter().find(|o| &o.name == name),
@@ -273,14 +386,14 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
     };
     let Some(outcome) = outcome else {
         error!("{}: no outcome `{}` in the plan", file.name(), args.outcome.clone().unwrap_or_default());
-        return Ok(Outcome::Invalid);
+        return Ok(Err(Outcome::Invalid));
     };
     let question = outcome.question.clone().unwrap_or_else(|| outcome.name.clone());
     let process = match OutcomeProcess::new(survey, study, &question) {
         Ok(p) => p,
         Err(e) => {
             error!("{}: outcome `{}`: {e}", file.name(), outcome.name);
-            return Ok(Outcome::Invalid);
+            return Ok(Err(Outcome::Invalid));
         }
     };
     let mut notes = vec![
@@ -289,16 +402,16 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
          estimated at (0, its detection threshold, the planted effect)"
             .to_string(),
     ];
-    let attribute_names: Vec<&str> = study.attributes.iter().map(|a| a.name.as_str()).collect();
     let mut covariates = Vec::new();
     for c in &plan.covariates {
-        match attribute_names.iter().position(|a| a == c) {
+        match study.attributes.iter().position(|a| &a.name == c) {
             Some(i) => covariates.push(i),
             None => notes.push(format!("covariate `{c}` is not a unit attribute of the simulation: left out")),
         }
     }
     let setup = Setup {
-        process: process.clone(),
+        outcome: outcome.name.clone(),
+        process,
         transform: outcome.transform,
         level: plan.level,
         control: match plan.control {
@@ -308,71 +421,40 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         covariates,
         seed: args.seed.unwrap_or(study.seed),
     };
+    Ok(Ok((setup, plan.clone(), notes)))
+}
+
+pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
+    if !(0.0 < args.power && args.power < 1.0 && args.precision > 0.0 && args.precision < 0.5) {
+        error!("--power must lie strictly between 0 and 1, and --precision between 0 and 0.5");
+        return Ok(Outcome::Failure);
+    }
+    let (setup, plan, mut notes) = match load(args, color)? {
+        Ok(l) => l,
+        Err(outcome) => return Ok(outcome),
+    };
+    let process = &setup.process;
+    let (units, households) = process.size();
     let planted = process.planted();
     let z = analytic::normal_quantile(1.0 - ALPHA / 2.0);
-
-    // The analytic calculation: the transitory variance from simulated data without an
-    // effect, the design's weights from the expected roll-out.
-    let analytic_for = |p: &OutcomeProcess, units: usize, households: usize| -> Option<(f64, f64, f64)> {
-        let t_n = p.waves().len();
-        let mut vars = Vec::new();
-        let mut cohorts = None;
-        for r in 0..20u64 {
-            let rep = p.draw(setup.seed ^ 0xa11a_1c, r, 0.0).ok()?;
-            let panel = setup.panel(&rep, households);
-            let groups = match setup.level {
-                Level::Household => households.max(1),
-                Level::Unit => 1,
-            };
-            let mut means = vec![0.0; units * t_n];
-            let mut n = vec![0.0; units * t_n];
-            for (i, chunk) in panel.y.chunks(t_n).enumerate() {
-                let j = i / groups;
-                for t in 0..t_n {
-                    if chunk[t].is_finite() {
-                        means[j * t_n + t] += chunk[t];
-                        n[j * t_n + t] += 1.0;
-                    }
-                }
-            }
-            let means: Vec<f64> = means.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect();
-            // Units alike in the covariates share wave means: their trends are what the
-            // estimator conditions on.
-            let cell: Vec<usize> = rep
-                .attributes
-                .iter()
-                .map(|a| setup.covariates.iter().fold(0usize, |acc, &k| acc * 2 + usize::from(a[k])))
-                .collect();
-            vars.push(analytic::transitory_variance(&means, t_n, &cell)?);
-            cohorts.get_or_insert(rep.first_treated.clone());
-        }
-        let var = vars.iter().sum::<f64>() / vars.len() as f64;
-        let controls = match setup.control {
-            Control::Never => Controls::Never,
-            Control::Notyet => Controls::NotYet,
-        };
-        let w = analytic::simple_att_weights(&cohorts?, p.waves(), controls)?;
-        let se = (var * w.iter().map(|v| v * v).sum::<f64>()).sqrt();
-        Some((var, se, units as f64 - 2.0))
-    };
-    let study_units = study.units;
-    let study_households = study.households_per_unit;
-    let Some((var, se_analytic, df)) = analytic_for(&process, study_units, study_households) else {
-        error!("{}: the design has no comparison that Callaway & Sant'Anna can estimate", file.name());
+    let Some((var, se_analytic, df)) = setup.analytic(process, units, households) else {
+        error!("{}: the design has no comparison that Callaway & Sant'Anna can estimate", args.plan.display());
         return Ok(Outcome::Invalid);
     };
-    // The analytic effect is on the estimation scale; the planted one is read on it
-    // directly for log and points scales (log1p ≈ log for amounts well above 1).
     let analytic_power = |size: f64, se: f64| analytic::t_power(size / se, df, ALPHA);
     let mde_analytic = analytic::mde(se_analytic, df, ALPHA, args.power);
+    // With no planted effect, the search runs along the analytic MDE's scale.
+    let size = if planted.size != 0.0 { planted.size } else { mde_analytic.max(1e-6) };
+    let direction = if size < 0.0 { -1.0 } else { 1.0 };
 
-    // How many replicates.
-    let fit_at = |r: u64, size: f64| setup.fit(&process, r, size, study_households);
     let n = match args.replicates {
         Some(n) => n.max(10),
         None => {
-            let pilot: Vec<bool> =
-                (0..200u64).into_par_iter().filter_map(|r| fit_at(r, planted.size)).map(|f| rejects(f, z)).collect();
+            let pilot: Vec<bool> = (0..200u64)
+                .into_par_iter()
+                .filter_map(|r| setup.fit(process, r, planted.size, households))
+                .map(|f| rejects(f, z))
+                .collect();
             let p = pilot.iter().filter(|b| **b).count() as f64 / pilot.len().max(1) as f64;
             (((p * (1.0 - p)).max(0.0025) / (args.precision * args.precision)).ceil() as usize).clamp(200, 20_000)
         }
@@ -381,92 +463,47 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         error!("{e}");
         return Ok(Outcome::Failure);
     }
-    // Per replicate: the fit at 0 and at the planted effect, then the detection
-    // threshold by secant steps on t(δ) = |est|/se − z in the planted direction.
-    let direction = if planted.size < 0.0 { -1.0 } else { 1.0 };
-    let scale = if planted.size != 0.0 { planted.size.abs() } else { mde_analytic.abs().max(1e-6) };
-    let per_rep: Vec<(Fit, Fit, Option<(f64, Fit)>)> = (0..n as u64)
-        .into_par_iter()
-        .filter_map(|r| {
-            let f0 = fit_at(r, 0.0)?;
-            let fp = if planted.size != 0.0 { fit_at(r, planted.size)? } else { fit_at(r, direction * scale)? };
-            let p_size = if planted.size != 0.0 { planted.size } else { direction * scale };
-            let t = |f: Fit| direction * f.0 / f.1 - z;
-            let (mut a, mut fa) = (0.0, t(f0));
-            let (mut b, mut fb) = (p_size.abs(), t(fp));
-            let mut last = (p_size.abs(), fp);
-            for _ in 0..4 {
-                if (fb - fa).abs() < 1e-12 {
-                    break;
-                }
-                let c = b - fb * (b - a) / (fb - fa);
-                if !c.is_finite() || c <= 0.0 || c > 20.0 * scale {
-                    break;
-                }
-                let fc_fit = fit_at(r, direction * c)?;
-                last = (c, fc_fit);
-                let fc = t(fc_fit);
-                if fc.abs() < 1e-6 {
-                    break;
-                }
-                (a, fa, b, fb) = (b, fb, c, fc);
-            }
-            let threshold = (last.0 > 0.0 && (t(last.1)).abs() < 1e-3).then_some(last);
-            Some((f0, fp, threshold))
-        })
-        .collect();
-    let used = per_rep.len();
+    let reps: Vec<RepFits> =
+        (0..n as u64).into_par_iter().filter_map(|r| setup.replicate(r, size, z, households)).collect();
+    let used = reps.len();
     if used < n {
         notes.push(format!("{} of {n} replicates could not be estimated and are left out", n - used));
     }
-    let p_hat = per_rep.iter().filter(|(_, fp, _)| rejects(*fp, z)).count() as f64 / used.max(1) as f64;
-    let power_est = Estimate { estimate: p_hat, mc_se: (p_hat * (1.0 - p_hat) / used.max(1) as f64).sqrt() };
-    // Each replicate's detection threshold (∞ when it never crossed within the search).
-    let mut thresholds: Vec<f64> = per_rep.iter().map(|(_, _, th)| th.map_or(f64::INFINITY, |(c, _)| c)).collect();
-    thresholds.sort_by(f64::total_cmp);
-    let quantile = |v: &[f64], q: f64| -> f64 {
-        let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[k]
+    let share = |k: usize| k as f64 / used.max(1) as f64;
+    let p_hat = share(reps.iter().filter(|f| rejects(f.planted, z)).count());
+    let power_at_planted = if planted.size != 0.0 {
+        Estimate { estimate: p_hat, mc_se: (p_hat * (1.0 - p_hat) / used.max(1) as f64).sqrt() }
+    } else {
+        let p0 = share(reps.iter().filter(|f| rejects(f.zero, z)).count());
+        Estimate { estimate: p0, mc_se: (p0 * (1.0 - p0) / used.max(1) as f64).sqrt() }
     };
-    let mde_sim = direction * quantile(&thresholds, args.power);
-    // Its Monte Carlo error: the bootstrap over replicates (seeded).
-    let mut rng = endline_analysis::Rng::new(setup.seed ^ 0xb007);
-    let boots: Vec<f64> = (0..400)
-        .map(|_| {
-            let mut s: Vec<f64> = (0..used).map(|_| thresholds[rng.below(used as u64) as usize]).collect();
-            s.sort_by(f64::total_cmp);
-            quantile(&s, args.power)
-        })
-        .collect();
-    let finite: Vec<f64> = boots.iter().copied().filter(|v| v.is_finite()).collect();
-    let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
-    let mde_se = (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (finite.len().max(2) - 1) as f64).sqrt();
+    let thresholds: Vec<f64> = reps.iter().map(|f| f.threshold.map_or(f64::INFINITY, |(c, _)| c)).collect();
+    let mde = mde_of(&thresholds, args.power, direction, setup.seed);
 
     // The curve: each replicate's fit interpolated through the effects it was fitted at.
-    let top = (2.0 * mde_sim.abs()).max(1.5 * planted.size.abs()).max(1e-9);
+    let top = (2.0 * mde.estimate.abs()).max(1.5 * size.abs());
+    let top = if top.is_finite() { top } else { 3.0 * size.abs() };
     let curve: Vec<CurvePoint> = (0..=16)
         .map(|k| {
             let e = direction * top * k as f64 / 16.0;
-            let hits = per_rep
+            let hits = reps
                 .iter()
-                .filter(|(f0, fp, th)| {
-                    let mut pts: Vec<(f64, Fit)> = vec![(0.0, *f0), (planted.size.abs().max(scale), *fp)];
-                    if let Some((c, f)) = th {
-                        pts.push((*c, *f));
-                    }
+                .filter(|f| {
+                    let mut pts: Vec<(f64, Fit)> = vec![(0.0, f.zero), (size.abs(), f.planted)];
+                    pts.extend(f.threshold);
                     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                     rejects(interpolate(&pts, e.abs()), z)
                 })
                 .count();
-            CurvePoint { effect: e, power: hits as f64 / used.max(1) as f64, analytic: analytic_power(e, se_analytic) }
+            CurvePoint { effect: e, power: share(hits), analytic: analytic_power(e, se_analytic) }
         })
         .collect();
 
     // Power by sample size.
     let mut by_size = Vec::new();
-    let sizes_u = if args.units.is_empty() { vec![study_units] } else { args.units.clone() };
-    let sizes_h = if args.households.is_empty() { vec![study_households] } else { args.households.clone() };
     if !args.units.is_empty() || !args.households.is_empty() {
+        let sizes_u = if args.units.is_empty() { vec![units] } else { args.units.clone() };
+        let sizes_h = if args.households.is_empty() { vec![households] } else { args.households.clone() };
         for &u in &sizes_u {
             for &h in &sizes_h {
                 let p = process.resized(u, h);
@@ -476,7 +513,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
                     .map(|f| rejects(f, z))
                     .collect();
                 let ph = fits.iter().filter(|b| **b).count() as f64 / fits.len().max(1) as f64;
-                let an = analytic_for(&p, u, h).map_or(f64::NAN, |(_, se, _)| analytic_power(planted.size, se));
+                let an = setup.analytic(&p, u, h).map_or(f64::NAN, |(_, se, _)| analytic_power(planted.size, se));
                 by_size.push(BySize {
                     units: u,
                     households: h,
@@ -489,18 +526,18 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
 
     let report = PowerReport {
         plan: plan.id.clone(),
-        outcome: outcome.name.clone(),
+        outcome: setup.outcome.clone(),
         estimator: "cs",
-        transform: outcome.transform,
+        transform: setup.transform,
         alpha: ALPHA,
         seed: setup.seed,
         replicates: used,
-        units: study_units,
-        households: study_households,
+        units,
+        households,
         waves: process.waves().to_vec(),
         planted,
-        power: power_est,
-        mde: Estimate { estimate: mde_sim, mc_se: mde_se },
+        power: power_at_planted,
+        mde,
         target_power: args.power,
         analytic: Analytic {
             transitory_variance: var,

@@ -58,6 +58,11 @@ impl OutcomeProcess {
         p
     }
 
+    /// Units, and households per unit.
+    pub fn size(&self) -> (usize, usize) {
+        (self.study.units, self.study.households_per_unit)
+    }
+
     /// The study's waves.
     pub fn waves(&self) -> &[i64] {
         &self.study.waves
@@ -69,7 +74,7 @@ impl OutcomeProcess {
         let s = &self.study;
         let mut model = self.model.clone();
         model.effect = size;
-        let base = mix(seed, 0x706f_7765_72, r);
+        let base = mix(seed, 0x0070_6f77_6572, r); // "power"
         let mut rng = Rng::new(base);
         let (attributes, first_treated) = roll_out(s, &mut rng)?;
         let levels: Vec<f64> = (0..s.units).map(|_| rng.normal()).collect();
