@@ -1,7 +1,7 @@
 //! `endline did --honest`: the sensitivity analysis and pre-test power end to end, on the
 //! HonestDiD README's Medicaid example (tests/data/honest, with provenance) and on mpdta.
 
-use crate::{endline, scratch};
+use crate::{endline, json_of, num, scratch};
 
 /// The README's sample: years before 2016, the 2015 cohort dropped.
 fn medicaid_csv() -> std::path::PathBuf {
@@ -21,38 +21,22 @@ fn medicaid_csv() -> std::path::PathBuf {
     path
 }
 
+/// `endline did DATA` with the Medicaid columns.
+fn did_args(data: &str) -> Vec<&str> {
+    vec!["did", data, "--outcome", "dins", "--unit", "stfips", "--time", "year", "--cohort", "yexp2"]
+}
+
 fn medicaid(extra: &[&str]) -> std::process::Output {
     let data = medicaid_csv();
-    let mut args = vec![
-        "did",
-        data.to_str().unwrap_or_default(),
-        "--outcome",
-        "dins",
-        "--unit",
-        "stfips",
-        "--time",
-        "year",
-        "--cohort",
-        "yexp2",
-        "--method",
-        "event",
-    ];
+    let mut args = did_args(data.to_str().unwrap_or_default());
+    args.extend(["--method", "event"]);
     args.extend_from_slice(extra);
     endline(&args)
 }
 
-fn json(o: &std::process::Output) -> serde_json::Value {
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn num(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 #[test]
 fn relative_magnitudes_on_the_medicaid_event_study_match_the_published_intervals() {
-    let v = json(&medicaid(&["--honest", "rm", "--mbar", "0.5,1,1.5,2", "--format", "json"]));
+    let v = json_of(&medicaid(&["--honest", "rm", "--mbar", "0.5,1,1.5,2", "--format", "json"]));
     let h = &v["honest"];
     assert_eq!(
         (h["restriction"].as_str(), h["method"].as_str(), h["target"].as_str()),
@@ -100,7 +84,7 @@ fn callaway_santanna_needs_a_universal_base_and_then_runs_on_its_dynamic_effects
     let varying = run(&["--method", "cs", "--honest", "rm"]);
     assert_eq!(varying.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&varying.stderr).contains("--base-period universal"));
-    let v = json(&run(&[
+    let v = json_of(&run(&[
         "--method",
         "cs",
         "--base-period",
@@ -135,18 +119,7 @@ fn misused_sensitivity_flags_are_usage_errors() {
         (vec!["--mbar", "1"], "add --honest"),
         (vec!["--honest", "rm", "--mbar", "-1"], "at least 0"),
     ] {
-        let mut args = vec![
-            "did",
-            "tests/data/honest/ehec_data.csv",
-            "--outcome",
-            "dins",
-            "--unit",
-            "stfips",
-            "--time",
-            "year",
-            "--cohort",
-            "yexp2",
-        ];
+        let mut args = did_args("tests/data/honest/ehec_data.csv");
         if !extra.contains(&"--method") {
             args.extend(["--method", "event"]);
         }

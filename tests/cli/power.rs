@@ -2,6 +2,7 @@
 //! analytic calculation where both apply, reproducible by seed.
 
 use crate::run::{run_in, study};
+use crate::{json_of, num};
 
 /// One adoption year, no confounding attribute, a continuous outcome on the log scale:
 /// the design for which the analytic variance is exact (transitory unit × wave shocks,
@@ -29,19 +30,10 @@ outcomes:
 report: {templates: [../reports/report.md.tera]}
 ";
 
-fn json(o: &std::process::Output) -> serde_json::Value {
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn num(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 #[test]
 fn simulated_power_converges_to_the_analytic_where_both_apply() {
     let dir = study("power-simple", SIMPLE);
-    let v = json(&run_in(&dir, &["power", "analysis/small.yaml", "--replicates", "400", "--format", "json"]));
+    let v = json_of(&run_in(&dir, &["power", "analysis/small.yaml", "--replicates", "400", "--format", "json"]));
     assert_eq!(v["replicates"], 400);
     let (p, se, pa) = (num(&v["power"]["estimate"]), num(&v["power"]["mc_se"]), num(&v["analytic"]["power"]));
     assert!(p > 0.2 && p < 0.95, "a design with power in between: {p}");

@@ -3,15 +3,13 @@
 //! beside the analytic answer for the same design.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use endline_analysis::data::Level as Label;
-use endline_analysis::did::cs::{self, BasePeriod, Control, CsOptions};
-use endline_analysis::did::drdid::EstMethod;
+use endline_analysis::did::cs::{self, Control, CsOptions};
 use endline_analysis::did::panel::Panel;
 use endline_analysis::power::{self as analytic, Controls};
-use endline_plan::Validation;
 use endline_plan::plan::{ControlGroup, Data, Level, Transform};
 use endline_simulate::{OutcomeProcess, Replicate};
 use rayon::prelude::*;
@@ -20,7 +18,6 @@ use serde::Serialize;
 use crate::Outcome;
 use crate::estimate::sig;
 use crate::output::{error, print};
-use crate::validate::{DiagFormat, read_source, render as render_diagnostics};
 
 /// Arguments of `endline power`.
 #[derive(Debug, Args)]
@@ -223,15 +220,8 @@ impl Setup {
     fn fit(&self, process: &OutcomeProcess, r: u64, size: f64, households: usize) -> Option<Fit> {
         let rep = process.draw(self.seed, r, size).ok()?;
         let panel = self.panel(&rep, households);
-        let opts = CsOptions {
-            control: self.control,
-            est_method: EstMethod::Dr,
-            base_period: BasePeriod::Varying,
-            anticipation: 0,
-            bootstrap: None,
-            alpha: ALPHA,
-            survey: None,
-        };
+        // The plan's estimator: doubly robust, varying base period, analytic errors.
+        let opts = CsOptions { control: self.control, alpha: ALPHA, ..CsOptions::default() };
         let res = cs::estimate(&panel, &opts).ok()?;
         Some((res.simple.att, res.simple.std_error))
     }
@@ -360,23 +350,14 @@ fn mde_of(thresholds: &[f64], power: f64, direction: f64, seed: u64) -> Estimate
 type Loaded = (Setup, endline_plan::Plan, Vec<String>);
 
 fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>> {
-    let file = read_source(&args.plan)?;
-    let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
-    let Validation { plan, survey, diagnostics, survey_diagnostics, .. } = endline_plan::validate(&file, &base);
-    let mut rendered = render_diagnostics(&file, &diagnostics, DiagFormat::Human, color);
-    for (sf, ds) in &survey_diagnostics {
-        rendered.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
-    }
-    eprint!("{rendered}");
-    let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
-        error!("{} is not a valid plan; fix the errors above first", file.name());
+    let Some(crate::run::ValidPlan { plan, survey, .. }) = crate::run::valid_plan(&args.plan, color)? else {
         return Ok(Err(Outcome::Invalid));
     };
+    let name = args.plan.display();
     let Data::Simulate(study) = &plan.data else {
         error!(
-            "{}: `endline power` simulates the design a plan declares in `data: simulate:` (units, households, waves, \
-             roll-out, effects); this plan reads field data",
-            file.name()
+            "{name}: `endline power` simulates the design a plan declares in `data: simulate:` (units, households, waves, \
+             roll-out, effects); this plan reads field data"
         );
         return Ok(Err(Outcome::Invalid));
     };
@@ -385,14 +366,14 @@ fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>
         None => plan.outcomes.first(),
     };
     let Some(outcome) = outcome else {
-        error!("{}: no outcome `{}` in the plan", file.name(), args.outcome.clone().unwrap_or_default());
+        error!("{name}: no outcome `{}` in the plan", args.outcome.clone().unwrap_or_default());
         return Ok(Err(Outcome::Invalid));
     };
     let question = outcome.question.clone().unwrap_or_else(|| outcome.name.clone());
-    let process = match OutcomeProcess::new(survey, study, &question) {
+    let process = match OutcomeProcess::new(&survey, study, &question) {
         Ok(p) => p,
         Err(e) => {
-            error!("{}: outcome `{}`: {e}", file.name(), outcome.name);
+            error!("{name}: outcome `{}`: {e}", outcome.name);
             return Ok(Err(Outcome::Invalid));
         }
     };

@@ -65,22 +65,41 @@ fn shown(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
-pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
-    let file = read_source(&args.plan)?;
-    let base = args.plan.parent().unwrap_or(Path::new("")).to_path_buf();
+/// A plan that validated, with its surveys.
+pub(crate) struct ValidPlan {
+    pub plan: endline_plan::Plan,
+    pub survey: endline_survey::Survey,
+    pub wave_surveys: std::collections::BTreeMap<i64, endline_survey::Survey>,
+}
+
+/// Reads and validates a plan, printing every diagnostic of it and its surveys to
+/// stderr; None (after saying so) when it has errors.
+pub(crate) fn valid_plan(path: &Path, color: bool) -> anyhow::Result<Option<ValidPlan>> {
+    let file = read_source(path)?;
+    let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let Validation { plan, survey, wave_surveys, diagnostics, survey_diagnostics } =
         endline_plan::validate(&file, &base);
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let color = color && terminal;
+    let color = color && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut rendered = render_diagnostics(&file, &diagnostics, DiagFormat::Human, color);
     for (sf, ds) in &survey_diagnostics {
         rendered.push_str(&render_diagnostics(sf, ds, DiagFormat::Human, color));
     }
     eprint!("{rendered}");
-    let (Some(plan), Some(survey)) = (plan, survey.as_ref()) else {
-        error!("{} is not a valid plan; fix the errors above first", file.name());
+    match (plan, survey) {
+        (Some(plan), Some(survey)) => Ok(Some(ValidPlan { plan, survey, wave_surveys })),
+        _ => {
+            error!("{} is not a valid plan; fix the errors above first", file.name());
+            Ok(None)
+        }
+    }
+}
+
+pub fn run(args: &RunArgs, color: bool) -> anyhow::Result<Outcome> {
+    let Some(ValidPlan { plan, survey, wave_surveys }) = valid_plan(&args.plan, color)? else {
         return Ok(Outcome::Invalid);
     };
+    let survey = &survey;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let stages = std::cell::Cell::new(0);
     let progress = |what: &str| {
         stages.set(stages.get() + 1);

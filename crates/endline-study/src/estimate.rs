@@ -9,7 +9,6 @@ use endline_analysis::aggregate::{AggregateSpec, aggregate};
 use endline_analysis::data;
 use endline_analysis::did::bacon;
 use endline_analysis::did::cs::{self, Aggregates, BasePeriod, Control, CsOptions, Effect};
-use endline_analysis::did::drdid::EstMethod;
 use endline_analysis::did::panel::{self, Panel, PanelSpec};
 use endline_analysis::did::{sa, twfe};
 use endline_analysis::inference::chi2_p_value;
@@ -53,12 +52,9 @@ fn cs_options(control: ControlGroup) -> CsOptions {
             ControlGroup::Never => Control::Never,
             ControlGroup::Notyet => Control::Notyet,
         },
-        est_method: EstMethod::Dr,
-        base_period: BasePeriod::Varying,
-        anticipation: 0,
-        bootstrap: None,
         alpha: ALPHA,
-        survey: None,
+        // Doubly robust, varying base period, analytic errors.
+        ..CsOptions::default()
     }
 }
 

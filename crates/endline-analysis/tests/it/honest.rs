@@ -19,6 +19,12 @@ fn medicaid() -> (EventStudy, Value) {
     (es, v)
 }
 
+/// An interval's ends, and the published ones.
+fn ends(got: &honest::Interval, want: &Value) -> (f64, f64, f64, f64) {
+    let end = |v: Option<f64>| v.unwrap_or_else(|| panic!("an unbounded end"));
+    (end(got.bounds.lb), end(got.bounds.ub), end(want["lb"].as_f64()), end(want["ub"].as_f64()))
+}
+
 /// R's printed value has 3 significant digits: half a unit in the last place.
 fn rounding(x: f64) -> f64 {
     let digits = x.abs().log10().floor() as i32 - 2;
@@ -42,12 +48,7 @@ fn relative_magnitudes_reproduce_the_published_medicaid_intervals() {
     let se = es.sigma[5][5].sqrt();
     let step = 40.0 * se / 999.0 + 1e-3;
     for (got, want) in s.intervals.iter().zip(published) {
-        let (lb, ub) =
-            (got.bounds.lb.unwrap_or_else(|| panic!("missing")), got.bounds.ub.unwrap_or_else(|| panic!("missing")));
-        let (wlb, wub) = (
-            want["lb"].as_f64().unwrap_or_else(|| panic!("missing")),
-            want["ub"].as_f64().unwrap_or_else(|| panic!("missing")),
-        );
+        let (lb, ub, wlb, wub) = ends(got, want);
         eprintln!("Mbar {:?}: [{lb:.6}, {ub:.6}] vs R [{wlb}, {wub}]", got.mbar);
         assert!((lb - wlb).abs() <= step + rounding(wlb), "Mbar {:?} lb {lb} vs {wlb}", got.mbar);
         assert!((ub - wub).abs() <= step + rounding(wub), "Mbar {:?} ub {ub} vs {wub}", got.mbar);
@@ -66,12 +67,7 @@ fn smoothness_reproduces_the_published_medicaid_flcis() {
     opts.values = published.iter().map(|r| r["m"].as_f64().unwrap_or_else(|| panic!("missing"))).collect();
     let s = honest::sensitivity(&es, &opts).unwrap_or_else(|e| panic!("{e}"));
     for (got, want) in s.intervals.iter().zip(published) {
-        let (lb, ub) =
-            (got.bounds.lb.unwrap_or_else(|| panic!("missing")), got.bounds.ub.unwrap_or_else(|| panic!("missing")));
-        let (wlb, wub) = (
-            want["lb"].as_f64().unwrap_or_else(|| panic!("missing")),
-            want["ub"].as_f64().unwrap_or_else(|| panic!("missing")),
-        );
+        let (lb, ub, wlb, wub) = ends(got, want);
         eprintln!("M {:?}: [{lb:.6}, {ub:.6}] vs R [{wlb}, {wub}]", got.m);
         // R simulates the folded normal quantile (10⁶ draws): about 1e-3 relative.
         assert!((lb - wlb).abs() <= rounding(wlb) + 1e-3 * (ub - lb), "M {:?} lb {lb} vs {wlb}", got.m);
