@@ -83,6 +83,8 @@ fn precision_sets_the_replicates_and_sizes_and_plots_are_given() {
     assert!(power_of(rows[1]) > power_of(rows[0]), "more units, more power: {rows:?}");
     let svg = std::fs::read_to_string(dir.join("power.svg")).unwrap_or_default();
     assert!(svg.starts_with("<svg") && svg.contains("analytic"), "{}", &svg[..svg.len().min(200)]);
+    let sizes = std::fs::read_to_string(dir.join("power-sizes.svg")).unwrap_or_default();
+    assert!(sizes.contains("5 households per unit"), "{}", &sizes[..sizes.len().min(200)]);
 }
 
 #[test]

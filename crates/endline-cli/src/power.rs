@@ -532,10 +532,18 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         notes,
     };
     if let Some(path) = &args.plot {
-        let svg = endline_report::svg::render(&plot(&report));
-        if let Err(e) = endline_output::write_file(path, svg.as_bytes(), &[args.plan.as_path()]) {
-            error!("{}: {e}", path.display());
-            return Ok(Outcome::Failure);
+        // The curve; with sample sizes, power against units beside it (FILE-sizes.svg).
+        let mut figures = vec![(path.clone(), plot(&report))];
+        if !report.by_size.is_empty() {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            figures.push((path.with_file_name(format!("{stem}-sizes.svg")), sizes_plot(&report)));
+        }
+        for (file, figure) in figures {
+            let svg = endline_report::svg::render(&figure);
+            if let Err(e) = endline_output::write_file(&file, svg.as_bytes(), &[args.plan.as_path()]) {
+                error!("{}: {e}", file.display());
+                return Ok(Outcome::Failure);
+            }
         }
     }
     match args.format {
@@ -581,6 +589,38 @@ fn plot(r: &PowerReport) -> endline_report::svg::Plot {
         ],
         h_line: Some(r.target_power),
         v_line: Some(r.planted.size),
+    }
+}
+
+/// Power at the planted effect against units, one line per households-per-unit value.
+fn sizes_plot(r: &PowerReport) -> endline_report::svg::Plot {
+    use endline_report::svg::{Plot, Series};
+    let mut households: Vec<usize> = r.by_size.iter().map(|b| b.households).collect();
+    households.sort_unstable();
+    households.dedup();
+    let series = households
+        .iter()
+        .map(|&h| {
+            let rows: Vec<&BySize> = r.by_size.iter().filter(|b| b.households == h).collect();
+            Series {
+                name: format!("{h} households per unit"),
+                points: rows.iter().map(|b| (b.units as f64, b.power.estimate)).collect(),
+                intervals: Some(
+                    rows.iter()
+                        .map(|b| (b.power.estimate - 1.96 * b.power.mc_se, b.power.estimate + 1.96 * b.power.mc_se))
+                        .collect(),
+                ),
+                line: true,
+            }
+        })
+        .collect();
+    Plot {
+        title: format!("{}: power at the planted effect by sample size", r.outcome),
+        x_label: "units".into(),
+        y_label: "power".into(),
+        series,
+        h_line: Some(r.target_power),
+        v_line: None,
     }
 }
 

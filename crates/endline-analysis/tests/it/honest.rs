@@ -160,3 +160,19 @@ fn pretrend_power_reproduces_the_pretrends_example() {
     // The joint test pools the leads: here it needs a steeper trend for the same power.
     assert!(r.joint_wald.slope_50 > 0.0 && r.joint_wald.slope_80 > r.joint_wald.slope_50);
 }
+
+/// R's grid spans ±20 standard errors around zero and clips what lies beyond; the
+/// interval here is widened until it closes, however far that is.
+#[test]
+fn wide_intervals_are_not_clipped_at_the_grid_edge() {
+    let (es, _) = medicaid();
+    let mut opts = Options::new(Restriction::RelativeMagnitudes, Target::First);
+    opts.values = vec![8.0];
+    let s = honest::sensitivity(&es, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let se = es.sigma[5][5].sqrt();
+    let (lb, ub) = (s.intervals[0].bounds.lb, s.intervals[0].bounds.ub);
+    let (lb, ub) = (lb.unwrap_or_else(|| panic!("open below")), ub.unwrap_or_else(|| panic!("open above")));
+    // R's grid would end at 20 s.e. = 0.183 and report that as the upper bound; the
+    // interval goes on to 0.205, and closes.
+    assert!(ub > 20.0 * se && lb < s.estimate, "[{lb}, {ub}] vs ±{}", 20.0 * se);
+}
