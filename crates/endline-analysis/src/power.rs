@@ -4,8 +4,8 @@
 //! - The noncentral t: two-sided power of a t test, and the minimum detectable effect
 //!   (Bloom 1995): MDE = (t_{1−α/2} + t_{power}) · SE, with the t quantiles on the
 //!   clusters' degrees of freedom.
-//! - The design's standard error for Callaway & Sant'Anna's simple aggregation without
-//!   covariates: the estimate is a linear combination Σ_j Σ_t w_jt ȳ_jt of the units'
+//! - The design's standard error for Callaway & Sant'Anna's simple aggregation (with a
+//!   discrete covariate, as the stratified comparison it amounts to): the estimate is a linear combination Σ_j Σ_t w_jt ȳ_jt of the units'
 //!   wave means, with Σ_t w_jt = 0 for every unit, so the units' persistent levels cancel
 //!   and, with transitory unit × wave variation σ²_T independent across waves (no serial
 //!   correlation, the case of Burlig, Preonas & Woerman (2020) with ψ = 0), its variance
@@ -81,53 +81,72 @@ pub enum Controls {
 }
 
 /// The weights w_jt (unit-major, `periods.len()` per unit) with which Callaway &
-/// Sant'Anna's simple aggregation, without covariates and with equal unit weights,
-/// combines the units' wave means: each post cell (g, t) compares cohort g's change from
-/// g−1 to t with the comparison units', and the cells are weighted by cohort size. None
-/// when no cell has both treated and comparison units.
-pub fn simple_att_weights(cohort: &[i64], periods: &[i64], controls: Controls) -> Option<Vec<f64>> {
+/// Sant'Anna's simple aggregation combines the units' wave means, with equal unit
+/// weights and a covariate that takes few values (`cell` per unit; all equal: no
+/// covariate). Each post cell (g, t) compares cohort g's change from g−1 to t with the
+/// comparison units' in the same covariate cell, the covariate cells weighted by their
+/// share of cohort g (what the doubly robust estimator does with a saturated discrete
+/// covariate), and the post cells are weighted by cohort size. None when no cell has both
+/// treated and comparison units.
+pub fn simple_att_weights(cohort: &[i64], cell: &[usize], periods: &[i64], controls: Controls) -> Option<Vec<f64>> {
     let t_n = periods.len();
     let mut groups: Vec<i64> = cohort.iter().copied().filter(|g| *g > 0).collect();
     groups.sort_unstable();
     groups.dedup();
-    // (cohort, base period, period, treated units, comparison units)
-    type Cell = (i64, usize, usize, Vec<usize>, Vec<usize>);
-    let mut cells: Vec<Cell> = Vec::new();
+    let mut cells: Vec<usize> = cell.to_vec();
+    cells.sort_unstable();
+    cells.dedup();
+    // (cohort, base period, period, [(treated, comparison) per covariate cell])
+    type Comparison = (i64, usize, usize, Vec<(Vec<usize>, Vec<usize>)>);
+    let mut comparisons: Vec<Comparison> = Vec::new();
     for &g in &groups {
         let Some(base) = (0..t_n).rev().find(|&i| periods[i] < g) else { continue };
         for t in 0..t_n {
             if periods[t] < g {
                 continue;
             }
-            let treated: Vec<usize> = (0..cohort.len()).filter(|&j| cohort[j] == g).collect();
             let later = periods[t].max(periods[base]);
-            let control: Vec<usize> = (0..cohort.len())
-                .filter(|&j| match controls {
-                    Controls::Never => cohort[j] == 0,
-                    Controls::NotYet => cohort[j] == 0 || (cohort[j] > later && cohort[j] != g),
+            let is_control = |j: usize| match controls {
+                Controls::Never => cohort[j] == 0,
+                Controls::NotYet => cohort[j] == 0 || (cohort[j] > later && cohort[j] != g),
+            };
+            let by_cell: Vec<(Vec<usize>, Vec<usize>)> = cells
+                .iter()
+                .map(|&c| {
+                    let treated = (0..cohort.len()).filter(|&j| cohort[j] == g && cell[j] == c).collect();
+                    let control = (0..cohort.len()).filter(|&j| is_control(j) && cell[j] == c).collect();
+                    (treated, control)
                 })
                 .collect();
-            if !treated.is_empty() && !control.is_empty() {
-                cells.push((g, base, t, treated, control));
+            // Treated units of a covariate cell without comparison units cannot be
+            // compared: the estimator has no overlap there.
+            if by_cell.iter().any(|(t, c)| !t.is_empty() && c.is_empty()) {
+                return None;
+            }
+            if by_cell.iter().any(|(t, _)| !t.is_empty()) {
+                comparisons.push((g, base, t, by_cell));
             }
         }
     }
-    if cells.is_empty() {
+    if comparisons.is_empty() {
         return None;
     }
     let n = cohort.len() as f64;
     let share = |g: i64| cohort.iter().filter(|c| **c == g).count() as f64 / n;
-    let total: f64 = cells.iter().map(|c| share(c.0)).sum();
+    let total: f64 = comparisons.iter().map(|c| share(c.0)).sum();
     let mut w = vec![0.0; cohort.len() * t_n];
-    for (g, base, t, treated, control) in &cells {
-        let cw = share(*g) / total;
-        for &j in treated {
-            w[j * t_n + t] += cw / treated.len() as f64;
-            w[j * t_n + base] -= cw / treated.len() as f64;
-        }
-        for &j in control {
-            w[j * t_n + t] -= cw / control.len() as f64;
-            w[j * t_n + base] += cw / control.len() as f64;
+    for (g, base, t, by_cell) in &comparisons {
+        let n_g: usize = by_cell.iter().map(|(tr, _)| tr.len()).sum();
+        for (treated, control) in by_cell.iter().filter(|(tr, _)| !tr.is_empty()) {
+            let cw = share(*g) / total * treated.len() as f64 / n_g as f64;
+            for &j in treated {
+                w[j * t_n + t] += cw / treated.len() as f64;
+                w[j * t_n + base] -= cw / treated.len() as f64;
+            }
+            for &j in control {
+                w[j * t_n + t] -= cw / control.len() as f64;
+                w[j * t_n + base] += cw / control.len() as f64;
+            }
         }
     }
     Some(w)
@@ -195,11 +214,27 @@ mod tests {
         // variance σ²(1/J_T + 1/J_C)·2, since each unit contributes a difference of two
         // independent transitory terms.
         let cohort = [2020, 2020, 2020, 0, 0, 0, 0, 0];
-        let w = simple_att_weights(&cohort, &[2019, 2020], Controls::Never).unwrap_or_else(|| panic!("no cells"));
+        let w =
+            simple_att_weights(&cohort, &[0; 8], &[2019, 2020], Controls::Never).unwrap_or_else(|| panic!("no cells"));
         let sum_sq: f64 = w.iter().map(|v| v * v).sum();
         assert!((sum_sq - 2.0 * (1.0 / 3.0 + 1.0 / 5.0)).abs() < 1e-15);
         for u in w.chunks(2) {
             assert!((u[0] + u[1]).abs() < 1e-15, "levels cancel");
         }
+    }
+
+    #[test]
+    fn a_covariate_makes_the_comparison_within_its_cells() {
+        // Cell 0: 2 treated, 2 comparison; cell 1: 1 treated, 3 comparison. The ATT is
+        // (2/3) DiD₀ + (1/3) DiD₁, each DiD with variance 2σ²(1/n_T + 1/n_C).
+        let cohort = [2020, 2020, 0, 0, 2020, 0, 0, 0];
+        let cell = [0, 0, 0, 0, 1, 1, 1, 1];
+        let w = simple_att_weights(&cohort, &cell, &[2019, 2020], Controls::Never).unwrap_or_else(|| panic!("none"));
+        let sum_sq: f64 = w.iter().map(|v| v * v).sum();
+        let want = (2.0f64 / 3.0).powi(2) * 2.0 * (0.5 + 0.5) + (1.0f64 / 3.0).powi(2) * 2.0 * (1.0 + 1.0 / 3.0);
+        assert!((sum_sq - want).abs() < 1e-15, "{sum_sq} vs {want}");
+        // Treated units of a cell with no comparison units: no estimate.
+        let lonely = [2020, 2020, 0, 0, 2020, 2020, 2020, 2020];
+        assert!(simple_att_weights(&lonely, &cell, &[2019, 2020], Controls::Never).is_none());
     }
 }

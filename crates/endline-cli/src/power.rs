@@ -76,6 +76,11 @@ pub struct Analytic {
     pub power: f64,
     /// Minimum detectable effect at the requested power.
     pub mde: f64,
+    /// The simulated counterparts of `std_error`: the standard deviation of the
+    /// estimates across replicates without an effect, and the mean of the estimator's own
+    /// standard errors.
+    pub simulated_sd: f64,
+    pub mean_estimated_se: f64,
 }
 
 /// One point of the power curve.
@@ -249,12 +254,17 @@ impl Setup {
     /// ATT for the roll-out the process draws.
     fn analytic(&self, p: &OutcomeProcess, units: usize, households: usize) -> Option<Design> {
         let t_n = p.waves().len();
-        let mut vars = Vec::new();
-        let mut cohorts = None;
         let per_unit = match self.level {
             Level::Household => households.max(1),
             Level::Unit => 1,
         };
+        let controls = match self.control {
+            Control::Never => Controls::Never,
+            Control::Notyet => Controls::NotYet,
+        };
+        // Over 20 replicates without an effect: σ²_T, and Σw² for each replicate's
+        // roll-out (the assignment, and so the weights, vary between replicates).
+        let (mut var, mut sum_w2, mut k) = (0.0, 0.0, 0.0);
         for r in 0..20u64 {
             let rep = p.draw(self.seed ^ 0x00a1_1a1c, r, 0.0).ok()?;
             let panel = self.panel(&rep, households);
@@ -270,21 +280,20 @@ impl Setup {
                 }
             }
             let means: Vec<f64> = sums.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect();
+            // Units alike in the covariates: the estimator compares within them, and
+            // their trends are what it conditions on.
             let cell: Vec<usize> = rep
                 .attributes
                 .iter()
-                .map(|a| self.covariates.iter().fold(0usize, |acc, &k| acc * 2 + usize::from(a[k])))
+                .map(|a| self.covariates.iter().fold(0usize, |acc, &c| acc * 2 + usize::from(a[c])))
                 .collect();
-            vars.push(analytic::transitory_variance(&means, t_n, &cell)?);
-            cohorts.get_or_insert(rep.first_treated.clone());
+            let w = analytic::simple_att_weights(&rep.first_treated, &cell, p.waves(), controls)?;
+            var += analytic::transitory_variance(&means, t_n, &cell)?;
+            sum_w2 += w.iter().map(|v| v * v).sum::<f64>();
+            k += 1.0;
         }
-        let var = vars.iter().sum::<f64>() / vars.len() as f64;
-        let controls = match self.control {
-            Control::Never => Controls::Never,
-            Control::Notyet => Controls::NotYet,
-        };
-        let w = analytic::simple_att_weights(&cohorts?, p.waves(), controls)?;
-        Some((var, (var * w.iter().map(|v| v * v).sum::<f64>()).sqrt(), units as f64 - 2.0))
+        let var = var / k;
+        Some((var, (var * sum_w2 / k).sqrt(), units as f64 - 2.0))
     }
 
     /// Replicate `r`: fits at 0 and at `size` (the planted effect, or a scale when none
@@ -526,6 +535,11 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
             df,
             power: analytic_power(planted.size, se_analytic),
             mde: mde_analytic,
+            simulated_sd: {
+                let m = reps.iter().map(|f| f.zero.0).sum::<f64>() / used.max(1) as f64;
+                (reps.iter().map(|f| (f.zero.0 - m).powi(2)).sum::<f64>() / (used.max(2) - 1) as f64).sqrt()
+            },
+            mean_estimated_se: reps.iter().map(|f| f.zero.1).sum::<f64>() / used.max(1) as f64,
         },
         curve,
         by_size,
