@@ -131,12 +131,12 @@ fn render(s: &Sensitivity, p: &PretrendPower) -> String {
     );
     for i in &s.intervals {
         let v = i.mbar.or(i.m).unwrap_or(f64::NAN);
-        let _ = writeln!(
-            out,
-            "{:>10} {:>26}",
-            sig(v, 4),
+        let shown = if i.bounds.empty {
+            "empty: the data reject the restriction".to_string()
+        } else {
             format!("[{}, {}]", bound(i.bounds.lb, true), bound(i.bounds.ub, false))
-        );
+        };
+        let _ = writeln!(out, "{:>10} {:>26}", sig(v, 4), shown);
     }
     let _ = writeln!(out, "{}", s.conclusion());
     let _ = writeln!(

@@ -172,15 +172,24 @@ impl EventStudy {
 /// An interval; a missing end is unbounded.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Bounds {
-    /// Lower bound (null: −∞).
+    /// Lower bound (null: −∞, or an empty set).
     pub lb: Option<f64>,
-    /// Upper bound (null: +∞).
+    /// Upper bound (null: +∞, or an empty set).
     pub ub: Option<f64>,
+    /// The test rejects every value: the data contradict the restriction itself (the
+    /// pre-period coefficients do not fit it). Present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub empty: bool,
 }
 
 impl Bounds {
+    /// Finite or unbounded ends.
+    fn new(lb: Option<f64>, ub: Option<f64>) -> Bounds {
+        Bounds { lb, ub, empty: false }
+    }
+
     fn includes_zero(&self) -> bool {
-        self.lb.is_none_or(|v| v <= 0.0) && self.ub.is_none_or(|v| v >= 0.0)
+        !self.empty && self.lb.is_none_or(|v| v <= 0.0) && self.ub.is_none_or(|v| v >= 0.0)
     }
 }
 
@@ -303,7 +312,7 @@ pub fn sensitivity(es: &EventStudy, opts: &Options) -> Result<Sensitivity> {
         return Err(AnalysisError::NotIdentified("the target's standard error is zero".into()));
     }
     let z = normal::quantile(1.0 - opts.alpha / 2.0);
-    let original = Bounds { lb: Some(estimate - z * se), ub: Some(estimate + z * se) };
+    let original = Bounds::new(Some(estimate - z * se), Some(estimate + z * se));
     let values: Vec<f64> = if opts.values.is_empty() {
         match opts.restriction {
             Restriction::Smoothness => {
@@ -388,7 +397,7 @@ fn robust_interval(es: &EventStudy, l: &[f64], v: f64, opts: &Options, estimate:
     match opts.restriction {
         Restriction::Smoothness => {
             let f = flci::flci(&es.beta, &es.sigma, es.pre, l, v, opts.alpha);
-            Bounds { lb: Some(f.lb), ub: Some(f.ub) }
+            Bounds::new(Some(f.lb), Some(f.ub))
         }
         _ => {
             let sets = moment_sets(es, l, v, opts);
@@ -404,9 +413,8 @@ fn relative_accepts(es: &EventStudy, l: &[f64], v: f64, opts: &Options, theta: f
 
 /// The confidence set {θ : accepted} as an interval: the hull of the accepted points of
 /// a 1,000-point grid around the estimate, widened while an end is accepted, each end
-/// then bisected to 1e-9 standard errors. Empty sets are reported as the point estimate's
-/// degenerate interval never arises in practice; an end still accepted after widening to
-/// ±20,000 standard errors is unbounded.
+/// then bisected to 1e-9 standard errors. An end still accepted after widening to ±20,000
+/// standard errors is unbounded; a grid on which nothing is accepted is an empty set.
 fn invert(accepts: &dyn Fn(f64) -> bool, estimate: f64, se: f64) -> Bounds {
     const POINTS: usize = 1000;
     let mut width = 20.0 * se;
@@ -418,7 +426,7 @@ fn invert(accepts: &dyn Fn(f64) -> bool, estimate: f64, se: f64) -> Bounds {
         let last = ok.iter().rposition(|a| *a);
         let (Some(first), Some(last)) = (first, last) else {
             // Nothing accepted on the grid: the set is empty or narrower than a step.
-            return Bounds { lb: None, ub: None }.empty_as(estimate);
+            return Bounds { lb: None, ub: None, empty: true };
         };
         let open = first == 0 || last == POINTS - 1;
         if open && width < 20_000.0 * se {
@@ -439,13 +447,7 @@ fn invert(accepts: &dyn Fn(f64) -> bool, estimate: f64, se: f64) -> Bounds {
         };
         let lb = (first > 0).then(|| refine(grid[first], grid[first - 1]));
         let ub = (last < POINTS - 1).then(|| refine(grid[last], grid[last + 1]));
-        return Bounds { lb, ub };
-    }
-}
-
-impl Bounds {
-    fn empty_as(self, estimate: f64) -> Bounds {
-        Bounds { lb: Some(estimate), ub: Some(estimate) }
+        return Bounds::new(lb, ub);
     }
 }
 
