@@ -150,7 +150,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn panel(&self, rep: &Replicate, households: usize) -> Panel {
+    fn panel(&self, rep: &Replicate) -> Panel {
         let periods = self.process.waves().to_vec();
         let t_n = periods.len();
         let tr = |v: f64| match self.transform {
@@ -198,7 +198,6 @@ impl Setup {
                         }
                     }
                 }
-                let _ = households;
                 Panel {
                     periods,
                     units: (0..units).map(|j| Label::Int(j as i64)).collect(),
@@ -222,9 +221,9 @@ impl Setup {
         }
     }
 
-    fn fit(&self, process: &OutcomeProcess, r: u64, size: f64, households: usize) -> Option<Fit> {
+    fn fit(&self, process: &OutcomeProcess, r: u64, size: f64) -> Option<Fit> {
         let rep = process.draw(self.seed, r, size).ok()?;
-        let panel = self.panel(&rep, households);
+        let panel = self.panel(&rep);
         // The plan's estimator: doubly robust, varying base period, analytic errors.
         let opts = CsOptions { control: self.control, alpha: ALPHA, ..CsOptions::default() };
         let res = cs::estimate(&panel, &opts).ok()?;
@@ -267,7 +266,7 @@ impl Setup {
         let (mut var, mut sum_w2, mut k) = (0.0, 0.0, 0.0);
         for r in 0..20u64 {
             let rep = p.draw(self.seed ^ 0x00a1_1a1c, r, 0.0).ok()?;
-            let panel = self.panel(&rep, households);
+            let panel = self.panel(&rep);
             let mut sums = vec![0.0; units * t_n];
             let mut n = vec![0.0; units * t_n];
             for (i, chunk) in panel.y.chunks(t_n).enumerate() {
@@ -299,10 +298,10 @@ impl Setup {
     /// Replicate `r`: fits at 0 and at `size` (the planted effect, or a scale when none
     /// is planted), then secant steps on t(δ) = direction·est/se − z towards the
     /// detection threshold.
-    fn replicate(&self, r: u64, size: f64, z: f64, households: usize) -> Option<RepFits> {
+    fn replicate(&self, r: u64, size: f64, z: f64) -> Option<RepFits> {
         let direction = if size < 0.0 { -1.0 } else { 1.0 };
-        let zero = self.fit(&self.process, r, 0.0, households)?;
-        let planted = self.fit(&self.process, r, size, households)?;
+        let zero = self.fit(&self.process, r, 0.0)?;
+        let planted = self.fit(&self.process, r, size)?;
         let t = |f: Fit| direction * f.0 / f.1 - z;
         let (mut a, mut fa) = (0.0, t(zero));
         let (mut b, mut fb) = (size.abs(), t(planted));
@@ -315,7 +314,7 @@ impl Setup {
             if !c.is_finite() || c <= 0.0 || c > 20.0 * size.abs() {
                 break;
             }
-            let fit = self.fit(&self.process, r, direction * c, households)?;
+            let fit = self.fit(&self.process, r, direction * c)?;
             last = (c, fit);
             let fc = t(fit);
             if fc.abs() < 1e-6 {
@@ -442,7 +441,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         None => {
             let pilot: Vec<bool> = (0..200u64)
                 .into_par_iter()
-                .filter_map(|r| setup.fit(process, r, planted.size, households))
+                .filter_map(|r| setup.fit(process, r, planted.size))
                 .map(|f| rejects(f, z))
                 .collect();
             let p = pilot.iter().filter(|b| **b).count() as f64 / pilot.len().max(1) as f64;
@@ -453,8 +452,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         error!("{e}");
         return Ok(Outcome::Failure);
     }
-    let reps: Vec<RepFits> =
-        (0..n as u64).into_par_iter().filter_map(|r| setup.replicate(r, size, z, households)).collect();
+    let reps: Vec<RepFits> = (0..n as u64).into_par_iter().filter_map(|r| setup.replicate(r, size, z)).collect();
     let used = reps.len();
     if used < n {
         notes.push(format!("{} of {n} replicates could not be estimated and are left out", n - used));
@@ -499,7 +497,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
                 let p = process.resized(u, h);
                 let fits: Vec<bool> = (0..n as u64)
                     .into_par_iter()
-                    .filter_map(|r| setup.fit(&p, r, planted.size, h))
+                    .filter_map(|r| setup.fit(&p, r, planted.size))
                     .map(|f| rejects(f, z))
                     .collect();
                 let ph = fits.iter().filter(|b| **b).count() as f64 / fits.len().max(1) as f64;
