@@ -518,9 +518,13 @@ fn planted_differential_attrition_is_found_and_reported() {
         let (lo, hi, mid) = (b["lower"].as_f64(), b["upper"].as_f64(), b["untrimmed"].as_f64());
         assert!(lo <= mid && mid <= hi, "{b}");
         assert_eq!(b["trimmed_arm"], "comparison", "{b}");
+        // The bootstrap over counties: standard errors, and an interval around the bounds.
+        let inf = &b["inference"];
+        let (cl, ch) = (inf["conf_low"].as_f64(), inf["conf_high"].as_f64());
+        assert!(inf["lower_se"].as_f64().is_some_and(|s| s > 0.0) && cl < lo && ch > hi, "{b}");
     }
     let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
-    assert!(md.contains("## Attrition") && md.contains("Lee (2009) bounds"), "{md}");
+    assert!(md.contains("## Attrition") && md.contains("Lee (2009) bounds") && md.contains("Imbens & Manski"), "{md}");
     assert!(section(&md, "What to keep in mind").contains("lost households at different rates"), "{md}");
     let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();
     assert!(html.contains("<h2>Attrition</h2>"));

@@ -103,7 +103,30 @@ pub struct LeeBounds {
     pub trimmed_arm: &'static str,
     /// The share of that arm's stayers trimmed.
     pub trim_share: f64,
+    /// Bootstrap standard errors of the bounds, and the Imbens–Manski (2004) 95%
+    /// interval for the effect they bound (None when the bootstrap could not run).
+    pub inference: Option<LeeInference>,
 }
+
+/// Inference on Lee bounds: a bootstrap over units (the panel's clusters), which redraws
+/// the retention rates, the trimming share and the trimmed means together.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeeInference {
+    /// Standard error of the lower bound.
+    pub lower_se: f64,
+    /// Standard error of the upper bound.
+    pub upper_se: f64,
+    /// Imbens & Manski (2004): covers the effect (not the whole identified set) with 95%
+    /// probability.
+    pub conf_low: f64,
+    /// Upper end of that interval.
+    pub conf_high: f64,
+    /// Bootstrap draws (seeded: the same data give the same interval).
+    pub reps: usize,
+}
+
+/// Draws of the unit bootstrap for Lee bounds.
+const LEE_REPS: usize = 500;
 
 /// Attrition in the panel.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -180,6 +203,17 @@ pub fn attrition(df: &DataFrame, spec: &AttritionSpec) -> Result<Attrition> {
         }
     }
     let arm = |r: usize| programme[r] > 0.5;
+    // Each row's unit as a code, for the bootstrap over units.
+    let unit_index: Vec<usize> = {
+        let mut codes: HashMap<&str, usize> = HashMap::new();
+        units
+            .iter()
+            .map(|u| {
+                let next = codes.len();
+                *codes.entry(u.as_deref().unwrap_or("")).or_insert(next)
+            })
+            .collect()
+    };
     let mut base_list: Vec<(&str, usize)> = at_base.iter().map(|(h, r)| (*h, *r)).collect();
     base_list.sort_unstable();
     let count = |treated: bool, wave: i64| -> Response {
@@ -274,7 +308,19 @@ pub fn attrition(df: &DataFrame, spec: &AttritionSpec) -> Result<Attrition> {
         };
         let (dp, dc) = (change(true), change(false));
         let (qp, qc) = (count(true, last).rate, count(false, last).rate);
-        if let Some(b) = lee(var, &dp, &dc, qp, qc) {
+        if let Some(mut b) = lee(var, &dp, &dc, qp, qc) {
+            let members: Vec<Member> = base_list
+                .iter()
+                .map(|(h, r)| Member {
+                    unit: unit_index[*r],
+                    programme: arm(*r),
+                    change: rows_in.get(&(*h, last)).map(|&l| y[l] - y[*r]),
+                })
+                .collect();
+            b.inference = lee_inference(var, &members, &b, 2009);
+            if b.inference.is_none() {
+                out.notes.push(format!("Lee bounds of {var}: too few units for the bootstrap"));
+            }
             out.lee.push(b);
         }
     }
@@ -302,7 +348,95 @@ fn lee(var: &str, programme: &[f64], comparison: &[f64], qp: f64, qc: f64) -> Op
         let p = avg(programme)?;
         (p - high, p - low)
     };
-    Some(LeeBounds { variable: var.to_string(), untrimmed, lower, upper, trimmed_arm, trim_share: share })
+    Some(LeeBounds {
+        variable: var.to_string(),
+        untrimmed,
+        lower,
+        upper,
+        trimmed_arm,
+        trim_share: share,
+        inference: None,
+    })
+}
+
+/// One baseline household for the bootstrap: its unit, arm, and change if it stayed.
+struct Member {
+    unit: usize,
+    programme: bool,
+    change: Option<f64>,
+}
+
+/// Lee bounds of a set of households (retention among them, sorted changes of stayers).
+fn lee_of(var: &str, members: &[&Member]) -> Option<LeeBounds> {
+    let arm = |treated: bool| -> (Vec<f64>, f64) {
+        let all: Vec<&&Member> = members.iter().filter(|m| m.programme == treated).collect();
+        let mut d: Vec<f64> = all.iter().filter_map(|m| m.change).filter(|d| d.is_finite()).collect();
+        d.sort_by(f64::total_cmp);
+        let stayed = all.iter().filter(|m| m.change.is_some()).count();
+        (d, stayed as f64 / all.len().max(1) as f64)
+    };
+    let ((dp, qp), (dc, qc)) = (arm(true), arm(false));
+    if qp == 0.0 || qc == 0.0 {
+        return None;
+    }
+    lee(var, &dp, &dc, qp, qc)
+}
+
+/// The unit bootstrap of Lee bounds and the Imbens–Manski interval.
+fn lee_inference(var: &str, members: &[Member], b: &LeeBounds, seed: u64) -> Option<LeeInference> {
+    let n_units = members.iter().map(|m| m.unit + 1).max()?;
+    let mut by_unit: Vec<Vec<&Member>> = vec![Vec::new(); n_units];
+    for m in members {
+        by_unit[m.unit].push(m);
+    }
+    by_unit.retain(|u| !u.is_empty());
+    if by_unit.len() < 2 {
+        return None;
+    }
+    let mut rng = endline_rng::Rng::new(seed);
+    let (mut lows, mut highs) = (Vec::with_capacity(LEE_REPS), Vec::with_capacity(LEE_REPS));
+    for _ in 0..LEE_REPS {
+        let draw: Vec<&Member> = (0..by_unit.len())
+            .flat_map(|_| by_unit[rng.below(by_unit.len() as u64) as usize].iter().copied())
+            .collect();
+        if let Some(x) = lee_of(var, &draw) {
+            lows.push(x.lower);
+            highs.push(x.upper);
+        }
+    }
+    if lows.len() < LEE_REPS / 2 {
+        return None;
+    }
+    let sd = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    };
+    let (sl, su) = (sd(&lows), sd(&highs));
+    // Imbens & Manski: c with Φ(c + Δ/max(σ)) − Φ(−c) = 0.95, Δ the bounds' width.
+    let width = (b.upper - b.lower).max(0.0);
+    let s = sl.max(su);
+    let normal = statrs::distribution::Normal::standard();
+    let coverage = |c: f64| {
+        use statrs::distribution::ContinuousCDF;
+        normal.cdf(c + if s > 0.0 { width / s } else { 0.0 }) - normal.cdf(-c)
+    };
+    let (mut lo, mut hi) = (0.0, 10.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if coverage(mid) < 0.95 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let c = 0.5 * (lo + hi);
+    Some(LeeInference {
+        lower_se: sl,
+        upper_se: su,
+        conf_low: b.lower - c * sl,
+        conf_high: b.upper + c * su,
+        reps: lows.len(),
+    })
 }
 
 #[cfg(test)]
@@ -323,5 +457,32 @@ mod tests {
         let b = lee("y", &c, &p, 0.8, 1.0).unwrap_or_else(|| panic!("no bounds"));
         assert_eq!(b.trimmed_arm, "comparison");
         assert!((b.lower - (1.0 - 3.5)).abs() < 1e-12 && (b.upper - (1.0 - 2.5)).abs() < 1e-12, "{b:?}");
+    }
+
+    #[test]
+    fn lee_inference_bootstraps_units_and_covers_the_bounds() {
+        // 40 units of 5 households; programme units keep everyone, comparison units lose
+        // their last household: trimming a fifth of the programme's changes.
+        let mut rng = endline_rng::Rng::new(3);
+        let members: Vec<Member> = (0..200)
+            .map(|i| {
+                let unit = i / 5;
+                let programme = unit % 2 == 0;
+                let stays = programme || i % 5 != 4;
+                let change = stays.then(|| rng.normal() + if programme { 1.0 } else { 0.0 });
+                Member { unit, programme, change }
+            })
+            .collect();
+        let all: Vec<&Member> = members.iter().collect();
+        let b = lee_of("y", &all).unwrap_or_else(|| panic!("no bounds"));
+        assert_eq!(b.trimmed_arm, "programme");
+        assert!((b.trim_share - 0.2).abs() < 1e-12);
+        let inf = lee_inference("y", &members, &b, 2009).unwrap_or_else(|| panic!("no inference"));
+        assert_eq!(inf.reps, LEE_REPS);
+        assert!(inf.lower_se > 0.05 && inf.lower_se < 0.5 && inf.upper_se > 0.05 && inf.upper_se < 0.5, "{inf:?}");
+        assert!(inf.conf_low < b.lower && inf.conf_high > b.upper);
+        // Narrower than the bounds' own 95% intervals joined (Imbens–Manski's point).
+        assert!(inf.conf_low > b.lower - 1.96 * inf.lower_se - 1e-12);
+        assert_eq!(lee_inference("y", &members, &b, 2009), Some(inf), "seeded");
     }
 }
