@@ -102,6 +102,53 @@ fn precision_sets_the_replicates_and_sizes_and_plots_are_given() {
     assert!(sizes.contains("5 households per unit"), "{}", &sizes[..sizes.len().min(200)]);
 }
 
+/// A plan on field data: the variance components come from its two pre-programme waves,
+/// and the normal model they define is exactly the analytic one's.
+#[test]
+fn a_field_study_is_simulated_from_its_variance_components() {
+    let dir = study("power-field", SIMPLE);
+    crate::run::simulate_field(
+        &dir,
+        "surveys/border_household.yaml",
+        "2019,2020,2021,2022",
+        "field",
+        &["specialty_output=0.1"],
+    );
+    let waves: String = (2019..=2022)
+        .map(|w| format!("    {w}: [../field/{w}/border_household.csv, ../field/{w}/border_household-members.csv]\n"))
+        .collect();
+    let plan = SIMPLE
+        .replace(
+            &SIMPLE[SIMPLE.find("  simulate:").unwrap_or(0)..SIMPLE.find("unit: {").unwrap_or(0)],
+            &format!("  waves:\n{waves}"),
+        )
+        .replace("unit: {question: county_id,", "unit: {table: ../field/units.csv, question: county_id,");
+    std::fs::write(dir.join("analysis/small.yaml"), &plan).unwrap_or_else(|e| panic!("{e}"));
+    let v = json_of(&run_in(
+        &dir,
+        &["power", "analysis/small.yaml", "--effect", "0.04", "--replicates", "300", "--format", "json"],
+    ));
+    let c = &v["components"];
+    for k in ["unit", "unit_wave", "household", "household_wave"] {
+        assert!(num(&c[k]) >= 0.0, "{k}: {c}");
+    }
+    assert!(num(&c["household_wave"]) > 0.0, "{c}");
+    assert_eq!((v["units"].as_u64(), v["households"].as_u64()), (Some(24), Some(5)));
+    let (p, se, pa) = (num(&v["power"]["estimate"]), num(&v["power"]["mc_se"]), num(&v["analytic"]["power"]));
+    assert!(p > 0.2 && p < 0.95, "a design with power in between: {p}");
+    assert!((p - pa).abs() < 3.0 * se + 0.03, "simulated {p} ± {se} vs analytic {pa}");
+    let (m, mse, ma) = (num(&v["mde"]["estimate"]), num(&v["mde"]["mc_se"]), num(&v["analytic"]["mde"]));
+    assert!((m - ma).abs() < 3.0 * mse + 0.05 * ma, "MDE simulated {m} ± {mse} vs analytic {ma}");
+    assert!(v["notes"].to_string().contains("pre-programme waves [2019, 2020]"), "{}", v["notes"]);
+    // One pre-programme wave cannot split persistent from transitory variation.
+    let late = plan
+        .replace("2019: [../field/2019/border_household.csv, ../field/2019/border_household-members.csv]\n    ", "");
+    std::fs::write(dir.join("analysis/small.yaml"), &late).unwrap_or_else(|e| panic!("{e}"));
+    let o = run_in(&dir, &["power", "analysis/small.yaml", "--effect", "0.1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs two"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn plans_power_cannot_simulate_are_refused_with_a_reason() {
     let dir = study("power-bad", SIMPLE);

@@ -69,7 +69,7 @@ pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 /// Simulates 24 border counties (5 households each, half with the programme from 2021 or
 /// 2022) with `survey` into `dir/out` for `waves`, planting `effects` (`Q=EFFECT`).
-fn simulate_field(dir: &Path, survey: &str, waves: &str, out: &str, effects: &[&str]) {
+pub(crate) fn simulate_field(dir: &Path, survey: &str, waves: &str, out: &str, effects: &[&str]) {
     let mut args = vec![
         "simulate",
         survey,

@@ -39,7 +39,7 @@ use crate::answers::{Design, Gen, Interview, Memory, Record, choice_value, holds
 pub use crate::model::{Att, Effect, EffectScale, OutcomeKind, Truth};
 use crate::model::{Drivers, Model, TruthSums};
 use crate::pattern::{regex_of, sample_regex};
-pub use crate::replicate::{OutcomeProcess, Replicate};
+pub use crate::replicate::{Components, NormalProcess, OutcomeProcess, Process, Replicate};
 
 /// A unit characteristic that confounds: units with it are on faster trends, and more
 /// likely to get the programme.

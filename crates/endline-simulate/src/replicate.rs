@@ -117,3 +117,111 @@ impl OutcomeProcess {
         Ok(Replicate { unit, first_treated, attributes, y })
     }
 }
+
+/// Variance components of an outcome on its estimation scale, as estimated from field
+/// data: y_ijt = u_j + s_jt + h_ij + e_ijt for household i of unit j in wave t.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Components {
+    /// Between units, persistent (σ²_u).
+    pub unit: f64,
+    /// Unit × wave, transitory (σ²_s).
+    pub unit_wave: f64,
+    /// Between households of a unit, persistent (σ²_h).
+    pub household: f64,
+    /// Household × wave, transitory (σ²_e).
+    pub household_wave: f64,
+}
+
+/// A normal model of an outcome with given variance components, on a known roll-out:
+/// what `endline power` simulates for a plan on field data. The effect is added on the
+/// estimation scale from each unit's adoption on.
+#[derive(Debug, Clone)]
+pub struct NormalProcess {
+    /// Each unit's first programme wave (0: never).
+    pub first_treated: Vec<i64>,
+    /// Households per unit.
+    pub households: usize,
+    /// The waves.
+    pub waves: Vec<i64>,
+    /// The components.
+    pub components: Components,
+}
+
+impl NormalProcess {
+    fn draw(&self, seed: u64, r: u64, size: f64) -> Replicate {
+        let base = mix(seed, 0x006e_6f72_6d61, r); // "norma"
+        let c = self.components;
+        let (units, t_n) = (self.first_treated.len(), self.waves.len());
+        let mut unit = Vec::with_capacity(units * self.households);
+        let mut y = vec![f64::NAN; units * self.households * t_n];
+        for j in 0..units {
+            let mut ur = Rng::new(mix(base, 1, j as u64));
+            let level = c.unit.sqrt() * ur.normal();
+            let shocks: Vec<f64> = (0..t_n).map(|_| c.unit_wave.sqrt() * ur.normal()).collect();
+            for h in 0..self.households {
+                let idx = j * self.households + h;
+                unit.push(j as u32);
+                let mut hr = Rng::new(mix(base, 2, idx as u64));
+                let own = c.household.sqrt() * hr.normal();
+                for (t, &wave) in self.waves.iter().enumerate() {
+                    let post = self.first_treated[j] > 0 && wave >= self.first_treated[j];
+                    let effect = if post { size } else { 0.0 };
+                    y[idx * t_n + t] = level + shocks[t] + own + c.household_wave.sqrt() * hr.normal() + effect;
+                }
+            }
+        }
+        Replicate { unit, first_treated: self.first_treated.clone(), attributes: vec![Vec::new(); units], y }
+    }
+}
+
+/// What `endline power` draws replicates from: a simulated study's outcome, or a normal
+/// model of a field study's outcome.
+#[derive(Debug, Clone)]
+pub enum Process {
+    /// The simulated study's own process.
+    Study(Box<OutcomeProcess>),
+    /// Variance components estimated from field data, on its roll-out.
+    Components(NormalProcess),
+}
+
+impl Process {
+    /// Replicate `r` with the effect `size`.
+    pub fn draw(&self, seed: u64, r: u64, size: f64) -> Result<Replicate, SimulateError> {
+        match self {
+            Process::Study(p) => p.draw(seed, r, size),
+            Process::Components(p) => Ok(p.draw(seed, r, size)),
+        }
+    }
+
+    /// Units, and households per unit.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Process::Study(p) => p.size(),
+            Process::Components(p) => (p.first_treated.len(), p.households),
+        }
+    }
+
+    /// The waves.
+    pub fn waves(&self) -> &[i64] {
+        match self {
+            Process::Study(p) => p.waves(),
+            Process::Components(p) => &p.waves,
+        }
+    }
+
+    /// The same process with another number of units and households per unit (a field
+    /// study's roll-out repeats over the new units in its order).
+    pub fn resized(&self, units: usize, households: usize) -> Process {
+        match self {
+            Process::Study(p) => Process::Study(Box::new(p.resized(units, households))),
+            Process::Components(p) => {
+                let n = p.first_treated.len().max(1);
+                Process::Components(NormalProcess {
+                    first_treated: (0..units).map(|j| p.first_treated.get(j % n).copied().unwrap_or(0)).collect(),
+                    households,
+                    ..p.clone()
+                })
+            }
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! `endline power PLAN`: power and the minimum detectable effect of a planned study, by
 //! simulating its declared design and running its main estimator on each replicate,
-//! beside the analytic answer for the same design.
+//! beside the analytic answer for the same design. A plan on field data is simulated
+//! from its outcome's variance components ([`field`]).
+
+mod field;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,7 +14,7 @@ use endline_analysis::did::cs::{self, Control, CsOptions};
 use endline_analysis::did::panel::Panel;
 use endline_analysis::power::{self as analytic, Controls};
 use endline_plan::plan::{ControlGroup, Data, Level, Transform};
-use endline_simulate::{OutcomeProcess, Replicate};
+use endline_simulate::{Effect, OutcomeProcess, Process, Replicate};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -24,9 +27,14 @@ use crate::output::{error, print};
 pub struct PowerArgs {
     /// The analysis plan (its `data: simulate:` block declares the design).
     pub plan: PathBuf,
-    /// The outcome (default: the plan's first); it needs a planted effect or trend.
+    /// The outcome (default: the plan's first); in a simulated study it needs a planted
+    /// effect or trend.
     #[arg(long)]
     pub outcome: Option<String>,
+    /// The effect to give the power at, on the estimation scale (default: a simulated
+    /// study's planted effect; a field study has none, and gets the MDE alone).
+    #[arg(long, allow_hyphen_values = true)]
+    pub effect: Option<f64>,
     /// Replicates (default: as many as `--precision` needs, at least 200).
     #[arg(long)]
     pub replicates: Option<usize>,
@@ -131,6 +139,9 @@ pub struct PowerReport {
     pub analytic: Analytic,
     pub curve: Vec<CurvePoint>,
     pub by_size: Vec<BySize>,
+    /// A field study's variance components, as estimated and simulated (null for a
+    /// simulated study).
+    pub components: Option<endline_simulate::Components>,
     pub notes: Vec<String>,
 }
 
@@ -141,7 +152,8 @@ type Fit = (f64, f64);
 
 struct Setup {
     outcome: String,
-    process: OutcomeProcess,
+    process: Process,
+    planted: Effect,
     transform: Transform,
     level: Level,
     control: Control,
@@ -221,7 +233,7 @@ impl Setup {
         }
     }
 
-    fn fit(&self, process: &OutcomeProcess, r: u64, size: f64) -> Option<Fit> {
+    fn fit(&self, process: &Process, r: u64, size: f64) -> Option<Fit> {
         let rep = process.draw(self.seed, r, size).ok()?;
         let panel = self.panel(&rep);
         // The plan's estimator: doubly robust, varying base period, analytic errors.
@@ -251,7 +263,7 @@ impl Setup {
     /// σ²_T from 20 replicates without an effect (residuals of unit and wave means, the
     /// wave means within the covariates' cells), and the standard error of the simple
     /// ATT for the roll-out the process draws.
-    fn analytic(&self, p: &OutcomeProcess, units: usize, households: usize) -> Option<Design> {
+    fn analytic(&self, p: &Process, units: usize, households: usize) -> Option<Design> {
         let t_n = p.waves().len();
         let per_unit = match self.level {
             Level::Household => households.max(1),
@@ -358,17 +370,10 @@ fn mde_of(thresholds: &[f64], power: f64, direction: f64, seed: u64) -> Estimate
 type Loaded = (Setup, endline_plan::Plan, Vec<String>);
 
 fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>> {
-    let Some(crate::run::ValidPlan { plan, survey, .. }) = crate::run::valid_plan(&args.plan, color)? else {
+    let Some(crate::run::ValidPlan { plan, survey, wave_surveys }) = crate::run::valid_plan(&args.plan, color)? else {
         return Ok(Err(Outcome::Invalid));
     };
     let name = args.plan.display();
-    let Data::Simulate(study) = &plan.data else {
-        error!(
-            "{name}: `endline power` simulates the design a plan declares in `data: simulate:` (units, households, waves, \
-             roll-out, effects); this plan reads field data"
-        );
-        return Ok(Err(Outcome::Invalid));
-    };
     let outcome = match &args.outcome {
         Some(name) => plan.outcomes.iter().find(|o| &o.name == name),
         None => plan.outcomes.first(),
@@ -377,14 +382,6 @@ fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>
         error!("{name}: no outcome `{}` in the plan", args.outcome.clone().unwrap_or_default());
         return Ok(Err(Outcome::Invalid));
     };
-    let question = outcome.question.clone().unwrap_or_else(|| outcome.name.clone());
-    let process = match OutcomeProcess::new(&survey, study, &question) {
-        Ok(p) => p,
-        Err(e) => {
-            error!("{name}: outcome `{}`: {e}", outcome.name);
-            return Ok(Err(Outcome::Invalid));
-        }
-    };
     let mut notes = vec![
         "survey weights are not simulated: every household counts alike".to_string(),
         "the curve interpolates each replicate's estimate and standard error linearly between the effects it was \
@@ -392,23 +389,63 @@ fn load(args: &PowerArgs, color: bool) -> anyhow::Result<Result<Loaded, Outcome>
             .to_string(),
     ];
     let mut covariates = Vec::new();
-    for c in &plan.covariates {
-        match study.attributes.iter().position(|a| &a.name == c) {
-            Some(i) => covariates.push(i),
-            None => notes.push(format!("covariate `{c}` is not a unit attribute of the simulation: left out")),
+    let (process, planted) = match &plan.data {
+        Data::Simulate(study) => {
+            let question = outcome.question.clone().unwrap_or_else(|| outcome.name.clone());
+            let process = match OutcomeProcess::new(&survey, study, &question) {
+                Ok(p) => p,
+                Err(e) => {
+                    error!("{name}: outcome `{}`: {e}", outcome.name);
+                    return Ok(Err(Outcome::Invalid));
+                }
+            };
+            for c in &plan.covariates {
+                match study.attributes.iter().position(|a| &a.name == c) {
+                    Some(i) => covariates.push(i),
+                    None => notes.push(format!("covariate `{c}` is not a unit attribute of the simulation: left out")),
+                }
+            }
+            let planted = match args.effect {
+                Some(size) => Effect { size, ..process.planted() },
+                None => process.planted(),
+            };
+            (Process::Study(Box::new(process)), planted)
         }
-    }
+        Data::Waves(_) => {
+            let (process, mut more) = match field::process(&plan, &survey, &wave_surveys, &outcome.name) {
+                Ok(p) => p,
+                Err(e) => {
+                    error!("{name}: {e}");
+                    return Ok(Err(Outcome::Invalid));
+                }
+            };
+            notes.append(&mut more);
+            if !plan.covariates.is_empty() {
+                notes.push("covariates are not simulated for a field study: the estimator runs without them".into());
+            }
+            (Process::Components(process), Effect { size: args.effect.unwrap_or(0.0), scale: None })
+        }
+    };
+    // A field study's model is on the estimation scale already.
+    let transform = match &process {
+        Process::Study(_) => outcome.transform,
+        Process::Components(_) => Transform::Level,
+    };
     let setup = Setup {
         outcome: outcome.name.clone(),
         process,
-        transform: outcome.transform,
+        planted,
+        transform,
         level: plan.level,
         control: match plan.control {
             ControlGroup::Never => Control::Never,
             ControlGroup::Notyet => Control::Notyet,
         },
         covariates,
-        seed: args.seed.unwrap_or(study.seed),
+        seed: args.seed.unwrap_or(match &plan.data {
+            Data::Simulate(study) => study.seed,
+            Data::Waves(_) => 1,
+        }),
     };
     Ok(Ok((setup, plan.clone(), notes)))
 }
@@ -424,7 +461,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
     };
     let process = &setup.process;
     let (units, households) = process.size();
-    let planted = process.planted();
+    let planted = setup.planted;
     let z = analytic::normal_quantile(1.0 - ALPHA / 2.0);
     let Some((var, se_analytic, df)) = setup.analytic(process, units, households) else {
         error!("{}: the design has no comparison that Callaway & Sant'Anna can estimate", args.plan.display());
@@ -541,6 +578,10 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
         },
         curve,
         by_size,
+        components: match &setup.process {
+            Process::Components(p) => Some(p.components),
+            Process::Study(_) => None,
+        },
         notes,
     };
     if let Some(path) = &args.plot {
