@@ -68,6 +68,37 @@ pub(super) fn process(
     if units.len() < 3 {
         return Err("too few units with households observed in every pre-programme wave to estimate variances".into());
     }
+    let households_seen: usize = units.values().map(Vec::len).sum();
+    let per_unit: Vec<Vec<Vec<f64>>> = units.values().map(|hs| hs.iter().map(|v| v.to_vec()).collect()).collect();
+    let components = estimate_components(&per_unit, t_n)?;
+    let first_treated: Vec<i64> = unit_cohort.values().copied().collect();
+    // The design's households per unit: those interviewed at baseline, outcome or not.
+    let at_baseline: std::collections::BTreeSet<(&str, &str)> = (0..y.len())
+        .filter(|&r| wave[r] == pre[0] as f64)
+        .filter_map(|r| Some((unit[r].as_deref()?, household[r].as_deref()?)))
+        .collect();
+    let households = (at_baseline.len() as f64 / unit_cohort.len().max(1) as f64).round().max(1.0) as usize;
+    let notes = vec![format!(
+        "variance components estimated from {} households in {} {} over the pre-programme waves {pre:?}, simulated as a normal \
+         model on the study's roll-out ({} units, {households} households each)",
+        households_seen,
+        per_unit.len(),
+        plan.unit.plural,
+        first_treated.len()
+    )];
+    Ok((NormalProcess { first_treated, households, waves: panel.waves.clone(), components }, notes))
+}
+
+/// The variance components of an outcome observed in `t_n` waves, from each unit's
+/// households' values (households × waves), by moments:
+/// - within a unit of n households, the households' variation over waves around their own
+///   mean, after removing the unit-wave means, has expectation (n − 1)(T − 1)σ²_e;
+/// - their means over waves vary around the unit's with (n − 1)(σ²_h + σ²_e/T);
+/// - the unit-wave means' residual after unit and wave means has variance σ²_s + σ²_e/n;
+/// - the unit means vary with σ²_u + (σ²_s + σ²_e/n)/T + σ²_h/n.
+///
+/// Negative moment estimates are set to zero.
+pub(super) fn estimate_components(units: &[Vec<Vec<f64>>], t_n: usize) -> Result<Components, String> {
     let tf = t_n as f64;
     // Household deviations from their unit-wave means. Within a unit of n households,
     // their variation over waves around each household's mean has expectation
@@ -75,7 +106,7 @@ pub(super) fn process(
     let (mut within, mut within_df, mut between, mut between_df) = (0.0, 0.0, 0.0, 0.0);
     let mut means = Vec::new();
     let mut sizes = Vec::new();
-    for hs in units.values() {
+    for hs in units {
         let n = hs.len() as f64;
         let m: Vec<f64> = (0..t_n).map(|t| hs.iter().map(|v| v[t]).sum::<f64>() / n).collect();
         for v in hs {
@@ -100,28 +131,43 @@ pub(super) fn process(
     let grand = unit_means.iter().sum::<f64>() / unit_means.len() as f64;
     let var_means = unit_means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (unit_means.len() - 1) as f64;
     let unit_var = (var_means - transitory / tf - household_var / n_bar).max(0.0);
-    let first_treated: Vec<i64> = unit_cohort.values().copied().collect();
-    // The design's households per unit: those interviewed at baseline, outcome or not.
-    let at_baseline: std::collections::BTreeSet<(&str, &str)> = (0..y.len())
-        .filter(|&r| wave[r] == pre[0] as f64)
-        .filter_map(|r| Some((unit[r].as_deref()?, household[r].as_deref()?)))
-        .collect();
-    let households = (at_baseline.len() as f64 / unit_cohort.len().max(1) as f64).round().max(1.0) as usize;
-    let notes = vec![format!(
-        "variance components estimated from {} households in {} {} over the pre-programme waves {pre:?}, simulated as a normal \
-         model on the study's roll-out ({} units, {households} households each)",
-        by_household.len(),
-        units.len(),
-        plan.unit.plural,
-        first_treated.len()
-    )];
-    Ok((
-        NormalProcess {
-            first_treated,
+    Ok(Components { unit: unit_var, unit_wave, household: household_var, household_wave })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use endline_simulate::Process;
+
+    #[test]
+    fn the_moments_recover_the_components_of_simulated_data() {
+        let truth = Components { unit: 0.1, unit_wave: 0.02, household: 0.15, household_wave: 0.01 };
+        let (units, households, t_n) = (400, 8, 3);
+        let p = Process::Components(NormalProcess {
+            first_treated: vec![0; units],
             households,
-            waves: panel.waves.clone(),
-            components: Components { unit: unit_var, unit_wave, household: household_var, household_wave },
-        },
-        notes,
-    ))
+            waves: vec![2019, 2020, 2021],
+            components: truth,
+        });
+        let rep = p.draw(11, 0, 0.0).unwrap_or_else(|e| panic!("{e}"));
+        let per_unit: Vec<Vec<Vec<f64>>> = (0..units)
+            .map(|j| {
+                (0..households)
+                    .map(|h| {
+                        let i = j * households + h;
+                        rep.y[i * t_n..(i + 1) * t_n].to_vec()
+                    })
+                    .collect()
+            })
+            .collect();
+        let got = estimate_components(&per_unit, t_n).unwrap_or_else(|e| panic!("{e}"));
+        for (name, g, w) in [
+            ("unit", got.unit, truth.unit),
+            ("unit × wave", got.unit_wave, truth.unit_wave),
+            ("household", got.household, truth.household),
+            ("household × wave", got.household_wave, truth.household_wave),
+        ] {
+            assert!((g / w - 1.0).abs() < 0.15, "{name}: {g} vs {w}");
+        }
+    }
 }
