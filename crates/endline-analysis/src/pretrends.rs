@@ -84,9 +84,10 @@ impl PrePeriods {
     /// Power of the Wald χ² test at size `alpha` against δ_pre = slope·relative.
     pub fn power_wald(&self, slope: f64, alpha: f64) -> f64 {
         let k = self.relative.len();
-        let Some(inv) = crate::honest::dense::inverse(&self.sigma) else { return f64::NAN };
-        let d: Vec<f64> = self.relative.iter().map(|r| slope * r).collect();
-        let lambda = crate::honest::dense::bilinear(&d, &inv, &d);
+        let v = ndarray::Array2::from_shape_fn((k, k), |(a, b)| self.sigma[a][b]);
+        // The noncentrality δ'Σ⁻¹δ, with δ = slope·relative.
+        let Some(q) = crate::inference::quadratic_form(v.view(), &self.relative) else { return f64::NAN };
+        let lambda = slope * slope * q;
         let Ok(chi) = ChiSquared::new(k as f64) else { return f64::NAN };
         let crit = chi.inverse_cdf(1.0 - alpha);
         noncentral_chi2_sf(crit, k as f64, lambda)
@@ -272,7 +273,7 @@ fn rectangle_qmc(sigma: &[Vec<f64>], lo: &[f64], hi: &[f64], points: usize, shif
 /// Tanh–sinh (double exponential) nodes and weights on (0, 1) with step `h`: robust to
 /// the integrand's endpoint singularities (Φ⁻¹ near 0 or 1), where Gauss–Legendre
 /// converges only algebraically.
-fn tanh_sinh(h: f64) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn tanh_sinh(h: f64) -> (Vec<f64>, Vec<f64>) {
     let half_pi = std::f64::consts::FRAC_PI_2;
     let mut nodes = Vec::new();
     let mut weights = Vec::new();

@@ -347,10 +347,8 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                 if let Some(o) = &honest_opts {
                     let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
                     let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
-                    let (t, h) = honest::analyse(o, args.sensitivity.pretrend_slope, &times, &beta, &r.dynamic_vcov)?;
-                    text.push_str(&t);
-                    json["honest"] = serde_json::to_value(&h.honest).unwrap_or(Value::Null);
-                    json["pretrend_power"] = serde_json::to_value(&h.pretrend_power).unwrap_or(Value::Null);
+                    let es = (times.as_slice(), beta.as_slice(), r.dynamic_vcov.as_slice());
+                    honest::add_to(o, args.sensitivity.pretrend_slope, es, &mut text, &mut json)?;
                 }
                 (text, json)
             }
@@ -444,10 +442,8 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                     let beta: Vec<f64> = coefs.iter().map(|c| c.estimate).collect();
                     let sigma: Vec<Vec<f64>> =
                         index.iter().map(|&i| index.iter().map(|&j| fit.vcov_matrix[i][j]).collect()).collect();
-                    let (t, h) = honest::analyse(o, args.sensitivity.pretrend_slope, &times, &beta, &sigma)?;
-                    text.push_str(&t);
-                    json["honest"] = serde_json::to_value(&h.honest).unwrap_or(Value::Null);
-                    json["pretrend_power"] = serde_json::to_value(&h.pretrend_power).unwrap_or(Value::Null);
+                    let es = (times.as_slice(), beta.as_slice(), sigma.as_slice());
+                    honest::add_to(o, args.sensitivity.pretrend_slope, es, &mut text, &mut json)?;
                 }
                 (text, json)
             }

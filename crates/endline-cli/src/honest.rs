@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 
 use clap::{Args, ValueEnum};
-use endline_analysis::honest::{self, EventStudy, Options, Restriction, Sensitivity, Target};
-use endline_analysis::pretrends::{PrePeriods, PretrendPower};
-use serde::Serialize;
+use endline_analysis::honest::{self, Options, Restriction, Sensitivity, Target};
+use endline_analysis::pretrends::PretrendPower;
 
 use crate::estimate::sig;
 
@@ -41,15 +40,6 @@ pub struct HonestArgs {
     /// A linear pre-trend (per period) to give the pre-tests' power against.
     #[arg(long, allow_hyphen_values = true)]
     pub pretrend_slope: Option<f64>,
-}
-
-/// `did --format json`'s additions.
-#[derive(Debug, Serialize)]
-pub struct HonestJson {
-    /// The sensitivity analysis.
-    pub honest: Sensitivity,
-    /// The pre-tests' power.
-    pub pretrend_power: PretrendPower,
 }
 
 impl HonestArgs {
@@ -89,19 +79,21 @@ impl HonestArgs {
     }
 }
 
-/// Runs the analysis on an event study given by event time, estimate and covariance.
-pub fn analyse(
+/// Runs the analysis on an event study given by event time, estimate and covariance,
+/// and adds it to `did`'s text and JSON (`honest`, `pretrend_power`).
+pub fn add_to(
     opts: &Options,
     slope: Option<f64>,
-    times: &[i64],
-    beta: &[f64],
-    sigma: &[Vec<f64>],
-) -> endline_analysis::Result<(String, HonestJson)> {
-    let es = EventStudy::from_event_times(times, beta, sigma)?;
-    let s = honest::sensitivity(&es, opts)?;
-    let power = PrePeriods::of(&es).analyse(opts.alpha, slope);
-    let text = render(&s, &power);
-    Ok((text, HonestJson { honest: s, pretrend_power: power }))
+    event_study: (&[i64], &[f64], &[Vec<f64>]),
+    text: &mut String,
+    json: &mut serde_json::Value,
+) -> endline_analysis::Result<()> {
+    let (times, beta, sigma) = event_study;
+    let (s, power) = honest::analyse(times, beta, sigma, opts, slope)?;
+    text.push_str(&render(&s, &power));
+    json["honest"] = serde_json::to_value(&s).unwrap_or_default();
+    json["pretrend_power"] = serde_json::to_value(&power).unwrap_or_default();
+    Ok(())
 }
 
 fn bound(v: Option<f64>, low: bool) -> String {

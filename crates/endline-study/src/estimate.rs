@@ -62,23 +62,21 @@ fn cs_options(control: ControlGroup) -> CsOptions {
 /// study, re-estimated against the last pre-programme period (a universal base period,
 /// which the analysis needs), with the pre-test's power.
 fn sensitivity_of(plan: &Plan, panel: &Panel, opts: &CsOptions) -> SensitivityResults {
-    use endline_analysis::honest::{self, EventStudy, Restriction, Target};
-    use endline_analysis::pretrends::PrePeriods;
+    use endline_analysis::honest::{self, Restriction, Target};
     let run = || -> Result<SensitivityResults, AnalysisError> {
         let r = cs::estimate(panel, &CsOptions { base_period: BasePeriod::Universal, ..opts.clone() })?;
         let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
         let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
-        let es = EventStudy::from_event_times(&times, &beta, &r.dynamic_vcov)?;
         let s = &plan.sensitivity;
         let restriction = Restriction::parse(&s.restriction).unwrap_or(Restriction::RelativeMagnitudes);
         let target = Target::parse(&s.target).unwrap_or(Target::Average);
         let mut o = honest::Options::new(restriction, target);
         o.values = s.values.clone();
         o.alpha = ALPHA;
-        let analysis = honest::sensitivity(&es, &o)?;
+        let (analysis, power) = honest::analyse(&times, &beta, &r.dynamic_vcov, &o, None)?;
         Ok(SensitivityResults {
             conclusion: Some(analysis.conclusion()),
-            pretrend_power: Some(PrePeriods::of(&es).analyse(ALPHA, None)),
+            pretrend_power: Some(power),
             honest: Some(analysis),
             error: None,
         })

@@ -358,6 +358,21 @@ pub fn sensitivity(es: &EventStudy, opts: &Options) -> Result<Sensitivity> {
     })
 }
 
+/// The sensitivity analysis of an event study given by event time, estimate and
+/// covariance, with the power of its pre-tests against linear pre-trends (and at
+/// `slope`, when given): what `did --honest` prints and a study's report shows.
+pub fn analyse(
+    times: &[i64],
+    beta: &[f64],
+    sigma: &[Vec<f64>],
+    opts: &Options,
+    slope: Option<f64>,
+) -> Result<(Sensitivity, crate::pretrends::PretrendPower)> {
+    let es = EventStudy::from_event_times(times, beta, sigma)?;
+    let s = sensitivity(&es, opts)?;
+    Ok((s, crate::pretrends::PrePeriods::of(&es).analyse(opts.alpha, slope)))
+}
+
 fn target_se(es: &EventStudy, l: &[f64]) -> f64 {
     let p = es.pre;
     let post = l.len();

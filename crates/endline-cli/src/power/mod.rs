@@ -162,74 +162,67 @@ struct Setup {
 }
 
 impl Setup {
+    /// The outcome on its estimation scale, household-major.
+    fn transformed(&self, rep: &Replicate) -> Vec<f64> {
+        rep.y
+            .iter()
+            .map(|&v| match self.transform {
+                Transform::Level => v,
+                Transform::Log => v.ln(),
+                Transform::Log1p => v.ln_1p(),
+                Transform::Asinh => v.asinh(),
+            })
+            .collect()
+    }
+
+    /// Unit × wave means of the transformed outcome (unit-major; NaN where no household
+    /// has a value).
+    fn unit_wave_means(&self, rep: &Replicate) -> Vec<f64> {
+        let t_n = self.process.waves().len();
+        let units = rep.first_treated.len();
+        let y = self.transformed(rep);
+        let (mut sums, mut count) = (vec![0.0; units * t_n], vec![0.0; units * t_n]);
+        for (i, &j) in rep.unit.iter().enumerate() {
+            for t in 0..t_n {
+                let v = y[i * t_n + t];
+                if v.is_finite() {
+                    sums[j as usize * t_n + t] += v;
+                    count[j as usize * t_n + t] += 1.0;
+                }
+            }
+        }
+        sums.iter().zip(&count).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect()
+    }
+
+    /// The replicate as the estimator's panel: households clustered by unit, or unit
+    /// means at `level: unit`.
     fn panel(&self, rep: &Replicate) -> Panel {
         let periods = self.process.waves().to_vec();
         let t_n = periods.len();
-        let tr = |v: f64| match self.transform {
-            Transform::Level => v,
-            Transform::Log => v.ln(),
-            Transform::Log1p => v.ln_1p(),
-            Transform::Asinh => v.asinh(),
-        };
-        let units = rep.first_treated.len();
-        match self.level {
+        // Each panel row's unit, and so its cohort and covariates.
+        let (rows, y, cluster): (Vec<usize>, Vec<f64>, Option<Vec<u32>>) = match self.level {
             Level::Household => {
-                let n = rep.unit.len();
-                Panel {
-                    periods,
-                    units: (0..n).map(|i| Label::Int(i as i64)).collect(),
-                    cohort: rep.unit.iter().map(|&j| rep.first_treated[j as usize]).collect(),
-                    y: rep.y.iter().map(|v| tr(*v)).collect(),
-                    x: self
-                        .covariates
-                        .iter()
-                        .map(|&a| {
-                            rep.unit
-                                .iter()
-                                .flat_map(|&j| {
-                                    std::iter::repeat_n(f64::from(u8::from(rep.attributes[j as usize][a])), t_n)
-                                })
-                                .collect()
-                        })
-                        .collect(),
-                    weights: vec![1.0; n],
-                    cluster: Some(rep.unit.clone()),
-                    n_obs: rep.y.iter().filter(|v| v.is_finite()).count(),
-                    warnings: Vec::new(),
-                }
+                (rep.unit.iter().map(|&j| j as usize).collect(), self.transformed(rep), Some(rep.unit.clone()))
             }
-            Level::Unit => {
-                let mut y = vec![0.0; units * t_n];
-                let mut count = vec![0.0; units * t_n];
-                for (i, &j) in rep.unit.iter().enumerate() {
-                    for t in 0..t_n {
-                        let v = tr(rep.y[i * t_n + t]);
-                        if v.is_finite() {
-                            y[j as usize * t_n + t] += v;
-                            count[j as usize * t_n + t] += 1.0;
-                        }
-                    }
-                }
-                Panel {
-                    periods,
-                    units: (0..units).map(|j| Label::Int(j as i64)).collect(),
-                    cohort: rep.first_treated.clone(),
-                    y: y.iter().zip(&count).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect(),
-                    x: self
-                        .covariates
-                        .iter()
-                        .map(|&a| {
-                            (0..units)
-                                .flat_map(|j| std::iter::repeat_n(f64::from(u8::from(rep.attributes[j][a])), t_n))
-                                .collect()
-                        })
-                        .collect(),
-                    weights: vec![1.0; units],
-                    cluster: None,
-                    n_obs: units * t_n,
-                    warnings: Vec::new(),
-                }
-            }
+            Level::Unit => ((0..rep.first_treated.len()).collect(), self.unit_wave_means(rep), None),
+        };
+        let x = self
+            .covariates
+            .iter()
+            .map(|&a| {
+                rows.iter().flat_map(|&j| std::iter::repeat_n(f64::from(u8::from(rep.attributes[j][a])), t_n)).collect()
+            })
+            .collect();
+        Panel {
+            periods,
+            units: (0..rows.len()).map(|i| Label::Int(i as i64)).collect(),
+            cohort: rows.iter().map(|&j| rep.first_treated[j]).collect(),
+            n_obs: y.iter().filter(|v| v.is_finite()).count(),
+            y,
+            x,
+            weights: vec![1.0; rows.len()],
+            cluster,
+            warnings: Vec::new(),
         }
     }
 
@@ -263,12 +256,9 @@ impl Setup {
     /// σ²_T from 20 replicates without an effect (residuals of unit and wave means, the
     /// wave means within the covariates' cells), and the standard error of the simple
     /// ATT for the roll-out the process draws.
-    fn analytic(&self, p: &Process, units: usize, households: usize) -> Option<Design> {
+    fn analytic(&self, p: &Process) -> Option<Design> {
         let t_n = p.waves().len();
-        let per_unit = match self.level {
-            Level::Household => households.max(1),
-            Level::Unit => 1,
-        };
+        let units = p.size().0;
         let controls = match self.control {
             Control::Never => Controls::Never,
             Control::Notyet => Controls::NotYet,
@@ -278,19 +268,7 @@ impl Setup {
         let (mut var, mut sum_w2, mut k) = (0.0, 0.0, 0.0);
         for r in 0..20u64 {
             let rep = p.draw(self.seed ^ 0x00a1_1a1c, r, 0.0).ok()?;
-            let panel = self.panel(&rep);
-            let mut sums = vec![0.0; units * t_n];
-            let mut n = vec![0.0; units * t_n];
-            for (i, chunk) in panel.y.chunks(t_n).enumerate() {
-                let j = i / per_unit;
-                for t in 0..t_n {
-                    if chunk[t].is_finite() {
-                        sums[j * t_n + t] += chunk[t];
-                        n[j * t_n + t] += 1.0;
-                    }
-                }
-            }
-            let means: Vec<f64> = sums.iter().zip(&n).map(|(s, c)| if *c > 0.0 { s / c } else { f64::NAN }).collect();
+            let means = self.unit_wave_means(&rep);
             // Units alike in the covariates: the estimator compares within them, and
             // their trends are what it conditions on.
             let cell: Vec<usize> = rep
@@ -463,7 +441,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
     let (units, households) = process.size();
     let planted = setup.planted;
     let z = analytic::normal_quantile(1.0 - ALPHA / 2.0);
-    let Some((var, se_analytic, df)) = setup.analytic(process, units, households) else {
+    let Some((var, se_analytic, df)) = setup.analytic(process) else {
         error!("{}: the design has no comparison that Callaway & Sant'Anna can estimate", args.plan.display());
         return Ok(Outcome::Invalid);
     };
@@ -538,7 +516,7 @@ pub fn power(args: &PowerArgs, color: bool) -> anyhow::Result<Outcome> {
                     .map(|f| rejects(f, z))
                     .collect();
                 let ph = fits.iter().filter(|b| **b).count() as f64 / fits.len().max(1) as f64;
-                let an = setup.analytic(&p, u, h).map_or(f64::NAN, |(_, se, _)| analytic_power(planted.size, se));
+                let an = setup.analytic(&p).map_or(f64::NAN, |(_, se, _)| analytic_power(planted.size, se));
                 by_size.push(BySize {
                     units: u,
                     households: h,
