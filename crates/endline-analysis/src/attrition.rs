@@ -295,28 +295,17 @@ pub fn attrition(df: &DataFrame, spec: &AttritionSpec) -> Result<Attrition> {
             comparison_leavers: pick(false, true),
             differential,
         });
-        // Changes from baseline to the last wave, among households in both.
-        let change = |treated: bool| -> Vec<f64> {
-            let mut d: Vec<f64> = base_list
-                .iter()
-                .filter(|(_, r)| arm(*r) == treated)
-                .filter_map(|(h, r)| rows_in.get(&(*h, last)).map(|&l| y[l] - y[*r]))
-                .filter(|d| d.is_finite())
-                .collect();
-            d.sort_by(f64::total_cmp);
-            d
-        };
-        let (dp, dc) = (change(true), change(false));
-        let (qp, qc) = (count(true, last).rate, count(false, last).rate);
-        if let Some(mut b) = lee(var, &dp, &dc, qp, qc) {
-            let members: Vec<Member> = base_list
-                .iter()
-                .map(|(h, r)| Member {
-                    unit: unit_index[*r],
-                    programme: arm(*r),
-                    change: rows_in.get(&(*h, last)).map(|&l| y[l] - y[*r]),
-                })
-                .collect();
+        // Each baseline household's change to the last wave, if it was interviewed then:
+        // the bounds, and the bootstrap over units that redraws them.
+        let members: Vec<Member> = base_list
+            .iter()
+            .map(|(h, r)| Member {
+                unit: unit_index[*r],
+                programme: arm(*r),
+                change: rows_in.get(&(*h, last)).map(|&l| y[l] - y[*r]),
+            })
+            .collect();
+        if let Some(mut b) = lee_of(var, &members.iter().collect::<Vec<_>>()) {
             b.inference = lee_inference(var, &members, &b, 2009);
             if b.inference.is_none() {
                 out.notes.push(format!("Lee bounds of {var}: too few units for the bootstrap"));
