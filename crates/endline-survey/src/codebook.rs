@@ -128,6 +128,7 @@ pub fn describe(survey: &Survey, e: &Expr) -> String {
             ExprKind::Dec(d) => d.to_string(),
             ExprKind::Str(s) => format!("'{s}'"),
             ExprKind::Ref(n) => n.clone(),
+            ExprKind::Name(n) => format!("the choice's {n}"),
             ExprKind::SelfRef => "the answer".into(),
             ExprKind::Neg(x) => format!("-{}", go(x, 7, choice)),
             ExprKind::Binary(op, a, b) => {

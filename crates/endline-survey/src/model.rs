@@ -69,6 +69,7 @@ impl Label {
 pub struct Choice {
     pub(crate) value: ChoiceValue,
     pub(crate) label: Label,
+    pub(crate) filter: Vec<(String, ChoiceValue)>,
 }
 
 impl Choice {
@@ -80,6 +81,11 @@ impl Choice {
     /// The label shown.
     pub fn label(&self) -> &Label {
         &self.label
+    }
+
+    /// The choice's columns for a `choice_filter`, in the order written.
+    pub fn filter(&self) -> &[(String, ChoiceValue)] {
+        &self.filter
     }
 }
 
@@ -325,6 +331,9 @@ pub struct Item {
     pub(crate) description: Option<String>,
     pub(crate) renamed_from: Vec<String>,
     pub(crate) recode: Vec<(String, String)>,
+    pub(crate) appearance: Option<String>,
+    pub(crate) read_only: bool,
+    pub(crate) choice_filter: Option<Expression>,
     pub(crate) children: Vec<Item>,
 }
 
@@ -410,6 +419,20 @@ impl Item {
     /// value now), as written. Applied to data of other versions when waves are stacked.
     pub fn recode(&self) -> &[(String, String)] {
         &self.recode
+    }
+    /// How the device shows the item (`appearance`, such as `minimal` or
+    /// `field-list`), passed to the form as written.
+    pub fn appearance(&self) -> Option<&str> {
+        self.appearance.as_deref()
+    }
+    /// Whether the enumerator sees the answer but cannot change it (`read_only`).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+    /// Which of the list's choices are offered (`choice_filter`), over the choices'
+    /// `filter` columns and earlier answers.
+    pub fn choice_filter(&self) -> Option<&Expression> {
+        self.choice_filter.as_ref()
     }
     /// The items inside a group or repeat.
     pub fn children(&self) -> &[Item] {

@@ -37,6 +37,8 @@ pub(crate) enum RawRequired {
 pub(crate) struct RawChoice {
     pub value: Sp<Option<ChoiceValue>>,
     pub label: Option<RawLabel>,
+    /// The choice's columns for a `choice_filter` (`filter: {county: 3}`).
+    pub filter: Vec<(Sp<String>, Sp<Option<ChoiceValue>>)>,
     pub span: Span,
 }
 
@@ -76,6 +78,9 @@ pub(crate) struct RawItem {
     /// Earlier codes and the codes they became (`recode: {old: new}`).
     pub recode: Vec<(Sp<String>, Sp<String>)>,
     pub count: Option<RawExpr>,
+    pub appearance: Option<Sp<String>>,
+    pub read_only: Option<Sp<bool>>,
+    pub choice_filter: Option<RawExpr>,
     pub questions: Option<Sp<Vec<RawItem>>>,
 }
 
@@ -134,6 +139,9 @@ pub(crate) const ITEM_KEYS: &[&str] = &[
     "renamed_from",
     "recode",
     "count",
+    "appearance",
+    "read_only",
+    "choice_filter",
     "questions",
 ];
 
@@ -213,9 +221,25 @@ impl Reader<'_, '_> {
             let span = self.mapping_span(m);
             let mut value = None;
             let mut label = None;
-            for (k, v) in self.fields(m, &["value", "label"], "a choice") {
+            let mut filter = Vec::new();
+            for (k, v) in self.fields(m, &["value", "label", "filter"], "a choice") {
                 match k.as_str() {
                     "value" => value = Some(self.choice_value(v, "a choice value")),
+                    "filter" => match v {
+                        Node::Mapping(cols) => {
+                            for (col, value) in cols.iter() {
+                                let value = self.choice_value(value, &format!("filter column `{}`", col.as_str()));
+                                filter.push((self.sp(col), value));
+                            }
+                        }
+                        other => self.invalid(
+                            other,
+                            format!(
+                                "a choice's `filter` must map columns to values, such as `{{county: 3}}`, but is {}",
+                                kind_of(other)
+                            ),
+                        ),
+                    },
                     _ => label = self.label(v, "a choice label"),
                 }
             }
@@ -223,7 +247,7 @@ impl Reader<'_, '_> {
                 self.diags.push(Diagnostic::error(codes::MISSING_KEY, span, "this choice has no `value`"));
                 continue;
             };
-            choices.push(RawChoice { value, label, span });
+            choices.push(RawChoice { value, label, filter, span });
         }
         RawList { name, choices }
     }
@@ -336,6 +360,9 @@ impl Reader<'_, '_> {
                 "constraint" => it.constraint = self.expr(v, &what),
                 "calculation" => it.calculation = self.expr(v, &what),
                 "count" => it.count = self.expr(v, &what),
+                "choice_filter" => it.choice_filter = self.expr(v, &what),
+                "appearance" => it.appearance = self.string(v, &what),
+                "read_only" => it.read_only = self.boolean(v, &what),
                 "default" => it.default = self.string(v, &what),
                 "unit" => it.unit = self.string(v, &what),
                 "description" => it.description = self.string(v, &what),

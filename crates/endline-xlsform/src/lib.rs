@@ -53,6 +53,11 @@ pub struct Warning {
     pub message: String,
 }
 
+/// A choice value as an XPath literal: a number as it is, text quoted.
+fn quote(v: &str) -> String {
+    if v.parse::<i64>().is_ok() { v.to_string() } else { format!("'{v}'") }
+}
+
 /// A sheet: its columns and rows of cells.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sheet {
@@ -147,10 +152,11 @@ fn texts(base: &str, label: Option<&Label>) -> Vec<(String, String)> {
     })
 }
 
-/// A row of the `choices` sheet.
-fn choice_row(list: &str, value: &str, labels: Vec<(String, String)>) -> Vec<(String, String)> {
-    let mut row = vec![("list_name".to_string(), list.to_string()), ("name".to_string(), value.to_string())];
-    row.extend(labels);
+/// A row of the `choices` sheet: list, value, labels, then its filter columns.
+fn choice_row(list: &str, c: &endline_survey::Choice) -> Vec<(String, String)> {
+    let mut row = vec![("list_name".to_string(), list.to_string()), ("name".to_string(), c.value().as_text())];
+    row.extend(texts("label", Some(c.label())));
+    row.extend(c.filter().iter().map(|(k, v)| (k.clone(), v.as_text())));
     row
 }
 
@@ -178,7 +184,7 @@ pub fn export(survey: &Survey) -> Form {
     // them (made once per list and set of codes).
     for list in survey.choice_lists() {
         for c in list.choices() {
-            form.choices.push(choice_row(list.name(), &c.value().as_text(), texts("label", Some(c.label()))));
+            form.choices.push(choice_row(list.name(), c));
         }
     }
     let mut copies: Vec<(String, Vec<String>)> = Vec::new();
@@ -227,11 +233,7 @@ fn items(survey: &Survey, list: &[Item], form: &mut Form, copies: &mut Vec<(Stri
                 if !copies.iter().any(|(n, c)| *n == list_name && *c == names) {
                     copies.push((list_name.clone(), names));
                     for c in l.choices() {
-                        form.choices.push(choice_row(
-                            &list_name,
-                            &c.value().as_text(),
-                            texts("label", Some(c.label())),
-                        ));
+                        form.choices.push(choice_row(&list_name, c));
                     }
                     // A code is labelled with its name, in every language.
                     for (name, value) in &codes {
@@ -244,7 +246,10 @@ fn items(survey: &Survey, list: &[Item], form: &mut Form, copies: &mut Vec<(Stri
                                 .map(|lang| (format!("label::{}", language_name(lang)), name.to_string()))
                                 .collect()
                         };
-                        form.choices.push(choice_row(&list_name, value, labels));
+                        let mut row =
+                            vec![("list_name".to_string(), list_name.clone()), ("name".into(), value.clone())];
+                        row.extend(labels);
+                        form.choices.push(row);
                     }
                 }
             }
@@ -252,6 +257,19 @@ fn items(survey: &Survey, list: &[Item], form: &mut Form, copies: &mut Vec<(Stri
         }
         cells.extend(texts("label", item.label()));
         cells.extend(texts("hint", item.hint()));
+        if let Some(a) = item.appearance() {
+            cells.push(("appearance".into(), a.to_string()));
+        }
+        if item.is_read_only() {
+            cells.push(("read_only".into(), "yes".into()));
+        }
+        if let Some(f) = item.choice_filter() {
+            // The missing codes' rows have no filter columns: they are kept offered.
+            let accept: Vec<String> = codes.iter().map(|(_, v)| format!(" or name = {}", quote(v))).collect();
+            let f = xpath(f);
+            let f = if accept.is_empty() { f } else { format!("({f}){}", accept.concat()) };
+            cells.push(("choice_filter".into(), f));
+        }
         match item.required() {
             Required::No => {}
             Required::Yes => cells.push(("required".into(), "yes".into())),

@@ -101,6 +101,9 @@ pub enum ExprKind {
     Ref(String),
     /// `.`: the question's own value.
     SelfRef,
+    /// A bare name: a column of the choices sheet, only in a `choice_filter`
+    /// (`county = ${county}` keeps the choices whose `county` equals the answer).
+    Name(String),
     /// `-x`.
     Neg(Box<Expr>),
     /// `a op b`.

@@ -116,6 +116,9 @@ pub(crate) struct Ctx<'a> {
     pub self_ty: Option<Ty>,
     /// Which property this is, for messages.
     pub property: &'static str,
+    /// In a `choice_filter`: the columns of the list's choices (`name` and the
+    /// `filter` keys) and their types. Elsewhere a bare name is a syntax error.
+    pub columns: &'a [(String, Ty)],
 }
 
 /// A problem found in an expression; its span is in the expression text.
@@ -238,6 +241,22 @@ impl<'e, E: Env> Checker<'e, E> {
             ExprKind::Dec(_) => Ty::Dec,
             ExprKind::Str(_) => Ty::Text,
             ExprKind::Ref(name) => self.reference(name, e.span, false),
+            ExprKind::Name(name) => match self.ctx.columns.iter().find(|(c, _)| c == name) {
+                Some((_, t)) => *t,
+                None => {
+                    let help = endline_diag::suggest(name, self.ctx.columns.iter().map(|(c, _)| c.as_str()))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .or_else(|| Some("give the list's choices a `filter: {column: value}` to filter on".into()));
+                    let known: Vec<&str> = self.ctx.columns.iter().map(|(c, _)| c.as_str()).collect();
+                    self.error(
+                        codes::UNKNOWN_REFERENCE,
+                        e.span,
+                        format!("`{name}` is not a column of this question's choices ({})", known.join(", ")),
+                        help,
+                    );
+                    Ty::Any
+                }
+            },
             ExprKind::SelfRef => match self.ctx.self_ty {
                 Some(t) => t,
                 None => {
@@ -568,6 +587,7 @@ impl<'e, E: Env> Checker<'e, E> {
 fn describe(e: &Expr, t: Ty) -> String {
     match &e.kind {
         ExprKind::Ref(n) => format!("`${{{n}}}`"),
+        ExprKind::Name(n) => format!("the choice's `{n}`"),
         ExprKind::SelfRef => "`.`".into(),
         ExprKind::Str(s) => format!("'{s}'"),
         _ => format!("this {t} expression"),

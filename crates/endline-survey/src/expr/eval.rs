@@ -110,6 +110,10 @@ fn date_plus_days(d: NaiveDate, days: f64) -> Value {
 pub trait Context {
     /// The value of a question in scope (the same row, or an enclosing one).
     fn value(&self, name: &str) -> Value;
+    /// A column of the choice being filtered, for a bare name in a `choice_filter`.
+    fn choice_column(&self, _name: &str) -> Value {
+        Value::Null
+    }
     /// The question's own value, for `.` in a constraint.
     fn self_value(&self) -> Value {
         Value::Null
@@ -148,6 +152,7 @@ pub fn eval(e: &Expr, ctx: &dyn Context) -> Value {
         ExprKind::Str(s) => Value::Text(s.clone()),
         ExprKind::Ref(n) => ctx.value(n),
         ExprKind::SelfRef => ctx.self_value(),
+        ExprKind::Name(n) => ctx.choice_column(n),
         ExprKind::Neg(x) => match eval(x, ctx) {
             Value::Int(i) => i.checked_neg().map_or(Value::Null, Value::Int),
             v => v.as_number().map_or(Value::Null, |n| Value::Dec(-n)),

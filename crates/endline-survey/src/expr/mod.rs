@@ -10,7 +10,7 @@ pub(crate) mod sat;
 pub use ast::{BinOp, Expr, ExprKind};
 pub use check::{FUNCTIONS, Ty};
 pub use eval::{Context, Value, eval, parse_date, parse_datetime};
-pub use parser::{MAX_TOKENS, SyntaxError, parse};
+pub use parser::{MAX_TOKENS, SyntaxError, parse, parse_filter};
 pub use sat::{RefComparisons, SelfComparisons, self_bounds};
 
 /// The stack that checking or evaluating the deepest expression the parser accepts needs

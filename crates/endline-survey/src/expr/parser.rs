@@ -197,6 +197,8 @@ struct Parser {
     toks: Vec<(Tok, Span)>,
     pos: usize,
     depth: usize,
+    /// Whether a bare name is a choice column (in a `choice_filter`).
+    names: bool,
 }
 
 /// Nesting deeper than this is refused rather than risking the stack.
@@ -289,6 +291,10 @@ impl Parser {
             }
             Tok::Name(name) => {
                 self.bump();
+                if !matches!(self.peek().0, Tok::LParen) && self.names {
+                    self.depth -= 1;
+                    return Ok(Expr { kind: ExprKind::Name(name), span });
+                }
                 if !matches!(self.peek().0, Tok::LParen) {
                     let hint = if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                         format!("; to refer to a question write `${{{name}}}`, to compare with text quote it: '{name}'")
@@ -334,6 +340,15 @@ pub const MAX_TOKENS: usize = 2_000;
 
 /// Parses an expression. The error, if any, carries a span in `src`.
 pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
+    parse_with(src, false)
+}
+
+/// Parses a `choice_filter`, where a bare name is a column of the choices sheet.
+pub fn parse_filter(src: &str) -> Result<Expr, SyntaxError> {
+    parse_with(src, true)
+}
+
+fn parse_with(src: &str, names: bool) -> Result<Expr, SyntaxError> {
     let toks = lex(src)?;
     if toks.len() > MAX_TOKENS {
         return Err(SyntaxError {
@@ -344,7 +359,7 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
             span: Span::new(0, src.len()),
         });
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, names };
     if matches!(p.peek().0, Tok::End) {
         return Err(SyntaxError { message: "empty expression".into(), span: Span::point(0) });
     }
@@ -366,12 +381,21 @@ mod tests {
             ExprKind::Str(s) => format!("'{s}'"),
             ExprKind::Ref(n) => format!("${{{n}}}"),
             ExprKind::SelfRef => ".".into(),
+            ExprKind::Name(n) => n.clone(),
             ExprKind::Neg(x) => format!("(-{})", show(x)),
             ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.as_str(), show(b)),
             ExprKind::Call { name, args, .. } => {
                 format!("{name}({})", args.iter().map(show).collect::<Vec<_>>().join(", "))
             }
         }
+    }
+
+    #[test]
+    fn a_bare_name_is_a_choice_column_only_in_a_filter() {
+        let f = parse_filter("county = ${county} and name != 3").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(show(&f), "((county = ${county}) and (name != 3))");
+        let e = parse("county = ${county}").err().map(|e| e.message).unwrap_or_default();
+        assert!(e.starts_with("bare name `county` is not an expression"), "{e}");
     }
 
     #[test]

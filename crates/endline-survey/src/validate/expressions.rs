@@ -45,7 +45,7 @@ impl Validator {
             let (name, repeats, e) = &parsed[i];
             let ty = {
                 let scope = self.scope();
-                Checker::new(&scope, Ctx { repeats, self_ty: None, property: "calculation" }).check(e)
+                Checker::new(&scope, Ctx { repeats, self_ty: None, property: "calculation", columns: &[] }).check(e)
             };
             if let Some(sym) = self.symbols.get_mut(name)
                 && sym.kind != SymbolKind::Value(ty)
@@ -59,6 +59,27 @@ impl Validator {
                 }
             }
         }
+    }
+
+    /// The columns a `choice_filter` on a question with list `list` may name: `name`
+    /// (the choice's value) and the choices' `filter` keys, typed by their values.
+    fn choice_columns(&self, list: Option<usize>) -> Vec<(String, Ty)> {
+        let Some(l) = list.and_then(|i| self.lists.get(i)) else { return Vec::new() };
+        let ty = |int: bool| if int { Ty::Int } else { Ty::Text };
+        let mut cols = vec![("name".to_string(), ty(l.has_int_values()))];
+        for c in &l.choices {
+            for (col, v) in &c.filter {
+                match cols.iter_mut().find(|(n, _)| n == col) {
+                    Some((_, t)) => {
+                        if !v.is_int() {
+                            *t = Ty::Text;
+                        }
+                    }
+                    None => cols.push((col.clone(), ty(v.is_int()))),
+                }
+            }
+        }
+        cols
     }
 
     pub(super) fn is_int(&self, name: &str) -> bool {
@@ -79,7 +100,8 @@ impl Validator {
         if p.qtype.is_some_and(|t| misplaced(t, property).is_some()) {
             return None;
         }
-        let ast = match parse(&raw.text) {
+        let filter = property == "choice_filter";
+        let ast = match if filter { parse_filter(&raw.text) } else { parse(&raw.text) } {
             Ok(ast) => ast,
             Err(e) => {
                 let span = map_span(&raw.map, e.span);
@@ -89,7 +111,8 @@ impl Validator {
         };
         let (ty, problems) = {
             let scope = self.scope();
-            let mut checker = Checker::new(&scope, Ctx { repeats, self_ty, property });
+            let columns = if filter { self.choice_columns(p.list) } else { Vec::new() };
+            let mut checker = Checker::new(&scope, Ctx { repeats, self_ty, property, columns: &columns });
             let ty = checker.check(&ast);
             (ty, checker.problems)
         };

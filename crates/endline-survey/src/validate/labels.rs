@@ -181,7 +181,25 @@ impl Validator {
                 continue;
             }
             seen.insert(value, c.value.span);
-            choices.push(Choice { value: value.clone(), label });
+            let mut filter = Vec::new();
+            for (col, v) in &c.filter {
+                let ident = col.v.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+                    && col.v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+                if !ident || matches!(col.v.as_str(), "name" | "label" | "value" | "list_name") {
+                    self.error(
+                        codes::INVALID_IDENTIFIER,
+                        col.span,
+                        format!("`{}` cannot be a filter column: use a name such as `county`", col.v),
+                    )
+                    .help = Some(
+                        "a filter column is a name (letters, digits, `_`) other than name, label, value and list_name"
+                            .into(),
+                    );
+                } else if let Some(v) = &v.v {
+                    filter.push((col.v.clone(), v.clone()));
+                }
+            }
+            choices.push(Choice { value: value.clone(), label, filter });
         }
         (!choices.is_empty()).then(|| ChoiceList { name: list.name.v.clone(), inline, choices })
     }

@@ -7,7 +7,7 @@ use endline_diag::{Diagnostic, Severity, SourceFile, Span};
 
 use crate::codes;
 use crate::expr::check::{Checker, Ctx, Env, ExprProblem, Symbol, SymbolKind};
-use crate::expr::{Expr, Ty, parse, sat};
+use crate::expr::{Expr, Ty, parse, parse_filter, sat};
 use crate::model::{
     Choice, ChoiceList, ChoiceValue, Expression, Item, Label, MissingCode, QuestionType, Required, Survey,
 };
@@ -496,6 +496,17 @@ impl Validator {
         let constraint = raw.constraint.as_ref().and_then(|e| self.expression(p, e, &outer, self_ty, "constraint"));
         let calculation = raw.calculation.as_ref().and_then(|e| self.expression(p, e, &outer, None, "calculation"));
         let count = raw.count.as_ref().and_then(|e| self.expression(p, e, &outer, None, "count"));
+        let choice_filter =
+            raw.choice_filter.as_ref().and_then(|e| self.expression(p, e, &outer, None, "choice_filter"));
+        if let (Some(f), Some(raw_filter)) = (&choice_filter, &raw.choice_filter)
+            && !matches!(f.ty, Ty::Bool | Ty::Any)
+        {
+            self.error(
+                codes::TYPE_MISMATCH,
+                raw_filter.span,
+                format!("`choice_filter` must be a condition on each choice, but this expression is {}", f.ty),
+            );
+        }
         if let (Some(c), Some(raw_count)) = (&count, &raw.count)
             && !matches!(c.ty, Ty::Int | Ty::Dec | Ty::Any | Ty::Select { int: true, multi: false, .. })
         {
@@ -558,6 +569,9 @@ impl Validator {
             description: raw.description.as_ref().map(|d| d.v.clone()),
             renamed_from: raw.renamed_from.iter().map(|r| r.v.clone()).collect(),
             recode: raw.recode.iter().map(|(o, n)| (o.v.clone(), n.v.clone())).collect(),
+            appearance: raw.appearance.as_ref().map(|a| a.v.clone()),
+            read_only: raw.read_only.as_ref().is_some_and(|b| b.v),
+            choice_filter,
             children,
         })
     }
@@ -677,6 +691,8 @@ fn misplaced(t: QuestionType, key: &str) -> Option<&'static str> {
         }
         "unit" if !matches!(t, Q::Integer | Q::Decimal | Q::Calculate) => Some("only numeric questions have a unit"),
         "recode" if !t.is_select() => Some("only a select question's codes are recoded"),
+        "choice_filter" if !t.is_select() => Some("only a select question's choices are filtered"),
+        "read_only" if !t.has_value() || t == Q::Calculate => Some("this item is not answered by the enumerator"),
         _ => None,
     }
 }
