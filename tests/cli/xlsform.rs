@@ -6,7 +6,7 @@
 //! (`.ci/run` installs it, and Java for ODK Validate). Without them the test is skipped,
 //! unless `ENDLINE_REQUIRE_PYTHON` is set (CI).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{endline, root, scratch, stdout};
@@ -78,5 +78,158 @@ fn every_survey_exports_to_an_xlsform_odk_validate_accepts() {
             || xml.contains("selected("),
         "relevance carried"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn python() -> Option<PathBuf> {
+    let tool = xls2xform()?;
+    Some(tool.parent()?.join("python"))
+}
+
+fn xform(tool: &Path, form: &Path, xml: &Path) -> bool {
+    Command::new(tool).arg(form).arg(xml).output().is_ok_and(|o| o.status.success() && xml.is_file())
+}
+
+/// Issue #17 (import): YAML → XLSForm → YAML gives the same survey, for every shipped
+/// survey and valid fixture, through the workbook, the Markdown and the CSV form (the
+/// survey read back exports to the very same sheets).
+#[test]
+fn every_survey_round_trips_through_each_xlsform_format() {
+    let dir = scratch("xlsform-roundtrip");
+    let mut surveys: Vec<PathBuf> = Vec::new();
+    for d in ["surveys", "crates/endline-survey/tests/data/valid", "crates/endline-study/tests/data"] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root().join(d))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        found.sort();
+        surveys.extend(found);
+    }
+    assert!(surveys.len() >= 6, "{surveys:?}");
+    for s in &surveys {
+        let name = s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let md = dir.join(format!("{name}.md"));
+        let o = endline(&["convert", &s.display().to_string(), "-o", &md.display().to_string()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        for ext in ["xlsx", "md", "csv"] {
+            let form = dir.join(format!("{name}.{ext}"));
+            let back = dir.join(format!("{name}-{ext}.yaml"));
+            let again = dir.join(format!("{name}-{ext}-again.md"));
+            let steps: [(&Path, &Path); 3] = [(s, &form), (&form, &back), (&back, &again)];
+            for (from, to) in steps {
+                let o = endline(&["convert", &from.display().to_string(), "-o", &to.display().to_string()]);
+                assert_eq!(o.status.code(), Some(0), "{name} {ext}: {}", String::from_utf8_lossy(&o.stderr));
+                assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{name} {ext}: {o:?}");
+            }
+            let v = endline(&["validate", &back.display().to_string()]);
+            assert_eq!(v.status.code(), Some(0), "{name} {ext}: {}", stdout(&v));
+            assert_eq!(
+                std::fs::read_to_string(&md).ok(),
+                std::fs::read_to_string(&again).ok(),
+                "{name}: the survey read back from .{ext} is not the same survey"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// pyxform's own example forms (`tests/data/xlsform/pyxform`, see PROVENANCE): every
+/// form pyxform accepts imports into a survey `endline validate` accepts, and exported
+/// again it gives, through pyxform, an XForm equivalent to the original's (instance
+/// tree, binds, itext, choice lists; `tests/consumers/xform_equivalent.py`), outside the
+/// questions and lists the import warned it kept differently. The forms endline refuses
+/// are refused for the reason listed, each error at a cell.
+#[test]
+fn pyxform_example_forms_import_and_round_trip() {
+    let (Some(tool), Some(py)) = (xls2xform(), python()) else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "pyxform and Java are required");
+        eprintln!("skipped: no pyxform or no Java");
+        return;
+    };
+    // Refused, and why: names endline cannot hold, pyxform features with no endline form,
+    // a form with nothing to identify a submission by, a filter naming no column.
+    let refused: &[(&str, &str)] = &[
+        ("attribute_columns_test.xlsx", "invalid-identifier"),
+        ("flat_xlsform_test.xlsx", "invalid-identifier"),
+        ("xlsform_spec_test.xlsx", "invalid-identifier"),
+        ("calculate.xls", "invalid-reference"),
+        ("gps.csv", "xlsform-key"),
+        ("gps.xls", "xlsform-key"),
+        ("tutorial.xls", "xlsform-key"),
+        ("loop.csv", "xlsform-unsupported"),
+        ("loop.md", "xlsform-unsupported"),
+        ("loop.xls", "xlsform-unsupported"),
+        ("loop.xlsx", "xlsform-unsupported"),
+        ("simple_loop.csv", "xlsform-unsupported"),
+        ("simple_loop.xls", "xlsform-unsupported"),
+        ("or_other.xlsx", "unknown-reference"),
+    ];
+    // pyxform's plain columns beside a translated one form a language of their own
+    // ("default") with `-` placeholders; endline reads them as the form's one language.
+    let not_equivalent = ["field-list.xlsx"];
+    let dir = scratch("xlsform-pyxform");
+    let fixtures = root().join("tests/data/xlsform/pyxform");
+    let mut forms: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| ["xls", "xlsx", "md", "csv"].contains(&e.to_str().unwrap_or(""))))
+        .collect();
+    forms.sort();
+    let (mut equivalent, mut imported) = (0, 0);
+    for form in &forms {
+        let name = form.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let original = dir.join(format!("{name}.xml"));
+        if !xform(&tool, form, &original) {
+            continue; // not a form pyxform accepts
+        }
+        let yaml = dir.join(format!("{name}.yaml"));
+        let o =
+            endline(&["convert", &form.display().to_string(), "-o", &yaml.display().to_string(), "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let diags = doc["diagnostics"].as_array().cloned().unwrap_or_default();
+        if let Some((_, code)) = refused.iter().find(|(f, _)| *f == name) {
+            assert_eq!(o.status.code(), Some(1), "{name}: {doc}");
+            let errors: Vec<&serde_json::Value> = diags.iter().filter(|d| d["severity"] == "error").collect();
+            assert!(errors.iter().any(|d| d["code"] == *code), "{name}: expected {code}: {doc}");
+            for e in errors {
+                assert!(e["cell"].is_string() || e["code"] == "xlsform-key", "{name}: an error without a cell: {e}");
+            }
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(0), "{name}: {doc}");
+        imported += 1;
+        let v = endline(&["validate", &yaml.display().to_string()]);
+        assert_eq!(v.status.code(), Some(0), "{name}: {}", stdout(&v));
+        let again = dir.join(format!("{name}-again.xlsx"));
+        let o = endline(&["convert", &yaml.display().to_string(), "-o", &again.display().to_string()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let round = dir.join(format!("{name}-again.xml"));
+        assert!(xform(&tool, &again, &round), "{name}: pyxform refuses the form exported again");
+        if not_equivalent.contains(&name.as_str()) {
+            continue;
+        }
+        let kept = ["xlsform-kept-as", "xlsform-platform-only", "xlsform-duplicate-choice", "xlsform-unused-list"];
+        let mut skip: Vec<String> = diags
+            .iter()
+            .filter(|d| kept.iter().any(|k| d["code"] == *k))
+            .filter_map(|d| d["question"].as_str().map(str::to_string))
+            .collect();
+        skip.sort();
+        skip.dedup();
+        let o = Command::new(&py)
+            .arg(root().join("tests/consumers/xform_equivalent.py"))
+            .args([&original, &round])
+            .args(["--skip", &skip.join(",")])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.status.success(), "{name}: the XForms differ (skipping {skip:?}):\n{}", stdout(&o));
+        equivalent += 1;
+    }
+    assert!(imported >= 35 && equivalent >= 34, "imported {imported}, equivalent {equivalent}");
     let _ = std::fs::remove_dir_all(&dir);
 }
