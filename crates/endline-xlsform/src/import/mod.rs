@@ -10,6 +10,8 @@
 //! diagnostics are reported back at the cells the offending lines came from.
 
 mod dialect;
+mod emit;
+mod post;
 mod survey;
 mod yaml;
 

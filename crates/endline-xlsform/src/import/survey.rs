@@ -3,6 +3,8 @@
 use endline_survey::expr::{ExprKind, FUNCTIONS, parse, parse_filter};
 
 use super::dialect::{RowType, SURVEY_COLUMNS, platform_column, row_type};
+use super::emit::{value_scalar, write_item, write_list};
+use super::post::{add_other, add_other_questions, choose_key, mark_used, rename_list, survey_id, undo_missing, uses};
 use super::yaml::{Writer, quoted, scalar};
 use super::{Cell, Gaps, Languages, Problems, Table, Texts, texts};
 
@@ -11,13 +13,13 @@ type Val = (String, Cell);
 /// The settings sheet, read.
 #[derive(Default)]
 pub(crate) struct Settings {
-    form_id: Option<Val>,
+    pub(super) form_id: Option<Val>,
     version: Option<Val>,
     title: Option<Val>,
     /// `endline::title::<Language (code)>`: the title's other languages.
     titles: Vec<(String, String, Cell)>,
     pub default_language: Option<Val>,
-    instance_name: Option<Val>,
+    pub(super) instance_name: Option<Val>,
     missing_codes: Option<Val>,
     description: Option<Val>,
     pii_metadata: Option<Val>,
@@ -61,17 +63,17 @@ impl Settings {
     }
 }
 
-struct Choice {
-    value: Val,
-    label: Option<Texts>,
-    filter: Vec<(String, String, Cell)>,
+pub(super) struct Choice {
+    pub(super) value: Val,
+    pub(super) label: Option<Texts>,
+    pub(super) filter: Vec<(String, String, Cell)>,
 }
 
-struct List {
-    name: Val,
-    choices: Vec<Choice>,
+pub(super) struct List {
+    pub(super) name: Val,
+    pub(super) choices: Vec<Choice>,
     /// Whether a question uses it (lists only the export's mapping used are left out).
-    used: bool,
+    pub(super) used: bool,
 }
 
 fn choice_lists(t: &Table<'_>, langs: &Languages, gaps: &mut Gaps, problems: &mut Problems) -> Vec<List> {
@@ -177,43 +179,43 @@ fn choice_lists(t: &Table<'_>, langs: &Languages, gaps: &mut Gaps, problems: &mu
 }
 
 #[derive(Default)]
-struct Q {
-    name: Option<Val>,
-    ty: String,
-    ty_cell: Option<Cell>,
-    container: bool,
-    label: Option<Texts>,
-    hint: Option<Texts>,
-    required: Option<Val>,
-    required_message: Option<Texts>,
-    relevant: Option<Val>,
-    constraint: Option<Val>,
-    constraint_message: Option<Texts>,
-    calculation: Option<Val>,
-    default: Option<Val>,
-    choice_filter: Option<Val>,
-    appearance: Option<Val>,
-    read_only: Option<Cell>,
-    count: Option<Val>,
-    missing: Option<Val>,
-    unit: Option<Val>,
-    pii: Option<Cell>,
-    description: Option<Val>,
-    renamed_from: Option<Val>,
-    comments: Vec<String>,
+pub(super) struct Q {
+    pub(super) name: Option<Val>,
+    pub(super) ty: String,
+    pub(super) ty_cell: Option<Cell>,
+    pub(super) container: bool,
+    pub(super) label: Option<Texts>,
+    pub(super) hint: Option<Texts>,
+    pub(super) required: Option<Val>,
+    pub(super) required_message: Option<Texts>,
+    pub(super) relevant: Option<Val>,
+    pub(super) constraint: Option<Val>,
+    pub(super) constraint_message: Option<Texts>,
+    pub(super) calculation: Option<Val>,
+    pub(super) default: Option<Val>,
+    pub(super) choice_filter: Option<Val>,
+    pub(super) appearance: Option<Val>,
+    pub(super) read_only: Option<Cell>,
+    pub(super) count: Option<Val>,
+    pub(super) missing: Option<Val>,
+    pub(super) unit: Option<Val>,
+    pub(super) pii: Option<Cell>,
+    pub(super) description: Option<Val>,
+    pub(super) renamed_from: Option<Val>,
+    pub(super) comments: Vec<String>,
     /// pyxform's `or_other`: a `<name>_other` text question follows.
-    or_other: bool,
-    children: Vec<Q>,
+    pub(super) or_other: bool,
+    pub(super) children: Vec<Q>,
 }
 
 impl Q {
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.name.as_ref().map_or("", |n| n.0.as_str())
     }
-    fn list(&self) -> Option<&str> {
+    pub(super) fn list(&self) -> Option<&str> {
         self.ty.strip_prefix("select_one ").or_else(|| self.ty.strip_prefix("select_multiple "))
     }
-    fn set_list(&mut self, list: &str) {
+    pub(super) fn set_list(&mut self, list: &str) {
         let kind = if self.ty.starts_with("select_one") { "select_one" } else { "select_multiple" };
         self.ty = format!("{kind} {list}");
     }
@@ -747,333 +749,4 @@ pub(crate) fn build(
         write_item(&mut w, q, 2, langs);
     }
     Some(w)
-}
-
-/// Undoes the export's mapping of missing codes: `<list>_missing` back to `<list>`, the
-/// `or . = -99` a numeric constraint gained and the codes a filter kept offered.
-fn undo_missing(items: &mut [Q], codes: &[(String, String)], lists: &[List]) {
-    for q in items.iter_mut() {
-        undo_missing(&mut q.children, codes, lists);
-        let Some((names, _)) = &q.missing else { continue };
-        let values: Vec<&str> = names
-            .split_whitespace()
-            .filter_map(|n| codes.iter().find(|(c, _)| c == n))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        if let Some(list) = q.list().and_then(|l| l.strip_suffix("_missing")).map(str::to_string)
-            && lists.iter().any(|l| l.name.0 == list)
-        {
-            q.set_list(&list);
-        }
-        let accepts = |name: &str| -> String {
-            values
-                .iter()
-                .map(|v| {
-                    let lit = if v.parse::<i64>().is_ok() { v.to_string() } else { format!("'{v}'") };
-                    format!(" or {name} = {lit}")
-                })
-                .collect()
-        };
-        for (slot, name) in [(&mut q.constraint, "."), (&mut q.choice_filter, "name")] {
-            if let Some((c, _)) = slot.as_mut()
-                && let Some(inner) =
-                    c.strip_suffix(&accepts(name)).and_then(|s| s.strip_prefix('(')).and_then(|s| s.strip_suffix(')'))
-            {
-                *c = inner.to_string();
-            }
-        }
-    }
-}
-
-/// Whether a question selects from `list` without `or_other`.
-fn uses(items: &[Q], list: &str) -> bool {
-    items.iter().any(|q| q.list() == Some(list) || uses(&q.children, list))
-}
-
-fn rename_list(items: &mut [Q], from: &str, to: &str) {
-    for q in items {
-        if q.list() == Some(from) {
-            q.set_list(to);
-        }
-        rename_list(&mut q.children, from, to);
-    }
-}
-
-/// The list `copy`: `list` with pyxform's `other` choice added (in place when `copy`
-/// is `list`).
-fn add_other(lists: &mut Vec<List>, list: &str, copy: &str, problems: &mut Problems) {
-    let Some(l) = lists.iter().find(|l| l.name.0 == list) else { return };
-    if l.choices.iter().any(|c| c.value.0 == "other") {
-        return;
-    }
-    if l.choices.iter().all(|c| c.value.0.parse::<i64>().is_ok()) {
-        problems.warn(
-            Some(l.name.1.clone()),
-            "xlsform-kept-as",
-            format!("list `{list}` has integer values: its `other` choice is written as the text `other`, so the copy's values are text"),
-        );
-    }
-    let mut choices: Vec<Choice> = l
-        .choices
-        .iter()
-        .map(|c| Choice { value: c.value.clone(), label: c.label.clone(), filter: c.filter.clone() })
-        .collect();
-    let cell = l.name.1.clone();
-    let label =
-        l.choices.first().and_then(|c| c.label.as_ref()).map(|t| {
-            t.iter().map(|(code, _, cell)| (code.clone(), "Other".to_string(), cell.clone())).collect::<Texts>()
-        });
-    choices.push(Choice { value: ("other".into(), cell.clone()), label, filter: Vec::new() });
-    if copy == list {
-        if let Some(l) = lists.iter_mut().find(|l| l.name.0 == list) {
-            l.choices = choices;
-        }
-    } else {
-        lists.push(List { name: (copy.to_string(), cell), choices, used: false });
-    }
-}
-
-/// pyxform's `<name>_other` text question after each `or_other` select.
-fn add_other_questions(items: &mut Vec<Q>) {
-    let mut i = 0;
-    while i < items.len() {
-        add_other_questions(&mut items[i].children);
-        if items[i].or_other {
-            let q = &items[i];
-            let cell = q.ty_cell.clone();
-            let name = format!("{}_other", q.name());
-            let label = q.label.as_ref().map(|t| {
-                t.iter().map(|(code, _, c)| (code.clone(), "Specify other.".to_string(), c.clone())).collect::<Texts>()
-            });
-            let other = Q {
-                name: cell.clone().map(|c| (name, c)),
-                ty: "text".into(),
-                ty_cell: cell.clone(),
-                label,
-                relevant: cell.map(|c| (format!("selected(${{{}}}, 'other')", q.name()), c)),
-                comments: vec!["added for `or_other`, as pyxform adds it".into()],
-                ..Q::default()
-            };
-            items.insert(i + 1, other);
-            i += 1;
-        }
-        i += 1;
-    }
-}
-
-fn mark_used(items: &[Q], lists: &mut [List]) {
-    for q in items {
-        if let Some(l) = q.list()
-            && let Some(list) = lists.iter_mut().find(|x| x.name.0 == l)
-        {
-            list.used = true;
-        }
-        mark_used(&q.children, lists);
-    }
-}
-
-/// The question that identifies a submission: the one the form names its submissions
-/// by (`instance_name: concat(${x})`), else the first identifier-like question.
-fn choose_key(items: &[Q], settings: &Settings, problems: &mut Problems) -> Option<(String, Option<Cell>)> {
-    let mut eligible: Vec<&Q> = Vec::new();
-    fn gather<'q>(items: &'q [Q], out: &mut Vec<&'q Q>) {
-        for q in items {
-            match q.ty.as_str() {
-                "group" => gather(&q.children, out),
-                "text" | "integer" | "calculate" => out.push(q),
-                t if t.starts_with("select_one ") => out.push(q),
-                _ => {}
-            }
-        }
-    }
-    gather(items, &mut eligible);
-    if let Some((inst, cell)) = &settings.instance_name {
-        let inner = inst.trim().strip_prefix("concat(").and_then(|s| s.strip_suffix(')')).unwrap_or(inst).trim();
-        if let Some(name) = inner.strip_prefix("${").and_then(|s| s.strip_suffix('}'))
-            && eligible.iter().any(|q| q.name() == name)
-        {
-            return Some((name.to_string(), Some(cell.clone())));
-        }
-    }
-    let id_like = |n: &str| {
-        let n = n.to_ascii_lowercase();
-        matches!(n.as_str(), "key" | "id" | "uid" | "hhid" | "hh_id" | "household_id" | "caseid")
-            || n.ends_with("_id")
-            || n.ends_with("id") && n.len() <= 8
-    };
-    let chosen = eligible
-        .iter()
-        .find(|q| id_like(q.name()) && q.required.is_some())
-        .or_else(|| eligible.iter().find(|q| id_like(q.name())))
-        .or_else(|| eligible.first());
-    match chosen {
-        Some(q) => {
-            let cell = q.name.as_ref().map(|n| n.1.clone());
-            problems.warn(
-                cell.clone(),
-                "xlsform-key",
-                format!(
-                    "the form does not say which question identifies a submission: `{}` was taken as the survey's key; change `key:` if another does",
-                    q.name()
-                ),
-            );
-            Some((q.name().to_string(), cell))
-        }
-        None => {
-            problems.error(
-                None,
-                "xlsform-key",
-                "no question can identify a submission (a text, integer, select_one or calculate outside repeats)"
-                    .into(),
-                Some("add the household or respondent ID as a question".into()),
-            );
-            None
-        }
-    }
-}
-
-fn survey_id(settings: &Settings, stem: &str, problems: &mut Problems) -> (String, Option<Cell>) {
-    let (raw, cell) = match &settings.form_id {
-        Some((id, cell)) => (id.clone(), Some(cell.clone())),
-        None => (stem.to_string(), None),
-    };
-    let mut id: String =
-        raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
-        id = format!("form_{id}");
-    }
-    if id != raw {
-        problems.warn(
-            cell.clone(),
-            "xlsform-setting",
-            format!("the form id `{raw}` is written as the survey id `{id}` (lower-case letters, digits and `_`)"),
-        );
-    }
-    (id, cell)
-}
-
-fn value_scalar(v: &str, int: bool) -> String {
-    if int { v.to_string() } else { flow(v) }
-}
-
-/// A scalar inside a flow mapping, where `,` and brackets end a plain one.
-fn flow(s: &str) -> String {
-    if s.contains([',', '{', '}', '[', ']']) { quoted(s) } else { scalar(s) }
-}
-
-fn write_list(w: &mut Writer, l: &List, langs: &Languages) {
-    let int = l.choices.iter().all(|c| c.value.0.parse::<i64>().is_ok_and(|i| i.to_string() == c.value.0));
-    w.line(2, &[(&format!("{}:", scalar(&l.name.0)), Some(&l.name.1))]);
-    for c in &l.choices {
-        let mut segs: Vec<(String, Option<&Cell>)> =
-            vec![("- {value: ".into(), None), (value_scalar(&c.value.0, int), Some(&c.value.1))];
-        if let Some(label) = &c.label {
-            segs.push((", label: ".into(), None));
-            if langs.single() {
-                segs.push((flow(&label[0].1), Some(&label[0].2)));
-            } else {
-                segs.push(("{".into(), None));
-                for (i, (code, text, cell)) in label.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    segs.push((format!("{sep}{code}: "), None));
-                    segs.push((flow(text), Some(cell)));
-                }
-                segs.push(("}".into(), None));
-            }
-        }
-        if !c.filter.is_empty() {
-            segs.push((", filter: {".into(), None));
-            for (i, (col, v, cell)) in c.filter.iter().enumerate() {
-                let sep = if i == 0 { "" } else { ", " };
-                let int = v.parse::<i64>().is_ok_and(|x| x.to_string() == *v);
-                segs.push((format!("{sep}{col}: "), None));
-                segs.push((value_scalar(v, int), Some(cell)));
-            }
-            segs.push(("}".into(), None));
-        }
-        segs.push(("}".into(), None));
-        let refs: Vec<(&str, Option<&Cell>)> = segs.iter().map(|(s, c)| (s.as_str(), *c)).collect();
-        w.line(4, &refs);
-    }
-}
-
-fn write_texts(w: &mut Writer, indent: usize, key: &str, t: &Texts, langs: &Languages) {
-    if langs.single() {
-        w.field(indent, key, &scalar(&t[0].1), Some(&t[0].2));
-        return;
-    }
-    w.line(indent, &[(&format!("{key}:"), None)]);
-    for (code, text, cell) in t {
-        w.field(indent + 2, code, &scalar(text), Some(cell));
-    }
-}
-
-fn write_item(w: &mut Writer, q: &Q, indent: usize, langs: &Languages) {
-    for c in &q.comments {
-        w.comment(indent, c);
-    }
-    let inner = indent + 2;
-    w.line(indent, &[("- name: ", None), (&scalar(q.name()), q.name.as_ref().map(|n| &n.1))]);
-    w.field(inner, "type", &scalar(&q.ty), q.ty_cell.as_ref());
-    let texts = [("label", &q.label), ("hint", &q.hint)];
-    for (k, t) in texts {
-        if let Some(t) = t {
-            write_texts(w, inner, k, t, langs);
-        }
-    }
-    if let Some((r, cell)) = &q.required {
-        let v = if r == "true" { "true".to_string() } else { quoted(r) };
-        w.field(inner, "required", &v, Some(cell));
-    }
-    if let Some(t) = &q.required_message {
-        write_texts(w, inner, "required_message", t, langs);
-    }
-    for (k, v) in [("relevant", &q.relevant), ("constraint", &q.constraint)] {
-        if let Some((e, cell)) = v {
-            w.field(inner, k, &quoted(e), Some(cell));
-        }
-    }
-    if let Some(t) = &q.constraint_message {
-        write_texts(w, inner, "constraint_message", t, langs);
-    }
-    for (k, v) in [("calculation", &q.calculation), ("count", &q.count), ("choice_filter", &q.choice_filter)] {
-        if let Some((e, cell)) = v {
-            w.field(inner, k, &quoted(e), Some(cell));
-        }
-    }
-    if let Some((d, cell)) = &q.default {
-        w.field(inner, "default", &quoted(d), Some(cell));
-    }
-    if let Some((a, cell)) = &q.appearance {
-        w.field(inner, "appearance", &scalar(a), Some(cell));
-    }
-    if let Some(cell) = &q.read_only {
-        w.field(inner, "read_only", "true", Some(cell));
-    }
-    if let Some((m, cell)) = &q.missing {
-        let names: Vec<&str> = m.split_whitespace().collect();
-        w.field(inner, "missing", &format!("[{}]", names.join(", ")), Some(cell));
-    }
-    if let Some((u, cell)) = &q.unit {
-        w.field(inner, "unit", &scalar(u), Some(cell));
-    }
-    if let Some(cell) = &q.pii {
-        w.field(inner, "pii", "true", Some(cell));
-    }
-    if let Some((d, cell)) = &q.description {
-        w.field(inner, "description", &scalar(d), Some(cell));
-    }
-    if let Some((r, cell)) = &q.renamed_from {
-        let names: Vec<&str> = r.split_whitespace().collect();
-        w.field(inner, "renamed_from", &format!("[{}]", names.join(", ")), Some(cell));
-    }
-    if q.container {
-        w.line(inner, &[("questions:", None)]);
-        for c in &q.children {
-            write_item(w, c, inner + 2, langs);
-        }
-    }
 }
