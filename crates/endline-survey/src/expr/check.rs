@@ -135,7 +135,7 @@ pub(crate) struct ExprProblem {
 pub const FUNCTIONS: &[(&str, usize, Option<usize>)] = &[
     ("not", 1, Some(1)),
     ("if", 3, Some(3)),
-    ("coalesce", 2, Some(2)),
+    ("coalesce", 2, None),
     ("selected", 2, Some(2)),
     ("selected-at", 2, Some(2)),
     ("count-selected", 1, Some(1)),
@@ -433,7 +433,7 @@ impl<'e, E: Env> Checker<'e, E> {
         match name {
             "not" | "true" | "false" | "boolean" | "contains" | "starts-with" | "ends-with" => Ty::Bool,
             "if" => tys[1].join(tys[2]),
-            "coalesce" => tys[0].join(tys[1]),
+            "coalesce" => tys[1..].iter().fold(tys[0], |t, u| t.join(*u)),
             "selected" | "selected-at" | "count-selected" => {
                 match tys[0] {
                     Ty::Select { multi, .. } => {

@@ -257,8 +257,9 @@ fn call(name: &str, args: &[Expr], ctx: &dyn Context) -> Value {
             }
         }
         "coalesce" => {
-            let a = arg(0);
-            if a.is_null() || a.as_text().is_empty() { arg(1) } else { a }
+            // The first non-empty argument (SurveyCTO takes more than ODK's two).
+            let last = args.len().saturating_sub(1);
+            (0..last).map(arg).find(|a| !(a.is_null() || a.as_text().is_empty())).unwrap_or_else(|| arg(last))
         }
         "selected" => {
             let wanted = arg(1).as_text();

@@ -237,9 +237,9 @@ pub(crate) fn row_type(cell: &str) -> RowType {
         | "sensor_statistic"
         | "sensor_stream"
         | "comments"
-        | "caseid"
         | "xml-external"
         | "csv-external" => RowType::Meta { identifies: false },
+        "caseid" => kept("text", "SurveyCTO's case ID is kept as text: the ID of the case the form was opened for"),
         "deviceid"
         | "device id"
         | "get device id"
@@ -280,6 +280,7 @@ pub(crate) fn row_type(cell: &str) -> RowType {
         _ if joined.starts_with("begin loop") => RowType::Loop,
         _ => match lower.first().map(String::as_str) {
             Some("rank") => kept("text", "a ranking is kept as text: the choices in ranked order, space-separated"),
+            Some("sensor_statistic" | "sensor_stream") => RowType::Meta { identifies: false },
             Some("osm") => kept("text", "an OpenStreetMap answer is kept as text: the attachment's file name"),
             _ => RowType::Unknown,
         },

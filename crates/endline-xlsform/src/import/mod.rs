@@ -281,9 +281,37 @@ impl Gaps {
     }
 }
 
+/// The validator's findings that an import answers by leaving the expression or
+/// property out (with a warning), rather than refusing the form: what the device's
+/// XPath coerces or orders and endline's checks cannot (a text compared as a number, a
+/// repeat counted by its own rows, a property where endline's format has none).
+const UNCHECKABLE: &[&str] =
+    &["type-mismatch", "dependency-cycle", "repeat-reference", "invalid-reference", "wrong-arity", "misplaced-key"];
+
+/// The survey sheet's columns an import can leave out when the validator refuses them.
+const DROPPABLE: &[&str] =
+    &["relevant", "constraint", "calculation", "choice_filter", "required", "repeat_count", "default", "read_only"];
+
 /// Reads a form into a survey YAML. `stem` names the survey when the form has no
 /// `form_id`.
+///
+/// An expression the validator refuses for a reason the device's XPath does not share
+/// ([`UNCHECKABLE`]) is left out with a warning, and the form read again, until no such
+/// refusal remains (each pass leaves out at least one cell, so this ends).
 pub fn import(book: &Book, stem: &str) -> Imported {
+    let mut drops: Vec<(Cell, String)> = Vec::new();
+    loop {
+        let (imported, more) = attempt(book, stem, &drops);
+        let more: Vec<(Cell, String)> = more.into_iter().filter(|(c, _)| !drops.iter().any(|(d, _)| d == c)).collect();
+        if more.is_empty() {
+            return imported;
+        }
+        drops.extend(more);
+    }
+}
+
+/// One pass of [`import`]: the result, and the cells to leave out in the next pass.
+fn attempt(book: &Book, stem: &str, drops: &[(Cell, String)]) -> (Imported, Vec<(Cell, String)>) {
     let mut problems = Problems::default();
     // As pyxform: a workbook of one sheet holds the survey whatever the sheet is named.
     let only = (book.sheets.len() == 1).then(|| &book.sheets[0]);
@@ -302,7 +330,7 @@ pub fn import(book: &Book, stem: &str) -> Imported {
             format!("the form has no `survey` sheet (its sheets: {})", names.join(", ")),
             Some("an XLSForm's questions are on a sheet named `survey`".into()),
         );
-        return Imported { yaml: None, problems: problems.0 };
+        return (Imported { yaml: None, problems: problems.0 }, Vec::new());
     };
     let survey_t = Table::new(survey_grid);
     let choices_t = book.sheet("choices").filter(|c| !c.rows.is_empty()).map(Table::new);
@@ -329,7 +357,8 @@ pub fn import(book: &Book, stem: &str) -> Imported {
     }
     let langs = Languages::read(&tables, settings.default_language.as_ref(), &mut problems);
     let mut gaps = Gaps::default();
-    let built = survey::build(&survey_t, choices_t.as_ref(), &settings, &langs, &mut gaps, &mut problems, stem);
+    let sheets = survey::Sheets { survey: &survey_t, choices: choices_t.as_ref(), settings: &settings, langs: &langs };
+    let built = survey::build(&sheets, &mut gaps, &mut problems, stem, drops);
     gaps.report(&mut problems);
     let mut named: Vec<(&Table<'_>, &str)> = vec![(&survey_t, "name")];
     if let Some(c) = &choices_t {
@@ -337,14 +366,23 @@ pub fn import(book: &Book, stem: &str) -> Imported {
     }
     let Some(written) = built else {
         name_rows(&named, &mut problems);
-        return finish(None, problems);
+        return (finish(None, problems), Vec::new());
     };
     // The validator's word on the YAML, reported at the cells the lines came from.
     let file = SourceFile::new(format!("{stem}.yaml"), written.text.as_str());
     let v = endline_survey::validate(&file);
+    let mut more = Vec::new();
     for d in &v.diagnostics {
         let at = file.line_col(d.span.start);
         let cell = written.cell_at(at.line, at.column).cloned();
+        if d.is_error()
+            && UNCHECKABLE.contains(&d.code.as_str())
+            && let Some(c) = &cell
+            && c.sheet == survey_t.grid.name
+            && survey_t.headers.get(c.column).is_some_and(|h| DROPPABLE.contains(&h.key.as_str()))
+        {
+            more.push((c.clone(), d.message.clone()));
+        }
         let p = Problem {
             cell,
             severity: d.severity,
@@ -357,7 +395,7 @@ pub fn import(book: &Book, stem: &str) -> Imported {
     }
     let yaml = v.survey.is_some().then(|| written.text.clone());
     name_rows(&named, &mut problems);
-    finish(yaml, problems)
+    (finish(yaml, problems), more)
 }
 
 /// Gives each problem the name on its row: the question's on the survey sheet, the

@@ -234,7 +234,10 @@ fn expression(v: Val, property: &str, q: &mut Q, problems: &mut Problems) -> Opt
     };
     match parsed {
         Err(e) => {
-            let platform = ["/", "current()", "instance(", "[", "@"].iter().any(|p| text.contains(p));
+            // XPath paths (`/data/x`, `../x`, `current()`), and bare names such as the
+            // `null` SurveyCTO forms compare with (an empty path to XPath).
+            let platform = ["/", "current()", "instance(", "[", "@"].iter().any(|p| text.contains(p))
+                || e.message.starts_with("bare name");
             if platform {
                 dropped("uses XPath paths, which endline's expressions do not have".into(), q, problems);
             } else {
@@ -267,6 +270,44 @@ fn expression(v: Val, property: &str, q: &mut Q, problems: &mut Problems) -> Opt
     }
 }
 
+/// Properties a platform allows where endline's format has no place for them (SurveyCTO
+/// puts `required` on a note to stop the form): left out, each with a warning.
+fn drop_misplaced(q: &mut Q, problems: &mut Problems) {
+    let answered = !matches!(q.ty.as_str(), "note" | "calculate" | "group" | "repeat");
+    let stores = !matches!(q.ty.as_str(), "note" | "group" | "repeat");
+    let ty = q.ty.clone();
+    let mut drop = |what: &str, cell: Option<Cell>, comments: &mut Vec<String>| {
+        comments.push(format!("XLSForm {what} on a {ty} (not imported: endline's {ty} has none)"));
+        problems.warn(
+            cell,
+            "xlsform-platform-only",
+            format!("`{what}` on a {ty} is not imported: endline's {ty} has none"),
+        );
+    };
+    if !answered {
+        if let Some((_, c)) = q.required.take() {
+            drop("required", Some(c), &mut q.comments);
+        }
+        if let Some(t) = q.required_message.take() {
+            drop("required_message", t.first().map(|x| x.2.clone()), &mut q.comments);
+        }
+        if let Some((_, c)) = q.default.take() {
+            drop("default", Some(c), &mut q.comments);
+        }
+        if let Some(c) = q.read_only.take() {
+            drop("read_only", Some(c), &mut q.comments);
+        }
+    }
+    if !stores {
+        if let Some((_, c)) = q.constraint.take() {
+            drop("constraint", Some(c), &mut q.comments);
+        }
+        if let Some(t) = q.constraint_message.take() {
+            drop("constraint_message", t.first().map(|x| x.2.clone()), &mut q.comments);
+        }
+    }
+}
+
 fn truthy(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "true()" | "1" | "y" => Some(true),
@@ -277,6 +318,10 @@ fn truthy(s: &str) -> Option<bool> {
 
 struct Walk<'a, 't> {
     t: &'a Table<'t>,
+    /// Cells whose value the validator refused and the import leaves out, with why.
+    drops: &'a [(Cell, String)],
+    /// Comments for the question being read, from cells left out.
+    pending: Vec<String>,
     langs: &'a Languages,
     gaps: &'a mut Gaps,
     problems: &'a mut Problems,
@@ -287,6 +332,20 @@ struct Walk<'a, 't> {
 }
 
 impl Walk<'_, '_> {
+    /// A row's cell in `key`, unless the validator refused it in an earlier pass: then
+    /// it is left out with a warning and a comment.
+    fn get(&mut self, row: &crate::GridRow, key: &str) -> Option<Val> {
+        let (v, cell) = self.t.get(row, key)?;
+        let Some((_, why)) = self.drops.iter().find(|(c, _)| *c == cell) else { return Some((v, cell)) };
+        self.pending.push(format!("XLSForm {key}: {v} (dropped: endline cannot check it)"));
+        self.problems.warn(
+            Some(cell),
+            "xlsform-unchecked",
+            format!("`{key}` `{v}` dropped: {why}; the device checks it, endline cannot"),
+        );
+        None
+    }
+
     fn rows(&mut self) -> Vec<Q> {
         let t = self.t;
         let Some(type_col) = t.column("type") else {
@@ -524,7 +583,7 @@ impl Walk<'_, '_> {
         q.hint = texts(t, row, "hint", langs, gaps);
         q.required_message = texts(t, row, "required_message", langs, gaps);
         q.constraint_message = texts(t, row, "constraint_message", langs, gaps);
-        if let Some((r, cell)) = t.get(row, "required") {
+        if let Some((r, cell)) = self.get(row, "required") {
             match truthy(&r) {
                 Some(true) => q.required = Some(("true".into(), cell)),
                 Some(false) => {}
@@ -538,7 +597,7 @@ impl Walk<'_, '_> {
             ("choice_filter", "choice_filter"),
             ("repeat_count", "count"),
         ] {
-            let Some(v) = t.get(row, key) else { continue };
+            let Some(v) = self.get(row, key) else { continue };
             let kept = expression(v, property, &mut q, self.problems);
             match property {
                 "relevant" => q.relevant = kept,
@@ -578,7 +637,7 @@ impl Walk<'_, '_> {
             q.ty = "text".into();
             q.comments.push("kept as text: the value the device calculated".into());
         }
-        if let Some((d, cell)) = t.get(row, "default") {
+        if let Some((d, cell)) = self.get(row, "default") {
             if d.contains("${") || d.contains('(') {
                 q.comments.push(format!("XLSForm default: {d} (dropped: computed on the device)"));
                 self.problems.warn(
@@ -590,8 +649,8 @@ impl Walk<'_, '_> {
                 q.default = Some((d, cell));
             }
         }
-        q.appearance = t.get(row, "appearance");
-        if let Some((r, cell)) = t.get(row, "read_only") {
+        q.appearance = self.get(row, "appearance");
+        if let Some((r, cell)) = self.get(row, "read_only") {
             match truthy(&r) {
                 Some(true) => q.read_only = Some(cell),
                 Some(false) => {}
@@ -623,6 +682,8 @@ impl Walk<'_, '_> {
                 self.problems.warn(Some(t.cell(row, i)), "xlsform-platform-only", format!("{what} is not imported"));
             }
         }
+        q.comments.append(&mut self.pending);
+        drop_misplaced(&mut q, self.problems);
         if let Some((p, cell)) = t.get(row, "parameters")
             && !matches!(q.ty.as_str(), "integer" | "decimal")
         {
@@ -636,18 +697,26 @@ impl Walk<'_, '_> {
     }
 }
 
+/// The form's sheets, read.
+pub(crate) struct Sheets<'a, 't> {
+    pub survey: &'a Table<'t>,
+    pub choices: Option<&'a Table<'t>>,
+    pub settings: &'a Settings,
+    pub langs: &'a Languages,
+}
+
 /// Builds the survey YAML, or `None` when the form's errors leave nothing to check.
 pub(crate) fn build(
-    t: &Table<'_>,
-    choices: Option<&Table<'_>>,
-    settings: &Settings,
-    langs: &Languages,
+    form: &Sheets<'_, '_>,
     gaps: &mut Gaps,
     problems: &mut Problems,
     stem: &str,
+    drops: &[(Cell, String)],
 ) -> Option<Writer> {
+    let Sheets { survey: t, choices, settings, langs } = *form;
     let mut lists = choices.map(|c| choice_lists(c, langs, gaps, problems)).unwrap_or_default();
-    let mut walk = Walk { t, langs, gaps, problems, pii_metadata: Vec::new(), or_other: Vec::new() };
+    let mut walk =
+        Walk { t, drops, pending: Vec::new(), langs, gaps, problems, pii_metadata: Vec::new(), or_other: Vec::new() };
     let mut items = walk.rows();
     let (mut pii_metadata, or_other) = (walk.pii_metadata, walk.or_other);
     // The export's missing codes: declared in settings, accepted per question.
