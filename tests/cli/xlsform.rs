@@ -285,3 +285,94 @@ fn a_real_surveycto_form_imports_with_every_platform_feature_warned_at_its_cell(
     assert!(text.contains("# XLSForm publishable: yes (not imported)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #17, item 4: data collected with an exported form ingest as ODK Central and
+/// KoboToolbox export them, without renaming. The headers are derived from pyxform's
+/// XForm for the exported form (`tests/consumers/platform_export.py`: Central's `-`
+/// group paths, split geopoints, `<form>-<repeat>.csv` with `PARENT_KEY`/`KEY`; Kobo's
+/// `/` paths, split select_multiple and geopoint columns, repeat sheets linked by
+/// `_parent_index`), filled with simulated answers; ingest must map every column to its
+/// question: no unknown and no missing column, every record kept.
+#[test]
+fn collected_data_ingest_as_odk_central_and_kobotoolbox_export_them() {
+    let (Some(tool), Some(py)) = (xls2xform(), python()) else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "pyxform and Java are required");
+        eprintln!("skipped: no pyxform or no Java");
+        return;
+    };
+    let dir = scratch("xlsform-platforms");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let survey = "surveys/border_household.yaml";
+    let o = endline(&["convert", survey, "-o", &d("form.xlsx")]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(xform(&tool, &dir.join("form.xlsx"), &dir.join("form.xml")), "pyxform refuses the export");
+    let o = endline(&[
+        "simulate",
+        survey,
+        "--out",
+        &d("field"),
+        "--seed",
+        "7",
+        "--unit-question",
+        "county_id",
+        "--units",
+        "4",
+        "--households",
+        "5",
+        "--waves",
+        "2019",
+        "--adoption",
+        "2021",
+        "--answer",
+        "consent=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    for platform in ["central", "kobo"] {
+        let o = Command::new(&py)
+            .arg(root().join("tests/consumers/platform_export.py"))
+            .args([&d("form.xml"), &d("field/2019"), &d(platform), &platform.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.status.success(), "{platform}: {}", String::from_utf8_lossy(&o.stderr));
+        let headers: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+        let main = headers["border_household.csv"].as_array().cloned().unwrap_or_default();
+        let (geo, split) = if platform == "central" {
+            ("gps-Latitude", "interview-livelihood-specialty_products")
+        } else {
+            ("_gps_latitude", "interview/livelihood/specialty_products/yak_dairy")
+        };
+        assert!(main.iter().any(|h| h == geo) && main.iter().any(|h| h == split), "{platform}: {main:?}");
+        let out = d(&format!("ingested-{platform}"));
+        let o = endline(&[
+            "ingest",
+            survey,
+            &d(&format!("{platform}/border_household.csv")),
+            &d(&format!("{platform}/border_household-members.csv")),
+            "--wave",
+            "2019",
+            "--out",
+            &out,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{platform}: {}", String::from_utf8_lossy(&o.stderr));
+        let issues = std::fs::read_to_string(dir.join(format!("ingested-{platform}/issues.csv"))).unwrap_or_default();
+        for rule in ["unknown-column", "missing-column"] {
+            assert!(!issues.contains(&format!(",{rule},")), "{platform}: {rule}:\n{issues}");
+        }
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("ingested-{platform}/ingest.json"))).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for (table, file) in [("border_household", "border_household.csv"), ("members", "border_household-members.csv")]
+        {
+            let simulated =
+                std::fs::read_to_string(dir.join("field/2019").join(file)).unwrap_or_default().lines().count() - 1;
+            let t = &report["tables"][table];
+            assert_eq!(
+                (t["rows_written"].as_u64(), t["rows_rejected"].as_u64()),
+                (Some(simulated as u64), Some(0)),
+                "{platform} {table}: {report}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

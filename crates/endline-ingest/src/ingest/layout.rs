@@ -46,7 +46,7 @@ pub(super) fn ambiguous(columns: &[String], roles: &[Role], items: &[&Item]) -> 
             Role::SplitChoice(c, v) => format!("choice `{v}` of `{}`", items[*c].name()),
             Role::GeoPart(c, k) => format!("part {k} of `{}`", items[*c].name()),
             Role::ParentKey => "the parent's key".to_string(),
-            Role::Meta(_) | Role::Own | Role::Unknown => format!("column `{col}`"),
+            Role::Meta(_) | Role::Own | Role::Note | Role::Unknown => format!("column `{col}`"),
         };
         if let Some(first) = seen.insert(place.clone(), i) {
             return Some(format!(
@@ -278,6 +278,8 @@ impl<'s> Layout<'s> {
     /// A `prior` file (an earlier batch's records written back) has no issues of its own.
     fn add_file(&mut self, ti: usize, display: &str, columns: &[String], prior: bool) -> Result<usize, IngestError> {
         let key_name = self.survey.key();
+        let survey = self.survey;
+        let is_note = |name: &str| survey.item(name).is_some_and(|i| i.question_type() == QuestionType::Note);
         let t = &mut self.tables[ti];
         let is_repeat = t.parent.is_some();
         let mut roles = Vec::with_capacity(columns.len());
@@ -302,6 +304,8 @@ impl<'s> Layout<'s> {
                 Role::Meta(m)
             } else if let Some(c) = find(last) {
                 Role::Item(c)
+            } else if is_note(last) {
+                Role::Note
             } else if segs.len() >= 2 {
                 let owner = segs[segs.len() - 2];
                 match find(owner) {

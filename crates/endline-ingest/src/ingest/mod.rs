@@ -121,6 +121,8 @@ enum Role {
     /// Columns endline itself writes (provenance, rejects' reasons): replaced, not kept,
     /// so a fixed rejects file can be ingested again.
     Own,
+    /// A note of the survey: platforms export its (empty) column, endline stores no value.
+    Note,
     Unknown,
 }
 
@@ -371,7 +373,7 @@ impl TableData<'_> {
             }
             Role::ParentKey => self.key_is_pii,
             Role::Meta(m) => self.is_pii_meta(*m),
-            Role::Own | Role::Unknown => false,
+            Role::Own | Role::Note | Role::Unknown => false,
         }
     }
 
