@@ -285,8 +285,15 @@ impl Gaps {
 /// property out (with a warning), rather than refusing the form: what the device's
 /// XPath coerces or orders and endline's checks cannot (a text compared as a number, a
 /// repeat counted by its own rows, a property where endline's format has none).
-const UNCHECKABLE: &[&str] =
-    &["type-mismatch", "dependency-cycle", "repeat-reference", "invalid-reference", "wrong-arity", "misplaced-key"];
+const UNCHECKABLE: &[&str] = &[
+    "type-mismatch",
+    "dependency-cycle",
+    "repeat-reference",
+    "invalid-reference",
+    "wrong-arity",
+    "misplaced-key",
+    "invalid-default",
+];
 
 /// The survey sheet's columns an import can leave out when the validator refuses them.
 const DROPPABLE: &[&str] =
@@ -524,5 +531,41 @@ mod tests {
         ] {
             assert!(got.iter().any(|(c, _, k)| c == cell && k == code), "{cell} {code} not in {got:?}");
         }
+    }
+
+    #[test]
+    fn kobo_and_surveycto_habits_are_read_as_the_device_reads_them() {
+        // A second group of one name, a reference to a metadata row, XPath's `..`, a
+        // `required` on a note, a text compared as a number: warned, and the survey valid.
+        let form = "\
+| survey |
+|  | type | name | label | relevant | calculation | required |
+|  | deviceid | deviceid | | | | |
+|  | text | hhid | ID | ${deviceid} != '' | | |
+|  | begin group | g | G | | | |
+|  | text | n | Count | | | |
+|  | begin repeat | r | R | | | |
+|  | calculate | pos | | | position(..) | |
+|  | end repeat | | | | | |
+|  | begin group | g | G again | ${n} > 2 | | |
+|  | note | stop | Stop | | | yes |
+|  | end group | | | | | |
+|  | end group | | | | | |
+";
+        let i = run(form);
+        let yaml = i.yaml.clone().unwrap_or_else(|| panic!("{:?}", i.problems));
+        assert!(yaml.contains("- name: g_2"), "{yaml}");
+        let got = at(&i);
+        for (cell, code) in [
+            ("survey!D3", "xlsform-platform-only"),
+            ("survey!B9", "xlsform-kept-as"),
+            ("survey!E7", "xlsform-platform-only"),
+            ("survey!F10", "xlsform-platform-only"),
+            ("survey!D9", "xlsform-unchecked"),
+        ] {
+            assert!(got.iter().any(|(c, _, k)| c == cell && k == code), "{cell} {code} not in {got:?}");
+        }
+        let v = endline_survey::validate(&SourceFile::new("t.yaml", yaml.as_str()));
+        assert!(v.survey.is_some(), "{:?}", v.diagnostics);
     }
 }

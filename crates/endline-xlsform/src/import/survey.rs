@@ -224,8 +224,14 @@ impl Q {
 /// Checks an expression endline must be able to read: what uses XPath paths or
 /// functions endline does not have is dropped with a warning, a syntax error is an
 /// error.
-fn expression(v: Val, property: &str, q: &mut Q, problems: &mut Problems) -> Option<Val> {
+fn expression(v: Val, property: &str, q: &mut Q, problems: &mut Problems, meta: &[String]) -> Option<Val> {
     let (text, cell) = v;
+    if let Some(m) = meta.iter().find(|m| text.contains(&format!("${{{m}}}"))) {
+        let why = format!("refers to the platform's metadata `{m}`, which is not a question of the survey");
+        q.comments.push(format!("XLSForm {property}: {text} (dropped: {why})"));
+        problems.warn(Some(cell), "xlsform-platform-only", format!("`{property}` dropped: `{text}` {why}"));
+        return None;
+    }
     let parsed = if property == "choice_filter" { parse_filter(&text) } else { parse(&text) };
     let dropped = |why: String, q: &mut Q, problems: &mut Problems| {
         let message = format!("`{property}` dropped: `{text}` {why}");
@@ -236,7 +242,7 @@ fn expression(v: Val, property: &str, q: &mut Q, problems: &mut Problems) -> Opt
         Err(e) => {
             // XPath paths (`/data/x`, `../x`, `current()`), and bare names such as the
             // `null` SurveyCTO forms compare with (an empty path to XPath).
-            let platform = ["/", "current()", "instance(", "[", "@"].iter().any(|p| text.contains(p))
+            let platform = ["/", "..", "current()", "instance(", "[", "@"].iter().any(|p| text.contains(p))
                 || e.message.starts_with("bare name");
             if platform {
                 dropped("uses XPath paths, which endline's expressions do not have".into(), q, problems);
@@ -327,6 +333,10 @@ struct Walk<'a, 't> {
     problems: &'a mut Problems,
     /// Platform metadata that identifies people or devices (`deviceid`…).
     pii_metadata: Vec<String>,
+    /// The names of the platform's metadata rows (`deviceid`…), which are not questions.
+    meta: Vec<String>,
+    /// Group names already used: a group named again is renamed (groups hold no data).
+    groups: Vec<String>,
     /// Lists made for `or_other`: (list, the copy with `other`).
     or_other: Vec<(String, String)>,
 }
@@ -348,6 +358,14 @@ impl Walk<'_, '_> {
 
     fn rows(&mut self) -> Vec<Q> {
         let t = self.t;
+        if let (Some(tc), Some(nc)) = (t.column("type"), t.column("name")) {
+            self.meta = t
+                .rows
+                .iter()
+                .filter(|r| r.cells.get(tc).is_some_and(|c| matches!(row_type(c), RowType::Meta { .. })))
+                .filter_map(|r| r.cells.get(nc).filter(|n| !n.is_empty()).cloned())
+                .collect();
+        }
         let Some(type_col) = t.column("type") else {
             self.problems.error(
                 t.header_cell(0),
@@ -482,6 +500,27 @@ impl Walk<'_, '_> {
             RowType::BeginGroup | RowType::BeginRepeat => {
                 q.ty = if kind == RowType::BeginGroup { "group" } else { "repeat" }.into();
                 q.container = true;
+                if let Some((n, cell)) = q.name.clone() {
+                    if kind == RowType::BeginGroup && self.groups.contains(&n) {
+                        // XForm paths tell two groups of one name apart; endline's names
+                        // are unique. A group holds no data, so renaming it loses none.
+                        let mut k = 2;
+                        while self.groups.contains(&format!("{n}_{k}")) {
+                            k += 1;
+                        }
+                        let renamed = format!("{n}_{k}");
+                        q.comments.push(format!("XLSForm name: {n} (a second group of that name)"));
+                        self.problems.warn(
+                            Some(cell.clone()),
+                            "xlsform-kept-as",
+                            format!("a second group named `{n}` is named `{renamed}`: names are unique in endline, and a group holds no data"),
+                        );
+                        q.name = Some((renamed.clone(), cell));
+                        self.groups.push(renamed);
+                    } else {
+                        self.groups.push(n);
+                    }
+                }
             }
             RowType::Loop => {
                 self.problems.error(
@@ -587,7 +626,7 @@ impl Walk<'_, '_> {
             match truthy(&r) {
                 Some(true) => q.required = Some(("true".into(), cell)),
                 Some(false) => {}
-                None => q.required = expression((r, cell), "required", &mut q, self.problems),
+                None => q.required = expression((r, cell), "required", &mut q, self.problems, &self.meta),
             }
         }
         for (key, property) in [
@@ -598,7 +637,7 @@ impl Walk<'_, '_> {
             ("repeat_count", "count"),
         ] {
             let Some(v) = self.get(row, key) else { continue };
-            let kept = expression(v, property, &mut q, self.problems);
+            let kept = expression(v, property, &mut q, self.problems, &self.meta);
             match property {
                 "relevant" => q.relevant = kept,
                 "constraint" => {
@@ -715,8 +754,18 @@ pub(crate) fn build(
 ) -> Option<Writer> {
     let Sheets { survey: t, choices, settings, langs } = *form;
     let mut lists = choices.map(|c| choice_lists(c, langs, gaps, problems)).unwrap_or_default();
-    let mut walk =
-        Walk { t, drops, pending: Vec::new(), langs, gaps, problems, pii_metadata: Vec::new(), or_other: Vec::new() };
+    let mut walk = Walk {
+        t,
+        drops,
+        pending: Vec::new(),
+        langs,
+        gaps,
+        problems,
+        pii_metadata: Vec::new(),
+        meta: Vec::new(),
+        groups: Vec::new(),
+        or_other: Vec::new(),
+    };
     let mut items = walk.rows();
     let (mut pii_metadata, or_other) = (walk.pii_metadata, walk.or_other);
     // The export's missing codes: declared in settings, accepted per question.
