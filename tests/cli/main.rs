@@ -7,6 +7,7 @@ mod did;
 mod estimate;
 mod honest;
 mod ingest;
+mod link;
 mod power;
 mod run;
 mod safety;

@@ -27,6 +27,7 @@ pub mod formula;
 pub mod honest;
 pub mod inference;
 mod linalg;
+pub mod linkage;
 pub mod multiple;
 pub mod power;
 pub mod pretrends;

@@ -14,6 +14,7 @@ mod export;
 mod honest;
 mod ingest;
 mod limits;
+mod link;
 mod output;
 mod panel;
 mod power;
@@ -56,7 +57,8 @@ enum ColorChoice {
 enum Command {
     /// Lint survey definitions and analysis plans: every problem, each at file:line:column.
     Validate(validate::ValidateArgs),
-    /// A survey to XLSForm (.xlsx) for ODK Central, KoboToolbox, SurveyCTO and Enketo.
+    /// A survey to XLSForm (.xlsx, .md, .csv) for ODK Central, KoboToolbox, SurveyCTO and
+    /// Enketo, and an XLSForm (.xlsx, .xls, .md, .csv) back to a survey.
     Convert(convert::ConvertArgs),
     /// Two versions of a survey compared: additions, removals, renames, recodes, moves;
     /// exit 1 on a change that breaks the panel.
@@ -69,6 +71,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Ingested waves → one analysis table (optionally aggregated and joined to a roll-out).
     Panel(panel::PanelArgs),
+    /// Households and members followed across waves: stable person IDs, reused keys,
+    /// splits, households that vanish and reappear.
+    Link(link::LinkArgs),
     /// An ingest output's tables for Stata (.dta with labels), CSV or Parquet users.
     Export(export::ExportArgs),
     /// Regression with absorbed fixed effects (fixest syntax and defaults).
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::ingest(&args, color),
         Command::Simulate(args) => simulate::simulate(&args, color),
         Command::Panel(args) => panel::panel(&args),
+        Command::Link(args) => link::run(&args),
         Command::Export(args) => export::export(&args),
         Command::Estimate(args) => estimate::estimate(&args),
         Command::Did(args) => did::did(&args),

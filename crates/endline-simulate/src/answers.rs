@@ -78,6 +78,9 @@ pub(crate) struct Design<'s> {
     pub constraint_refs: HashSet<String>,
     /// Ages: integer questions that grow by the years between waves.
     pub ages: HashSet<String>,
+    /// A person's traits, kept from wave to wave: sex, relation to the head, and names
+    /// and other personal text.
+    pub traits: HashSet<String>,
     /// Share of answers given a declared missing code.
     pub missing_rate: f64,
     /// Share of a household's other answers that change from one wave to the next.
@@ -95,6 +98,18 @@ impl Design<'_> {
     pub(crate) fn is_age(item: &Item) -> bool {
         let n = item.name();
         item.question_type() == QuestionType::Integer && (n == "age" || n.ends_with("_age") || n.starts_with("age_"))
+    }
+
+    /// Whether a question is a trait a person keeps (it never churns between waves):
+    /// sex or gender, relation to the head, or personal text such as a name.
+    pub(crate) fn is_trait(item: &Item) -> bool {
+        let n = item.name();
+        let named = |w: &str| n == w || n.ends_with(&format!("_{w}")) || n.starts_with(&format!("{w}_"));
+        named("sex")
+            || named("gender")
+            || named("relation")
+            || named("relationship")
+            || (item.is_pii() && item.question_type() == QuestionType::Text)
     }
 }
 
@@ -224,6 +239,19 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
+    /// Whether an answer carries over from the previous wave: with chance 1 − churn, and
+    /// always for a person's trait. A trait that would have changed still draws the new
+    /// answer and discards it, so that every other answer keeps its random stream (the
+    /// same seed simulates the same study as before traits were kept).
+    fn keeps(&mut self, item: &Item, scope: &mut Scope<'_>, iv: &Interview<'_>) -> bool {
+        let keep = self.rng.uniform() >= self.design.churn;
+        if !keep && self.design.traits.contains(item.name()) {
+            let _ = self.solve(item, scope, iv);
+            return true;
+        }
+        keep
+    }
+
     /// One question's answer: (its value for the expressions that follow, what is
     /// written). They differ for a missing code, which is written but has no value.
     fn answer(
@@ -260,7 +288,7 @@ impl Gen<'_, '_> {
         } else if let Some(b) = before
             && item.question_type().has_value()
             && !matches!(item.question_type(), QuestionType::Date | QuestionType::DateTime)
-            && (d.count_refs.contains(name) || d.ages.contains(name) || self.rng.uniform() >= d.churn)
+            && (d.count_refs.contains(name) || d.ages.contains(name) || self.keeps(item, scope, iv))
         {
             // An age grows by the years since; a household's size moves by one member
             // now and then (the other way if one way breaks the constraint); any other

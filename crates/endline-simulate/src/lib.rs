@@ -618,6 +618,7 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
     let mut count_refs = HashSet::new();
     let mut constraint_refs = HashSet::new();
     let mut ages = HashSet::new();
+    let mut traits = HashSet::new();
     survey.visit(&mut |p| {
         if let Some(c) = p.item.count() {
             count_refs.extend(c.references().into_iter().map(str::to_string));
@@ -627,6 +628,9 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
         }
         if Design::is_age(p.item) {
             ages.insert(p.item.name().to_string());
+        }
+        if Design::is_trait(p.item) {
+            traits.insert(p.item.name().to_string());
         }
     });
     let mut protected: HashSet<String> = study.answers.iter().map(|(q, _)| q.clone()).collect();
@@ -640,6 +644,7 @@ fn write_study(survey: &Survey, study: &Study, out: &Path) -> Result<Simulation,
         count_refs,
         constraint_refs,
         ages,
+        traits,
         missing_rate: study.missing_rate,
         churn: study.churn,
         turnover: study.turnover,
