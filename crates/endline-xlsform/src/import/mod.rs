@@ -303,8 +303,9 @@ const DROPPABLE: &[&str] =
 /// `form_id`.
 ///
 /// An expression the validator refuses for a reason the device's XPath does not share
-/// ([`UNCHECKABLE`]) is left out with a warning, and the form read again, until no such
-/// refusal remains (each pass leaves out at least one cell, so this ends).
+/// (a text compared as a number, a repeat counted by its own rows…) is left out with a
+/// warning, and the form read again, until no such refusal remains (each pass leaves out
+/// at least one cell, so this ends).
 pub fn import(book: &Book, stem: &str) -> Imported {
     let mut drops: Vec<(Cell, String)> = Vec::new();
     loop {
