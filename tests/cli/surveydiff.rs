@@ -92,3 +92,42 @@ fn each_planted_change_is_found_classed_and_located() {
     assert!(stdout(&o).contains("1 changes: 0 breaking, 0 to harmonise, 1 benign"), "{}", stdout(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #20: KoboToolbox formpack's five-version `site_inspection` form (transcribed,
+/// see `tests/data/versions/site_inspection/PROVENANCE.md`): each version's change, as
+/// formpack documents it, is what `endline diff` reports, with its class.
+#[test]
+fn formpack_site_inspection_versions_diff_as_formpack_describes_them() {
+    let dir = "tests/data/versions/site_inspection";
+    let diff = |a: &str, b: &str| {
+        let o = endline(&["diff", &format!("{dir}/{a}.yaml"), &format!("{dir}/{b}.yaml"), "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{a}→{b}: {e}"));
+        let changes: Vec<(String, String, String)> = doc["changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (s("question"), s("kind"), s("class"))
+            })
+            .collect();
+        (o.status.code(), changes)
+    };
+    let c = |q: &str, k: &str, class: &str| (q.to_string(), k.to_string(), class.to_string());
+    // v1 → v2: yes/no named 1/0: every yes/no question's codes change (two per question).
+    let (code, changes) = diff("v1", "v2");
+    assert_eq!(code, Some(1), "{changes:?}");
+    assert_eq!(changes.len(), 10, "{changes:?}");
+    for q in
+        ["did_you_find_the_site", "was_there_damage_to_the_site", "is_the_gate_secure", "is_plant_life_encroaching"]
+    {
+        assert_eq!(changes.iter().filter(|x| **x == c(q, "choice-recoded", "breaking")).count(), 2, "{q}: {changes:?}");
+    }
+    // v2 → v3: the duplicate question removed.
+    assert_eq!(diff("v2", "v3"), (Some(1), vec![c("was_there_damage_to_the_site_dupe", "removed", "breaking")]));
+    // v3 → v4: the group renamed: its questions move, which loses no data.
+    assert_eq!(diff("v3", "v4"), (Some(0), vec![c("ping", "moved", "benign"), c("rssi", "moved", "benign")]));
+    // v4 → v5: a question moved into a new group.
+    assert_eq!(diff("v4", "v5"), (Some(0), vec![c("is_plant_life_encroaching", "moved", "benign")]));
+}
