@@ -146,7 +146,7 @@ fn link_finds_reused_keys_splits_and_returns_and_keeps_person_ids() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("persons.linkage.json")).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
-    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    let findings = report["linkage"]["findings"].as_array().cloned().unwrap_or_default();
     let found = |kind: &str, hh: &str| findings.iter().any(|f| f["kind"] == kind && f["household"] == hh);
     assert!(found("key-reused", &reused), "reused key {reused} not found: {findings:?}");
     assert!(

@@ -494,10 +494,16 @@ fn a_declared_sample_design_gives_design_based_errors() {
 /// without attrition has none of it.
 #[test]
 fn planted_differential_attrition_is_found_and_reported() {
-    let plan = SMALL.replace("    households: 5\n", "    households: 20\n").replace(
-        "    same_within_unit: [region]\n",
-        "    same_within_unit: [region]\n    attrition: 0.1\n    attrition_programme: 0.15\n",
-    );
+    let plan = SMALL
+        .replace("    households: 5\n", "    households: 20\n")
+        .replace(
+            "    same_within_unit: [region]\n",
+            "    same_within_unit: [region]\n    attrition: 0.1\n    attrition_programme: 0.15\n",
+        )
+        .replace(
+            "covariates: [corridor]\n",
+            "covariates: [corridor]\nlinkage: {members: members, sex: sex, age: age, relation: relation, name: member_name}\n",
+        );
     let dir = study("run-attrition", &plan);
     let o = run_in(&dir, &["run", "analysis/small.yaml", "--out", "out"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -523,7 +529,24 @@ fn planted_differential_attrition_is_found_and_reported() {
         let (cl, ch) = (inf["conf_low"].as_f64(), inf["conf_high"].as_f64());
         assert!(inf["lower_se"].as_f64().is_some_and(|s| s > 0.0) && cl < lo && ch > hi, "{b}");
     }
+    // Issue #20: households followed by their members. Every household lost is found
+    // to have vanished, none is taken for another (no reused key, no split), and the
+    // simulated members, who keep their sex and relation and grow older, keep their IDs.
+    let l = &results["linkage"];
+    let findings = l["findings"].as_array().cloned().unwrap_or_default();
+    let vanished = findings.iter().filter(|f| f["kind"] == "vanished").count();
+    assert!(vanished > 40 && findings.iter().all(|f| f["kind"] == "vanished"), "{findings:?}");
+    let waves = l["waves"].as_array().cloned().unwrap_or_default();
+    let households = |i: usize| waves[i]["households"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(vanished, households(0) - households(waves.len() - 1), "{l}");
+    // Baseline members are new; after it, nearly every member links to an earlier one
+    // (the few new ones join households between waves).
+    let (matched, new) = (l["links"]["matched"].as_u64().unwrap_or(0), l["links"]["new"].as_u64().unwrap_or(0));
+    let baseline = waves[0]["members"].as_u64().unwrap_or(0);
+    assert!(new >= baseline && (new - baseline) * 20 < matched, "{l}");
+    assert!(!results.to_string().contains("member_name-"), "a name was written out");
     let md = std::fs::read_to_string(dir.join("out/small/report.md")).unwrap_or_default();
+    assert!(md.contains("Households were followed across waves") && md.contains("last interviewed in"), "{md}");
     assert!(md.contains("## Attrition") && md.contains("Lee (2009) bounds") && md.contains("Imbens & Manski"), "{md}");
     assert!(section(&md, "What to keep in mind").contains("lost households at different rates"), "{md}");
     let html = std::fs::read_to_string(dir.join("out/small/report.html")).unwrap_or_default();

@@ -246,6 +246,45 @@ pub(crate) fn check_names(
             ),
         }
     }
+    // `linkage:`: the roster is a repeat, and its questions are in it.
+    if let Some((roster, _)) = refs.linkage.first() {
+        let is_repeat = survey.item(&roster.v).is_some_and(|i| i.question_type() == QuestionType::Repeat);
+        if !is_repeat {
+            let repeats: Vec<&str> = survey.tables().iter().skip(1).map(|t| t.name).collect();
+            diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_QUESTION,
+                    roster.span,
+                    format!("`linkage.members` `{}` is not a repeat of survey `{}`", roster.v, survey.id()),
+                )
+                .with_help_opt(
+                    endline_diag::suggest(&roster.v, repeats.iter().copied()).map(|s| format!("did you mean `{s}`?")),
+                ),
+            );
+        } else {
+            let mut inside = Vec::new();
+            survey.visit(&mut |p| {
+                if p.table == roster.v && p.item.question_type().has_value() {
+                    inside.push(p.item.name().to_string());
+                }
+            });
+            for (s, key) in &refs.linkage[1..] {
+                if !inside.contains(&s.v) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::UNKNOWN_QUESTION,
+                            s.span,
+                            format!("`linkage.{key}` `{}` is not a question of the roster `{}`", s.v, roster.v),
+                        )
+                        .with_help_opt(
+                            endline_diag::suggest(&s.v, inside.iter().map(String::as_str))
+                                .map(|x| format!("did you mean `{x}`?")),
+                        ),
+                    );
+                }
+            }
+        }
+    }
     for s in &refs.simulated {
         if let Some(i) = items.get(s.v.as_str())
             && i.question_type() == QuestionType::SelectOne

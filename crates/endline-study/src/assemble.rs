@@ -23,6 +23,7 @@ pub fn results(
     ingested: &Ingested,
     p: &AnalysisPanel,
     mut outcomes: Vec<OutcomeResults>,
+    linkage: Option<crate::linkage::Summary>,
 ) -> Result<StudyResults, RunError> {
     let p_values: Vec<f64> = outcomes.iter().map(|o| o.cs.p_value).collect();
     let q = match plan.correction {
@@ -63,6 +64,17 @@ pub fn results(
             plan.unit.plural,
             100.0 * t.estimate,
         ));
+    }
+    if let Some(l) = &linkage {
+        let kinds =
+            |k: &str| l.findings.iter().filter(|f| serde_json::to_value(f).is_ok_and(|v| v["kind"] == k)).count();
+        let (reused, split) = (kinds("key-reused"), kinds("split"));
+        if reused + split > 0 {
+            warnings.push(format!(
+                "{reused} household key(s) were reused by another household and {split} household(s) split off between \
+                 waves (see the data quality section): a reused key is a different household under the same key"
+            ));
+        }
     }
     if rejected > 0 {
         warnings.push(format!(
@@ -112,6 +124,7 @@ pub fn results(
         balance,
         outcomes,
         attrition,
+        linkage,
         warnings,
         reproducibility: None,
     })

@@ -16,6 +16,7 @@
 pub mod assemble;
 pub mod estimate;
 pub mod ingest;
+pub mod linkage;
 pub mod load;
 pub mod panel;
 pub mod results;
@@ -89,6 +90,23 @@ pub fn run(
         progress(&format!("estimating the effect on {}", o.name));
         outcomes.push(estimate::outcome(plan, survey, &panel, o, column, &loaded.truth)?);
     }
-    let results = assemble::results(plan, survey, &ingested, &panel, outcomes)?;
+    let linkage = match &plan.linkage {
+        None => None,
+        Some(spec) => {
+            progress("following households and members across waves");
+            let dirs: Vec<PathBuf> =
+                ingested.quality.iter().map(|w| out.join("data").join(w.wave.to_string())).collect();
+            // A run keeps no personal data, so names are not compared here (`endline link`
+            // compares them from an ingest's side tables).
+            let spec = &endline_plan::plan::Linkage { name: None, ..spec.clone() };
+            let (waves, _, _) = linkage::load(&dirs, survey, spec).map_err(RunError::Data)?;
+            let l = endline_analysis::linkage::link(
+                &waves,
+                &endline_analysis::linkage::Options { age_tolerance: spec.age_tolerance },
+            );
+            Some(linkage::summary(&waves, &l, spec))
+        }
+    };
+    let results = assemble::results(plan, survey, &ingested, &panel, outcomes, linkage)?;
     Ok(Run { results, inputs: loaded.inputs })
 }

@@ -43,6 +43,10 @@ pub struct StudyResults {
     /// attrition and Lee bounds; null when every baseline household was interviewed in
     /// every wave.
     pub attrition: Option<endline_analysis::attrition::Attrition>,
+    /// Households and members followed across waves (the plan's `linkage:`): links by
+    /// rule, persons, and what was found (reused keys, splits, returns, departures);
+    /// null without `linkage:`.
+    pub linkage: Option<crate::linkage::Summary>,
     /// What the reader should know about the study as a whole.
     pub warnings: Vec<String>,
     /// Inputs by content, endline's version, the seed and the command (filled in by the

@@ -39,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "pii_secret",
     "design",
     "sensitivity",
+    "linkage",
 ];
 const SIMULATE_KEYS: &[&str] = &[
     "seed",
@@ -88,6 +89,8 @@ pub(crate) struct Refs {
     pub(crate) design: Vec<Sp<String>>,
     pub(crate) unit: Option<Sp<String>>,
     pub(crate) covariates: Vec<Sp<String>>,
+    /// `linkage:`: the roster, then its questions, each with its key.
+    pub(crate) linkage: Vec<(Sp<String>, &'static str)>,
     files: Vec<(Sp<String>, PathBuf)>,
     wave_surveys: Vec<(i64, Sp<String>, PathBuf)>,
 }
@@ -334,6 +337,39 @@ impl PlanReader<'_, '_> {
         Some(out)
     }
 
+    /// The `linkage:` block: the roster and its questions, checked against the survey.
+    fn linkage(&mut self, node: &Node) -> Option<Linkage> {
+        let m = self.mapping(node, "`linkage`")?;
+        let keys = ["members", "sex", "age", "relation", "name", "member_id", "age_tolerance"];
+        self.required(m, &["members", "sex", "age"], "`linkage`");
+        let mut l = Linkage { age_tolerance: 2.0, ..Linkage::default() };
+        for (k, v) in self.r.fields(m, &keys, "`linkage`") {
+            if k.as_str() == "age_tolerance" {
+                if let Some(x) = self.number::<f64>(v, "`linkage.age_tolerance`", "a number of years") {
+                    l.age_tolerance = x;
+                }
+                continue;
+            }
+            let Some(s) = self.r.string(v, "a question") else { continue };
+            let v = s.v.clone();
+            match k.as_str() {
+                "members" => {
+                    l.members = v;
+                    self.refs.linkage.insert(0, (s, "members"));
+                    continue;
+                }
+                "sex" => l.sex = v,
+                "age" => l.age = v,
+                "relation" => l.relation = Some(v),
+                "name" => l.name = Some(v),
+                _ => l.member_id = Some(v),
+            }
+            let key: &'static str = keys.iter().find(|x| **x == k.as_str()).copied().unwrap_or("sex");
+            self.refs.linkage.push((s, key));
+        }
+        Some(l)
+    }
+
     fn unit(&mut self, node: &Node) -> Option<Unit> {
         let m = self.mapping(node, "`unit`")?;
         self.required(m, &["question", "name", "plural"], "`unit`");
@@ -500,6 +536,7 @@ impl PlanReader<'_, '_> {
             pii_secret: None,
             design: None,
             sensitivity: Sensitivity::default(),
+            linkage: None,
         };
         for (k, v) in self.r.fields(m, TOP_KEYS, "a plan") {
             let text = |r: &mut Self, what: &str| r.r.string(v, what).map(|s| s.v).unwrap_or_default();
@@ -538,6 +575,7 @@ impl PlanReader<'_, '_> {
                         plan.sensitivity = x;
                     }
                 }
+                "linkage" => plan.linkage = self.linkage(v),
                 "cluster" => {
                     if let Some(s) = self.r.string(v, "`cluster`") {
                         plan.cluster = Some(s.v.clone());
@@ -724,6 +762,7 @@ pub fn validate(file: &SourceFile, base: &Path) -> Validation {
             design: Vec::new(),
             unit: None,
             covariates: Vec::new(),
+            linkage: Vec::new(),
             files: Vec::new(),
             wave_surveys: Vec::new(),
         },

@@ -228,6 +228,29 @@ pub struct Plan {
     /// The sensitivity analysis of each main estimate to violations of parallel trends
     /// (`sensitivity:`).
     pub sensitivity: Sensitivity,
+    /// Households and members followed across waves (`linkage:`), for the report's data
+    /// quality section.
+    pub linkage: Option<Linkage>,
+}
+
+/// `linkage: {members: members, sex: sex, age: age, relation: relation, name: member_name}`:
+/// the roster and the questions `endline link` follows members by.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Linkage {
+    /// The roster (a repeat).
+    pub members: String,
+    /// Sex.
+    pub sex: String,
+    /// Age in years.
+    pub age: String,
+    /// Relation to the head.
+    pub relation: Option<String>,
+    /// The name (read from the personal-data side table, never written out).
+    pub name: Option<String>,
+    /// The survey's member ID, when it has one.
+    pub member_id: Option<String>,
+    /// Years an age may differ from the earlier plus the elapsed time (default 2).
+    pub age_tolerance: f64,
 }
 
 /// How the report tests the main estimate's reliance on parallel trends (HonestDiD):
