@@ -20,14 +20,8 @@ fn xls2xform() -> Option<PathBuf> {
     (tool.is_file() && java).then_some(tool)
 }
 
-#[test]
-fn every_survey_exports_to_an_xlsform_odk_validate_accepts() {
-    let Some(tool) = xls2xform() else {
-        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "pyxform and Java are required");
-        eprintln!("skipped: no pyxform or no Java");
-        return;
-    };
-    let dir = scratch("xlsform");
+/// Every shipped survey and valid fixture.
+fn surveys() -> Vec<PathBuf> {
     let mut surveys: Vec<PathBuf> = Vec::new();
     for d in ["surveys", "crates/endline-survey/tests/data/valid", "crates/endline-study/tests/data"] {
         let mut found: Vec<PathBuf> = std::fs::read_dir(root().join(d))
@@ -41,6 +35,18 @@ fn every_survey_exports_to_an_xlsform_odk_validate_accepts() {
         surveys.extend(found);
     }
     assert!(surveys.len() >= 6, "{surveys:?}");
+    surveys
+}
+
+#[test]
+fn every_survey_exports_to_an_xlsform_odk_validate_accepts() {
+    let Some(tool) = xls2xform() else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "pyxform and Java are required");
+        eprintln!("skipped: no pyxform or no Java");
+        return;
+    };
+    let dir = scratch("xlsform");
+    let surveys = surveys();
     for s in &surveys {
         let name = s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let form = dir.join(format!("{name}.xlsx"));
@@ -96,19 +102,7 @@ fn xform(tool: &Path, form: &Path, xml: &Path) -> bool {
 #[test]
 fn every_survey_round_trips_through_each_xlsform_format() {
     let dir = scratch("xlsform-roundtrip");
-    let mut surveys: Vec<PathBuf> = Vec::new();
-    for d in ["surveys", "crates/endline-survey/tests/data/valid", "crates/endline-study/tests/data"] {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(root().join(d))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        found.sort();
-        surveys.extend(found);
-    }
-    assert!(surveys.len() >= 6, "{surveys:?}");
+    let surveys = surveys();
     for s in &surveys {
         let name = s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let md = dir.join(format!("{name}.md"));
