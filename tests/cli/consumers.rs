@@ -159,3 +159,96 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #23 (datasets engines read as they are): several ingested waves exported as a
+/// hive-partitioned Parquet dataset (`<table>/wave=2019/county_id=3/part-0.parquet`; the
+/// rosters by wave) read back with DuckDB and with Apache DataFusion give the ingested
+/// rows with their types (`tests/consumers/read_partitioned.py`), and every file carries
+/// the table's labels.
+#[test]
+fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
+    let Some(py) = python() else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "Python with the consumers is required");
+        eprintln!("skipped: no Python with pandas, pyarrow, DuckDB, polars and pyreadstat");
+        return;
+    };
+    let has_datafusion = Command::new(&py).args(["-c", "import datafusion"]).output().is_ok_and(|o| o.status.success());
+    if !has_datafusion {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "DataFusion's Python package is required");
+        eprintln!("skipped: no datafusion");
+        return;
+    }
+    let dir = scratch("partitioned");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let survey = "surveys/border_household.yaml";
+    let o = endline(&[
+        "simulate",
+        survey,
+        "--out",
+        &d("field"),
+        "--seed",
+        "3",
+        "--unit-question",
+        "county_id",
+        "--units",
+        "4",
+        "--households",
+        "3",
+        "--waves",
+        "2019,2021",
+        "--adoption",
+        "2021",
+        "--answer",
+        "consent=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    for w in ["2019", "2021"] {
+        let o = endline(&[
+            "ingest",
+            survey,
+            &d(&format!("field/{w}/border_household.csv")),
+            &d(&format!("field/{w}/border_household-members.csv")),
+            "--wave",
+            w,
+            "--out",
+            &d(&format!("in/{w}")),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // One output alone needs no partitioning; several need it, and only Parquet has it.
+    let o = endline(&["export", &d("in/2019"), &d("in/2021"), "--to", "parquet", "--out", &d("x")]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let o =
+        endline(&["export", &d("in/2019"), &d("in/2021"), "--to", "csv", "--partition-by", "wave", "--out", &d("x")]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = endline(&[
+        "export",
+        &d("in/2019"),
+        &d("in/2021"),
+        "--to",
+        "parquet",
+        "--partition-by",
+        "wave,county_id",
+        "--out",
+        &d("ds"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("ds/border_household/wave=2021/county_id=3/part-0.parquet").is_file());
+    assert!(dir.join("ds/members/wave=2019/part-0.parquet").is_file());
+    for (table, unit) in [("border_household", "county_id"), ("members", "-")] {
+        let o = Command::new(&py)
+            .arg(root().join("tests/consumers/read_partitioned.py"))
+            .args([&d("ds"), table, unit, &d("in/2019"), &d("in/2021")])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.status.success(), "{table}: {}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    }
+    // The labels travel with every file.
+    let o = Command::new(&py)
+        .args(["-c", "import sys, glob, pyarrow.parquet as pq; fs = glob.glob(sys.argv[1] + '/**/*.parquet', recursive=True); print(len(fs), all(b'endline.labels' in pq.read_metadata(f).metadata for f in fs))"])
+        .arg(d("ds"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stdout(&o).trim(), "10 True", "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,8 +13,10 @@ use crate::output::{error, print};
 /// Arguments of `endline export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// An ingest output (a folder of `<table>.parquet`).
-    pub data: PathBuf,
+    /// An ingest output (a folder of `<table>.parquet`); several (one per wave) with
+    /// `--partition-by`.
+    #[arg(required = true)]
+    pub data: Vec<PathBuf>,
     /// The format: Stata 118 with labels and extended missing values, CSV with a labels
     /// sidecar, or Parquet.
     #[arg(long, value_enum)]
@@ -22,6 +24,11 @@ pub struct ExportArgs {
     /// Where to write: must be new, empty or an earlier export.
     #[arg(long)]
     pub out: PathBuf,
+    /// With `--to parquet`: write each table as a hive-partitioned dataset,
+    /// `<table>/wave=2021/[unit=3/]part-0.parquet`, by `_wave` and optionally a unit
+    /// column (`--partition-by wave,county_id`).
+    #[arg(long, value_delimiter = ',', value_name = "wave[,COLUMN]")]
+    pub partition_by: Vec<String>,
 }
 
 /// The formats.
@@ -41,16 +48,78 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
         To::Csv => Target::Csv,
         To::Parquet => Target::Parquet,
     };
-    let tables = match endline_export::tables(&args.data) {
-        Ok(t) => t,
-        Err(e) => {
-            error!("{e}");
+    if !args.partition_by.is_empty() {
+        if !matches!(args.to, To::Parquet) {
+            error!("--partition-by writes a Parquet dataset: give --to parquet");
             return Ok(Outcome::Failure);
         }
-    };
+        if args.partition_by[0] != "wave" || args.partition_by.len() > 2 {
+            error!("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)");
+            return Ok(Outcome::Failure);
+        }
+    } else if args.data.len() > 1 {
+        error!(
+            "several ingest outputs are exported together as a partitioned dataset: add --to parquet --partition-by wave"
+        );
+        return Ok(Outcome::Failure);
+    }
+    let mut by_dir = Vec::new();
+    for d in &args.data {
+        match endline_export::tables(d) {
+            Ok(t) => by_dir.push(t),
+            Err(e) => {
+                error!("{e}");
+                return Ok(Outcome::Failure);
+            }
+        }
+    }
+    let tables: Vec<PathBuf> = by_dir.iter().flatten().cloned().collect();
     let inputs: Vec<&std::path::Path> = tables.iter().map(PathBuf::as_path).collect();
     let claim = OutDir::claim(&args.out, Kind::Export, None, &inputs)?;
     let mut written = Vec::new();
+    if !args.partition_by.is_empty() {
+        let by: Vec<String> =
+            args.partition_by.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect();
+        let mut names: Vec<String> =
+            tables.iter().filter_map(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let paths: Vec<&std::path::Path> = tables
+                .iter()
+                .filter(|t| t.file_name().is_some_and(|n| n.to_string_lossy() == name))
+                .map(PathBuf::as_path)
+                .collect();
+            // A unit column only the top table has: the rosters are split by wave alone.
+            let has_all = |p: &std::path::Path| endline_export::has_columns(p, &by);
+            let by_here: Vec<String> = if paths.iter().all(|p| has_all(p)) { by.clone() } else { by[..1].to_vec() };
+            match endline_export::export_partitioned(&paths, &by_here) {
+                Ok(files) => {
+                    for (rel, bytes) in files {
+                        let path = claim.staging().join(&rel);
+                        if let Some(parent) = path.parent() {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", parent.display()))?;
+                        }
+                        std::fs::write(&path, bytes)
+                            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                        written.push(rel);
+                    }
+                }
+                Err(e @ ExportError::Data(_)) => {
+                    error!("{e}");
+                    return Ok(Outcome::Invalid);
+                }
+                Err(e) => {
+                    error!("{e}");
+                    return Ok(Outcome::Failure);
+                }
+            }
+        }
+        claim.commit()?;
+        print(&format!("{} files → {}\n", written.len(), args.out.display()))?;
+        return Ok(Outcome::Success);
+    }
     for t in &tables {
         match endline_export::export_table(t, target) {
             Ok(files) => {
@@ -72,6 +141,6 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
         }
     }
     claim.commit()?;
-    print(&format!("{} → {}: {}\n", args.data.display(), args.out.display(), written.join(", ")))?;
+    print(&format!("{} → {}: {}\n", args.data[0].display(), args.out.display(), written.join(", ")))?;
     Ok(Outcome::Success)
 }

@@ -175,6 +175,69 @@ pub fn export_table(path: &Path, target: Target) -> Result<Vec<(String, Vec<u8>)
     })
 }
 
+/// A table of several ingest outputs (waves) as a hive-partitioned Parquet dataset:
+/// `(path, bytes)` pairs such as `members/wave=2021/part-0.parquet`, one file per value
+/// of the partition columns (`by`: `_wave` first, then optionally a unit column, each
+/// named in the path without its leading `_`). Every file keeps the table's labels and
+/// every column but the unit partition column, whose values are in the path (a reader
+/// declares or infers its type, as Hive, Spark, DuckDB and DataFusion do); `_wave` stays
+/// in the files, beside its `wave=` key.
+pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+    let stem = paths.first().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut out = Vec::new();
+    for path in paths {
+        let file =
+            std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let df = ParquetReader::new(file).finish()?;
+        let raw = endline_ingest::labels::parquet_labels(path);
+        for col in by {
+            if df.column(col).is_err() {
+                return Err(ExportError::Data(format!("{}: no column `{col}` to partition by", path.display())));
+            }
+        }
+        let parts = df.partition_by_stable(by.iter().map(String::as_str), true)?;
+        for part in parts {
+            let mut dir = stem.clone();
+            for col in by {
+                let v = part.column(col)?.cast(&DataType::String)?;
+                let v = v.str()?.get(0).map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_string(), hive_escape);
+                dir.push_str(&format!("/{}={v}", col.trim_start_matches('_')));
+            }
+            let n = out.iter().filter(|(p, _): &&(String, Vec<u8>)| p.starts_with(&format!("{dir}/"))).count();
+            // A unit column lives in the path alone, as Hive, Spark and DataFusion expect
+            // of a partition key; `_wave` stays in the files beside its `wave=` key.
+            let part = part.drop_many(by.iter().skip(1).map(String::as_str));
+            let bytes = endline_ingest::table::parquet_bytes(&part, 512 * 512, raw.as_deref())?;
+            out.push((format!("{dir}/part-{n}.parquet"), bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a table has every one of these columns (read from its schema only).
+pub fn has_columns(path: &Path, cols: &[String]) -> bool {
+    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(schema) = ParquetReader::new(file).schema() else { return false };
+    cols.iter().all(|c| schema.contains(c.as_str()))
+}
+
+/// A partition value as Hive writes it in a path: `/`, `=`, `%` and control characters
+/// percent-encoded.
+fn hive_escape(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        if c.is_control() || "/=%\\:*?\"<>|#{}[]^".contains(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The first language's text.
 fn first(texts: &[Text]) -> String {
     texts.first().map(|t| t.text.clone()).unwrap_or_default()
@@ -370,4 +433,16 @@ pub fn dataset(df: &DataFrame, labels: &Labels) -> Result<Dataset, String> {
 /// A label cut to Stata's 80 characters.
 fn cut_label(s: &str) -> String {
     s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_escaped_as_hive_escapes_them() {
+        assert_eq!(hive_escape("2021"), "2021");
+        assert_eq!(hive_escape("a/b=c%d"), "a%2Fb%3Dc%25d");
+        assert_eq!(hive_escape("边境"), "边境");
+    }
 }
