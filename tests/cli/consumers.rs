@@ -180,41 +180,7 @@ fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
     }
     let dir = scratch("partitioned");
     let d = |p: &str| dir.join(p).display().to_string();
-    let survey = "surveys/border_household.yaml";
-    let o = endline(&[
-        "simulate",
-        survey,
-        "--out",
-        &d("field"),
-        "--seed",
-        "3",
-        "--unit-question",
-        "county_id",
-        "--units",
-        "4",
-        "--households",
-        "3",
-        "--waves",
-        "2019,2021",
-        "--adoption",
-        "2021",
-        "--answer",
-        "consent=1",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    for w in ["2019", "2021"] {
-        let o = endline(&[
-            "ingest",
-            survey,
-            &d(&format!("field/{w}/border_household.csv")),
-            &d(&format!("field/{w}/border_household-members.csv")),
-            "--wave",
-            w,
-            "--out",
-            &d(&format!("in/{w}")),
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    crate::simulate_and_ingest(&dir, "3", "4", "3", &["2019", "2021"]);
     // One output alone needs no partitioning; several need it, and only Parquet has it.
     let o = endline(&["export", &d("in/2019"), &d("in/2021"), "--to", "parquet", "--out", &d("x")]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));

@@ -109,19 +109,7 @@ fn link_finds_reused_keys_splits_and_returns_and_keeps_person_ids() {
     r21.1.retain(|r| r[parent] != returning_inst);
     write(&main("2021"), &m21);
     write(&roster("2021"), &r21);
-    for wave in ["2019", "2021", "2023"] {
-        let o = endline(&[
-            "ingest",
-            survey,
-            &d(&format!("field/{wave}/border_household.csv")),
-            &d(&format!("field/{wave}/border_household-members.csv")),
-            "--wave",
-            wave,
-            "--out",
-            &d(&format!("in/{wave}")),
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{wave}: {}", String::from_utf8_lossy(&o.stderr));
-    }
+    crate::ingest_waves(&dir, &["2019", "2021", "2023"]);
     let o = endline(&[
         "link",
         &d("in/2023"),

@@ -42,6 +42,55 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Simulates the example survey into `dir/field` (`--units`, `--households`, the waves,
+/// the first programme year 2021, consent given) and ingests each wave into
+/// `dir/in/<wave>`.
+pub fn simulate_and_ingest(dir: &Path, seed: &str, units: &str, households: &str, waves: &[&str]) {
+    let d = |p: &str| dir.join(p).display().to_string();
+    let survey = "surveys/border_household.yaml";
+    let joined = waves.join(",");
+    let o = endline(&[
+        "simulate",
+        survey,
+        "--out",
+        &d("field"),
+        "--seed",
+        seed,
+        "--unit-question",
+        "county_id",
+        "--units",
+        units,
+        "--households",
+        households,
+        "--waves",
+        &joined,
+        "--adoption",
+        "2021",
+        "--answer",
+        "consent=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    ingest_waves(dir, waves);
+}
+
+/// Ingests `dir/field/<wave>` of the example survey into `dir/in/<wave>`.
+pub fn ingest_waves(dir: &Path, waves: &[&str]) {
+    let d = |p: &str| dir.join(p).display().to_string();
+    for w in waves {
+        let o = endline(&[
+            "ingest",
+            "surveys/border_household.yaml",
+            &d(&format!("field/{w}/border_household.csv")),
+            &d(&format!("field/{w}/border_household-members.csv")),
+            "--wave",
+            w,
+            "--out",
+            &d(&format!("in/{w}")),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{w}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
 /// What the command printed on stdout.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

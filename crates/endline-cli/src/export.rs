@@ -31,6 +31,9 @@ pub struct ExportArgs {
     pub partition_by: Vec<String>,
 }
 
+/// A table's files: (path under the output, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum To {
@@ -76,8 +79,12 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let tables: Vec<PathBuf> = by_dir.iter().flatten().cloned().collect();
     let inputs: Vec<&std::path::Path> = tables.iter().map(PathBuf::as_path).collect();
     let claim = OutDir::claim(&args.out, Kind::Export, None, &inputs)?;
-    let mut written = Vec::new();
-    if !args.partition_by.is_empty() {
+    // Each table's files, partitioned or one per table; then written into the staging
+    // directory the claim renames into place.
+    let mut outputs: Vec<Result<Files, ExportError>> = Vec::new();
+    if args.partition_by.is_empty() {
+        outputs.extend(tables.iter().map(|t| endline_export::export_table(t, target)));
+    } else {
         let by: Vec<String> =
             args.partition_by.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect();
         let mut names: Vec<String> =
@@ -91,54 +98,34 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
                 .map(PathBuf::as_path)
                 .collect();
             // A unit column only the top table has: the rosters are split by wave alone.
-            let has_all = |p: &std::path::Path| endline_export::has_columns(p, &by);
-            let by_here: Vec<String> = if paths.iter().all(|p| has_all(p)) { by.clone() } else { by[..1].to_vec() };
-            match endline_export::export_partitioned(&paths, &by_here) {
-                Ok(files) => {
-                    for (rel, bytes) in files {
-                        let path = claim.staging().join(&rel);
-                        if let Some(parent) = path.parent() {
-                            std::fs::create_dir_all(parent)
-                                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", parent.display()))?;
-                        }
-                        std::fs::write(&path, bytes)
-                            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                        written.push(rel);
-                    }
-                }
-                Err(e @ ExportError::Data(_)) => {
-                    error!("{e}");
-                    return Ok(Outcome::Invalid);
-                }
-                Err(e) => {
-                    error!("{e}");
-                    return Ok(Outcome::Failure);
-                }
-            }
+            let all = paths.iter().all(|p| endline_export::has_columns(p, &by));
+            let by_here = if all { by.clone() } else { by[..1].to_vec() };
+            outputs.push(endline_export::export_partitioned(&paths, &by_here));
         }
+    }
+    let mut written = Vec::new();
+    for files in outputs {
+        let files = match files {
+            Ok(f) => f,
+            Err(e) => {
+                error!("{e}");
+                return Ok(if matches!(e, ExportError::Data(_)) { Outcome::Invalid } else { Outcome::Failure });
+            }
+        };
+        for (rel, bytes) in files {
+            let path = claim.staging().join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            written.push(rel);
+        }
+    }
+    if !args.partition_by.is_empty() {
         claim.commit()?;
         print(&format!("{} files → {}\n", written.len(), args.out.display()))?;
         return Ok(Outcome::Success);
-    }
-    for t in &tables {
-        match endline_export::export_table(t, target) {
-            Ok(files) => {
-                for (name, bytes) in files {
-                    let path = claim.staging().join(&name);
-                    std::fs::write(&path, bytes)
-                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                    written.push(name);
-                }
-            }
-            Err(e @ ExportError::Data(_)) => {
-                error!("{e}");
-                return Ok(Outcome::Invalid);
-            }
-            Err(e) => {
-                error!("{e}");
-                return Ok(Outcome::Failure);
-            }
-        }
     }
     claim.commit()?;
     print(&format!("{} → {}: {}\n", args.data[0].display(), args.out.display(), written.join(", ")))?;
