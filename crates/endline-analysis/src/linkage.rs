@@ -75,6 +75,18 @@ pub enum Rule {
     Split,
 }
 
+impl Rule {
+    /// The rule's name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::New => "new",
+            Rule::MemberId => "member-id",
+            Rule::Matched => "matched",
+            Rule::Split => "split",
+        }
+    }
+}
+
 /// A member's link in one wave.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MemberLink {

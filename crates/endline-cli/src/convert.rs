@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use endline_diag::printable;
+use endline_diag::{Severity, printable};
 use endline_output::write_file;
 use endline_xlsform::{Imported, Problem};
 
@@ -110,10 +110,8 @@ fn import(args: &ConvertArgs) -> anyhow::Result<Outcome> {
 
 fn report(args: &ConvertArgs, imported: &Imported, written: bool) -> anyhow::Result<()> {
     let form = args.input.display().to_string();
-    let count = |e: bool| {
-        imported.problems.iter().filter(|p| p.severity.as_str() == if e { "error" } else { "warning" }).count()
-    };
-    let (errors, warnings) = (count(true), count(false));
+    let count = |s: Severity| imported.problems.iter().filter(|p| p.severity == s).count();
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     if args.format == DiagFormat::Json {
         let diagnostics: Vec<serde_json::Value> = imported
             .problems

@@ -185,6 +185,8 @@ pub fn export_table(path: &Path, target: Target) -> Result<Vec<(String, Vec<u8>)
 pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
     let stem = paths.first().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = Vec::new();
+    // Files written per partition directory, so two waves' parts never share a name.
+    let mut parts_in: BTreeMap<String, usize> = BTreeMap::new();
     for path in paths {
         let file =
             std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
@@ -203,12 +205,14 @@ pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String,
                 let v = v.str()?.get(0).map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_string(), hive_escape);
                 dir.push_str(&format!("/{}={v}", col.trim_start_matches('_')));
             }
-            let n = out.iter().filter(|(p, _): &&(String, Vec<u8>)| p.starts_with(&format!("{dir}/"))).count();
+            let n = parts_in.entry(dir.clone()).or_insert(0usize);
+            let file = format!("{dir}/part-{n}.parquet");
+            *n += 1;
             // A unit column lives in the path alone, as Hive, Spark and DataFusion expect
             // of a partition key; `_wave` stays in the files beside its `wave=` key.
             let part = part.drop_many(by.iter().skip(1).map(String::as_str));
             let bytes = endline_ingest::table::parquet_bytes(&part, 512 * 512, raw.as_deref())?;
-            out.push((format!("{dir}/part-{n}.parquet"), bytes));
+            out.push((file, bytes));
         }
     }
     Ok(out)

@@ -66,9 +66,9 @@ pub fn results(
         ));
     }
     if let Some(l) = &linkage {
-        let kinds =
-            |k: &str| l.findings.iter().filter(|f| serde_json::to_value(f).is_ok_and(|v| v["kind"] == k)).count();
-        let (reused, split) = (kinds("key-reused"), kinds("split"));
+        use endline_analysis::linkage::Finding;
+        let reused = l.findings.iter().filter(|f| matches!(f, Finding::KeyReused { .. })).count();
+        let split = l.findings.iter().filter(|f| matches!(f, Finding::Split { .. })).count();
         if reused + split > 0 {
             warnings.push(format!(
                 "{reused} household key(s) were reused by another household and {split} household(s) split off between \

@@ -24,11 +24,6 @@ fn numbers(df: &DataFrame, col: &str, file: &Path) -> Result<Vec<Option<f64>>, S
     Ok(c.f64().map_err(|e| e.to_string())?.iter().collect())
 }
 
-fn read(path: &Path) -> Result<DataFrame, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    ParquetReader::new(file).finish().map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
 /// The waves, each wave's roster table (for the member panel), and the files read.
 pub type Loaded = (Vec<Wave>, Vec<DataFrame>, Vec<PathBuf>);
 
@@ -45,7 +40,8 @@ pub fn load(dirs: &[PathBuf], survey: &Survey, spec: &Spec) -> Result<Loaded, St
     for dir in dirs {
         let main_path = dir.join(format!("{}.parquet", survey.id()));
         let roster_path = dir.join(format!("{}.parquet", spec.members));
-        let (main, roster) = (read(&main_path)?, read(&roster_path)?);
+        let (main, roster) =
+            (endline_ingest::table::read_table(&main_path)?, endline_ingest::table::read_table(&roster_path)?);
         read_files.extend([main_path.clone(), roster_path.clone()]);
         let label = strings(&main, "_wave", &main_path)?.into_iter().flatten().next().unwrap_or_default();
         let keys = strings(&main, key, &main_path)?;
@@ -59,7 +55,7 @@ pub fn load(dirs: &[PathBuf], survey: &Survey, spec: &Spec) -> Result<Loaded, St
             None => None,
             Some(q) => {
                 let pii_path = dir.join(format!("{}.pii.parquet", spec.members));
-                let pii = read(&pii_path)?;
+                let pii = endline_ingest::table::read_table(&pii_path)?;
                 read_files.push(pii_path.clone());
                 let at = |df: &DataFrame, f: &Path| -> Result<Vec<Place>, String> {
                     Ok(strings(df, "_source_file", f)?.into_iter().zip(strings(df, "_source_row", f)?).collect())
@@ -140,10 +136,8 @@ pub struct Summary {
 pub fn summary(waves: &[Wave], linkage: &Linkage, spec: &Spec) -> Summary {
     let count = |r: Rule| linkage.members.iter().filter(|l| l.rule == r).count();
     let mut links = BTreeMap::new();
-    for (name, r) in
-        [("new", Rule::New), ("member-id", Rule::MemberId), ("matched", Rule::Matched), ("split", Rule::Split)]
-    {
-        links.insert(name.to_string(), count(r));
+    for r in [Rule::New, Rule::MemberId, Rule::Matched, Rule::Split] {
+        links.insert(r.as_str().to_string(), count(r));
     }
     links.insert("flagged".into(), linkage.members.iter().filter(|l| l.flag.is_some()).count());
     let mut ids: Vec<&str> = linkage.members.iter().map(|l| l.person_id.as_str()).collect();
@@ -184,7 +178,7 @@ pub fn member_panel(rosters: Vec<DataFrame>, linkage: &Linkage) -> Result<DataFr
             (vec![None; n], vec![None; n], vec![None; n], vec![None::<String>; n]);
         for l in linkage.members.iter().filter(|l| l.wave == w) {
             pid[l.row] = Some(l.person_id.clone());
-            rule[l.row] = serde_json::to_value(l.rule).ok().and_then(|v| v.as_str().map(str::to_string));
+            rule[l.row] = Some(l.rule.as_str());
             conf[l.row] = Some(l.confidence);
             flag[l.row] = l.flag.clone();
         }

@@ -25,4 +25,4 @@ pub use model::{
     Choice, ChoiceList, ChoiceValue, Expression, Item, Label, MissingCode, Placed, QuestionType, Required, Survey,
     Table,
 };
-pub use validate::{Validation, validate};
+pub use validate::{Validation, is_identifier, is_language_tag, validate};

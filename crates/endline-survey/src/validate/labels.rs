@@ -183,9 +183,7 @@ impl Validator {
             seen.insert(value, c.value.span);
             let mut filter = Vec::new();
             for (col, v) in &c.filter {
-                let ident = col.v.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-                    && col.v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-                if !ident || matches!(col.v.as_str(), "name" | "label" | "value" | "list_name") {
+                if !is_identifier(&col.v) || matches!(col.v.as_str(), "name" | "label" | "value" | "list_name") {
                     self.error(
                         codes::INVALID_IDENTIFIER,
                         col.span,

@@ -69,13 +69,15 @@ pub fn validate(file: &SourceFile) -> Validation {
     Validation { survey, diagnostics }
 }
 
-fn is_identifier(s: &str) -> bool {
+/// Whether `s` is a name: ASCII letters, digits and `_`, not starting with a digit.
+pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_language_tag(s: &str) -> bool {
+/// Whether `s` is a BCP 47 language tag as surveys write them (`en`, `zh-Hans`).
+pub fn is_language_tag(s: &str) -> bool {
     let mut parts = s.split('-');
     let first = parts.next().unwrap_or("");
     (2..=3).contains(&first.len())

@@ -84,11 +84,11 @@ pub(crate) fn language_code(written: &str) -> (String, bool) {
     let w = written.trim();
     if let Some(open) = w.rfind('(')
         && let Some(code) = w[open + 1..].strip_suffix(')')
-        && is_tag(code.trim())
+        && endline_survey::is_language_tag(code.trim())
     {
         return (code.trim().to_string(), false);
     }
-    if is_tag(&w.to_ascii_lowercase()) {
+    if endline_survey::is_language_tag(&w.to_ascii_lowercase()) {
         return (w.to_ascii_lowercase(), false);
     }
     let name = w.to_ascii_lowercase();
@@ -98,14 +98,6 @@ pub(crate) fn language_code(written: &str) -> (String, bool) {
     // Undetermined, with the name as a private-use subtag: `und-x-kreyol`.
     let private: String = name.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
     (if private.is_empty() { "und".into() } else { format!("und-x-{private}") }, true)
-}
-
-fn is_tag(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let first = parts.next().unwrap_or("");
-    (2..=3).contains(&first.len())
-        && first.chars().all(|c| c.is_ascii_lowercase())
-        && parts.all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// What a row's `type` cell asks for.

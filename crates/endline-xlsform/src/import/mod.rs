@@ -153,10 +153,12 @@ impl Languages {
         let mut plain_used = false;
         for t in tables {
             for (i, h) in t.headers.iter().enumerate() {
+                // Only translatable columns carry a language (`dialect::header`); the
+                // texts endline keeps are warned about when their code is guessed.
                 let translatable =
                     matches!(h.key.as_str(), "label" | "hint" | "constraint_message" | "required_message");
                 match &h.lang {
-                    Some(w) if translatable || h.key.starts_with("media::") || h.key == "guidance_hint" => {
+                    Some(w) => {
                         if written.iter().any(|(x, _)| x == w) {
                             continue;
                         }

@@ -94,9 +94,7 @@ fn choice_lists(t: &Table<'_>, langs: &Languages, gaps: &mut Gaps, problems: &mu
         if i == list_col || i == name_col || h.key == "label" || h.key.is_empty() || !used {
             continue;
         }
-        let ident = h.key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && h.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if ident && h.lang.is_none() && !h.key.starts_with("media") {
+        if endline_survey::is_identifier(&h.key) && h.lang.is_none() && !h.key.starts_with("media") {
             filters.push(i);
         } else {
             dropped.push(i);
