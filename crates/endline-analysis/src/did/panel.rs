@@ -106,6 +106,14 @@ fn integer_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
         .collect()
 }
 
+/// The error when every unit is treated from the first period on.
+pub(crate) fn all_treated(first: i64) -> AnalysisError {
+    AnalysisError::Invalid(format!(
+        "every unit is treated from the first period ({first}) on: no unit-period is untreated, so there is no \
+         comparison; a difference in differences needs never-treated units or units treated later"
+    ))
+}
+
 /// Builds the panel. Errors: a unit observed twice in one period, a cohort, weight or
 /// cluster that changes within a unit, a cohort that is not one of the periods.
 pub fn build(df: &DataFrame, spec: &PanelSpec) -> Result<Panel> {
@@ -272,10 +280,7 @@ pub fn build(df: &DataFrame, spec: &PanelSpec) -> Result<Panel> {
     // 0 and the Bacon decomposition nothing).
     let first = panel.periods.first().copied().unwrap_or(0);
     if panel.cohort.iter().all(|&g| g != 0 && g <= first) {
-        return Err(AnalysisError::Invalid(format!(
-            "every unit is treated from the first period ({first}) on: no unit-period is untreated, so there is \
-             no comparison; a difference in differences needs never-treated units or units treated later"
-        )));
+        return Err(all_treated(first));
     }
     if !panel.is_balanced() {
         let missing = panel.y.iter().filter(|v| v.is_nan()).count();

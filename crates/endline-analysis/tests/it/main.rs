@@ -1,6 +1,7 @@
 //! Integration tests of the analysis crate: reference cases from peer tools, edge cases.
 
 mod did;
+mod did_stream;
 mod edge;
 mod helpers;
 mod honest;

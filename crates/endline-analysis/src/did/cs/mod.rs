@@ -5,12 +5,15 @@
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, Normal};
+
+mod aggregate;
+mod bootstrap;
+pub mod stats;
+pub mod stream;
 
 use super::drdid::{self, EstMethod, TwoByTwo};
 use super::panel::Panel;
 use crate::error::{AnalysisError, Result};
-use endline_rng::Rng;
 
 /// Which units serve as comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -311,6 +314,113 @@ impl Spread<'_> {
     }
 }
 
+/// The warning when units treated from the first period on are left out.
+fn already_treated(dropped: usize, first: i64) -> Option<String> {
+    (dropped > 0).then(|| {
+        format!(
+            "{dropped} units already treated in the first period ({first}) were dropped: they have no untreated period to compare with"
+        )
+    })
+}
+
+/// The treated cohorts among the units' cohorts, sorted; an error when nothing can be
+/// compared.
+fn treated_groups(cohorts: &[i64], opts: &CsOptions) -> Result<Vec<i64>> {
+    let mut groups: Vec<i64> = cohorts.iter().copied().filter(|g| *g > 0).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.is_empty() {
+        return Err(AnalysisError::NotIdentified("no unit is treated within the sample periods".into()));
+    }
+    if opts.control == Control::Never && !cohorts.contains(&0) {
+        return Err(AnalysisError::NotIdentified("there are no never-treated units; use --control notyet".into()));
+    }
+    Ok(groups)
+}
+
+/// The warning when there are few clusters.
+fn few_clusters(g: usize) -> Option<String> {
+    (g < 30).then(|| {
+        format!(
+            "only {g} clusters: cluster-robust inference may be unreliable; consider the bootstrap or the wild cluster bootstrap"
+        )
+    })
+}
+
+/// Units per cohort, never treated first, for the cohorts that have any.
+fn cohort_sizes(groups: &[i64], count: impl Fn(i64) -> usize) -> Vec<CohortSize> {
+    std::iter::once(0)
+        .chain(groups.iter().copied())
+        .filter_map(|g| {
+            let units = count(g);
+            (units > 0).then_some(CohortSize { cohort: g, units })
+        })
+        .collect()
+}
+
+/// One ATT(g,t) to estimate: the cohort, the indexes of its period and of its base period,
+/// and whether it is a post-treatment cell.
+struct Planned {
+    group: i64,
+    cur: usize,
+    base: usize,
+    post: bool,
+}
+
+/// Every cell of every cohort, in output order.
+fn plan(groups: &[i64], periods: &[i64], opts: &CsOptions, warnings: &mut Vec<String>) -> Vec<Planned> {
+    let t_n = periods.len();
+    let antic = opts.anticipation;
+    let (tfac, t_range) = match opts.base_period {
+        BasePeriod::Varying => (1, 0..t_n - 1),
+        BasePeriod::Universal => (0, 0..t_n),
+    };
+    let mut plan = Vec::new();
+    for &g in groups {
+        // The last period before treatment (anticipation aside).
+        let Some(base_post) = (0..t_n).rev().find(|&i| periods[i] + antic < g) else {
+            warnings.push(format!("cohort {g} has no period before treatment; it is skipped"));
+            continue;
+        };
+        for ti in t_range.clone() {
+            let cur = ti + tfac;
+            let post = g <= periods[cur];
+            let base = if opts.base_period == BasePeriod::Universal || post { base_post } else { ti };
+            plan.push(Planned { group: g, cur, base, post });
+        }
+    }
+    plan
+}
+
+/// Whether units of cohort `c` compare with cohort `g` in a cell whose later period is
+/// `later`.
+fn is_control(opts: &CsOptions, c: i64, g: i64, later: i64) -> bool {
+    match opts.control {
+        Control::Never => c == 0,
+        Control::Notyet => c == 0 || (c > later + opts.anticipation && c != g),
+    }
+}
+
+/// The universal base period's own cell, 0 by construction.
+fn reference_cell(group: i64, time: i64) -> AttGt {
+    AttGt {
+        group,
+        time,
+        att: 0.0,
+        std_error: 0.0,
+        conf_low: 0.0,
+        conf_high: 0.0,
+        post: false,
+        n_treated: 0,
+        n_control: 0,
+    }
+}
+
+/// The warning for a cell without treated or comparison units.
+fn skipped(g: i64, time: i64, no_treated: bool) -> String {
+    format!("ATT({g},{time}) has no {} units; it is skipped", if no_treated { "treated" } else { "comparison" })
+}
+
 /// Estimates every ATT(g,t) and its aggregations.
 pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     let mut warnings = panel.warnings.clone();
@@ -320,10 +430,7 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     let antic = opts.anticipation;
     // Units already treated (or anticipating) in the first period have no pre-period.
     let keep: Vec<bool> = panel.cohort.iter().map(|&g| g == 0 || g > first + antic).collect();
-    let dropped = keep.iter().filter(|k| !**k).count();
-    if dropped > 0 {
-        warnings.push(format!("{dropped} units already treated in the first period ({first}) were dropped: they have no untreated period to compare with"));
-    }
+    warnings.extend(already_treated(keep.iter().filter(|k| !**k).count(), first));
     let units: Vec<usize> = (0..panel.n_units()).filter(|&u| keep[u]).collect();
     let n = units.len();
     let cohort: Vec<i64> = units.iter().map(|&u| panel.cohort[u]).collect();
@@ -367,73 +474,26 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         }
         None => Spread::Units(cluster.as_deref()),
     };
-    let mut groups: Vec<i64> = cohort.iter().copied().filter(|g| *g > 0).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    if groups.is_empty() {
-        return Err(AnalysisError::NotIdentified("no unit is treated within the sample periods".into()));
-    }
-    if opts.control == Control::Never && !cohort.contains(&0) {
-        return Err(AnalysisError::NotIdentified("there are no never-treated units; use --control notyet".into()));
-    }
+    let groups = treated_groups(&cohort, opts)?;
     if let Some(c) = &cluster {
-        let g = c.iter().max().map_or(0, |m| *m as usize + 1);
-        if g < 30 {
-            warnings.push(format!("only {g} clusters: cluster-robust inference may be unreliable; consider the bootstrap or the wild cluster bootstrap"));
-        }
+        warnings.extend(few_clusters(c.iter().max().map_or(0, |m| *m as usize + 1)));
     }
-    let mut cohorts: Vec<CohortSize> = Vec::new();
-    for g in std::iter::once(0).chain(groups.iter().copied()) {
-        let units = cohort.iter().filter(|c| **c == g).count();
-        if units > 0 {
-            cohorts.push(CohortSize { cohort: g, units });
-        }
-    }
+    let cohorts = cohort_sizes(&groups, |g| cohort.iter().filter(|c| **c == g).count());
     let k = panel.x.len() + 1;
 
     // Plan every cell, estimate them in parallel, assemble in order.
-    let (tfac, t_range) = match opts.base_period {
-        BasePeriod::Varying => (1, 0..t_n - 1),
-        BasePeriod::Universal => (0, 0..t_n),
-    };
-    let mut plan: Vec<(i64, usize, usize, bool)> = Vec::new();
-    for &g in &groups {
-        // The last period before treatment (anticipation aside).
-        let Some(base_post) = (0..t_n).rev().find(|&i| periods[i] + antic < g) else {
-            warnings.push(format!("cohort {g} has no period before treatment; it is skipped"));
-            continue;
-        };
-        for ti in t_range.clone() {
-            let cur = ti + tfac;
-            let post = g <= periods[cur];
-            let base = if opts.base_period == BasePeriod::Universal || post { base_post } else { ti };
-            plan.push((g, cur, base, post));
-        }
-    }
+    let plan = plan(&groups, periods, opts, &mut warnings);
     enum Cell {
         Reference(AttGt),
         Skipped(String),
         Estimated(AttGt, Vec<f64>),
     }
-    let estimate_cell = |&(g, cur, base, post): &(i64, usize, usize, bool)| -> Result<Cell> {
+    let estimate_cell = |&Planned { group: g, cur, base, post }: &Planned| -> Result<Cell> {
         if opts.base_period == BasePeriod::Universal && base == cur {
-            return Ok(Cell::Reference(AttGt {
-                group: g,
-                time: periods[cur],
-                att: 0.0,
-                std_error: 0.0,
-                conf_low: 0.0,
-                conf_high: 0.0,
-                post: false,
-                n_treated: 0,
-                n_control: 0,
-            }));
+            return Ok(Cell::Reference(reference_cell(g, periods[cur])));
         }
         let later = periods[cur.max(base)];
-        let is_control = |c: i64| match opts.control {
-            Control::Never => c == 0,
-            Control::Notyet => c == 0 || (c > later + antic && c != g),
-        };
+        let is_control = |c: i64| is_control(opts, c, g, later);
         let early = cur.min(base);
         let mut idx = Vec::new();
         let mut dy = Vec::new();
@@ -460,11 +520,7 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
         let n1 = idx.len();
         let n_t = treated.iter().filter(|t| **t).count();
         if n_t == 0 || n_t == n1 {
-            return Ok(Cell::Skipped(format!(
-                "ATT({g},{}) has no {} units; it is skipped",
-                periods[cur],
-                if n_t == 0 { "treated" } else { "comparison" }
-            )));
+            return Ok(Cell::Skipped(skipped(g, periods[cur], n_t == 0)));
         }
         let xm = Array2::from_shape_vec((n1, k), x).map_err(|e| AnalysisError::Data(e.to_string()))?;
         let est = drdid::estimate(&TwoByTwo { dy: &dy, treated: &treated, x: xm.view(), w: &w }, opts.est_method)
@@ -512,243 +568,62 @@ pub fn estimate(panel: &Panel, opts: &CsOptions) -> Result<CsResult> {
     for (c, w) in cohort.iter().zip(&weights) {
         *shares.entry(*c).or_insert(0.0) += w / n as f64;
     }
-    let pg = |g: i64| shares.get(&g).copied().unwrap_or(0.0);
-    let att: Vec<f64> = cells.iter().map(|c| c.att).collect();
-
-    // The influence function of an aggregation Σ_k w_k ATT_k with w_k ∝ P(G = g_k),
-    // including the estimation of the weights (did's `wif`).
-    let agg = |which: &[usize], with_wif: bool| -> (f64, Vec<f64>) {
-        let pgs: Vec<f64> = which.iter().map(|&c| pg(cells[c].group)).collect();
-        let total: f64 = pgs.iter().sum();
-        let est: f64 = which.iter().zip(&pgs).map(|(&c, p)| p * att[c]).sum::<f64>() / total;
-        let mut inf = vec![0.0; n];
-        for (&c, p) in which.iter().zip(&pgs) {
-            for i in 0..n {
-                inf[i] += infs[c][i] * p / total;
-            }
-        }
-        if with_wif {
-            // The estimated-weights term (did's `wif`), per unit i with cohort G_i:
-            //   Σ_c (w_i 1{G_i = g_c} - p_c) att_c / T  -  (Σ_c (w_i 1{G_i = g_c} - p_c)) Σ_c p_c att_c / T²,
-            // which depends on i only through w_i, the summed ATT and the count of the
-            // cells of i's cohort: O(n) instead of O(n × cells).
-            let weighted: f64 = which.iter().zip(&pgs).map(|(&c, p)| p * att[c]).sum();
-            let p_att_over_t = weighted / total;
-            let mut by_cohort: std::collections::HashMap<i64, (f64, f64)> = std::collections::HashMap::new();
-            for &c in which {
-                let e = by_cohort.entry(cells[c].group).or_insert((0.0, 0.0));
-                e.0 += att[c];
-                e.1 += 1.0;
-            }
-            for i in 0..n {
-                let (sum_att, count) = by_cohort.get(&cohort[i]).copied().unwrap_or((0.0, 0.0));
-                let a = (weights[i] * sum_att - weighted) / total;
-                let s = weights[i] * count - total;
-                inf[i] += a - s * p_att_over_t / total;
-            }
-        }
-        (est, inf)
-    };
-    let mean_of = |parts: &[(f64, Vec<f64>)]| -> (f64, Vec<f64>) {
-        let m = parts.len() as f64;
-        let est = parts.iter().map(|p| p.0).sum::<f64>() / m;
-        let mut inf = vec![0.0; n];
-        for p in parts {
-            for i in 0..n {
-                inf[i] += p.1[i] / m;
-            }
-        }
-        (est, inf)
-    };
-
-    let post: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].group <= cells[c].time).collect();
-    let simple = agg(&post, true);
-
-    let mut event_times: Vec<i64> = cells.iter().map(|c| c.time - c.group).collect();
-    event_times.sort_unstable();
-    event_times.dedup();
-    let dynamic_by: Vec<(i64, (f64, Vec<f64>))> = event_times
-        .iter()
-        .map(|&e| {
-            let which: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time - cells[c].group == e).collect();
-            (e, agg(&which, true))
-        })
-        .collect();
-    let dyn_post: Vec<(f64, Vec<f64>)> = dynamic_by.iter().filter(|(e, _)| *e >= 0).map(|(_, p)| p.clone()).collect();
-    let dynamic_overall = mean_of(&dyn_post);
-
-    let group_by: Vec<(i64, (f64, Vec<f64>))> = groups
-        .iter()
-        .filter_map(|&g| {
-            let which: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].group == g && g <= cells[c].time).collect();
-            if which.is_empty() {
-                return None;
-            }
-            let parts: Vec<(f64, Vec<f64>)> = which.iter().map(|&c| (att[c], infs[c].clone())).collect();
-            Some((g, mean_of(&parts)))
-        })
-        .collect();
-    let group_overall = {
-        let pgs: Vec<f64> = group_by.iter().map(|(g, _)| pg(*g)).collect();
-        let total: f64 = pgs.iter().sum();
-        let est: f64 = group_by.iter().zip(&pgs).map(|((_, (a, _)), p)| a * p).sum::<f64>() / total;
-        let mut inf = vec![0.0; n];
-        for ((_, (_, f)), p) in group_by.iter().zip(&pgs) {
-            for i in 0..n {
-                inf[i] += f[i] * p / total;
-            }
-        }
-        for i in 0..n {
-            let mut a = 0.0;
-            let mut s = 0.0;
-            for ((g, (att_g, _)), p) in group_by.iter().zip(&pgs) {
-                let ind = if cohort[i] == *g { weights[i] } else { 0.0 };
-                a += (ind - p) / total * att_g;
-                s += ind - p;
-            }
-            inf[i] += a - s * est * total / (total * total);
-        }
-        (est, inf)
-    };
-
-    let min_group = groups[0];
-    let calendar_by: Vec<(i64, (f64, Vec<f64>))> = periods
-        .iter()
-        .filter(|&&t| t >= min_group)
-        .filter_map(|&t| {
-            let which: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time == t && cells[c].group <= t).collect();
-            (!which.is_empty()).then(|| (t, agg(&which, true)))
-        })
-        .collect();
-    let cal_parts: Vec<(f64, Vec<f64>)> = calendar_by.iter().map(|(_, p)| p.clone()).collect();
-    let calendar_overall = mean_of(&cal_parts);
-
-    // Pre-test: every pre-treatment ATT(g,t) = 0 (cells normalised to 0 excluded).
-    let pre: Vec<usize> =
-        (0..cells.len()).filter(|&c| cells[c].group > cells[c].time && infs[c].iter().any(|v| *v != 0.0)).collect();
-    let pretrend_test = if pre.is_empty() {
-        None
-    } else {
-        // The covariance of the pre-treatment cells, from their influence functions: over
-        // units (R did's analytic V), or over cluster sums when clustering, like every
-        // standard error here. R did's analytic pre-test ignores clustering (it leaves
-        // clustering to the bootstrap); with households clustered in counties, that
-        // rejects far too often.
-        let m = pre.len();
-        let pre_infs: Vec<&[f64]> = pre.iter().map(|&c| infs[c].as_slice()).collect();
-        let v = spread.covariance(&pre_infs, n)?;
-        let theta: Vec<f64> = pre.iter().map(|&c| att[c]).collect();
-        match crate::inference::quadratic_form(v.view(), &theta) {
-            Some(q) => {
-                let stat = n as f64 * q;
-                Some(PreTest { statistic: stat, df: m, p_value: crate::inference::chi2_p_value(stat, m) })
-            }
-            None => {
-                warnings.push("the pre-test of parallel trends is not available: the variance of the pre-treatment ATT(g,t) is singular".into());
-                None
-            }
-        }
-    };
-
-    // Inference: analytic, or the multiplier bootstrap with uniform bands over ATT(g,t).
-    let normal = Normal::new(0.0, 1.0).map_err(|e| AnalysisError::Invalid(e.to_string()))?;
-    let z = normal.inverse_cdf(1.0 - opts.alpha / 2.0);
-    let c = cluster.as_deref();
-    let mut crit = z;
-    let mut boot_se: Option<Vec<f64>> = None;
-    if let Some((reps, seed)) = opts.bootstrap {
-        let (se, cv) = multiplier_bootstrap(&infs, c, reps, seed, opts.alpha);
-        crit = cv;
-        boot_se = Some(se);
-    }
-    for (i, cell) in cells.iter_mut().enumerate() {
-        if let Some(se) = boot_se.as_ref().filter(|_| cell.std_error > 0.0) {
-            cell.std_error = se[i];
-        }
-        cell.conf_low = cell.att - crit * cell.std_error;
-        cell.conf_high = cell.att + crit * cell.std_error;
-    }
-    let effect = |(est, inf): &(f64, Vec<f64>)| -> Result<Effect> {
-        let se = spread.se(inf)?;
-        Ok(Effect { att: *est, std_error: se, conf_low: est - z * se, conf_high: est + z * se })
-    };
-    let by = |v: &[(i64, (f64, Vec<f64>))]| -> Result<Vec<AggregateBy>> {
-        v.iter().map(|(i, p)| Ok(AggregateBy { index: *i, effect: effect(p)? })).collect()
-    };
-    let dynamic_vcov = {
-        let dyn_infs: Vec<&[f64]> = dynamic_by.iter().map(|(_, (_, f))| f.as_slice()).collect();
-        let v = spread.covariance(&dyn_infs, n)?;
-        (0..dyn_infs.len()).map(|a| (0..dyn_infs.len()).map(|b| v[[a, b]] / n as f64).collect()).collect()
-    };
-    Ok(CsResult {
-        dynamic_vcov,
-        simple: effect(&simple)?,
-        dynamic: Aggregate { overall: effect(&dynamic_overall)?, by: by(&dynamic_by)? },
-        group: Aggregate { overall: effect(&group_overall)?, by: by(&group_by)? },
-        calendar: Aggregate { overall: effect(&calendar_overall)?, by: by(&calendar_by)? },
-        att_gt: cells,
-        pretrend_test,
-        n_units: n,
-        cohorts,
-        critical_value: crit,
-        warnings,
-    })
+    let bootstrap = opts
+        .bootstrap
+        .map(|(reps, seed)| bootstrap::multiplier_bootstrap(&infs, cluster.as_deref(), reps, seed, opts.alpha));
+    let reference: Vec<bool> = infs.iter().map(|f| f.iter().all(|v| *v == 0.0)).collect();
+    let space = Units { spread, cohort: &cohort, weights: &weights, n };
+    aggregate::finish(
+        &space,
+        cells,
+        infs,
+        &reference,
+        aggregate::Inputs {
+            periods,
+            groups: &groups,
+            n,
+            shares: &shares,
+            cohorts,
+            alpha: opts.alpha,
+            bootstrap,
+            warnings,
+        },
+    )
 }
 
-/// The multiplier bootstrap of R's `did` (`mboot`): Rademacher multipliers per unit (per
-/// cluster when clustering, on cluster means), bootstrap standard errors from the
-/// interquartile range, and the critical value of a uniform (sup-t) band.
-fn multiplier_bootstrap(
-    infs: &[Vec<f64>],
-    cluster: Option<&[u32]>,
-    reps: usize,
-    seed: u64,
-    alpha: f64,
-) -> (Vec<f64>, f64) {
-    let k = infs.len();
-    let n = infs.first().map_or(0, Vec::len);
-    // Work on cluster means of the influence function when clustering.
-    let (rows, m): (Vec<Vec<f64>>, usize) = match cluster {
-        None => ((0..n).map(|i| infs.iter().map(|f| f[i]).collect()).collect(), n),
-        Some(c) => {
-            let sums: Vec<Vec<f64>> = infs.iter().map(|f| cluster_sums(f, c)).collect();
-            let sizes = cluster_sums(&vec![1.0; n], c);
-            let g = sizes.len();
-            ((0..g).map(|q| sums.iter().map(|s| s[q] / sizes[q]).collect()).collect(), g)
-        }
-    };
-    let mut rng = Rng::new(seed);
-    let mut draws = Array2::<f64>::zeros((reps, k));
-    let root = (m as f64).sqrt();
-    for b in 0..reps {
-        let mut acc = vec![0.0; k];
-        for row in &rows {
-            let v = if rng.next_u64() >> 63 == 0 { -1.0 } else { 1.0 };
-            for j in 0..k {
-                acc[j] += v * row[j];
-            }
-        }
-        for j in 0..k {
-            draws[[b, j]] = root * acc[j] / m as f64;
+/// Influence functions as values per unit of the estimation.
+struct Units<'a> {
+    spread: Spread<'a>,
+    cohort: &'a [i64],
+    weights: &'a [f64],
+    n: usize,
+}
+
+impl aggregate::Space for Units<'_> {
+    type F = Vec<f64>;
+
+    fn zero(&self) -> Vec<f64> {
+        vec![0.0; self.n]
+    }
+
+    fn axpy(&self, y: &mut Vec<f64>, a: f64, x: &Vec<f64>) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi += a * xi;
         }
     }
-    let quantile = |v: &mut Vec<f64>, q: f64| -> f64 {
-        v.sort_by(f64::total_cmp);
-        // Type-1 quantile (inverse of the empirical CDF), as R's quantile(type = 1).
-        let idx = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[idx]
-    };
-    let iqr_scale = 1.348_979_500_392_163_5; // qnorm(.75) - qnorm(.25)
-    let sigma: Vec<f64> = (0..k)
-        .map(|j| {
-            let mut col: Vec<f64> = draws.column(j).to_vec();
-            (quantile(&mut col, 0.75) - quantile(&mut col, 0.25)) / iqr_scale
-        })
-        .collect();
-    let mut sup: Vec<f64> = (0..reps)
-        .map(|b| (0..k).filter(|&j| sigma[j] > 0.0).map(|j| (draws[[b, j]] / sigma[j]).abs()).fold(0.0, f64::max))
-        .collect();
-    let crit = quantile(&mut sup, 1.0 - alpha);
-    let se: Vec<f64> = sigma.iter().map(|s| s / root).collect();
-    (se, crit)
+
+    fn add_by_cohort(&self, y: &mut Vec<f64>, f: &dyn Fn(i64, f64) -> f64) {
+        for ((yi, g), w) in y.iter_mut().zip(self.cohort).zip(self.weights) {
+            *yi += f(*g, *w);
+        }
+    }
+
+    fn se(&self, f: &Vec<f64>) -> Result<f64> {
+        self.spread.se(f)
+    }
+
+    fn covariance(&self, fs: &[&Vec<f64>]) -> Result<Array2<f64>> {
+        let fs: Vec<&[f64]> = fs.iter().map(|f| f.as_slice()).collect();
+        self.spread.covariance(&fs, self.n)
+    }
 }
