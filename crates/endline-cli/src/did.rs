@@ -70,6 +70,16 @@ pub enum SeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Stream when the estimate allows, else load.
+    Auto,
+    /// Stream, or fail saying why not.
+    Stream,
+    /// Load the table into memory.
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
     /// Tables for people.
     Table,
@@ -141,6 +151,12 @@ pub struct DidArgs {
     /// Event study: bin event times above this (0 to 1000).
     #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1000))]
     pub max_event: Option<i64>,
+    /// How to read the data (cs): `auto` streams a Parquet panel in batches of row groups
+    /// when the estimate allows (no covariates, weights, sample design or bootstrap; a
+    /// balanced panel) and holds it in memory otherwise; `stream` insists (an error says
+    /// why not); `memory` loads it. The estimates are the same.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
@@ -166,6 +182,124 @@ fn cs_json(r: &CsResult, args: &DidArgs, n_obs: usize) -> Value {
         "pretrend_test": r.pretrend_test,
         "warnings": r.warnings,
     })
+}
+
+/// The estimator's options from the arguments.
+fn cs_options(
+    args: &DidArgs,
+    reps: usize,
+    survey: Option<std::sync::Arc<endline_analysis::sampling::Design>>,
+) -> CsOptions {
+    CsOptions {
+        control: match args.control {
+            ControlArg::Never => Control::Never,
+            ControlArg::Notyet => Control::Notyet,
+        },
+        est_method: match args.est_method {
+            EstArg::Dr => EstMethod::Dr,
+            EstArg::Ipw => EstMethod::Ipw,
+            EstArg::Reg => EstMethod::Reg,
+        },
+        base_period: match args.base_period {
+            BaseArg::Varying => BasePeriod::Varying,
+            BaseArg::Universal => BasePeriod::Universal,
+        },
+        anticipation: args.anticipation,
+        bootstrap: (args.se == SeArg::Bootstrap).then_some((reps, args.seed)),
+        alpha: 0.05,
+        survey,
+    }
+}
+
+/// The table and the JSON of a CS result, with the sensitivity analysis when asked.
+fn cs_output(
+    r: &CsResult,
+    args: &DidArgs,
+    n_obs: usize,
+    honest_opts: Option<&endline_analysis::honest::Options>,
+) -> Result<(String, Value), AnalysisError> {
+    let (mut text, mut json) = (cs_table(r), cs_json(r, args, n_obs));
+    if let Some(o) = honest_opts {
+        let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
+        let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
+        let es = (times.as_slice(), beta.as_slice(), r.dynamic_vcov.as_slice());
+        honest::add_to(o, args.sensitivity.pretrend_slope, es, &mut text, &mut json)?;
+    }
+    Ok((text, json))
+}
+
+/// Callaway & Sant'Anna from sufficient statistics streamed from Parquet, when the
+/// estimate needs nothing more (no covariates, weights, sample design or bootstrap) and
+/// the panel is balanced; None to estimate in memory instead. `--engine stream` makes
+/// every reason not to stream an error.
+fn streamed_cs(
+    args: &DidArgs,
+    honest_opts: Option<&endline_analysis::honest::Options>,
+) -> anyhow::Result<Option<Outcome>> {
+    if args.engine == Engine::Memory {
+        return Ok(None);
+    }
+    let forced = args.engine == Engine::Stream;
+    let cannot = if !crate::stream::is_parquet(&args.data) {
+        Some("the data is not Parquet")
+    } else if !args.covariates.is_empty() {
+        Some("covariates need each unit's values (in-memory estimator)")
+    } else if args.weights.is_some() {
+        Some("weights need the in-memory estimator")
+    } else if args.design.declared() {
+        Some("a sample design needs the in-memory estimator")
+    } else if args.se == SeArg::Bootstrap {
+        Some("the multiplier bootstrap needs each unit's influence function (in-memory estimator)")
+    } else {
+        None
+    };
+    if let Some(why) = cannot {
+        if forced {
+            error!("cannot stream: {why}; drop --engine stream");
+            return Ok(Some(Outcome::Failure));
+        }
+        return Ok(None);
+    }
+    // Clustering by the unit is the unit-level standard error.
+    let cluster = args.cluster.as_deref().filter(|c| *c != args.unit);
+    let cols = crate::stream::CsColumns {
+        unit: &args.unit,
+        time: &args.time,
+        outcome: &args.outcome,
+        cohort: &args.cohort,
+        cluster,
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        error!("{}: {e}", args.data.display());
+        Ok(Some(Outcome::Invalid))
+    };
+    let stats = match crate::stream::cs_statistics(&args.data, &cols) {
+        Ok(Some(cs::stream::Streamed::Stats(s))) => s,
+        Ok(Some(cs::stream::Streamed::Fallback(why))) if forced => {
+            return fail(&format!("cannot stream this panel ({why}); drop --engine stream"));
+        }
+        Ok(None) if forced => {
+            return fail(&"cannot stream: the period, outcome and cohort columns must be numeric and present");
+        }
+        Ok(_) => return Ok(None),
+        Err(e) => return fail(&e),
+    };
+    let reps = 0;
+    match cs::stats::estimate(&stats, &cs_options(args, reps, None))
+        .and_then(|r| cs_output(&r, args, stats.n_obs, honest_opts))
+    {
+        Ok((text, json)) => {
+            match args.format {
+                OutFormat::Table => print(&text)?,
+                OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
+            }
+            Ok(Some(Outcome::Success))
+        }
+        Err(e) => {
+            error!("{e}");
+            Ok(Some(Outcome::Invalid))
+        }
+    }
 }
 
 fn regression_json(
@@ -276,6 +410,14 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    if args.method == Method::Cs {
+        if let Some(done) = streamed_cs(args, honest_opts.as_ref())? {
+            return Ok(done);
+        }
+    } else if args.engine == Engine::Stream {
+        error!("--engine stream applies to --method cs (and to `endline estimate`)");
+        return Ok(Outcome::Failure);
+    }
     let mut df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let mut spec = PanelSpec {
         outcome: args.outcome.clone(),
@@ -321,36 +463,8 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
             RegressionOptions { anticipation: args.anticipation, min_event: args.min_event, max_event: args.max_event };
         Ok(match args.method {
             Method::Cs => {
-                let r = cs::estimate(
-                    &p,
-                    &CsOptions {
-                        control: match args.control {
-                            ControlArg::Never => Control::Never,
-                            ControlArg::Notyet => Control::Notyet,
-                        },
-                        est_method: match args.est_method {
-                            EstArg::Dr => EstMethod::Dr,
-                            EstArg::Ipw => EstMethod::Ipw,
-                            EstArg::Reg => EstMethod::Reg,
-                        },
-                        base_period: match args.base_period {
-                            BaseArg::Varying => BasePeriod::Varying,
-                            BaseArg::Universal => BasePeriod::Universal,
-                        },
-                        anticipation: args.anticipation,
-                        bootstrap: (args.se == SeArg::Bootstrap).then_some((reps, args.seed)),
-                        alpha: 0.05,
-                        survey: survey.clone(),
-                    },
-                )?;
-                let (mut text, mut json) = (cs_table(&r), cs_json(&r, args, p.n_obs));
-                if let Some(o) = &honest_opts {
-                    let times: Vec<i64> = r.dynamic.by.iter().map(|b| b.index).collect();
-                    let beta: Vec<f64> = r.dynamic.by.iter().map(|b| b.effect.att).collect();
-                    let es = (times.as_slice(), beta.as_slice(), r.dynamic_vcov.as_slice());
-                    honest::add_to(o, args.sensitivity.pretrend_slope, es, &mut text, &mut json)?;
-                }
-                (text, json)
+                let r = cs::estimate(&p, &cs_options(args, reps, survey.clone()))?;
+                cs_output(&r, args, p.n_obs, honest_opts.as_ref())?
             }
             Method::Twfe => {
                 let fit = twfe::static_twfe(&df, &spec, &opts)?;

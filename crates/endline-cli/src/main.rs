@@ -20,6 +20,7 @@ mod panel;
 mod power;
 mod run;
 mod simulate;
+mod stream;
 mod tabulate;
 mod validate;
 

@@ -27,6 +27,7 @@ pub mod read;
 mod record_keys;
 mod rejects;
 mod rosters;
+pub mod scan;
 mod stream;
 pub mod table;
 pub mod write;

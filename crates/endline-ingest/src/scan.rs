@@ -1,0 +1,105 @@
+//! Reading Parquet a batch of row groups at a time: for estimators that stream a table too
+//! large to hold (`endline did`, `endline estimate` on registers). Each batch maps its file
+//! afresh and releases it, so the memory in use follows the batch, not the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::io::parquet::metadata::FileMetadataRef;
+use polars::prelude::*;
+
+/// Parquet files and their metadata, read once.
+pub struct ParquetScan {
+    files: Vec<(PathBuf, FileMetadataRef)>,
+    schema: Schema,
+}
+
+impl ParquetScan {
+    /// The file, or every `.parquet` file under a directory (a partitioned dataset), in
+    /// path order. Every file must have the columns of the first.
+    pub fn open(path: &Path) -> Result<ParquetScan, String> {
+        let mut paths = Vec::new();
+        if path.is_dir() {
+            collect(path, &mut paths)?;
+            paths.sort();
+            if paths.is_empty() {
+                return Err(format!("{} holds no .parquet files", path.display()));
+            }
+        } else {
+            paths.push(path.to_path_buf());
+        }
+        let mut files = Vec::new();
+        let mut schema: Option<Schema> = None;
+        for p in paths {
+            let file = std::fs::File::open(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let mut reader = ParquetReader::new(file);
+            let bad = |e: PolarsError| format!("cannot read {} as Parquet: {e}", p.display());
+            let s = Schema::from_arrow_schema(reader.schema().map_err(bad)?.as_ref());
+            let md = reader.get_metadata().map_err(bad)?.clone();
+            if let Some(first) = &schema {
+                if let Some(missing) = first.iter_names().find(|n| s.get(n).is_none()) {
+                    return Err(format!("{} has no column `{missing}`, which the other files have", p.display()));
+                }
+            } else {
+                schema = Some(s);
+            }
+            files.push((p, md));
+        }
+        Ok(ParquetScan { files, schema: schema.unwrap_or_default() })
+    }
+
+    /// The columns and their types.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Rows in all files.
+    pub fn rows(&self) -> usize {
+        self.files.iter().map(|(_, md)| md.num_rows).sum()
+    }
+
+    /// Calls `f` on batches of whole row groups of about `batch_rows` rows (at least one
+    /// row group), holding only `columns`, until it returns false.
+    pub fn scan(
+        &self,
+        columns: &[String],
+        batch_rows: usize,
+        f: &mut dyn FnMut(DataFrame) -> Result<bool, String>,
+    ) -> Result<(), String> {
+        for (path, md) in &self.files {
+            let mut at = 0;
+            let groups: Vec<usize> = md.row_groups.iter().map(|g| g.num_rows()).collect();
+            let mut i = 0;
+            while i < groups.len() {
+                let mut len = 0;
+                while i < groups.len() && (len == 0 || len + groups[i] <= batch_rows) {
+                    len += groups[i];
+                    i += 1;
+                }
+                let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let mut reader =
+                    ParquetReader::new(file).with_columns(Some(columns.to_vec())).with_slice(Some((at, len)));
+                reader.set_metadata(Arc::clone(md));
+                let df = reader.finish().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                at += len;
+                if !f(df)? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for e in entries {
+        let p = e.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
