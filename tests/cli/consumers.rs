@@ -17,7 +17,7 @@ use std::process::Command;
 
 use crate::{endline, root, scratch, stdout};
 
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let candidates = std::env::var_os("ENDLINE_PYTHON")
         .map(PathBuf::from)
         .into_iter()

@@ -11,6 +11,7 @@ mod link;
 mod power;
 mod run;
 mod safety;
+mod scale;
 mod surveydiff;
 mod tabulate;
 mod validate;

@@ -93,17 +93,22 @@ pub struct DidArgs {
     /// The panel: a .csv or .parquet file, one row per unit and period.
     pub data: PathBuf,
     /// The outcome column.
-    #[arg(long)]
-    pub outcome: String,
+    #[arg(long, required_unless_present = "from_statistics")]
+    pub outcome: Option<String>,
     /// The unit column (county, household).
-    #[arg(long)]
-    pub unit: String,
+    #[arg(long, required_unless_present = "from_statistics")]
+    pub unit: Option<String>,
     /// The period column (year, wave); whole numbers.
-    #[arg(long)]
-    pub time: String,
+    #[arg(long, required_unless_present = "from_statistics")]
+    pub time: Option<String>,
     /// The column with each unit's first treated period (0 or empty: never treated).
-    #[arg(long)]
-    pub cohort: String,
+    #[arg(long, required_unless_present = "from_statistics")]
+    pub cohort: Option<String>,
+    /// DATA holds Callaway & Sant'Anna's sufficient statistics, aggregated elsewhere (by
+    /// SQL on Spark, DataFusion or DuckDB: docs/scale.md), not a panel: cs without
+    /// covariates, weights or bootstrap, estimated from them.
+    #[arg(long, conflicts_with_all = ["outcome", "unit", "time", "cohort", "covariates", "weights", "cluster"])]
+    pub from_statistics: bool,
     /// The estimator.
     #[arg(long, value_enum, default_value_t = Method::Cs)]
     pub method: Method,
@@ -236,6 +241,21 @@ fn streamed_cs(
     args: &DidArgs,
     honest_opts: Option<&endline_analysis::honest::Options>,
 ) -> anyhow::Result<Option<Outcome>> {
+    if args.from_statistics {
+        if args.method != Method::Cs || args.se == SeArg::Bootstrap || args.design.declared() {
+            error!("--from-statistics estimates --method cs with analytic standard errors, without a sample design");
+            return Ok(Some(Outcome::Failure));
+        }
+        let df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
+        let stats = match cs::stats::from_table(&df) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("{}: {e}", args.data.display());
+                return Ok(Some(Outcome::Invalid));
+            }
+        };
+        return finish_streamed(args, &stats, honest_opts).map(Some);
+    }
     if args.engine == Engine::Memory {
         return Ok(None);
     }
@@ -261,14 +281,10 @@ fn streamed_cs(
         return Ok(None);
     }
     // Clustering by the unit is the unit-level standard error.
-    let cluster = args.cluster.as_deref().filter(|c| *c != args.unit);
-    let cols = crate::stream::CsColumns {
-        unit: &args.unit,
-        time: &args.time,
-        outcome: &args.outcome,
-        cohort: &args.cohort,
-        cluster,
-    };
+    let name = |c: &Option<String>| c.clone().unwrap_or_default();
+    let (unit, time, outcome, cohort) = (name(&args.unit), name(&args.time), name(&args.outcome), name(&args.cohort));
+    let cluster = args.cluster.as_deref().filter(|c| *c != unit);
+    let cols = crate::stream::CsColumns { unit: &unit, time: &time, outcome: &outcome, cohort: &cohort, cluster };
     let fail = |e: &dyn std::fmt::Display| {
         error!("{}: {e}", args.data.display());
         Ok(Some(Outcome::Invalid))
@@ -284,8 +300,16 @@ fn streamed_cs(
         Ok(_) => return Ok(None),
         Err(e) => return fail(&e),
     };
-    let reps = 0;
-    match cs::stats::estimate(&stats, &cs_options(args, reps, None))
+    finish_streamed(args, &stats, honest_opts).map(Some)
+}
+
+/// The estimate from sufficient statistics, printed.
+fn finish_streamed(
+    args: &DidArgs,
+    stats: &cs::stats::CsStats,
+    honest_opts: Option<&endline_analysis::honest::Options>,
+) -> anyhow::Result<Outcome> {
+    match cs::stats::estimate(stats, &cs_options(args, 0, None))
         .and_then(|r| cs_output(&r, args, stats.n_obs, honest_opts))
     {
         Ok((text, json)) => {
@@ -293,11 +317,11 @@ fn streamed_cs(
                 OutFormat::Table => print(&text)?,
                 OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
             }
-            Ok(Some(Outcome::Success))
+            Ok(Outcome::Success)
         }
         Err(e) => {
             error!("{e}");
-            Ok(Some(Outcome::Invalid))
+            Ok(Outcome::Invalid)
         }
     }
 }
@@ -420,10 +444,11 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
     }
     let mut df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let mut spec = PanelSpec {
-        outcome: args.outcome.clone(),
-        unit: args.unit.clone(),
-        time: args.time.clone(),
-        cohort: args.cohort.clone(),
+        // clap requires the four unless --from-statistics, which returned above.
+        outcome: args.outcome.clone().unwrap_or_default(),
+        unit: args.unit.clone().unwrap_or_default(),
+        time: args.time.clone().unwrap_or_default(),
+        cohort: args.cohort.clone().unwrap_or_default(),
         covariates: args.covariates.clone(),
         weights: args.weights.clone(),
         cluster: args.cluster.clone(),

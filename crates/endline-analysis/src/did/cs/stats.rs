@@ -327,3 +327,102 @@ pub fn estimate(stats: &CsStats, opts: &CsOptions) -> Result<CsResult> {
         },
     )
 }
+
+/// The statistics from a table, as SQL computes them (docs/scale.md), one row per
+/// cohort, period and, with clusters, cluster:
+/// - with clusters: `cluster` (whole numbers), `cohort`, `period`, `units`, `sum_y`;
+/// - without: `cohort`, `period`, `period2`, `units`, `sum_y` (Σ y in `period`) and
+///   `sum_yy` (Σ y in `period` × y in `period2`), one row per pair of periods.
+///
+/// Every cohort (within a cluster) needs every period, with the same number of units.
+pub fn from_table(df: &polars::prelude::DataFrame) -> Result<CsStats> {
+    use crate::data::numeric;
+    let has = |c: &str| df.column(c).is_ok();
+    let clustered = has("cluster");
+    let whole = |name: &str| -> Result<Vec<i64>> {
+        numeric(df, name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if v.is_finite() && v.fract() == 0.0 {
+                    Ok(v as i64)
+                } else {
+                    Err(AnalysisError::ColumnType {
+                        name: name.into(),
+                        problem: format!("must hold whole numbers, but row {} has {v}", i + 1),
+                    })
+                }
+            })
+            .collect()
+    };
+    let cohort = whole("cohort")?;
+    let period = whole("period")?;
+    let units = whole("units")?;
+    let sum_y = numeric(df, "sum_y")?;
+    let (cluster, period2, sum_yy) = if clustered {
+        (Some(whole("cluster")?), None, None)
+    } else {
+        if !(has("period2") && has("sum_yy")) {
+            return Err(AnalysisError::Invalid(
+                "the statistics need either a `cluster` column, or `period2` and `sum_yy` (the cross-products of \
+                 standard errors over units)"
+                    .into(),
+            ));
+        }
+        (None, Some(whole("period2")?), Some(numeric(df, "sum_yy")?))
+    };
+    let mut periods: Vec<i64> = period.clone();
+    periods.sort_unstable();
+    periods.dedup();
+    let t_n = periods.len();
+    let at = |p: i64| periods.binary_search(&p).unwrap_or(0);
+    // (cluster, cohort) → (units, sums, cross, cells seen)
+    type Acc = (i64, Vec<f64>, Vec<f64>, Vec<bool>);
+    let mut groups: BTreeMap<(Option<i64>, i64), Acc> = BTreeMap::new();
+    for i in 0..df.height() {
+        let key = (cluster.as_ref().map(|c| c[i]), cohort[i]);
+        let width = if clustered { t_n } else { t_n * t_n };
+        let g = groups.entry(key).or_insert_with(|| (units[i], vec![0.0; t_n], vec![0.0; t_n * t_n], vec![false; width]));
+        if g.0 != units[i] {
+            return Err(AnalysisError::Invalid(format!(
+                "row {}: cohort {} has {} units here and {} in another row; the panel must be balanced",
+                i + 1,
+                cohort[i],
+                units[i],
+                g.0
+            )));
+        }
+        let (p, cell) = match (&period2, &sum_yy) {
+            (Some(p2), Some(yy)) => {
+                let (a, b) = (at(period[i]), at(p2[i]));
+                g.2[a * t_n + b] = yy[i];
+                (a, a * t_n + b)
+            }
+            _ => (at(period[i]), at(period[i])),
+        };
+        if g.3[cell] {
+            return Err(AnalysisError::Invalid(format!("row {} repeats a cohort, period (and cluster)", i + 1)));
+        }
+        g.3[cell] = true;
+        g.1[p] = sum_y[i];
+    }
+    let mut sums = Vec::with_capacity(groups.len());
+    for ((cl, g), (n, s, cross, seen)) in groups {
+        if seen.iter().any(|x| !x) {
+            return Err(AnalysisError::Invalid(format!(
+                "cohort {g}{} lacks some periods{}: every cohort needs every period",
+                cl.map(|c| format!(" in cluster {c}")).unwrap_or_default(),
+                if clustered { "" } else { " or pairs of periods" }
+            )));
+        }
+        sums.push(CohortSums {
+            cluster: cl.map(|c| c as u64),
+            cohort: g,
+            units: n.max(0) as u64,
+            sums: s,
+            cross: (!clustered).then_some(cross),
+        });
+    }
+    let n_obs = sums.iter().map(|s| s.units as usize * t_n).sum();
+    Ok(CsStats { periods, sums, n_obs, warnings: Vec::new() })
+}
