@@ -237,7 +237,7 @@ impl FeolsSpec {
 
 /// The coefficient table (t tests and intervals with `dof` degrees of freedom) and the
 /// Wald F test of every slope, from the estimates and their variance.
-fn inference_table(
+pub(crate) fn inference_table(
     names: &[String],
     beta: &[f64],
     v: &Array2<f64>,

@@ -23,6 +23,7 @@ mod design;
 pub mod did;
 mod error;
 mod feols;
+pub mod feols_stream;
 pub mod formula;
 pub mod honest;
 pub mod inference;
@@ -32,6 +33,7 @@ pub mod multiple;
 pub mod power;
 pub mod pretrends;
 pub mod sampling;
+pub mod stream;
 mod wild;
 
 pub use endline_rng::Rng;

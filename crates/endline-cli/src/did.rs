@@ -284,12 +284,12 @@ fn streamed_cs(
     let name = |c: &Option<String>| c.clone().unwrap_or_default();
     let (unit, time, outcome, cohort) = (name(&args.unit), name(&args.time), name(&args.outcome), name(&args.cohort));
     let cluster = args.cluster.as_deref().filter(|c| *c != unit);
-    let cols = crate::stream::CsColumns { unit: &unit, time: &time, outcome: &outcome, cohort: &cohort, cluster };
+
     let fail = |e: &dyn std::fmt::Display| {
         error!("{}: {e}", args.data.display());
         Ok(Some(Outcome::Invalid))
     };
-    let stats = match crate::stream::cs_statistics(&args.data, &cols) {
+    let stats = match crate::stream::cs_statistics(&args.data, &unit, cluster, (&time, &outcome, &cohort)) {
         Ok(Some(cs::stream::Streamed::Stats(s))) => s,
         Ok(Some(cs::stream::Streamed::Fallback(why))) if forced => {
             return fail(&format!("cannot stream this panel ({why}); drop --engine stream"));

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use endline_analysis::AnalysisError;
-use endline_analysis::did::cs::stream::{self, Chunk, Ids, Names, Source, Streamed};
+use endline_analysis::did::cs::stream::{self as cs_stream, Names, Streamed};
+use endline_analysis::stream::{Chunk, Ids, Source};
 use endline_ingest::scan::ParquetScan;
 use polars::prelude::*;
 
@@ -13,24 +14,37 @@ const BATCH_ROWS: usize = 1 << 22;
 /// Bytes of per-unit outcomes held at once while summing cross-products.
 const CROSS_MEMORY: usize = 3 << 30;
 
-/// The columns of a CS panel to stream.
-pub struct CsColumns<'a> {
-    pub unit: &'a str,
-    pub time: &'a str,
-    pub outcome: &'a str,
-    pub cohort: &'a str,
-    pub cluster: Option<&'a str>,
-}
-
 /// Whether `path` is Parquet (a file, or a directory of Parquet files).
 pub fn is_parquet(path: &Path) -> bool {
     path.is_dir() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e == "pq")
 }
 
-struct Batches<'a> {
+/// A Parquet table read as chunks of identifier and numeric columns.
+pub struct Batches {
     scan: ParquetScan,
-    columns: Vec<String>,
-    cols: &'a CsColumns<'a>,
+    ids: Vec<String>,
+    numbers: Vec<String>,
+}
+
+impl Batches {
+    /// The table at `path` with these columns; None when one is missing or a numeric one
+    /// is not numeric (for the caller to load the table and report, or fall back).
+    pub fn open(path: &Path, ids: &[&str], numbers: &[&str]) -> Result<Option<Batches>, AnalysisError> {
+        let scan = ParquetScan::open(path).map_err(AnalysisError::Data)?;
+        let schema = scan.schema();
+        let ok = ids.iter().all(|c| schema.get(c).is_some())
+            && numbers.iter().all(|c| schema.get(c).is_some_and(|t| t.is_primitive_numeric()));
+        Ok(ok.then(|| Batches {
+            scan,
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            numbers: numbers.iter().map(|s| s.to_string()).collect(),
+        }))
+    }
+
+    /// Rows in the table.
+    pub fn rows(&self) -> usize {
+        self.scan.rows()
+    }
 }
 
 /// A column as identifiers: whole numbers, or text.
@@ -67,32 +81,29 @@ fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-impl Source for Batches<'_> {
+impl Source for Batches {
     fn scan(
         &mut self,
         f: &mut dyn FnMut(&Chunk<'_>) -> endline_analysis::Result<bool>,
     ) -> endline_analysis::Result<()> {
-        let cols = self.cols;
+        let mut columns: Vec<String> = self.ids.iter().chain(&self.numbers).cloned().collect();
+        columns.sort();
+        columns.dedup();
+        let (id_names, number_names) = (&self.ids, &self.numbers);
         let mut failure = None;
         self.scan
-            .scan(&self.columns, BATCH_ROWS, &mut |df| {
-                let convert = || -> PolarsResult<_> {
-                    Ok((
-                        ids(&df, cols.unit)?,
-                        numbers(&df, cols.time)?,
-                        numbers(&df, cols.outcome)?,
-                        numbers(&df, cols.cohort)?,
-                        cols.cluster.map(|c| ids(&df, c)).transpose()?,
-                    ))
-                };
-                let (unit, time, outcome, cohort, cluster) = convert().map_err(|e| e.to_string())?;
-                let (unit_text, cluster_text) = (text(&unit), cluster.as_ref().map(text).unwrap_or_default());
+            .scan(&columns, BATCH_ROWS, &mut |df| {
+                let owned: Vec<Owned> =
+                    id_names.iter().map(|c| ids(&df, c)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
+                let nums: Vec<Vec<f64>> = number_names
+                    .iter()
+                    .map(|c| numbers(&df, c))
+                    .collect::<PolarsResult<_>>()
+                    .map_err(|e| e.to_string())?;
+                let texts: Vec<Vec<Option<&str>>> = owned.iter().map(text).collect();
                 let chunk = Chunk {
-                    unit: as_ids(&unit, &unit_text),
-                    time: &time,
-                    outcome: &outcome,
-                    cohort: &cohort,
-                    cluster: cluster.as_ref().map(|c| as_ids(c, &cluster_text)),
+                    ids: owned.iter().zip(&texts).map(|(o, t)| as_ids(o, t)).collect(),
+                    numbers: nums.iter().map(Vec::as_slice).collect(),
                 };
                 match f(&chunk) {
                     Ok(go_on) => Ok(go_on),
@@ -108,21 +119,17 @@ impl Source for Batches<'_> {
 }
 
 /// The sufficient statistics of Callaway & Sant'Anna streamed from Parquet; `Ok(None)`
-/// when the columns are not all there and numeric (identifiers may be text), for the
-/// in-memory path to report or handle.
-pub fn cs_statistics(path: &Path, cols: &CsColumns<'_>) -> Result<Option<Streamed>, AnalysisError> {
-    let scan = ParquetScan::open(path).map_err(AnalysisError::Data)?;
-    let schema = scan.schema();
-    let numeric = |name: &str| schema.get(name).is_some_and(|t| t.is_primitive_numeric());
-    let present = |name: &str| schema.get(name).is_some();
-    if !(numeric(cols.time) && numeric(cols.outcome) && numeric(cols.cohort) && present(cols.unit))
-        || cols.cluster.is_some_and(|c| !present(c))
-    {
+/// when the columns are not all there and numeric (identifiers may be text).
+pub fn cs_statistics(
+    path: &Path,
+    unit: &str,
+    cluster: Option<&str>,
+    (time, outcome, cohort): (&str, &str, &str),
+) -> Result<Option<Streamed>, AnalysisError> {
+    let mut ids = vec![unit];
+    ids.extend(cluster);
+    let Some(mut source) = Batches::open(path, &ids, &[time, outcome, cohort])? else {
         return Ok(None);
-    }
-    let mut columns: Vec<String> = [cols.unit, cols.time, cols.outcome, cols.cohort].map(String::from).to_vec();
-    columns.extend(cols.cluster.map(String::from));
-    columns.dedup();
-    let mut source = Batches { scan, columns, cols };
-    stream::sufficient_statistics(&mut source, &Names { time: cols.time, cohort: cols.cohort }, CROSS_MEMORY).map(Some)
+    };
+    cs_stream::sufficient_statistics(&mut source, &Names { time, cohort }, CROSS_MEMORY).map(Some)
 }

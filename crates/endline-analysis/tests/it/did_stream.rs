@@ -38,13 +38,9 @@ impl Source for Columns {
                 Some(t) => Ids::Text(&t[r.clone()]),
                 None => Ids::Int(&self.unit[r.clone()]),
             };
-            let c = Chunk {
-                unit,
-                time: &self.time[r.clone()],
-                outcome: &self.y[r.clone()],
-                cohort: &self.cohort[r.clone()],
-                cluster: self.cluster.as_ref().map(|c| Ids::Int(&c[r.clone()])),
-            };
+            let mut ids = vec![unit];
+            ids.extend(self.cluster.as_ref().map(|c| Ids::Int(&c[r.clone()])));
+            let c = Chunk { ids, numbers: vec![&self.time[r.clone()], &self.y[r.clone()], &self.cohort[r.clone()]] };
             if !f(&c)? {
                 break;
             }

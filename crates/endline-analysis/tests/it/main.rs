@@ -3,6 +3,7 @@
 mod did;
 mod did_stream;
 mod edge;
+mod feols_stream;
 mod helpers;
 mod honest;
 mod own;

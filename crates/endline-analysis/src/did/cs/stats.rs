@@ -382,7 +382,8 @@ pub fn from_table(df: &polars::prelude::DataFrame) -> Result<CsStats> {
     for i in 0..df.height() {
         let key = (cluster.as_ref().map(|c| c[i]), cohort[i]);
         let width = if clustered { t_n } else { t_n * t_n };
-        let g = groups.entry(key).or_insert_with(|| (units[i], vec![0.0; t_n], vec![0.0; t_n * t_n], vec![false; width]));
+        let g =
+            groups.entry(key).or_insert_with(|| (units[i], vec![0.0; t_n], vec![0.0; t_n * t_n], vec![false; width]));
         if g.0 != units[i] {
             return Err(AnalysisError::Invalid(format!(
                 "row {}: cohort {} has {} units here and {} in another row; the panel must be balanced",

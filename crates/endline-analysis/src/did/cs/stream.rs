@@ -16,46 +16,11 @@
 
 use std::collections::HashMap;
 
+pub use crate::stream::{Chunk, Ids, Source};
+use crate::stream::{Coder, Range};
+
 use super::stats::{CohortSums, CsStats};
 use crate::error::{AnalysisError, Result};
-
-/// Identifiers in a chunk: whole numbers or text; `None` is missing.
-pub enum Ids<'a> {
-    /// Whole numbers.
-    Int(&'a [Option<i64>]),
-    /// Text.
-    Text(&'a [Option<&'a str>]),
-}
-
-impl Ids<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Ids::Int(v) => v.len(),
-            Ids::Text(v) => v.len(),
-        }
-    }
-}
-
-/// Rows of a long panel. Numbers are NaN where missing.
-pub struct Chunk<'a> {
-    /// The unit.
-    pub unit: Ids<'a>,
-    /// The period.
-    pub time: &'a [f64],
-    /// The outcome.
-    pub outcome: &'a [f64],
-    /// The first treated period (missing or 0: never treated).
-    pub cohort: &'a [f64],
-    /// The cluster, when clustering.
-    pub cluster: Option<Ids<'a>>,
-}
-
-/// Where the rows come from: each call reads them all again, chunk by chunk, and stops
-/// early when `f` returns false.
-pub trait Source {
-    /// Reads every chunk in order.
-    fn scan(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()>;
-}
 
 /// The outcome of streaming.
 #[derive(Debug)]
@@ -74,104 +39,11 @@ pub struct Names<'a> {
     pub cohort: &'a str,
 }
 
-/// The range of integer identifiers, or text.
-#[derive(Default, Clone, Copy)]
-struct Range {
-    min: i64,
-    max: i64,
-    any: bool,
-    text: bool,
-}
-
-impl Range {
-    fn observe(&mut self, ids: &Ids<'_>) {
-        match ids {
-            Ids::Text(_) => self.text = true,
-            Ids::Int(v) => {
-                for x in v.iter().flatten() {
-                    if !self.any {
-                        (self.min, self.max, self.any) = (*x, *x, true);
-                    } else if *x < self.min {
-                        self.min = *x;
-                    } else if *x > self.max {
-                        self.max = *x;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Identifiers to dense codes: an offset over a range no wider than `dense_up_to`, a hash
-/// table otherwise.
-enum Coder {
-    Dense { min: i64, len: usize },
-    Int(HashMap<i64, u32>),
-    Text(HashMap<String, u32>),
-}
-
-impl Coder {
-    fn new(r: Range, dense_up_to: usize) -> Coder {
-        let width = if r.any { (r.max as i128 - r.min as i128 + 1) as u128 } else { 0 };
-        if r.text {
-            Coder::Text(HashMap::new())
-        } else if width <= dense_up_to as u128 {
-            Coder::Dense { min: r.min, len: width as usize }
-        } else {
-            Coder::Int(HashMap::new())
-        }
-    }
-
-    /// Codes so far (an upper bound for dense coding).
-    fn len(&self) -> usize {
-        match self {
-            Coder::Dense { len, .. } => *len,
-            Coder::Int(m) => m.len(),
-            Coder::Text(m) => m.len(),
-        }
-    }
-
-    /// The code of row `i`, assigning new ones; None when missing.
-    fn code(&mut self, ids: &Ids<'_>, i: usize) -> Result<Option<u32>> {
-        Ok(match (self, ids) {
-            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
-            (Coder::Int(m), Ids::Int(v)) => v[i].map(|x| {
-                let next = m.len() as u32;
-                *m.entry(x).or_insert(next)
-            }),
-            (Coder::Text(m), Ids::Text(v)) => v[i].map(|x| match m.get(x) {
-                Some(c) => *c,
-                None => {
-                    let next = m.len() as u32;
-                    m.insert(x.to_string(), next);
-                    next
-                }
-            }),
-            _ => return Err(AnalysisError::Data("an identifier column changes type between row groups".into())),
-        })
-    }
-
-    /// The code of row `i`, known from an earlier pass.
-    fn known(&self, ids: &Ids<'_>, i: usize) -> Option<u32> {
-        match (self, ids) {
-            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
-            (Coder::Int(m), Ids::Int(v)) => v[i].and_then(|x| m.get(&x).copied()),
-            (Coder::Text(m), Ids::Text(v)) => v[i].and_then(|x| m.get(x).copied()),
-            _ => None,
-        }
-    }
-
-    fn label(&self, ids: &Ids<'_>, i: usize) -> String {
-        match ids {
-            Ids::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-            Ids::Text(v) => v[i].unwrap_or_default().to_string(),
-        }
-    }
-}
-
 const UNSEEN: u16 = u16::MAX;
 
-/// Streams the panel's sufficient statistics. `memory` bounds the bytes of per-unit outcomes
+/// Streams the panel's sufficient statistics from chunks whose identifiers are the unit
+/// and, when clustering, the cluster, and whose numbers are the period, the outcome and
+/// the cohort. `memory` bounds the bytes of per-unit outcomes
 /// held at once when summing cross-products (no cluster).
 pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory: usize) -> Result<Streamed> {
     // Pass 1: periods and identifier ranges.
@@ -180,12 +52,12 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
     let mut rows = 0usize;
     let mut whole = Ok(());
     source.scan(&mut |c| {
-        units.observe(&c.unit);
-        if let Some(cl) = &c.cluster {
+        units.observe(&c.ids[0]);
+        if let Some(cl) = c.ids.get(1) {
             clusters.observe(cl);
         }
         let mut last = f64::NAN;
-        for (i, &t) in c.time.iter().enumerate() {
+        for (i, &t) in c.numbers[0].iter().enumerate() {
             if t.is_nan() || t == last {
                 continue;
             }
@@ -201,7 +73,7 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
                 periods.insert(at, t as i64);
             }
         }
-        rows += c.time.len();
+        rows += c.numbers[0].len();
         Ok(true)
     })?;
     whole?;
@@ -249,11 +121,11 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
     let mut failure: Option<AnalysisError> = None;
     source.scan(&mut |c| {
         let rows_before = at;
-        at += c.time.len();
-        for i in 0..c.unit.len() {
+        at += c.numbers[0].len();
+        for i in 0..c.ids[0].len() {
             let row = rows_before + i + 1;
-            let t = c.time[i];
-            let u = match unit_codes.code(&c.unit, i) {
+            let t = c.numbers[0][i];
+            let u = match unit_codes.code(&c.ids[0], i) {
                 Ok(Some(u)) if !t.is_nan() => u as usize,
                 Ok(_) => {
                     n_missing += 1;
@@ -275,13 +147,13 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
             if mask[u] & (1 << p) != 0 {
                 failure = Some(AnalysisError::Invalid(format!(
                     "unit {} appears twice in period {} (row {row}); a panel has one row per unit and period",
-                    unit_codes.label(&c.unit, i),
+                    unit_codes.label(&c.ids[0], i),
                     t as i64
                 )));
                 return Ok(false);
             }
             mask[u] |= 1 << p;
-            let g = if c.cohort[i].is_nan() { 0 } else { c.cohort[i] as i64 };
+            let g = if c.numbers[2][i].is_nan() { 0 } else { c.numbers[2][i] as i64 };
             let gi = match cohorts.iter().position(|&x| x == g) {
                 Some(gi) => gi,
                 None => {
@@ -295,12 +167,12 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
                 failure = Some(AnalysisError::Invalid(format!(
                     "the cohort `{}` of unit {} changes over time ({}, then {g} in row {row}); it must be the unit's first treated period",
                     names.cohort,
-                    unit_codes.label(&c.unit, i),
+                    unit_codes.label(&c.ids[0], i),
                     cohorts[cohort_of[u] as usize]
                 )));
                 return Ok(false);
             }
-            if let Some(cl) = &c.cluster {
+            if let Some(cl) = c.ids.get(1) {
                 let code = match cluster_codes.code(cl, i) {
                     Ok(code) => code.unwrap_or(u32::MAX - 1),
                     Err(e) => {
@@ -313,12 +185,12 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
                 } else if cluster_of[u] != code {
                     failure = Some(AnalysisError::Invalid(format!(
                         "the cluster of unit {} changes over time; clusters must contain whole units",
-                        unit_codes.label(&c.unit, i)
+                        unit_codes.label(&c.ids[0], i)
                     )));
                     return Ok(false);
                 }
             }
-            let y = c.outcome[i];
+            let y = c.numbers[1][i];
             if y.is_nan() {
                 fallback = Some(format!("row {row} has a missing outcome"));
                 return Ok(false);
@@ -369,11 +241,11 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
         }
         let mut sums = vec![0.0; keys.len() * t_n];
         source.scan(&mut |c| {
-            for i in 0..c.unit.len() {
-                let t = c.time[i];
-                if let (Some(u), false) = (unit_codes.known(&c.unit, i), t.is_nan()) {
+            for i in 0..c.ids[0].len() {
+                let t = c.numbers[0][i];
+                if let (Some(u), false) = (unit_codes.known(&c.ids[0], i), t.is_nan()) {
                     let p = index_of(t);
-                    sums[cluster_of[u as usize] as usize * t_n + p] += c.outcome[i] - shift[p];
+                    sums[cluster_of[u as usize] as usize * t_n + p] += c.numbers[1][i] - shift[p];
                 }
             }
             Ok(true)
@@ -417,13 +289,13 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
         for w in bounds.windows(2) {
             let (lo, hi) = (w[0], w[1]);
             source.scan(&mut |c| {
-                for i in 0..c.unit.len() {
-                    let t = c.time[i];
-                    if let (Some(u), false) = (unit_codes.known(&c.unit, i), t.is_nan()) {
+                for i in 0..c.ids[0].len() {
+                    let t = c.numbers[0][i];
+                    if let (Some(u), false) = (unit_codes.known(&c.ids[0], i), t.is_nan()) {
                         let u = u as usize;
                         if (lo..hi).contains(&u) {
                             let p = index_of(t);
-                            y[(u - lo) * t_n + p] = c.outcome[i] - shift[p];
+                            y[(u - lo) * t_n + p] = c.numbers[1][i] - shift[p];
                         }
                     }
                 }

@@ -1,0 +1,603 @@
+//! `y ~ x1 + … | a + b` with two absorbed fixed effects, one of them with at most 64
+//! levels (years, waves), from a table read in chunks: the two-way fixed-effects
+//! regression of a register (1e8–1e9 rows) in memory that grows with the levels of the
+//! large fixed effect, not with the rows.
+//!
+//! The fixed effects are solved exactly rather than by alternating projections: with a
+//! the large effect and b the small one, the normal equations give
+//! α_a = (S_a − Σ_t n_at γ_t) / n_a, and substituting them leaves a T×T system in γ,
+//! M γ = r, with M = diag(n_t) − Σ_a n_at n_as / n_a (which depends on each level of a
+//! only through the set of b-levels it has when each pair has one row, so it is summed
+//! over those sets) and
+//! r_t = Σ_{rows in t} v − Σ_a n_at S_a / n_a. Passes over the chunks:
+//!
+//! 0. row count, identifier ranges, the b-levels;
+//! 1. listwise deletion, each a-level's set of b-levels and rows (pairs of levels with
+//!    several rows, such as households in a county-year, counted aside), nesting in the
+//!    cluster; singletons are then removed on the sets;
+//! 2. per a-level and per b-level sums of y and every regressor;
+//! 3. the demeaned cross-products [X̃ | ỹ]'[X̃ | ỹ], and per cluster Σ x̃ [x̃ | ỹ], from
+//!    which each cluster's score Σ x̃ e = Σ x̃ ỹ − (Σ x̃ x̃') β follows once β is known;
+//! 4. (heteroskedasticity-robust variance only) Σ x̃ x̃' e².
+//!
+//! The fit equals [`crate::FeolsSpec::fit`] on the same table (fixest's small-sample
+//! corrections, singletons, collinearity checks; `demean_iterations` is 0: no iterations).
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+
+use crate::error::{AnalysisError, Result};
+use crate::feols::{FeolsFit, FixedEffectInfo, Vcov, inference_table};
+use crate::formula::{Factor, Formula};
+use crate::linalg;
+use crate::stream::{Coder, Ids, Range, Source};
+
+/// What a streamed regression needs from its formula: y, the regressors, the two fixed
+/// effects (formula order) and the cluster.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    /// The dependent variable.
+    pub y: String,
+    /// Numeric regressors.
+    pub x: Vec<String>,
+    /// The two fixed effects.
+    pub fixef: [String; 2],
+    /// The one-way cluster variable, if clustering.
+    pub cluster: Option<String>,
+}
+
+impl Columns {
+    /// The columns of a formula that streams: numeric regressors only (no `i()`, `C()`
+    /// or interactions), two single-column fixed effects, a variance that is iid, HC1
+    /// or one-way CR1. Otherwise why not.
+    pub fn of(formula: &Formula, vcov: &Vcov) -> std::result::Result<Columns, String> {
+        let mut x = Vec::new();
+        for t in &formula.terms {
+            match t.factors.as_slice() {
+                [Factor::Var(v)] => x.push(v.clone()),
+                _ => return Err("only plain numeric regressors stream (no i(), C() or interactions)".into()),
+            }
+        }
+        let fixef: [String; 2] = match formula.fixef.as_slice() {
+            [a, b] if a.len() == 1 && b.len() == 1 => [a[0].clone(), b[0].clone()],
+            _ => return Err("streaming needs exactly two fixed effects, each one column".into()),
+        };
+        let cluster = match vcov {
+            Vcov::Cluster(c) if c.len() == 1 && !c[0].contains('^') => Some(c[0].clone()),
+            Vcov::Cluster(_) => return Err("multiway or combined clusters need the in-memory fit".into()),
+            _ => None,
+        };
+        Ok(Columns { y: formula.depvar.clone(), x, fixef, cluster })
+    }
+}
+
+/// The outcome of a streamed fit.
+#[derive(Debug)]
+pub enum Fitted {
+    /// The fit.
+    Fit(Box<FeolsFit>),
+    /// Why the table needs the in-memory fit.
+    Fallback(String),
+}
+
+/// The options of the fit.
+pub struct Options<'a> {
+    /// The formula.
+    pub formula: &'a Formula,
+    /// The variance.
+    pub vcov: &'a Vcov,
+    /// Drop singletons (default of the in-memory fit).
+    pub remove_singletons: bool,
+    /// fixest's `fixef.K = "full"`.
+    pub k_fixef_full: bool,
+}
+
+/// Up to 64 distinct identifiers.
+#[derive(Default)]
+struct Levels {
+    ints: Vec<i64>,
+    texts: Vec<String>,
+    overflow: bool,
+}
+
+impl Levels {
+    fn observe(&mut self, ids: &Ids<'_>) {
+        if self.overflow {
+            return;
+        }
+        match ids {
+            Ids::Int(v) => {
+                let mut last = None;
+                for x in v.iter().flatten() {
+                    if last == Some(*x) {
+                        continue;
+                    }
+                    last = Some(*x);
+                    if let Err(at) = self.ints.binary_search(x) {
+                        if self.ints.len() == 64 {
+                            self.overflow = true;
+                            return;
+                        }
+                        self.ints.insert(at, *x);
+                    }
+                }
+            }
+            Ids::Text(v) => {
+                for x in v.iter().flatten() {
+                    if let Err(at) = self.texts.binary_search_by(|t| t.as_str().cmp(x)) {
+                        if self.texts.len() == 64 {
+                            self.overflow = true;
+                            return;
+                        }
+                        self.texts.insert(at, x.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ints.len() + self.texts.len()
+    }
+
+    fn index(&self, ids: &Ids<'_>, i: usize) -> Option<usize> {
+        match ids {
+            Ids::Int(v) => v[i].and_then(|x| self.ints.binary_search(&x).ok()),
+            Ids::Text(v) => v[i].and_then(|x| self.texts.binary_search_by(|t| t.as_str().cmp(x)).ok()),
+        }
+    }
+}
+
+fn bits(mask: u64) -> impl Iterator<Item = usize> {
+    (0..64).filter(move |t| mask & (1 << t) != 0)
+}
+
+/// Fits the regression from chunks whose identifiers are the two fixed effects (formula
+/// order) and, when clustering, the cluster, and whose numbers are y and the regressors.
+pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
+    let cols = Columns::of(opts.formula, opts.vcov).map_err(AnalysisError::Invalid)?;
+    let k_all = cols.x.len();
+    let nv = k_all + 1; // regressors, then y
+    let clustered = cols.cluster.is_some();
+
+    // Pass 0.
+    let mut rows = 0usize;
+    let mut ranges = [Range::default(); 3];
+    let mut levels = [Levels::default(), Levels::default()];
+    source.scan(&mut |c| {
+        rows += c.ids[0].len();
+        for (j, ids) in c.ids.iter().enumerate() {
+            ranges[j].observe(ids);
+            if j < 2 {
+                levels[j].observe(ids);
+            }
+        }
+        Ok(true)
+    })?;
+    // b: the small fixed effect (the second when both are small).
+    let small = if !levels[1].overflow {
+        1
+    } else if !levels[0].overflow {
+        0
+    } else {
+        return Ok(Fitted::Fallback("neither fixed effect has at most 64 levels".into()));
+    };
+    let large = 1 - small;
+    let t_n = levels[small].len();
+    // Dense codes when the identifiers span at most twice the levels of a balanced panel.
+    let dense_up_to = (rows / t_n.max(1)).saturating_mul(2).max(1 << 20);
+    let mut a_codes = Coder::new(ranges[large], dense_up_to);
+    let mut cl_codes = Coder::new(ranges[2], dense_up_to);
+
+    // Pass 1.
+    let mut mask: Vec<u64> = vec![0; a_codes.len()];
+    // Rows per a-level, and the pairs of levels with more than one row (households in a
+    // county-year): `extra` counts the rows beyond the first.
+    let mut count: Vec<u32> = vec![0; a_codes.len()];
+    let mut extra: HashMap<(u32, u8), u32> = HashMap::new();
+    let mut cl_of_a: Vec<u32> = if clustered { vec![u32::MAX; a_codes.len()] } else { Vec::new() };
+    let mut cl_of_b: Vec<u32> = vec![u32::MAX; t_n];
+    let (mut nested_a, mut nested_b) = (true, true);
+    let mut n_missing = 0usize;
+    let mut failure = None;
+    source.scan(&mut |c| {
+        for i in 0..c.ids[0].len() {
+            let missing = c.numbers.iter().any(|v| v[i].is_nan());
+            let b = levels[small].index(&c.ids[small], i);
+            let a = match a_codes.code(&c.ids[large], i) {
+                Ok(a) => a,
+                Err(e) => {
+                    failure = Some(e);
+                    return Ok(false);
+                }
+            };
+            let cl = if clustered {
+                match cl_codes.code(&c.ids[2], i) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Ok(false);
+                    }
+                }
+            } else {
+                Some(0)
+            };
+            let (Some(a), Some(b), Some(cl), false) = (a, b, cl, missing) else {
+                n_missing += 1;
+                continue;
+            };
+            let a = a as usize;
+            if a >= mask.len() {
+                mask.resize(a + 1, 0);
+                count.resize(a + 1, 0);
+                if clustered {
+                    cl_of_a.resize(a + 1, u32::MAX);
+                }
+            }
+            if mask[a] & (1 << b) != 0 {
+                *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
+            }
+            mask[a] |= 1 << b;
+            count[a] += 1;
+            if clustered {
+                for (owner, nested) in [(&mut cl_of_a[a], &mut nested_a), (&mut cl_of_b[b], &mut nested_b)] {
+                    if *owner == u32::MAX {
+                        *owner = cl;
+                    } else if *owner != cl {
+                        *nested = false;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    // Rows of a pair of levels.
+    let n_ab = |a: usize, t: usize, mask: &[u64]| -> u64 {
+        if mask[a] & (1 << t) == 0 { 0 } else { 1 + extra.get(&(a as u32, t as u8)).copied().unwrap_or(0) as u64 }
+    };
+    let count_b = |mask: &[u64], count: &[u32]| {
+        let mut n = vec![0u64; t_n];
+        for (a, m) in mask.iter().enumerate() {
+            if count[a] as usize == m.count_ones() as usize {
+                for t in bits(*m) {
+                    n[t] += 1;
+                }
+            } else {
+                for t in bits(*m) {
+                    n[t] += n_ab(a, t, mask);
+                }
+            }
+        }
+        n
+    };
+    // Singletons: levels with one row, removed until none is left.
+    let mut n_singletons = 0;
+    if opts.remove_singletons {
+        loop {
+            let mut removed = 0;
+            for (m, c) in mask.iter_mut().zip(count.iter_mut()) {
+                if *c == 1 {
+                    (*m, *c) = (0, 0);
+                    removed += 1;
+                }
+            }
+            let n_b = count_b(&mask, &count);
+            for (t, _) in n_b.iter().enumerate().filter(|(_, n)| **n == 1) {
+                if let Some(a) = (0..mask.len()).find(|&a| mask[a] & (1 << t) != 0) {
+                    mask[a] &= !(1 << t);
+                    count[a] -= 1;
+                    removed += 1;
+                }
+            }
+            if removed == 0 {
+                break;
+            }
+            n_singletons += removed;
+        }
+    }
+    let n_b = count_b(&mask, &count);
+    let n: u64 = n_b.iter().sum();
+    if n == 0 {
+        return Err(AnalysisError::NoObservations {
+            reason: format!("every one of the {rows} rows has a missing value or is a fixed-effect singleton"),
+        });
+    }
+    let n_f = n as f64;
+    let levels_a = mask.iter().filter(|m| **m != 0).count();
+    let levels_b = n_b.iter().filter(|c| **c > 0).count();
+    let kept = |a: Option<u32>, b: Option<usize>, mask: &[u64]| -> Option<(usize, usize)> {
+        let (a, b) = (a? as usize, b?);
+        (a < mask.len() && mask[a] & (1 << b) != 0).then_some((a, b))
+    };
+
+    // Pass 2: sums per level.
+    let mut s_a = vec![0.0; mask.len() * nv];
+    let mut r_b = vec![0.0; t_n * nv];
+    let (mut sum_y, mut ss_before) = (0.0, vec![0.0; k_all]);
+    let mut cl_seen = vec![false; if clustered { cl_codes.len() } else { 0 }];
+    source.scan(&mut |c| {
+        for i in 0..c.ids[0].len() {
+            let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
+            else {
+                continue;
+            };
+            if c.numbers.iter().any(|v| v[i].is_nan()) {
+                continue;
+            }
+            let y = c.numbers[0][i];
+            s_a[a * nv + k_all] += y;
+            r_b[b * nv + k_all] += y;
+            sum_y += y;
+            for j in 0..k_all {
+                let x = c.numbers[1 + j][i];
+                s_a[a * nv + j] += x;
+                r_b[b * nv + j] += x;
+                ss_before[j] += x * x;
+            }
+            if let Some(cl) = clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten() {
+                cl_seen[cl as usize] = true;
+            }
+        }
+        Ok(true)
+    })?;
+
+    // The b-effects: M γ = r, with γ of the first b-level fixed at 0. M sums, over
+    // a-levels, n_at n_as / n_a: a-levels with one row per b-level contribute by their set
+    // of b-levels alone, summed once per set.
+    let mut m = Array2::<f64>::zeros((t_n, t_n));
+    let mut patterns: HashMap<u64, u64> = HashMap::new();
+    let mut rhs = r_b.clone();
+    for (a, &mk) in mask.iter().enumerate() {
+        if mk == 0 {
+            continue;
+        }
+        let inv = 1.0 / count[a] as f64;
+        let simple = count[a] == mk.count_ones();
+        if simple {
+            *patterns.entry(mk).or_insert(0) += 1;
+        }
+        for t in bits(mk) {
+            let nat = if simple { 1.0 } else { n_ab(a, t, &mask) as f64 };
+            if !simple {
+                for s in bits(mk) {
+                    m[[t, s]] -= nat * n_ab(a, s, &mask) as f64 * inv;
+                }
+            }
+            for v in 0..nv {
+                rhs[t * nv + v] -= nat * s_a[a * nv + v] * inv;
+            }
+        }
+    }
+    for (&mk, &times) in &patterns {
+        let w = times as f64 / mk.count_ones() as f64;
+        for t in bits(mk) {
+            for s in bits(mk) {
+                m[[t, s]] -= w;
+            }
+        }
+    }
+    for t in 0..t_n {
+        m[[t, t]] += n_b[t] as f64;
+    }
+    let free: Vec<usize> = (0..t_n).filter(|&t| n_b[t] > 0).skip(1).collect();
+    let sub = Array2::from_shape_fn((free.len(), free.len()), |(i, j)| m[[free[i], free[j]]]);
+    let mut gamma = vec![0.0; t_n * nv];
+    for v in 0..nv {
+        let b: Vec<f64> = free.iter().map(|&t| rhs[t * nv + v]).collect();
+        let Some(g) = linalg::solve_spd(sub.view(), &b) else {
+            return Ok(Fitted::Fallback("the fixed effects are not connected (separate groups of levels)".into()));
+        };
+        for (&t, gv) in free.iter().zip(g) {
+            gamma[t * nv + v] = gv;
+        }
+    }
+    // α_a, in place of the sums.
+    for (a, &mk) in mask.iter().enumerate() {
+        if mk == 0 {
+            continue;
+        }
+        let inv = 1.0 / count[a] as f64;
+        let simple = count[a] == mk.count_ones();
+        for v in 0..nv {
+            let g: f64 =
+                bits(mk).map(|t| if simple { 1.0 } else { n_ab(a, t, &mask) as f64 } * gamma[t * nv + v]).sum();
+            s_a[a * nv + v] = (s_a[a * nv + v] - g) * inv;
+        }
+    }
+    drop(rhs);
+
+    // Pass 3: demeaned cross-products, per cluster too.
+    let ybar = sum_y / n_f;
+    let mut gram = Array2::<f64>::zeros((nv, nv));
+    let mut tss = 0.0;
+    let per = k_all * nv;
+    let mut by_cluster = vec![0.0; if clustered { cl_codes.len() * per } else { 0 }];
+    let mut z = vec![0.0; nv];
+    source.scan(&mut |c| {
+        for i in 0..c.ids[0].len() {
+            let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
+            else {
+                continue;
+            };
+            if c.numbers.iter().any(|v| v[i].is_nan()) {
+                continue;
+            }
+            let y = c.numbers[0][i];
+            tss += (y - ybar) * (y - ybar);
+            for (v, zv) in z.iter_mut().enumerate() {
+                let raw = if v == k_all { y } else { c.numbers[1 + v][i] };
+                *zv = raw - s_a[a * nv + v] - gamma[b * nv + v];
+            }
+            for p in 0..nv {
+                for q in 0..=p {
+                    gram[[p, q]] += z[p] * z[q];
+                }
+            }
+            if let Some(cl) = clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten() {
+                let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
+                for j in 0..k_all {
+                    for v in 0..nv {
+                        acc[j * nv + v] += z[j] * z[v];
+                    }
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    for p in 0..nv {
+        for q in 0..p {
+            gram[[q, p]] = gram[[p, q]];
+        }
+    }
+
+    // Collinearity: with the fixed effects, then among the regressors.
+    let absorbed: Vec<bool> = (0..k_all).map(|j| gram[[j, j]] <= linalg::COLLINEARITY_TOL * ss_before[j]).collect();
+    let candidates: Vec<usize> = (0..k_all).filter(|&j| !absorbed[j]).collect();
+    let cand =
+        Array2::from_shape_fn((candidates.len(), candidates.len()), |(i, j)| gram[[candidates[i], candidates[j]]]);
+    let mut keep = vec![false; k_all];
+    for (&j, ok) in candidates.iter().zip(linalg::independent_columns(&cand)) {
+        keep[j] = ok;
+    }
+    let idx: Vec<usize> = (0..k_all).filter(|&j| keep[j]).collect();
+    let dropped: Vec<String> = (0..k_all).filter(|&j| !keep[j]).map(|j| cols.x[j].clone()).collect();
+    let mut notes = Vec::new();
+    if !dropped.is_empty() {
+        notes.push(format!("dropped for collinearity (with each other or the fixed effects): {}", dropped.join(", ")));
+    }
+    let k = idx.len();
+    if k == 0 {
+        return Err(AnalysisError::NotIdentified(if dropped.is_empty() {
+            "the formula has no regressors to estimate".into()
+        } else {
+            format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
+        }));
+    }
+    let cluster_n = cl_seen.iter().filter(|s| **s).count();
+    let fe_levels = {
+        let mut l = [0, 0];
+        l[large] = levels_a;
+        l[small] = levels_b;
+        l
+    };
+    let nested = {
+        let mut l = [false, false];
+        l[large] = nested_a;
+        l[small] = nested_b;
+        l
+    };
+    let fe_info: Vec<FixedEffectInfo> = (0..2)
+        .map(|f| FixedEffectInfo {
+            name: cols.fixef[f].clone(),
+            levels: fe_levels[f],
+            nested_in_cluster: clustered && !opts.k_fixef_full && nested[f],
+        })
+        .collect();
+    let k_full = k + levels_a + levels_b - 1;
+    let df_k = k + fe_info.iter().map(|f| if f.nested_in_cluster { 1 } else { f.levels }).sum::<usize>() - 1;
+    let n_us = n as usize;
+    if n_us <= k_full {
+        return Err(AnalysisError::NotIdentified(format!(
+            "{n_us} observations cannot identify {k_full} parameters (coefficients and fixed effects)"
+        )));
+    }
+    let xtx = Array2::from_shape_fn((k, k), |(i, j)| gram[[idx[i], idx[j]]]);
+    let xty: Vec<f64> = idx.iter().map(|&j| gram[[j, k_all]]).collect();
+    let singular = || AnalysisError::NotIdentified("the design matrix is singular".into());
+    let beta = linalg::solve_spd(xtx.view(), &xty).ok_or_else(singular)?;
+    let bread = linalg::inverse_spd(&xtx).ok_or_else(singular)?;
+    let tss_within = gram[[k_all, k_all]];
+    let bxtxb: f64 = (0..k).map(|i| (0..k).map(|j| beta[i] * xtx[[i, j]] * beta[j]).sum::<f64>()).sum();
+    let ssr = (tss_within - 2.0 * beta.iter().zip(&xty).map(|(b, v)| b * v).sum::<f64>() + bxtxb).max(0.0);
+    let dof_n = (n_us - df_k) as f64;
+    let (v, dof_resid, clusters) = match opts.vcov {
+        Vcov::Iid => (&bread * (ssr / dof_n), n_us - df_k, Vec::new()),
+        Vcov::Hetero => {
+            let mut meat = Array2::<f64>::zeros((k, k));
+            source.scan(&mut |c| {
+                for i in 0..c.ids[0].len() {
+                    let Some((a, b)) =
+                        kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
+                    else {
+                        continue;
+                    };
+                    if c.numbers.iter().any(|v| v[i].is_nan()) {
+                        continue;
+                    }
+                    for (v, zv) in z.iter_mut().enumerate() {
+                        let raw = if v == k_all { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+                        *zv = raw - s_a[a * nv + v] - gamma[b * nv + v];
+                    }
+                    let e = z[k_all] - idx.iter().zip(&beta).map(|(&j, bj)| z[j] * bj).sum::<f64>();
+                    for p in 0..k {
+                        for q in 0..=p {
+                            meat[[p, q]] += z[idx[p]] * z[idx[q]] * e * e;
+                        }
+                    }
+                }
+                Ok(true)
+            })?;
+            for p in 0..k {
+                for q in 0..p {
+                    meat[[q, p]] = meat[[p, q]];
+                }
+            }
+            (linalg::sandwich(&bread, &meat) * (n_f / dof_n), n_us - df_k, Vec::new())
+        }
+        Vcov::Cluster(names) => {
+            let g = cluster_n;
+            if g < 2 {
+                return Err(AnalysisError::NotIdentified(format!(
+                    "clustering by `{}` needs at least two clusters, but the sample has {g}",
+                    names.join("+")
+                )));
+            }
+            let mut meat = Array2::<f64>::zeros((k, k));
+            let mut s = vec![0.0; k];
+            for acc in by_cluster.chunks(per) {
+                for (p, &j) in idx.iter().enumerate() {
+                    s[p] = acc[j * nv + k_all] - idx.iter().zip(&beta).map(|(&l, b)| acc[j * nv + l] * b).sum::<f64>();
+                }
+                for p in 0..k {
+                    for q in 0..k {
+                        meat[[p, q]] += s[p] * s[q];
+                    }
+                }
+            }
+            let adj = g as f64 / (g as f64 - 1.0) * (n_f - 1.0) / dof_n;
+            (linalg::sandwich(&bread, &meat) * adj, g - 1, vec![(names.join("+"), g)])
+        }
+    };
+    let names: Vec<String> = idx.iter().map(|&j| cols.x[j].clone()).collect();
+    let (coefficients, f_test) = inference_table(&names, &beta, &v, dof_resid)?;
+    let r2 = if tss > 0.0 { 1.0 - ssr / tss } else { f64::NAN };
+    Ok(Fitted::Fit(Box::new(FeolsFit {
+        formula: opts.formula.text.clone(),
+        depvar: cols.y.clone(),
+        vcov: opts.vcov.to_string(),
+        weights: None,
+        n_obs: n_us,
+        n_input: rows,
+        n_missing,
+        n_zero_weight: 0,
+        n_singletons,
+        coefficients,
+        dropped_collinear: dropped,
+        fixed_effects: fe_info,
+        clusters,
+        df_k,
+        dof_resid,
+        r2,
+        adj_r2: 1.0 - (1.0 - r2) * (n_f - 1.0) / (n_us - k_full) as f64,
+        r2_within: (tss_within > 0.0).then(|| 1.0 - ssr / tss_within),
+        rmse: (ssr / n_f).sqrt(),
+        f_test,
+        vcov_matrix: (0..k).map(|a| (0..k).map(|b| v[[a, b]]).collect()).collect(),
+        demean_iterations: 0,
+        notes,
+    })))
+}

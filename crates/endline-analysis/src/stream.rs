@@ -1,0 +1,135 @@
+//! Computations that read a table in chunks (Parquet row groups) rather than hold it:
+//! the rows of a chunk, the source that yields them, and identifiers coded as dense
+//! integers across passes.
+
+use std::collections::HashMap;
+
+use crate::error::{AnalysisError, Result};
+
+/// Identifiers in a chunk: whole numbers or text; `None` is missing.
+pub enum Ids<'a> {
+    /// Whole numbers.
+    Int(&'a [Option<i64>]),
+    /// Text.
+    Text(&'a [Option<&'a str>]),
+}
+
+impl Ids<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Ids::Int(v) => v.len(),
+            Ids::Text(v) => v.len(),
+        }
+    }
+}
+
+/// Rows of a table, the columns a computation asked for: identifiers (fixed effects, units,
+/// clusters) and numbers (NaN where missing), each in the order asked.
+pub struct Chunk<'a> {
+    /// Identifier columns.
+    pub ids: Vec<Ids<'a>>,
+    /// Numeric columns.
+    pub numbers: Vec<&'a [f64]>,
+}
+
+/// Where the rows come from: each call reads them all again, chunk by chunk, and stops
+/// early when `f` returns false.
+pub trait Source {
+    /// Reads every chunk in order.
+    fn scan(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()>;
+}
+
+/// The range of integer identifiers, or text.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Range {
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+    pub(crate) any: bool,
+    pub(crate) text: bool,
+}
+
+impl Range {
+    pub(crate) fn observe(&mut self, ids: &Ids<'_>) {
+        match ids {
+            Ids::Text(_) => self.text = true,
+            Ids::Int(v) => {
+                for x in v.iter().flatten() {
+                    if !self.any {
+                        (self.min, self.max, self.any) = (*x, *x, true);
+                    } else if *x < self.min {
+                        self.min = *x;
+                    } else if *x > self.max {
+                        self.max = *x;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Identifiers to dense codes: an offset over a range no wider than `dense_up_to`, a hash
+/// table otherwise.
+pub(crate) enum Coder {
+    Dense { min: i64, len: usize },
+    Int(HashMap<i64, u32>),
+    Text(HashMap<String, u32>),
+}
+
+impl Coder {
+    pub(crate) fn new(r: Range, dense_up_to: usize) -> Coder {
+        let width = if r.any { (r.max as i128 - r.min as i128 + 1) as u128 } else { 0 };
+        if r.text {
+            Coder::Text(HashMap::new())
+        } else if width <= dense_up_to as u128 {
+            Coder::Dense { min: r.min, len: width as usize }
+        } else {
+            Coder::Int(HashMap::new())
+        }
+    }
+
+    /// Codes so far (an upper bound for dense coding).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Coder::Dense { len, .. } => *len,
+            Coder::Int(m) => m.len(),
+            Coder::Text(m) => m.len(),
+        }
+    }
+
+    /// The code of row `i`, assigning new ones; None when missing.
+    pub(crate) fn code(&mut self, ids: &Ids<'_>, i: usize) -> Result<Option<u32>> {
+        Ok(match (self, ids) {
+            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
+            (Coder::Int(m), Ids::Int(v)) => v[i].map(|x| {
+                let next = m.len() as u32;
+                *m.entry(x).or_insert(next)
+            }),
+            (Coder::Text(m), Ids::Text(v)) => v[i].map(|x| match m.get(x) {
+                Some(c) => *c,
+                None => {
+                    let next = m.len() as u32;
+                    m.insert(x.to_string(), next);
+                    next
+                }
+            }),
+            _ => return Err(AnalysisError::Data("an identifier column changes type between row groups".into())),
+        })
+    }
+
+    /// The code of row `i`, known from an earlier pass.
+    pub(crate) fn known(&self, ids: &Ids<'_>, i: usize) -> Option<u32> {
+        match (self, ids) {
+            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
+            (Coder::Int(m), Ids::Int(v)) => v[i].and_then(|x| m.get(&x).copied()),
+            (Coder::Text(m), Ids::Text(v)) => v[i].and_then(|x| m.get(x).copied()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn label(&self, ids: &Ids<'_>, i: usize) -> String {
+        match ids {
+            Ids::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+            Ids::Text(v) => v[i].unwrap_or_default().to_string(),
+        }
+    }
+}
