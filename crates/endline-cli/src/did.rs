@@ -17,6 +17,7 @@ use crate::design_args::DesignArgs;
 use crate::estimate::{sig, table};
 use crate::honest::{self, HonestArgs};
 use crate::output::{error, print};
+use crate::stream::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -67,16 +68,6 @@ pub enum SeArg {
     Analytic,
     /// The multiplier bootstrap, with uniform confidence bands (cs).
     Bootstrap,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Engine {
-    /// Stream when the estimate allows, else load.
-    Auto,
-    /// Stream, or fail saying why not.
-    Stream,
-    /// Load the table into memory.
-    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ use endline_analysis::{AnalysisError, FeolsFit, FeolsSpec, Vcov, WildBootstrap, 
 use crate::Outcome;
 use crate::design_args::DesignArgs;
 use crate::output::{error, print};
+use crate::stream::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
@@ -77,6 +78,69 @@ pub struct EstimateArgs {
     /// Seed for the bootstrap: the same seed gives the same p-values.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How to read the data: `auto` streams a Parquet table in batches of row groups
+    /// when the model allows (two fixed effects, one of at most 64 levels; plain numeric
+    /// regressors; iid, hetero or one-way cluster variance; no weights, design or
+    /// bootstrap) and loads it otherwise; `stream` insists (an error says why not);
+    /// `memory` loads it. The estimates are the same.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
+}
+
+/// The fit of one formula streamed from Parquet, when `--engine` and the model allow
+/// (None: fit it in memory); `Err` is the exit when it fails.
+fn stream_one(args: &EstimateArgs, formula: &str) -> Result<Option<FeolsFit>, Outcome> {
+    if args.engine == Engine::Memory {
+        return Ok(None);
+    }
+    let forced = args.engine == Engine::Stream;
+    let vcov = args.vcov.clone().unwrap_or(Vcov::Iid);
+    let parsed = match endline_analysis::formula::parse(formula) {
+        Ok(f) => f,
+        Err(e) if forced => {
+            eprint!("{}", report_error(formula, &e));
+            return Err(Outcome::Invalid);
+        }
+        Err(_) => return Ok(None),
+    };
+    let cannot = if !crate::stream::is_parquet(&args.data) {
+        Some("the data is not Parquet".to_string())
+    } else if args.weights.is_some() || args.design.declared() {
+        Some("weights and sample designs need the in-memory fit".into())
+    } else if args.bootstrap.is_some() {
+        Some("the wild bootstrap needs the in-memory fit".into())
+    } else {
+        endline_analysis::feols_stream::Columns::of(&parsed, &vcov).err()
+    };
+    if let Some(why) = cannot {
+        if forced {
+            error!("cannot stream `{formula}`: {why}; drop --engine stream");
+            return Err(Outcome::Failure);
+        }
+        return Ok(None);
+    }
+    let opts = endline_analysis::feols_stream::Options {
+        formula: &parsed,
+        vcov: &vcov,
+        remove_singletons: !args.keep_singletons,
+        k_fixef_full: args.k_fixef_full,
+    };
+    match crate::stream::regression(&args.data, &opts) {
+        Ok(Some(endline_analysis::feols_stream::Fitted::Fit(fit))) => Ok(Some(*fit)),
+        Ok(Some(endline_analysis::feols_stream::Fitted::Fallback(why))) if forced => {
+            error!("{}: cannot stream `{formula}` ({why}); drop --engine stream", args.data.display());
+            Err(Outcome::Invalid)
+        }
+        Ok(None) if forced => {
+            error!("{}: cannot stream `{formula}`: its columns must be present and numeric", args.data.display());
+            Err(Outcome::Invalid)
+        }
+        Ok(_) => Ok(None),
+        Err(e) => {
+            eprint!("{}", report_error(formula, &e));
+            Err(Outcome::Invalid)
+        }
+    }
 }
 
 /// Renders an estimation error; formula errors get a caret under the formula.
@@ -104,6 +168,17 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         cluster: args.bootstrap_cluster.clone(),
     });
+    // Formulas that stream are fitted from the Parquet batches; the rest from the table.
+    let mut streamed: Vec<Option<FeolsFit>> = Vec::new();
+    for formula in &args.formula {
+        match stream_one(args, formula) {
+            Ok(fit) => streamed.push(fit),
+            Err(outcome) => return Ok(outcome),
+        }
+    }
+    if streamed.iter().all(Option::is_some) {
+        return finish(args, streamed.into_iter().flatten().collect());
+    }
     let mut df = endline_ingest::table::read_table(&args.data).map_err(anyhow::Error::msg)?;
     let mut weights = args.weights.clone();
     let survey = if args.design.declared() {
@@ -129,7 +204,11 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
     };
     let mut fits = Vec::new();
     let mut failed = false;
-    for formula in &args.formula {
+    for (formula, done) in args.formula.iter().zip(streamed) {
+        if let Some(fit) = done {
+            fits.push(fit);
+            continue;
+        }
         let result = FeolsSpec::new(formula).and_then(|s| {
             s.vcov(args.vcov.clone().unwrap_or(Vcov::Iid))
                 .survey(survey.clone())
@@ -151,6 +230,11 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<Outcome> {
     if failed {
         return Ok(Outcome::Invalid);
     }
+    finish(args, fits)
+}
+
+/// Prints the fits.
+fn finish(args: &EstimateArgs, fits: Vec<FeolsFit>) -> anyhow::Result<Outcome> {
     let text = match args.format {
         TableFormat::Json if fits.len() == 1 => format!("{}\n", serde_json::to_string_pretty(&fits[0])?),
         TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&fits)?),

@@ -9,6 +9,17 @@ use endline_analysis::stream::{Chunk, Ids, Source};
 use endline_ingest::scan::ParquetScan;
 use polars::prelude::*;
 
+/// How a command reads its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Stream when the estimate allows, else load.
+    Auto,
+    /// Stream, or fail saying why not.
+    Stream,
+    /// Load the table into memory.
+    Memory,
+}
+
 /// Rows per batch: about 160 MB of five numeric columns.
 const BATCH_ROWS: usize = 1 << 22;
 /// Bytes of per-unit outcomes held at once while summing cross-products.
@@ -39,11 +50,6 @@ impl Batches {
             ids: ids.iter().map(|s| s.to_string()).collect(),
             numbers: numbers.iter().map(|s| s.to_string()).collect(),
         }))
-    }
-
-    /// Rows in the table.
-    pub fn rows(&self) -> usize {
-        self.scan.rows()
     }
 }
 
@@ -116,6 +122,23 @@ impl Source for Batches {
             .map_err(AnalysisError::Data)?;
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// A two-way regression streamed from Parquet; `Ok(None)` when the columns are not all
+/// there and numeric.
+pub fn regression(
+    path: &Path,
+    opts: &endline_analysis::feols_stream::Options<'_>,
+) -> Result<Option<endline_analysis::feols_stream::Fitted>, AnalysisError> {
+    let cols = endline_analysis::feols_stream::Columns::of(opts.formula, opts.vcov).map_err(AnalysisError::Invalid)?;
+    let mut ids: Vec<&str> = cols.fixef.iter().map(String::as_str).collect();
+    ids.extend(cols.cluster.as_deref());
+    let mut numbers = vec![cols.y.as_str()];
+    numbers.extend(cols.x.iter().map(String::as_str));
+    let Some(mut source) = Batches::open(path, &ids, &numbers)? else {
+        return Ok(None);
+    };
+    endline_analysis::feols_stream::fit(&mut source, opts).map(Some)
 }
 
 /// The sufficient statistics of Callaway & Sant'Anna streamed from Parquet; `Ok(None)`
