@@ -106,6 +106,56 @@ fn streaming_a_parquet_panel_gives_the_in_memory_estimates() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `endline estimate` on castle (50 states × 11 years; pyfixest's numbers in the analysis
+/// crate's reference tests) as Parquet: the streamed two-way fits give the in-memory JSON
+/// to 1e-10, and what cannot stream is said.
+#[test]
+fn streaming_a_two_way_regression_gives_the_in_memory_fit() {
+    let dir = scratch("scale-feols");
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(
+            root().join("crates/endline-analysis/tests/data/reference/b_castle_twfe.csv"),
+        ))
+        .and_then(|r| r.finish())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("castle.parquet");
+    write_parquet(&mut df, &file);
+    let data = file.to_str().unwrap_or_default();
+    for (formula, vcov) in [
+        ("l_homicide ~ post | sid + year", "cluster:sid"),
+        ("l_homicide ~ post + l_police + unemployrt | year + sid", "hetero"),
+        ("l_homicide ~ post + poverty | sid + year", "iid"),
+    ] {
+        let run = |engine: &str| {
+            endline(&["estimate", data, "-f", formula, "--vcov", vcov, "--engine", engine, "--format", "json"])
+        };
+        let (s, m) = (run("stream"), run("memory"));
+        assert!(s.status.success() && m.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+        assert_json_close(&json_of(&s), &json_of(&m), 1e-10, &["demean_iterations"], formula);
+    }
+    for (formula, why) in [
+        ("l_homicide ~ i(year, ref=2000) + post | sid + year", "plain numeric regressors"),
+        ("l_homicide ~ post | sid", "exactly two fixed effects"),
+    ] {
+        let o = endline(&["estimate", data, "-f", formula, "--engine", "stream"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(why), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let csv = root().join("crates/endline-analysis/tests/data/reference/b_castle_twfe.csv");
+    let o = endline(&[
+        "estimate",
+        csv.to_str().unwrap_or_default(),
+        "-f",
+        "l_homicide ~ post | sid + year",
+        "--engine",
+        "stream",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not Parquet"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// docs/scale.md's SQL (`docs/scale/*.sql`), run by DuckDB and by DataFusion on a
 /// 1,000,000-row panel (`tests/consumers/cs_sql.py`), gives statistics from which `endline
 /// did --from-statistics` finishes the estimate: every ATT(g,t), aggregation and standard

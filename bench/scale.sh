@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Registers (issue #23): on household panels of 1e6, 1e7 and 1e8 rows (10 years; 1e9 too
+# when asked), written by the example bench_scale (deterministic, 5,000 counties):
+#   twfe: endline estimate "income ~ treat_post | household_id + year" --vcov cluster:county_id
+#   cs:   endline did --method cs --control notyet --est-method dr --cluster county_id
+# each streamed (--engine stream) and in memory (--engine memory; not at 1e9, which does
+# not fit), the file in the page cache (read once first). Wall time and peak resident
+# memory from /usr/bin/time -v; the two paths' estimates and standard errors compared.
+#
+#   bash bench/scale.sh [ROWS ...]        # default: 1000000 10000000 100000000
+#
+# Results: bench/results/scale.txt (one line per run) and the JSON outputs in $BENCH_DATA
+# (default /tmp/endline-scale; 1e9 rows take 8.1 GB of disk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export CARGO_TARGET_DIR=${BENCH_TARGET_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/endline-target}-release}
+cargo build --release -q -p endline-analysis --example bench_scale
+cargo build --release -q -p endline-cli
+gen="$CARGO_TARGET_DIR/release/examples/bench_scale"
+bin="$CARGO_TARGET_DIR/release/endline"
+data=${BENCH_DATA:-/tmp/endline-scale}
+mkdir -p "$data" bench/results
+out=bench/results/scale.txt
+: > "$out"
+sizes=${*:-1000000 10000000 100000000}
+for n in $sizes; do
+  file="$data/rows_$n.parquet"
+  [ -f "$file" ] || "$gen" $((n / 10)) 10 "$file"
+  cat "$file" > /dev/null
+  for engine in stream memory; do
+    if [ "$engine" = memory ] && [ "$n" -gt 100000000 ]; then continue; fi
+    for model in twfe cs; do
+      json="$data/${model}_${n}_${engine}.json"
+      if [ "$model" = twfe ]; then
+        cmd=("$bin" estimate "$file" -f "income ~ treat_post | household_id + year" --vcov cluster:county_id)
+      else
+        cmd=("$bin" did "$file" --outcome income --unit household_id --time year --cohort first_treat
+             --method cs --control notyet --est-method dr --cluster county_id)
+      fi
+      /usr/bin/time -v "${cmd[@]}" --engine "$engine" --format json > "$json" 2> "$data/time.txt"
+      wall=$(awk -F': ' '/Elapsed/ {print $2}' "$data/time.txt")
+      peak=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$data/time.txt")
+      echo "rows=$n model=$model engine=$engine wall=$wall peak_MB=$peak" | tee -a "$out"
+    done
+  done
+  if [ -f "$data/twfe_${n}_memory.json" ]; then
+    "$PYTHON" - "$data" "$n" <<'PY' | tee -a "$out"
+import json, sys
+d, n = sys.argv[1], sys.argv[2]
+def load(m, e):
+    return json.load(open(f"{d}/{m}_{n}_{e}.json"))
+s, m = load("twfe", "stream"), load("twfe", "memory")
+tw = max(max(abs(a[k] - b[k]) / abs(b[k]) for k in ("estimate", "std_error"))
+         for a, b in zip(s["coefficients"], m["coefficients"]))
+s, m = load("cs", "stream"), load("cs", "memory")
+cells = list(zip(s["att_gt"], m["att_gt"]))
+att = max(abs(a["att"] - b["att"]) / abs(b["att"]) for a, b in cells)
+se = max(abs(a["std_error"] - b["std_error"]) / b["std_error"] for a, b in cells)
+agg = s["aggregate"]["simple"], m["aggregate"]["simple"]
+simple = max(abs(agg[0][k] - agg[1][k]) / abs(agg[1][k]) for k in ("att", "std_error"))
+print(f"rows={n} stream vs memory, largest relative difference: twfe {tw:.1e}; "
+      f"cs ATT(g,t) {att:.1e}, their se {se:.1e}, simple ATT and se {simple:.1e}")
+PY
+  fi
+done
