@@ -11,11 +11,12 @@
 //! over those sets) and
 //! r_t = Σ_{rows in t} v − Σ_a n_at S_a / n_a. Passes over the chunks:
 //!
-//! 0. row count, identifier ranges, the b-levels;
+//! 0. (identifiers only) row count, identifier ranges, the b-levels;
 //! 1. listwise deletion, each a-level's set of b-levels and rows (pairs of levels with
 //!    several rows, such as households in a county-year, counted aside), nesting in the
-//!    cluster; singletons are then removed on the sets;
-//! 2. per a-level and per b-level sums of y and every regressor;
+//!    cluster, per a-level and per b-level sums of y and every regressor; singletons are
+//!    then removed on the sets, and their rows from the sums;
+//! 2. (only when a level of b was a singleton) the sums again, over the rows kept;
 //! 3. the demeaned cross-products [X̃ | ỹ]'[X̃ | ỹ], and per cluster Σ x̃ [x̃ | ỹ], from
 //!    which each cluster's score Σ x̃ e = Σ x̃ ỹ − (Σ x̃ x̃') β follows once β is known;
 //! 4. (heteroskedasticity-robust variance only) Σ x̃ x̃' e².
@@ -31,7 +32,7 @@ use crate::error::{AnalysisError, Result};
 use crate::feols::{FeolsFit, FixedEffectInfo, Vcov, inference_table};
 use crate::formula::{Factor, Formula};
 use crate::linalg;
-use crate::stream::{Coder, Ids, Range, Source};
+use crate::stream::{Chunk, Coder, Ids, Range, Source};
 
 /// What a streamed regression needs from its formula: y, the regressors, the two fixed
 /// effects (formula order) and the cluster.
@@ -93,12 +94,14 @@ pub struct Options<'a> {
     pub k_fixef_full: bool,
 }
 
-/// Up to 64 distinct identifiers.
+/// Up to 64 distinct identifiers, with a table from whole numbers to their index when
+/// they span a short range (years).
 #[derive(Default)]
 struct Levels {
     ints: Vec<i64>,
     texts: Vec<String>,
     overflow: bool,
+    table: Vec<u8>,
 }
 
 impl Levels {
@@ -107,22 +110,6 @@ impl Levels {
             return;
         }
         match ids {
-            Ids::Int(v) => {
-                let mut last = None;
-                for x in v.iter().flatten() {
-                    if last == Some(*x) {
-                        continue;
-                    }
-                    last = Some(*x);
-                    if let Err(at) = self.ints.binary_search(x) {
-                        if self.ints.len() == 64 {
-                            self.overflow = true;
-                            return;
-                        }
-                        self.ints.insert(at, *x);
-                    }
-                }
-            }
             Ids::Text(v) => {
                 for x in v.iter().flatten() {
                     if let Err(at) = self.texts.binary_search_by(|t| t.as_str().cmp(x)) {
@@ -134,6 +121,34 @@ impl Levels {
                     }
                 }
             }
+            ints => {
+                let mut last = None;
+                for x in (0..ints.len()).filter_map(|i| ints.int(i)) {
+                    if last == Some(x) {
+                        continue;
+                    }
+                    last = Some(x);
+                    if let Err(at) = self.ints.binary_search(&x) {
+                        if self.ints.len() == 64 {
+                            self.overflow = true;
+                            return;
+                        }
+                        self.ints.insert(at, x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the lookup table once every level is known.
+    fn seal(&mut self) {
+        if let (Some(lo), Some(hi)) = (self.ints.first(), self.ints.last())
+            && hi - lo < 1 << 16
+        {
+            self.table = vec![u8::MAX; (hi - lo + 1) as usize];
+            for (k, x) in self.ints.iter().enumerate() {
+                self.table[(x - lo) as usize] = k as u8;
+            }
         }
     }
 
@@ -141,10 +156,81 @@ impl Levels {
         self.ints.len() + self.texts.len()
     }
 
+    #[inline]
     fn index(&self, ids: &Ids<'_>, i: usize) -> Option<usize> {
         match ids {
-            Ids::Int(v) => v[i].and_then(|x| self.ints.binary_search(&x).ok()),
             Ids::Text(v) => v[i].and_then(|x| self.texts.binary_search_by(|t| t.as_str().cmp(x)).ok()),
+            ints => {
+                let x = ints.int(i)?;
+                if self.table.is_empty() {
+                    return self.ints.binary_search(&x).ok();
+                }
+                let at = x.checked_sub(self.ints[0])?;
+                self.table.get(usize::try_from(at).ok()?).filter(|k| **k != u8::MAX).map(|k| *k as usize)
+            }
+        }
+    }
+}
+
+/// Sums per level of a and of b, over rows: y and the regressors (`nv` each), the
+/// grand sum of y, each regressor's sum of squares, rows per cluster.
+struct Sums {
+    nv: usize,
+    s_a: Vec<f64>,
+    r_b: Vec<f64>,
+    sum_y: f64,
+    ss_before: Vec<f64>,
+    cl_rows: Vec<u64>,
+}
+
+impl Sums {
+    fn new(nv: usize, t_n: usize, clusters: usize) -> Sums {
+        Sums {
+            nv,
+            s_a: Vec::new(),
+            r_b: vec![0.0; t_n * nv],
+            sum_y: 0.0,
+            ss_before: vec![0.0; nv - 1],
+            cl_rows: vec![0; clusters],
+        }
+    }
+
+    /// Row `i` of the chunk, of levels a and b (numbers: y, then the regressors).
+    #[inline]
+    fn add(&mut self, a: usize, b: usize, cluster: Option<u32>, c: &Chunk<'_>, i: usize) {
+        let nv = self.nv;
+        if self.s_a.len() < (a + 1) * nv {
+            self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
+        }
+        let y = c.numbers[0][i];
+        self.s_a[a * nv + nv - 1] += y;
+        self.r_b[b * nv + nv - 1] += y;
+        self.sum_y += y;
+        for j in 0..nv - 1 {
+            let x = c.numbers[1 + j][i];
+            self.s_a[a * nv + j] += x;
+            self.r_b[b * nv + j] += x;
+            self.ss_before[j] += x * x;
+        }
+        if let Some(cl) = cluster {
+            self.cl_rows[cl as usize] += 1;
+        }
+    }
+
+    /// Takes out level a's only row, at level b.
+    fn remove_row(&mut self, a: usize, b: usize, cluster: Option<u32>) {
+        let nv = self.nv;
+        for v in 0..nv {
+            let x = std::mem::take(&mut self.s_a[a * nv + v]);
+            self.r_b[b * nv + v] -= x;
+            if v == nv - 1 {
+                self.sum_y -= x;
+            } else {
+                self.ss_before[v] -= x * x;
+            }
+        }
+        if let Some(cl) = cluster {
+            self.cl_rows[cl as usize] -= 1;
         }
     }
 }
@@ -161,11 +247,11 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let nv = k_all + 1; // regressors, then y
     let clustered = cols.cluster.is_some();
 
-    // Pass 0.
+    // Pass 0 (identifiers only).
     let mut rows = 0usize;
     let mut ranges = [Range::default(); 3];
     let mut levels = [Levels::default(), Levels::default()];
-    source.scan(&mut |c| {
+    source.scan_ids(&mut |c| {
         rows += c.ids[0].len();
         for (j, ids) in c.ids.iter().enumerate() {
             ranges[j].observe(ids);
@@ -184,6 +270,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         return Ok(Fitted::Fallback("neither fixed effect has at most 64 levels".into()));
     };
     let large = 1 - small;
+    levels[small].seal();
     let t_n = levels[small].len();
     // Dense codes when the identifiers span at most twice the levels of a balanced panel.
     let dense_up_to = (rows / t_n.max(1)).saturating_mul(2).max(1 << 20);
@@ -201,6 +288,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let (mut nested_a, mut nested_b) = (true, true);
     let mut n_missing = 0usize;
     let mut failure = None;
+    let mut sums = Sums::new(nv, t_n, if clustered { cl_codes.len() } else { 0 });
     source.scan(&mut |c| {
         for i in 0..c.ids[0].len() {
             let missing = c.numbers.iter().any(|v| v[i].is_nan());
@@ -235,6 +323,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                     cl_of_a.resize(a + 1, u32::MAX);
                 }
             }
+            sums.add(a, b, clustered.then_some(cl), c, i);
             if mask[a] & (1 << b) != 0 {
                 *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
             }
@@ -274,13 +363,17 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         }
         n
     };
-    // Singletons: levels with one row, removed until none is left.
+    // Singletons: levels with one row, removed until none is left. A singleton of a is
+    // its level's sums, taken out of the sums; a row taken out of a level of a with other
+    // rows (a singleton of b) makes the sums be taken again.
     let mut n_singletons = 0;
+    let mut resum = false;
     if opts.remove_singletons {
         loop {
             let mut removed = 0;
-            for (m, c) in mask.iter_mut().zip(count.iter_mut()) {
+            for (a, (m, c)) in mask.iter_mut().zip(count.iter_mut()).enumerate() {
                 if *c == 1 {
+                    sums.remove_row(a, m.trailing_zeros() as usize, cl_of_a.get(a).copied());
                     (*m, *c) = (0, 0);
                     removed += 1;
                 }
@@ -291,6 +384,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                     mask[a] &= !(1 << t);
                     count[a] -= 1;
                     removed += 1;
+                    resum = true;
                 }
             }
             if removed == 0 {
@@ -314,36 +408,25 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         (a < mask.len() && mask[a] & (1 << b) != 0).then_some((a, b))
     };
 
-    // Pass 2: sums per level.
-    let mut s_a = vec![0.0; mask.len() * nv];
-    let mut r_b = vec![0.0; t_n * nv];
-    let (mut sum_y, mut ss_before) = (0.0, vec![0.0; k_all]);
-    let mut cl_seen = vec![false; if clustered { cl_codes.len() } else { 0 }];
-    source.scan(&mut |c| {
-        for i in 0..c.ids[0].len() {
-            let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
-            else {
-                continue;
-            };
-            if c.numbers.iter().any(|v| v[i].is_nan()) {
-                continue;
+    // Pass 2, only when a singleton of b was removed: the sums again, over kept rows.
+    if resum {
+        sums = Sums::new(nv, t_n, sums.cl_rows.len());
+        source.scan(&mut |c| {
+            for i in 0..c.ids[0].len() {
+                let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
+                else {
+                    continue;
+                };
+                if c.numbers.iter().any(|v| v[i].is_nan()) {
+                    continue;
+                }
+                sums.add(a, b, clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten(), c, i);
             }
-            let y = c.numbers[0][i];
-            s_a[a * nv + k_all] += y;
-            r_b[b * nv + k_all] += y;
-            sum_y += y;
-            for j in 0..k_all {
-                let x = c.numbers[1 + j][i];
-                s_a[a * nv + j] += x;
-                r_b[b * nv + j] += x;
-                ss_before[j] += x * x;
-            }
-            if let Some(cl) = clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten() {
-                cl_seen[cl as usize] = true;
-            }
-        }
-        Ok(true)
-    })?;
+            Ok(true)
+        })?;
+    }
+    let Sums { mut s_a, r_b, sum_y, ss_before, cl_rows, .. } = sums;
+    s_a.resize(mask.len() * nv, 0.0);
 
     // The b-effects: M γ = r, with γ of the first b-level fixed at 0. M sums, over
     // a-levels, n_at n_as / n_a: a-levels with one row per b-level contribute by their set
@@ -477,7 +560,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
         }));
     }
-    let cluster_n = cl_seen.iter().filter(|s| **s).count();
+    let cluster_n = cl_rows.iter().filter(|s| **s > 0).count();
     let fe_levels = {
         let mut l = [0, 0];
         l[large] = levels_a;

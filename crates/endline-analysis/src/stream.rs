@@ -8,8 +8,10 @@ use crate::error::{AnalysisError, Result};
 
 /// Identifiers in a chunk: whole numbers or text; `None` is missing.
 pub enum Ids<'a> {
-    /// Whole numbers.
+    /// Whole numbers, some missing.
     Int(&'a [Option<i64>]),
+    /// Whole numbers, none missing (a Parquet column read without copying).
+    Whole(&'a [i64]),
     /// Text.
     Text(&'a [Option<&'a str>]),
 }
@@ -18,7 +20,18 @@ impl Ids<'_> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Ids::Int(v) => v.len(),
+            Ids::Whole(v) => v.len(),
             Ids::Text(v) => v.len(),
+        }
+    }
+
+    /// The whole number of row `i` (None when missing or text).
+    #[inline]
+    pub(crate) fn int(&self, i: usize) -> Option<i64> {
+        match self {
+            Ids::Whole(v) => Some(v[i]),
+            Ids::Int(v) => v[i],
+            Ids::Text(_) => None,
         }
     }
 }
@@ -37,6 +50,12 @@ pub struct Chunk<'a> {
 pub trait Source {
     /// Reads every chunk in order.
     fn scan(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()>;
+
+    /// Reads every chunk in order, its identifiers at least (a source may leave the
+    /// numbers out, which is cheaper).
+    fn scan_ids(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()> {
+        self.scan(f)
+    }
 }
 
 /// The range of integer identifiers, or text.
@@ -52,14 +71,14 @@ impl Range {
     pub(crate) fn observe(&mut self, ids: &Ids<'_>) {
         match ids {
             Ids::Text(_) => self.text = true,
-            Ids::Int(v) => {
-                for x in v.iter().flatten() {
+            ints => {
+                for x in (0..ints.len()).filter_map(|i| ints.int(i)) {
                     if !self.any {
-                        (self.min, self.max, self.any) = (*x, *x, true);
-                    } else if *x < self.min {
-                        self.min = *x;
-                    } else if *x > self.max {
-                        self.max = *x;
+                        (self.min, self.max, self.any) = (x, x, true);
+                    } else if x < self.min {
+                        self.min = x;
+                    } else if x > self.max {
+                        self.max = x;
                     }
                 }
             }
@@ -99,8 +118,8 @@ impl Coder {
     /// The code of row `i`, assigning new ones; None when missing.
     pub(crate) fn code(&mut self, ids: &Ids<'_>, i: usize) -> Result<Option<u32>> {
         Ok(match (self, ids) {
-            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
-            (Coder::Int(m), Ids::Int(v)) => v[i].map(|x| {
+            (Coder::Dense { min, .. }, ints) if !matches!(ints, Ids::Text(_)) => ints.int(i).map(|x| (x - *min) as u32),
+            (Coder::Int(m), ints) if !matches!(ints, Ids::Text(_)) => ints.int(i).map(|x| {
                 let next = m.len() as u32;
                 *m.entry(x).or_insert(next)
             }),
@@ -119,17 +138,18 @@ impl Coder {
     /// The code of row `i`, known from an earlier pass.
     pub(crate) fn known(&self, ids: &Ids<'_>, i: usize) -> Option<u32> {
         match (self, ids) {
-            (Coder::Dense { min, .. }, Ids::Int(v)) => v[i].map(|x| (x - *min) as u32),
-            (Coder::Int(m), Ids::Int(v)) => v[i].and_then(|x| m.get(&x).copied()),
             (Coder::Text(m), Ids::Text(v)) => v[i].and_then(|x| m.get(x).copied()),
-            _ => None,
+            (_, Ids::Text(_)) => None,
+            (Coder::Dense { min, .. }, ints) => ints.int(i).map(|x| (x - *min) as u32),
+            (Coder::Int(m), ints) => ints.int(i).and_then(|x| m.get(&x).copied()),
+            (Coder::Text(_), _) => None,
         }
     }
 
     pub(crate) fn label(&self, ids: &Ids<'_>, i: usize) -> String {
         match ids {
-            Ids::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
             Ids::Text(v) => v[i].unwrap_or_default().to_string(),
+            ints => ints.int(i).map(|x| x.to_string()).unwrap_or_default(),
         }
     }
 }

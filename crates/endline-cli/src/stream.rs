@@ -53,38 +53,69 @@ impl Batches {
     }
 }
 
-/// A column as identifiers: whole numbers, or text.
+/// An identifier column of one chunk, cast for reading.
 enum Owned {
-    Int(Vec<Option<i64>>),
+    Int(Int64Chunked),
     Text(StringChunked),
 }
 
 fn ids(df: &DataFrame, name: &str) -> PolarsResult<Owned> {
     let c = df.column(name)?;
     Ok(if c.dtype().is_integer() {
-        Owned::Int(c.cast(&DataType::Int64)?.i64()?.iter().collect())
+        Owned::Int(c.cast(&DataType::Int64)?.i64()?.clone())
     } else {
         Owned::Text(c.cast(&DataType::String)?.str()?.clone())
     })
 }
 
-fn text(o: &Owned) -> Vec<Option<&str>> {
+/// What a view borrows from: missing-aware copies, made only when there are nulls.
+enum Spilled<'a> {
+    None,
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<&'a str>>),
+}
+
+fn spill(o: &Owned) -> Spilled<'_> {
     match o {
-        Owned::Text(s) => s.iter().collect(),
-        Owned::Int(_) => Vec::new(),
+        Owned::Int(ca) if ca.cont_slice().is_ok() => Spilled::None,
+        Owned::Int(ca) => Spilled::Ints(ca.iter().collect()),
+        Owned::Text(s) => Spilled::Texts(s.iter().collect()),
     }
 }
 
-fn as_ids<'a>(o: &'a Owned, t: &'a [Option<&'a str>]) -> Ids<'a> {
-    match o {
-        Owned::Int(v) => Ids::Int(v),
-        Owned::Text(_) => Ids::Text(t),
+fn view<'a>(o: &'a Owned, s: &'a Spilled<'a>) -> Ids<'a> {
+    match (o, s) {
+        (_, Spilled::Ints(v)) => Ids::Int(v),
+        (_, Spilled::Texts(v)) => Ids::Text(v),
+        (Owned::Int(ca), Spilled::None) => Ids::Whole(ca.cont_slice().unwrap_or_default()),
+        (Owned::Text(_), Spilled::None) => Ids::Text(&[]),
     }
 }
 
-fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+/// A numeric column as f64, NaN where missing; without copying when there is nothing
+/// to fill.
+enum Numbers {
+    Column(Float64Chunked),
+    Filled(Vec<f64>),
+}
+
+fn numbers(df: &DataFrame, name: &str) -> PolarsResult<Numbers> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    let ca = c.f64()?.clone();
+    Ok(if ca.cont_slice().is_ok() {
+        Numbers::Column(ca)
+    } else {
+        Numbers::Filled(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    })
+}
+
+impl Numbers {
+    fn slice(&self) -> &[f64] {
+        match self {
+            Numbers::Column(ca) => ca.cont_slice().unwrap_or_default(),
+            Numbers::Filled(v) => v,
+        }
+    }
 }
 
 impl Source for Batches {
@@ -92,32 +123,55 @@ impl Source for Batches {
         &mut self,
         f: &mut dyn FnMut(&Chunk<'_>) -> endline_analysis::Result<bool>,
     ) -> endline_analysis::Result<()> {
-        let mut columns: Vec<String> = self.ids.iter().chain(&self.numbers).cloned().collect();
+        self.read(true, f)
+    }
+
+    fn scan_ids(
+        &mut self,
+        f: &mut dyn FnMut(&Chunk<'_>) -> endline_analysis::Result<bool>,
+    ) -> endline_analysis::Result<()> {
+        self.read(false, f)
+    }
+}
+
+impl Batches {
+    fn read(
+        &mut self,
+        with_numbers: bool,
+        f: &mut dyn FnMut(&Chunk<'_>) -> endline_analysis::Result<bool>,
+    ) -> endline_analysis::Result<()> {
+        let no_numbers = Vec::new();
+        let (id_names, number_names) = (&self.ids, if with_numbers { &self.numbers } else { &no_numbers });
+        let mut columns: Vec<String> = id_names.iter().chain(number_names).cloned().collect();
         columns.sort();
         columns.dedup();
-        let (id_names, number_names) = (&self.ids, &self.numbers);
         let mut failure = None;
         self.scan
-            .scan(&columns, BATCH_ROWS, &mut |df| {
-                let owned: Vec<Owned> =
-                    id_names.iter().map(|c| ids(&df, c)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
-                let nums: Vec<Vec<f64>> = number_names
-                    .iter()
-                    .map(|c| numbers(&df, c))
-                    .collect::<PolarsResult<_>>()
-                    .map_err(|e| e.to_string())?;
-                let texts: Vec<Vec<Option<&str>>> = owned.iter().map(text).collect();
-                let chunk = Chunk {
-                    ids: owned.iter().zip(&texts).map(|(o, t)| as_ids(o, t)).collect(),
-                    numbers: nums.iter().map(Vec::as_slice).collect(),
-                };
-                match f(&chunk) {
-                    Ok(go_on) => Ok(go_on),
-                    Err(e) => {
-                        failure = Some(e);
-                        Ok(false)
+            .scan(&columns, BATCH_ROWS, &mut |mut batch| {
+                // One row group at a time: each column is then one contiguous array.
+                for df in batch.split_chunks() {
+                    let read = || -> PolarsResult<(Vec<Owned>, Vec<Numbers>)> {
+                        Ok((
+                            id_names.iter().map(|c| ids(&df, c)).collect::<PolarsResult<_>>()?,
+                            number_names.iter().map(|c| numbers(&df, c)).collect::<PolarsResult<_>>()?,
+                        ))
+                    };
+                    let (owned, nums) = read().map_err(|e| e.to_string())?;
+                    let spilled: Vec<Spilled<'_>> = owned.iter().map(spill).collect();
+                    let chunk = Chunk {
+                        ids: owned.iter().zip(&spilled).map(|(o, s)| view(o, s)).collect(),
+                        numbers: nums.iter().map(Numbers::slice).collect(),
+                    };
+                    match f(&chunk) {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(false),
+                        Err(e) => {
+                            failure = Some(e);
+                            return Ok(false);
+                        }
                     }
                 }
+                Ok(true)
             })
             .map_err(AnalysisError::Data)?;
         failure.map_or(Ok(()), Err)

@@ -59,36 +59,58 @@ impl ParquetScan {
     }
 
     /// Calls `f` on batches of whole row groups of about `batch_rows` rows (at least one
-    /// row group), holding only `columns`, until it returns false.
+    /// row group), holding only `columns`, until it returns false. The next batch is read
+    /// while `f` works on one (two batches in memory at most).
     pub fn scan(
         &self,
         columns: &[String],
         batch_rows: usize,
         f: &mut dyn FnMut(DataFrame) -> Result<bool, String>,
     ) -> Result<(), String> {
-        for (path, md) in &self.files {
-            let mut at = 0;
-            let groups: Vec<usize> = md.row_groups.iter().map(|g| g.num_rows()).collect();
-            let mut i = 0;
-            while i < groups.len() {
-                let mut len = 0;
-                while i < groups.len() && (len == 0 || len + groups[i] <= batch_rows) {
-                    len += groups[i];
-                    i += 1;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame, String>>(1);
+            s.spawn(move || {
+                for (path, md) in &self.files {
+                    let groups: Vec<usize> = md.row_groups.iter().map(|g| g.num_rows()).collect();
+                    let (mut at, mut i) = (0, 0);
+                    while i < groups.len() {
+                        let mut len = 0;
+                        while i < groups.len() && (len == 0 || len + groups[i] <= batch_rows) {
+                            len += groups[i];
+                            i += 1;
+                        }
+                        let batch = read_rows(path, md, columns, at, len);
+                        at += len;
+                        let failed = batch.is_err();
+                        // A closed channel: the consumer stopped early.
+                        if tx.send(batch).is_err() || failed {
+                            return;
+                        }
+                    }
                 }
-                let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let mut reader =
-                    ParquetReader::new(file).with_columns(Some(columns.to_vec())).with_slice(Some((at, len)));
-                reader.set_metadata(Arc::clone(md));
-                let df = reader.finish().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                at += len;
-                if !f(df)? {
-                    return Ok(());
+            });
+            for batch in rx {
+                if !f(batch?)? {
+                    break;
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
+}
+
+/// Rows `at..at + len` of one file (whole row groups), mapped afresh and released after.
+fn read_rows(
+    path: &Path,
+    md: &FileMetadataRef,
+    columns: &[String],
+    at: usize,
+    len: usize,
+) -> Result<DataFrame, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = ParquetReader::new(file).with_columns(Some(columns.to_vec())).with_slice(Some((at, len)));
+    reader.set_metadata(Arc::clone(md));
+    reader.finish().map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {

@@ -232,4 +232,15 @@ fn what_cannot_stream_says_why() {
     let want = FeolsSpec::new("y ~ d + x | hh + year").and_then(|s| s.fit(&dup)).unwrap_or_else(|e| panic!("{e}"));
     let got = streamed(&dup, "y ~ d + x | hh + year", &Vcov::Iid, false).unwrap_or_else(|e| panic!("{e}"));
     assert_same(&got, &want, "a repeated row");
+    // A year with one row (a singleton of the small fixed effect) from a household with
+    // other years: taking it out takes the sums again.
+    let mut lone = df.slice(5, 1);
+    lone.with_column(Column::new("year".into(), [2030i64])).unwrap_or_else(|e| panic!("{e}"));
+    let mut with_lone = df.clone();
+    with_lone.vstack_mut(&lone).unwrap_or_else(|e| panic!("{e}"));
+    let want =
+        FeolsSpec::new("y ~ d + x | hh + year").and_then(|s| s.fit(&with_lone)).unwrap_or_else(|e| panic!("{e}"));
+    let got = streamed(&with_lone, "y ~ d + x | hh + year", &Vcov::Iid, false).unwrap_or_else(|e| panic!("{e}"));
+    assert_same(&got, &want, "a lone year");
+    assert!(want.n_singletons > 1);
 }
