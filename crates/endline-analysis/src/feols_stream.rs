@@ -32,7 +32,7 @@ use crate::error::{AnalysisError, Result};
 use crate::feols::{FeolsFit, FixedEffectInfo, Vcov, inference_table};
 use crate::formula::{Factor, Formula};
 use crate::linalg;
-use crate::stream::{Chunk, Coder, Ids, Range, Source};
+use crate::stream::{Chunk, Coder, Ids, NONE, Range, Source};
 
 /// What a streamed regression needs from its formula: y, the regressors, the two fixed
 /// effects (formula order) and the cluster.
@@ -156,6 +156,18 @@ impl Levels {
         self.ints.len() + self.texts.len()
     }
 
+    /// The index of every row (u8::MAX where missing or unknown).
+    fn index_all(&self, ids: &Ids<'_>, out: &mut Vec<u8>) {
+        out.clear();
+        if let (Ids::Whole(v), false) = (ids, self.table.is_empty()) {
+            let lo = self.ints[0];
+            let table = &self.table;
+            out.extend(v.iter().map(|x| table.get(x.wrapping_sub(lo) as usize).copied().unwrap_or(u8::MAX)));
+            return;
+        }
+        out.extend((0..ids.len()).map(|i| self.index(ids, i).map_or(u8::MAX, |k| k as u8)));
+    }
+
     #[inline]
     fn index(&self, ids: &Ids<'_>, i: usize) -> Option<usize> {
         match ids {
@@ -172,65 +184,190 @@ impl Levels {
     }
 }
 
-/// Sums per level of a and of b, over rows: y and the regressors (`nv` each), the
-/// grand sum of y, each regressor's sum of squares, rows per cluster.
-struct Sums {
-    nv: usize,
-    s_a: Vec<f64>,
-    r_b: Vec<f64>,
-    sum_y: f64,
-    ss_before: Vec<f64>,
-    cl_rows: Vec<u64>,
+/// The codes of a chunk's rows: the large fixed effect, the small one, the cluster.
+#[derive(Default)]
+struct Codes {
+    a: Vec<u32>,
+    b: Vec<u8>,
+    cl: Vec<u32>,
 }
 
-impl Sums {
-    fn new(nv: usize, t_n: usize, clusters: usize) -> Sums {
-        Sums {
-            nv,
-            s_a: Vec::new(),
-            r_b: vec![0.0; t_n * nv],
-            sum_y: 0.0,
-            ss_before: vec![0.0; nv - 1],
-            cl_rows: vec![0; clusters],
+impl Codes {
+    /// Codes known from the first passes.
+    fn known(&mut self, c: &Chunk<'_>, coders: (&Coder, &Levels, Option<&Coder>), (large, small): (usize, usize)) {
+        coders.0.known_all(&c.ids[large], &mut self.a);
+        coders.1.index_all(&c.ids[small], &mut self.b);
+        if let Some(cl) = coders.2 {
+            cl.known_all(&c.ids[2], &mut self.cl);
         }
     }
 
-    /// Row `i` of the chunk, of levels a and b (numbers: y, then the regressors).
+    /// Row i's levels when it is in the estimation.
+    #[inline]
+    fn kept(&self, i: usize, mask: &[u64], c: &Chunk<'_>) -> Option<(usize, usize)> {
+        let (a, b) = (self.a[i] as usize, self.b[i] as usize);
+        let ok = self.a[i] != NONE
+            && b < 64
+            && a < mask.len()
+            && mask[a] & (1 << b) != 0
+            && (self.cl.is_empty() || self.cl[i] != NONE)
+            && !c.numbers.iter().any(|v| v[i].is_nan());
+        ok.then_some((a, b))
+    }
+}
+
+/// Sums over the rows, each variable (the regressors, then y: `nv`) less a shift (the
+/// first chunk's means, which keeps the cross-products well conditioned and changes no
+/// estimate): per level of a and of b, their cross-products, each regressor's raw sum of
+/// squares, rows per cluster; and per cluster, when it is to be solved without a third
+/// pass, the cross-products and the sums and rows per level of b.
+struct Sums {
+    nv: usize,
+    t_n: usize,
+    shift: Option<Vec<f64>>,
+    s_a: Vec<f64>,
+    r_b: Vec<f64>,
+    cross: Vec<f64>,
+    ss_before: Vec<f64>,
+    cl_rows: Vec<u64>,
+    per_cluster: bool,
+    c_g: Vec<f64>,
+    r_gb: Vec<f64>,
+    n_gb: Vec<f64>,
+}
+
+impl Sums {
+    fn new(nv: usize, t_n: usize, clusters: usize, per_cluster: bool) -> Sums {
+        let g = if per_cluster { clusters } else { 0 };
+        Sums {
+            nv,
+            t_n,
+            shift: None,
+            s_a: Vec::new(),
+            r_b: vec![0.0; t_n * nv],
+            cross: vec![0.0; nv * nv],
+            ss_before: vec![0.0; nv - 1],
+            cl_rows: vec![0; clusters],
+            per_cluster,
+            c_g: vec![0.0; g * nv * nv],
+            r_gb: vec![0.0; g * t_n * nv],
+            n_gb: vec![0.0; g * t_n],
+        }
+    }
+
+    /// Sets the shift from a chunk's complete rows, once.
+    fn shift_from(&mut self, c: &Chunk<'_>) {
+        if self.shift.is_some() {
+            return;
+        }
+        let rows: Vec<usize> = (0..c.ids[0].len()).filter(|&i| c.numbers.iter().all(|v| !v[i].is_nan())).collect();
+        if rows.is_empty() {
+            return;
+        }
+        // numbers: y first; the shift is kept in variable order (regressors, then y).
+        let mean = |k: usize| rows.iter().map(|&i| c.numbers[k][i]).sum::<f64>() / rows.len() as f64;
+        let mut s: Vec<f64> = (1..self.nv).map(mean).collect();
+        s.push(mean(0));
+        self.shift = Some(s);
+    }
+
+    /// Row `i` of the chunk, of levels a and b.
     #[inline]
     fn add(&mut self, a: usize, b: usize, cluster: Option<u32>, c: &Chunk<'_>, i: usize) {
         let nv = self.nv;
         if self.s_a.len() < (a + 1) * nv {
             self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
         }
-        let y = c.numbers[0][i];
-        self.s_a[a * nv + nv - 1] += y;
-        self.r_b[b * nv + nv - 1] += y;
-        self.sum_y += y;
-        for j in 0..nv - 1 {
-            let x = c.numbers[1 + j][i];
-            self.s_a[a * nv + j] += x;
-            self.r_b[b * nv + j] += x;
-            self.ss_before[j] += x * x;
+        let shift = self.shift.as_deref().unwrap_or_default();
+        let mut z = [0.0; 16];
+        let z = if nv <= 16 { &mut z[..nv] } else { return self.add_wide(a, b, cluster, c, i) };
+        for (v, zv) in z.iter_mut().enumerate() {
+            let raw = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+            if v < nv - 1 {
+                self.ss_before[v] += raw * raw;
+            }
+            *zv = raw - shift[v];
+            self.s_a[a * nv + v] += *zv;
+            self.r_b[b * nv + v] += *zv;
+        }
+        for p in 0..nv {
+            for q in 0..=p {
+                self.cross[p * nv + q] += z[p] * z[q];
+            }
         }
         if let Some(cl) = cluster {
-            self.cl_rows[cl as usize] += 1;
+            let g = cl as usize;
+            self.cl_rows[g] += 1;
+            if self.per_cluster {
+                let cg = &mut self.c_g[g * nv * nv..(g + 1) * nv * nv];
+                for p in 0..nv {
+                    for q in 0..=p {
+                        cg[p * nv + q] += z[p] * z[q];
+                    }
+                }
+                let at = (g * self.t_n + b) * nv;
+                for (v, zv) in z.iter().enumerate() {
+                    self.r_gb[at + v] += zv;
+                }
+                self.n_gb[g * self.t_n + b] += 1.0;
+            }
+        }
+    }
+
+    /// `add` for more than 15 regressors.
+    #[cold]
+    fn add_wide(&mut self, a: usize, b: usize, cluster: Option<u32>, c: &Chunk<'_>, i: usize) {
+        let nv = self.nv;
+        let shift = self.shift.clone().unwrap_or_default();
+        let z: Vec<f64> =
+            (0..nv).map(|v| if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] } - shift[v]).collect();
+        self.add_centred(a, b, cluster, &z, 1.0);
+        for j in 0..nv - 1 {
+            self.ss_before[j] += (z[j] + shift[j]) * (z[j] + shift[j]);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes out (-1) one row's centred values, but for the raw sums of
+    /// squares.
+    fn add_centred(&mut self, a: usize, b: usize, cluster: Option<u32>, z: &[f64], sign: f64) {
+        let nv = self.nv;
+        for (v, zv) in z.iter().enumerate() {
+            self.s_a[a * nv + v] += sign * zv;
+            self.r_b[b * nv + v] += sign * zv;
+        }
+        for p in 0..nv {
+            for q in 0..=p {
+                self.cross[p * nv + q] += sign * z[p] * z[q];
+            }
+        }
+        if let Some(cl) = cluster {
+            let g = cl as usize;
+            self.cl_rows[g] = (self.cl_rows[g] as f64 + sign) as u64;
+            if self.per_cluster {
+                for p in 0..nv {
+                    for q in 0..=p {
+                        self.c_g[g * nv * nv + p * nv + q] += sign * z[p] * z[q];
+                    }
+                }
+                for (v, zv) in z.iter().enumerate() {
+                    self.r_gb[(g * self.t_n + b) * nv + v] += sign * zv;
+                }
+                self.n_gb[g * self.t_n + b] += sign;
+            }
         }
     }
 
     /// Takes out level a's only row, at level b.
     fn remove_row(&mut self, a: usize, b: usize, cluster: Option<u32>) {
         let nv = self.nv;
-        for v in 0..nv {
-            let x = std::mem::take(&mut self.s_a[a * nv + v]);
-            self.r_b[b * nv + v] -= x;
-            if v == nv - 1 {
-                self.sum_y -= x;
-            } else {
-                self.ss_before[v] -= x * x;
-            }
+        let z: Vec<f64> = self.s_a[a * nv..(a + 1) * nv].to_vec();
+        let shift = self.shift.clone().unwrap_or_default();
+        for j in 0..nv - 1 {
+            self.ss_before[j] -= (z[j] + shift[j]) * (z[j] + shift[j]);
         }
-        if let Some(cl) = cluster {
-            self.cl_rows[cl as usize] -= 1;
+        self.add_centred(a, b, cluster, &z, -1.0);
+        for v in 0..nv {
+            self.s_a[a * nv + v] = 0.0;
         }
     }
 }
@@ -288,33 +425,28 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let (mut nested_a, mut nested_b) = (true, true);
     let mut n_missing = 0usize;
     let mut failure = None;
-    let mut sums = Sums::new(nv, t_n, if clustered { cl_codes.len() } else { 0 });
+    // Clusters solved without a third pass: their sums must fit in 1 GiB.
+    let n_clusters = if clustered { cl_codes.len() } else { 0 };
+    let per_cluster = clustered && n_clusters * (nv * nv + t_n * (nv + 1)) <= 1 << 27;
+    let mut sums = Sums::new(nv, t_n, n_clusters, per_cluster);
+    let mut codes = Codes::default();
     source.scan(&mut |c| {
+        let coded = a_codes
+            .code_all(&c.ids[large], &mut codes.a)
+            .and_then(|()| if clustered { cl_codes.code_all(&c.ids[2], &mut codes.cl) } else { Ok(()) });
+        if let Err(e) = coded {
+            failure = Some(e);
+            return Ok(false);
+        }
+        levels[small].index_all(&c.ids[small], &mut codes.b);
+        sums.shift_from(c);
         for i in 0..c.ids[0].len() {
-            let missing = c.numbers.iter().any(|v| v[i].is_nan());
-            let b = levels[small].index(&c.ids[small], i);
-            let a = match a_codes.code(&c.ids[large], i) {
-                Ok(a) => a,
-                Err(e) => {
-                    failure = Some(e);
-                    return Ok(false);
-                }
-            };
-            let cl = if clustered {
-                match cl_codes.code(&c.ids[2], i) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        failure = Some(e);
-                        return Ok(false);
-                    }
-                }
-            } else {
-                Some(0)
-            };
-            let (Some(a), Some(b), Some(cl), false) = (a, b, cl, missing) else {
+            let (a, b) = (codes.a[i], codes.b[i] as usize);
+            let cl = if clustered { codes.cl[i] } else { 0 };
+            if a == NONE || b == u8::MAX as usize || cl == NONE || c.numbers.iter().any(|v| v[i].is_nan()) {
                 n_missing += 1;
                 continue;
-            };
+            }
             let a = a as usize;
             if a >= mask.len() {
                 mask.resize(a + 1, 0);
@@ -403,30 +535,27 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let n_f = n as f64;
     let levels_a = mask.iter().filter(|m| **m != 0).count();
     let levels_b = n_b.iter().filter(|c| **c > 0).count();
-    let kept = |a: Option<u32>, b: Option<usize>, mask: &[u64]| -> Option<(usize, usize)> {
-        let (a, b) = (a? as usize, b?);
-        (a < mask.len() && mask[a] & (1 << b) != 0).then_some((a, b))
-    };
+    let coders = (&a_codes, &levels[small], clustered.then_some(&cl_codes));
 
     // Pass 2, only when a singleton of b was removed: the sums again, over kept rows.
     if resum {
-        sums = Sums::new(nv, t_n, sums.cl_rows.len());
+        let shift = sums.shift.take();
+        sums = Sums::new(nv, t_n, n_clusters, per_cluster);
+        sums.shift = shift;
         source.scan(&mut |c| {
+            codes.known(c, coders, (large, small));
             for i in 0..c.ids[0].len() {
-                let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
-                else {
+                let Some((a, b)) = codes.kept(i, &mask, c) else {
                     continue;
                 };
-                if c.numbers.iter().any(|v| v[i].is_nan()) {
-                    continue;
-                }
-                sums.add(a, b, clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten(), c, i);
+                sums.add(a, b, clustered.then(|| codes.cl[i]), c, i);
             }
             Ok(true)
         })?;
     }
-    let Sums { mut s_a, r_b, sum_y, ss_before, cl_rows, .. } = sums;
+    let Sums { mut s_a, r_b, cross, ss_before, cl_rows, c_g, r_gb, n_gb, shift, .. } = sums;
     s_a.resize(mask.len() * nv, 0.0);
+    let shift = shift.unwrap_or_else(|| vec![0.0; nv]);
 
     // The b-effects: M γ = r, with γ of the first b-level fixed at 0. M sums, over
     // a-levels, n_at n_as / n_a: a-levels with one row per b-level contribute by their set
@@ -493,47 +622,126 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     }
     drop(rhs);
 
-    // Pass 3: demeaned cross-products, per cluster too.
-    let ybar = sum_y / n_f;
-    let mut gram = Array2::<f64>::zeros((nv, nv));
-    let mut tss = 0.0;
+    // The demeaned cross-products G = Σ z̃ z̃' and, per cluster, Σ x̃ z̃'. As z̃ is
+    // orthogonal to the fixed effects' fit u = α_a + γ_b, G = Σ z z' − Σ u u', from the
+    // sums alone; per cluster, when every level of a lies in one cluster (Σ_{i∈a} z̃ = 0),
+    // Σ_g z̃ z̃' = C_g − Σ_{a∈g} α_a S_a' − Σ_b γ_b R_gb' − Σ_b Q_gb γ_b', with
+    // Q_gb = R_gb − Σ_{a∈g} n_ab α_a − n_gb γ_b. Otherwise (or for HC1) a third pass.
+    let c_total: f64 = (0..t_n).map(|t| r_b[t * nv + k_all]).sum();
+    let y_centred_mean = c_total / n_f;
+    let tss = (cross[k_all * nv + k_all] - n_f * y_centred_mean * y_centred_mean).max(0.0);
     let per = k_all * nv;
     let mut by_cluster = vec![0.0; if clustered { cl_codes.len() * per } else { 0 }];
-    let mut z = vec![0.0; nv];
-    source.scan(&mut |c| {
-        for i in 0..c.ids[0].len() {
-            let Some((a, b)) = kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
-            else {
-                continue;
-            };
-            if c.numbers.iter().any(|v| v[i].is_nan()) {
+    let algebra = match opts.vcov {
+        Vcov::Iid => true,
+        Vcov::Cluster(_) => per_cluster && nested_a,
+        Vcov::Hetero => false,
+    };
+    let mut gram = Array2::<f64>::zeros((nv, nv));
+    let ab = |a: usize, t: usize| if count[a] == mask[a].count_ones() { 1.0 } else { n_ab(a, t, &mask) as f64 };
+    if algebra {
+        let mut u = vec![0.0; nv * nv];
+        let mut w = vec![0.0; nv];
+        let mut a_g = vec![0.0; if clustered { cl_codes.len() * nv * nv } else { 0 }];
+        let mut p_gb = vec![0.0; if clustered { cl_codes.len() * t_n * nv } else { 0 }];
+        for (a, &mk) in mask.iter().enumerate() {
+            if mk == 0 {
                 continue;
             }
-            let y = c.numbers[0][i];
-            tss += (y - ybar) * (y - ybar);
-            for (v, zv) in z.iter_mut().enumerate() {
-                let raw = if v == k_all { y } else { c.numbers[1 + v][i] };
-                *zv = raw - s_a[a * nv + v] - gamma[b * nv + v];
-            }
-            for p in 0..nv {
-                for q in 0..=p {
-                    gram[[p, q]] += z[p] * z[q];
+            let alpha = &s_a[a * nv..(a + 1) * nv];
+            let n_a = count[a] as f64;
+            w.iter_mut().for_each(|x| *x = 0.0);
+            for t in bits(mk) {
+                let nat = ab(a, t);
+                for v in 0..nv {
+                    w[v] += nat * gamma[t * nv + v];
                 }
             }
-            if let Some(cl) = clustered.then(|| cl_codes.known(&c.ids[2], i)).flatten() {
-                let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
-                for j in 0..k_all {
+            for p in 0..nv {
+                for q in 0..nv {
+                    u[p * nv + q] += n_a * alpha[p] * alpha[q] + alpha[p] * w[q] + w[p] * alpha[q];
+                }
+            }
+            if clustered {
+                // The raw sums of a: α_a n_a + Σ_b n_ab γ_b (its normal equation).
+                let g = cl_of_a[a] as usize;
+                for p in 0..nv {
+                    for q in 0..nv {
+                        a_g[(g * nv + p) * nv + q] += alpha[p] * (n_a * alpha[q] + w[q]);
+                    }
+                }
+                for t in bits(mk) {
+                    let nat = ab(a, t);
                     for v in 0..nv {
-                        acc[j * nv + v] += z[j] * z[v];
+                        p_gb[(g * t_n + t) * nv + v] += nat * alpha[v];
                     }
                 }
             }
         }
-        Ok(true)
-    })?;
-    for p in 0..nv {
-        for q in 0..p {
-            gram[[q, p]] = gram[[p, q]];
+        for t in 0..t_n {
+            for p in 0..nv {
+                for q in 0..nv {
+                    u[p * nv + q] += n_b[t] as f64 * gamma[t * nv + p] * gamma[t * nv + q];
+                }
+            }
+        }
+        for p in 0..nv {
+            for q in 0..=p {
+                gram[[p, q]] = cross[p * nv + q] - u[p * nv + q];
+                gram[[q, p]] = gram[[p, q]];
+            }
+        }
+        if clustered {
+            for (g, acc) in by_cluster.chunks_mut(per).enumerate() {
+                let cg = &c_g[g * nv * nv..(g + 1) * nv * nv];
+                for j in 0..k_all {
+                    for v in 0..nv {
+                        let c = if v <= j { cg[j * nv + v] } else { cg[v * nv + j] };
+                        let mut x = c - a_g[(g * nv + j) * nv + v];
+                        for t in 0..t_n {
+                            let at = (g * t_n + t) * nv;
+                            let q_j = r_gb[at + j] - p_gb[at + j] - n_gb[g * t_n + t] * gamma[t * nv + j];
+                            x -= gamma[t * nv + j] * r_gb[at + v] + q_j * gamma[t * nv + v];
+                        }
+                        acc[j * nv + v] = x;
+                    }
+                }
+            }
+        }
+    } else {
+        // Pass 3: the demeaned rows.
+        let mut z = vec![0.0; nv];
+        source.scan(&mut |c| {
+            codes.known(c, coders, (large, small));
+            for i in 0..c.ids[0].len() {
+                let Some((a, b)) = codes.kept(i, &mask, c) else {
+                    continue;
+                };
+                for (v, zv) in z.iter_mut().enumerate() {
+                    let raw = if v == k_all { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+                    *zv = raw - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
+                }
+                for p in 0..nv {
+                    for q in 0..=p {
+                        gram[[p, q]] += z[p] * z[q];
+                    }
+                }
+                if clustered {
+                    let cl = codes.cl[i];
+                    let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
+                    for j in 0..k_all {
+                        for v in 0..nv {
+                            acc[j * nv + v] += z[j] * z[v];
+                        }
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        for p in 0..nv {
+            for q in 0..p {
+                gram[[q, p]] = gram[[p, q]];
+            }
         }
     }
 
@@ -601,19 +809,16 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         Vcov::Iid => (&bread * (ssr / dof_n), n_us - df_k, Vec::new()),
         Vcov::Hetero => {
             let mut meat = Array2::<f64>::zeros((k, k));
+            let mut z = vec![0.0; nv];
             source.scan(&mut |c| {
+                codes.known(c, coders, (large, small));
                 for i in 0..c.ids[0].len() {
-                    let Some((a, b)) =
-                        kept(a_codes.known(&c.ids[large], i), levels[small].index(&c.ids[small], i), &mask)
-                    else {
+                    let Some((a, b)) = codes.kept(i, &mask, c) else {
                         continue;
                     };
-                    if c.numbers.iter().any(|v| v[i].is_nan()) {
-                        continue;
-                    }
                     for (v, zv) in z.iter_mut().enumerate() {
                         let raw = if v == k_all { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-                        *zv = raw - s_a[a * nv + v] - gamma[b * nv + v];
+                        *zv = raw - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
                     }
                     let e = z[k_all] - idx.iter().zip(&beta).map(|(&j, bj)| z[j] * bj).sum::<f64>();
                     for p in 0..k {

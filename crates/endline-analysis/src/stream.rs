@@ -86,6 +86,9 @@ impl Range {
     }
 }
 
+/// No code: a missing identifier.
+pub(crate) const NONE: u32 = u32::MAX;
+
 /// Identifiers to dense codes: an offset over a range no wider than `dense_up_to`, a hash
 /// table otherwise.
 pub(crate) enum Coder {
@@ -144,6 +147,32 @@ impl Coder {
             (Coder::Int(m), ints) => ints.int(i).and_then(|x| m.get(&x).copied()),
             (Coder::Text(_), _) => None,
         }
+    }
+
+    /// The codes of a whole column into `out` ([`NONE`] where missing), assigning new
+    /// ones; a tight loop for dense whole numbers.
+    pub(crate) fn code_all(&mut self, ids: &Ids<'_>, out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        if let (Coder::Dense { min, .. }, Ids::Whole(v)) = (&*self, ids) {
+            let m = *min;
+            out.extend(v.iter().map(|x| (x - m) as u32));
+            return Ok(());
+        }
+        for i in 0..ids.len() {
+            out.push(self.code(ids, i)?.unwrap_or(NONE));
+        }
+        Ok(())
+    }
+
+    /// The codes of a whole column, known from an earlier pass ([`NONE`] where missing
+    /// or unknown).
+    pub(crate) fn known_all(&self, ids: &Ids<'_>, out: &mut Vec<u32>) {
+        out.clear();
+        if let (Coder::Dense { min, .. }, Ids::Whole(v)) = (self, ids) {
+            out.extend(v.iter().map(|x| (x - min) as u32));
+            return;
+        }
+        out.extend((0..ids.len()).map(|i| self.known(ids, i).unwrap_or(NONE)));
     }
 
     pub(crate) fn label(&self, ids: &Ids<'_>, i: usize) -> String {
