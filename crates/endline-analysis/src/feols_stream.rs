@@ -11,7 +11,8 @@
 //! over those sets) and
 //! r_t = Σ_{rows in t} v − Σ_a n_at S_a / n_a. Passes over the chunks:
 //!
-//! 0. (identifiers only) row count, identifier ranges, the b-levels;
+//! 0. (identifiers only; skipped when the source knows their ranges, as Parquet's
+//!    statistics do) row count, identifier ranges, the b-levels;
 //! 1. listwise deletion, each a-level's set of b-levels and rows (pairs of levels with
 //!    several rows, such as households in a county-year, counted aside), nesting in the
 //!    cluster, per a-level and per b-level sums of y and every regressor; singletons are
@@ -92,6 +93,9 @@ pub struct Options<'a> {
     pub remove_singletons: bool,
     /// fixest's `fixef.K = "full"`.
     pub k_fixef_full: bool,
+    /// Bytes the rows may take held compactly (codes and values, 9 + 8 per variable
+    /// each) for the later passes to read instead of the table; 0 never holds them.
+    pub cache_bytes: usize,
 }
 
 /// Up to 64 distinct identifiers, with a table from whole numbers to their index when
@@ -216,42 +220,109 @@ impl Codes {
     }
 }
 
+/// The rows of the estimation held compactly when they fit the budget: the later passes
+/// read them instead of the table.
+#[derive(Default)]
+struct Cache {
+    a: Vec<u32>,
+    b: Vec<u8>,
+    cl: Vec<u32>,
+    /// Values, variable-major: regressors, then y.
+    z: Vec<Vec<f64>>,
+}
+
+/// What the later passes visit: a kept row's levels, cluster and raw values (regressors,
+/// then y), from the cache or from the table.
+#[allow(clippy::too_many_arguments)]
+fn each_kept_row(
+    source: &mut dyn Source,
+    cache: Option<&Cache>,
+    codes: &mut Codes,
+    coders: (&Coder, &Levels, Option<&Coder>),
+    fe: (usize, usize),
+    mask: &[u64],
+    nv: usize,
+    f: &mut dyn FnMut(usize, usize, u32, &[f64]),
+) -> Result<()> {
+    let mut raw = vec![0.0; nv];
+    if let Some(c) = cache {
+        for i in 0..c.a.len() {
+            let (a, b) = (c.a[i] as usize, c.b[i] as usize);
+            if mask[a] & (1 << b) == 0 {
+                continue;
+            }
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = c.z[v][i];
+            }
+            f(a, b, c.cl.get(i).copied().unwrap_or(0), &raw);
+        }
+        return Ok(());
+    }
+    source.scan(&mut |c| {
+        codes.known(c, coders, fe);
+        for i in 0..c.ids[0].len() {
+            let Some((a, b)) = codes.kept(i, mask, c) else {
+                continue;
+            };
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+            }
+            f(a, b, codes.cl.get(i).copied().unwrap_or(0), &raw);
+        }
+        Ok(true)
+    })
+}
+
 /// Sums over the rows, each variable (the regressors, then y: `nv`) less a shift (the
-/// first chunk's means, which keeps the cross-products well conditioned and changes no
-/// estimate): per level of a and of b, their cross-products, each regressor's raw sum of
-/// squares, rows per cluster; and per cluster, when it is to be solved without a third
-/// pass, the cross-products and the sums and rows per level of b.
+/// first chunk's means, which keeps the sums well conditioned and changes no estimate):
+/// per level of a and of b, the sum of squares of y, each regressor's raw sum of squares,
+/// rows per cluster.
 struct Sums {
     nv: usize,
-    t_n: usize,
     shift: Option<Vec<f64>>,
     s_a: Vec<f64>,
-    r_b: Vec<f64>,
-    cross: Vec<f64>,
+    r_b: Kahan,
+    yy: Kahan,
     ss_before: Vec<f64>,
     cl_rows: Vec<u64>,
-    per_cluster: bool,
-    c_g: Vec<f64>,
-    r_gb: Vec<f64>,
-    n_gb: Vec<f64>,
+}
+
+/// Sums compensated for rounding (Kahan): a register's 1e9 terms summed naively lose
+/// digits that the differences taken from them (demeaned cross-products) would show.
+#[derive(Clone)]
+struct Kahan {
+    sum: Vec<f64>,
+    comp: Vec<f64>,
+}
+
+impl Kahan {
+    fn new(n: usize) -> Kahan {
+        Kahan { sum: vec![0.0; n], comp: vec![0.0; n] }
+    }
+
+    #[inline]
+    fn add(&mut self, i: usize, x: f64) {
+        let y = x - self.comp[i];
+        let t = self.sum[i] + y;
+        self.comp[i] = (t - self.sum[i]) - y;
+        self.sum[i] = t;
+    }
+
+    fn values(&self) -> Vec<f64> {
+        self.sum.iter().zip(&self.comp).map(|(s, c)| s - c).collect()
+    }
 }
 
 impl Sums {
-    fn new(nv: usize, t_n: usize, clusters: usize, per_cluster: bool) -> Sums {
-        let g = if per_cluster { clusters } else { 0 };
+    fn new(nv: usize, t_n: usize, clusters: usize) -> Sums {
         Sums {
             nv,
-            t_n,
             shift: None,
             s_a: Vec::new(),
-            r_b: vec![0.0; t_n * nv],
-            cross: vec![0.0; nv * nv],
+            r_b: Kahan::new(t_n * nv),
+            yy: Kahan::new(1),
             ss_before: vec![0.0; nv - 1],
             cl_rows: vec![0; clusters],
-            per_cluster,
-            c_g: vec![0.0; g * nv * nv],
-            r_gb: vec![0.0; g * t_n * nv],
-            n_gb: vec![0.0; g * t_n],
         }
     }
 
@@ -273,107 +344,56 @@ impl Sums {
 
     /// Row `i` of the chunk, of levels a and b.
     #[inline]
-    fn add(&mut self, a: usize, b: usize, cluster: Option<u32>, c: &Chunk<'_>, i: usize) {
+    fn add(&mut self, a: usize, b: usize, cluster: Option<u32>, raw: &[f64]) {
         let nv = self.nv;
         if self.s_a.len() < (a + 1) * nv {
             self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
         }
         let shift = self.shift.as_deref().unwrap_or_default();
-        let mut z = [0.0; 16];
-        let z = if nv <= 16 { &mut z[..nv] } else { return self.add_wide(a, b, cluster, c, i) };
-        for (v, zv) in z.iter_mut().enumerate() {
-            let raw = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+        for (v, (s, raw)) in shift.iter().zip(raw).enumerate() {
+            let z = raw - s;
             if v < nv - 1 {
                 self.ss_before[v] += raw * raw;
+            } else {
+                self.yy.add(0, z * z);
             }
-            *zv = raw - shift[v];
-            self.s_a[a * nv + v] += *zv;
-            self.r_b[b * nv + v] += *zv;
-        }
-        for p in 0..nv {
-            for q in 0..=p {
-                self.cross[p * nv + q] += z[p] * z[q];
-            }
+            self.s_a[a * nv + v] += z;
+            self.r_b.add(b * nv + v, z);
         }
         if let Some(cl) = cluster {
-            let g = cl as usize;
-            self.cl_rows[g] += 1;
-            if self.per_cluster {
-                let cg = &mut self.c_g[g * nv * nv..(g + 1) * nv * nv];
-                for p in 0..nv {
-                    for q in 0..=p {
-                        cg[p * nv + q] += z[p] * z[q];
-                    }
-                }
-                let at = (g * self.t_n + b) * nv;
-                for (v, zv) in z.iter().enumerate() {
-                    self.r_gb[at + v] += zv;
-                }
-                self.n_gb[g * self.t_n + b] += 1.0;
-            }
-        }
-    }
-
-    /// `add` for more than 15 regressors.
-    #[cold]
-    fn add_wide(&mut self, a: usize, b: usize, cluster: Option<u32>, c: &Chunk<'_>, i: usize) {
-        let nv = self.nv;
-        let shift = self.shift.clone().unwrap_or_default();
-        let z: Vec<f64> =
-            (0..nv).map(|v| if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] } - shift[v]).collect();
-        self.add_centred(a, b, cluster, &z, 1.0);
-        for j in 0..nv - 1 {
-            self.ss_before[j] += (z[j] + shift[j]) * (z[j] + shift[j]);
-        }
-    }
-
-    /// Adds (`sign` 1) or takes out (-1) one row's centred values, but for the raw sums of
-    /// squares.
-    fn add_centred(&mut self, a: usize, b: usize, cluster: Option<u32>, z: &[f64], sign: f64) {
-        let nv = self.nv;
-        for (v, zv) in z.iter().enumerate() {
-            self.s_a[a * nv + v] += sign * zv;
-            self.r_b[b * nv + v] += sign * zv;
-        }
-        for p in 0..nv {
-            for q in 0..=p {
-                self.cross[p * nv + q] += sign * z[p] * z[q];
-            }
-        }
-        if let Some(cl) = cluster {
-            let g = cl as usize;
-            self.cl_rows[g] = (self.cl_rows[g] as f64 + sign) as u64;
-            if self.per_cluster {
-                for p in 0..nv {
-                    for q in 0..=p {
-                        self.c_g[g * nv * nv + p * nv + q] += sign * z[p] * z[q];
-                    }
-                }
-                for (v, zv) in z.iter().enumerate() {
-                    self.r_gb[(g * self.t_n + b) * nv + v] += sign * zv;
-                }
-                self.n_gb[g * self.t_n + b] += sign;
-            }
+            self.cl_rows[cl as usize] += 1;
         }
     }
 
     /// Takes out level a's only row, at level b.
     fn remove_row(&mut self, a: usize, b: usize, cluster: Option<u32>) {
         let nv = self.nv;
-        let z: Vec<f64> = self.s_a[a * nv..(a + 1) * nv].to_vec();
         let shift = self.shift.clone().unwrap_or_default();
-        for j in 0..nv - 1 {
-            self.ss_before[j] -= (z[j] + shift[j]) * (z[j] + shift[j]);
+        for (v, s) in shift.iter().enumerate() {
+            let z = std::mem::take(&mut self.s_a[a * nv + v]);
+            if v < nv - 1 {
+                self.ss_before[v] -= (z + s) * (z + s);
+            } else {
+                self.yy.add(0, -z * z);
+            }
+            self.r_b.add(b * nv + v, -z);
         }
-        self.add_centred(a, b, cluster, &z, -1.0);
-        for v in 0..nv {
-            self.s_a[a * nv + v] = 0.0;
+        if let Some(cl) = cluster {
+            self.cl_rows[cl as usize] -= 1;
         }
     }
 }
 
-fn bits(mask: u64) -> impl Iterator<Item = usize> {
-    (0..64).filter(move |t| mask & (1 << t) != 0)
+/// The set bits of a mask, lowest first.
+#[inline]
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let t = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            t
+        })
+    })
 }
 
 /// Fits the regression from chunks whose identifiers are the two fixed effects (formula
@@ -384,20 +404,37 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let nv = k_all + 1; // regressors, then y
     let clustered = cols.cluster.is_some();
 
-    // Pass 0 (identifiers only).
+    // Pass 0 (identifiers only), unless the source knows the ranges of whole-number
+    // identifiers (a fixed effect spanning at most 64 values then has those levels, some
+    // perhaps empty).
     let mut rows = 0usize;
     let mut ranges = [Range::default(); 3];
     let mut levels = [Levels::default(), Levels::default()];
-    source.scan_ids(&mut |c| {
-        rows += c.ids[0].len();
-        for (j, ids) in c.ids.iter().enumerate() {
-            ranges[j].observe(ids);
+    let known = source.known_ranges().filter(|(_, r)| r.iter().take(2).any(|(lo, hi)| hi - lo < 64));
+    if let Some((n, known)) = known {
+        rows = n;
+        for (j, &(min, max)) in known.iter().enumerate() {
+            ranges[j] = Range { min, max, any: true, text: false };
             if j < 2 {
-                levels[j].observe(ids);
+                levels[j] = if max - min < 64 {
+                    Levels { ints: (min..=max).collect(), ..Levels::default() }
+                } else {
+                    Levels { overflow: true, ..Levels::default() }
+                };
             }
         }
-        Ok(true)
-    })?;
+    } else {
+        source.scan_ids(&mut |c| {
+            rows += c.ids[0].len();
+            for (j, ids) in c.ids.iter().enumerate() {
+                ranges[j].observe(ids);
+                if j < 2 {
+                    levels[j].observe(ids);
+                }
+            }
+            Ok(true)
+        })?;
+    }
     // b: the small fixed effect (the second when both are small).
     let small = if !levels[1].overflow {
         1
@@ -425,10 +462,16 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let (mut nested_a, mut nested_b) = (true, true);
     let mut n_missing = 0usize;
     let mut failure = None;
-    // Clusters solved without a third pass: their sums must fit in 1 GiB.
     let n_clusters = if clustered { cl_codes.len() } else { 0 };
-    let per_cluster = clustered && n_clusters * (nv * nv + t_n * (nv + 1)) <= 1 << 27;
-    let mut sums = Sums::new(nv, t_n, n_clusters, per_cluster);
+    let mut sums = Sums::new(nv, t_n, n_clusters);
+    let row_bytes = 5 + 4 * usize::from(clustered) + 8 * nv;
+    let mut raw = vec![0.0; nv];
+    let mut cache = (rows.saturating_mul(row_bytes) <= opts.cache_bytes).then(|| Cache {
+        a: Vec::with_capacity(rows),
+        b: Vec::with_capacity(rows),
+        cl: Vec::with_capacity(if clustered { rows } else { 0 }),
+        z: (0..nv).map(|_| Vec::with_capacity(rows)).collect(),
+    });
     let mut codes = Codes::default();
     source.scan(&mut |c| {
         let coded = a_codes
@@ -455,7 +498,20 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                     cl_of_a.resize(a + 1, u32::MAX);
                 }
             }
-            sums.add(a, b, clustered.then_some(cl), c, i);
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+            }
+            sums.add(a, b, clustered.then_some(cl), &raw);
+            if let Some(k) = cache.as_mut() {
+                k.a.push(a as u32);
+                k.b.push(b as u8);
+                if clustered {
+                    k.cl.push(cl);
+                }
+                for (col, r) in k.z.iter_mut().zip(&raw) {
+                    col.push(*r);
+                }
+            }
             if mask[a] & (1 << b) != 0 {
                 *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
             }
@@ -540,20 +596,14 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     // Pass 2, only when a singleton of b was removed: the sums again, over kept rows.
     if resum {
         let shift = sums.shift.take();
-        sums = Sums::new(nv, t_n, n_clusters, per_cluster);
+        sums = Sums::new(nv, t_n, n_clusters);
         sums.shift = shift;
-        source.scan(&mut |c| {
-            codes.known(c, coders, (large, small));
-            for i in 0..c.ids[0].len() {
-                let Some((a, b)) = codes.kept(i, &mask, c) else {
-                    continue;
-                };
-                sums.add(a, b, clustered.then(|| codes.cl[i]), c, i);
-            }
-            Ok(true)
+        each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, cl, raw| {
+            sums.add(a, b, clustered.then_some(cl), raw)
         })?;
     }
-    let Sums { mut s_a, r_b, cross, ss_before, cl_rows, c_g, r_gb, n_gb, shift, .. } = sums;
+    let Sums { mut s_a, r_b, yy, ss_before, cl_rows, shift, .. } = sums;
+    let (r_b, yy) = (r_b.values(), yy.values()[0]);
     s_a.resize(mask.len() * nv, 0.0);
     let shift = shift.unwrap_or_else(|| vec![0.0; nv]);
 
@@ -622,126 +672,35 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     }
     drop(rhs);
 
-    // The demeaned cross-products G = Σ z̃ z̃' and, per cluster, Σ x̃ z̃'. As z̃ is
-    // orthogonal to the fixed effects' fit u = α_a + γ_b, G = Σ z z' − Σ u u', from the
-    // sums alone; per cluster, when every level of a lies in one cluster (Σ_{i∈a} z̃ = 0),
-    // Σ_g z̃ z̃' = C_g − Σ_{a∈g} α_a S_a' − Σ_b γ_b R_gb' − Σ_b Q_gb γ_b', with
-    // Q_gb = R_gb − Σ_{a∈g} n_ab α_a − n_gb γ_b. Otherwise (or for HC1) a third pass.
+    // Pass 3: the demeaned rows' cross-products G = Σ z̃ z̃', and per cluster Σ x̃ z̃'.
     let c_total: f64 = (0..t_n).map(|t| r_b[t * nv + k_all]).sum();
     let y_centred_mean = c_total / n_f;
-    let tss = (cross[k_all * nv + k_all] - n_f * y_centred_mean * y_centred_mean).max(0.0);
+    let tss = (yy - n_f * y_centred_mean * y_centred_mean).max(0.0);
     let per = k_all * nv;
     let mut by_cluster = vec![0.0; if clustered { cl_codes.len() * per } else { 0 }];
-    let algebra = match opts.vcov {
-        Vcov::Iid => true,
-        Vcov::Cluster(_) => per_cluster && nested_a,
-        Vcov::Hetero => false,
-    };
     let mut gram = Array2::<f64>::zeros((nv, nv));
-    let ab = |a: usize, t: usize| if count[a] == mask[a].count_ones() { 1.0 } else { n_ab(a, t, &mask) as f64 };
-    if algebra {
-        let mut u = vec![0.0; nv * nv];
-        let mut w = vec![0.0; nv];
-        let mut a_g = vec![0.0; if clustered { cl_codes.len() * nv * nv } else { 0 }];
-        let mut p_gb = vec![0.0; if clustered { cl_codes.len() * t_n * nv } else { 0 }];
-        for (a, &mk) in mask.iter().enumerate() {
-            if mk == 0 {
-                continue;
-            }
-            let alpha = &s_a[a * nv..(a + 1) * nv];
-            let n_a = count[a] as f64;
-            w.iter_mut().for_each(|x| *x = 0.0);
-            for t in bits(mk) {
-                let nat = ab(a, t);
-                for v in 0..nv {
-                    w[v] += nat * gamma[t * nv + v];
-                }
-            }
-            for p in 0..nv {
-                for q in 0..nv {
-                    u[p * nv + q] += n_a * alpha[p] * alpha[q] + alpha[p] * w[q] + w[p] * alpha[q];
-                }
-            }
-            if clustered {
-                // The raw sums of a: α_a n_a + Σ_b n_ab γ_b (its normal equation).
-                let g = cl_of_a[a] as usize;
-                for p in 0..nv {
-                    for q in 0..nv {
-                        a_g[(g * nv + p) * nv + q] += alpha[p] * (n_a * alpha[q] + w[q]);
-                    }
-                }
-                for t in bits(mk) {
-                    let nat = ab(a, t);
-                    for v in 0..nv {
-                        p_gb[(g * t_n + t) * nv + v] += nat * alpha[v];
-                    }
-                }
-            }
-        }
-        for t in 0..t_n {
-            for p in 0..nv {
-                for q in 0..nv {
-                    u[p * nv + q] += n_b[t] as f64 * gamma[t * nv + p] * gamma[t * nv + q];
-                }
-            }
+    let mut z = vec![0.0; nv];
+    each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, cl, raw| {
+        for (v, zv) in z.iter_mut().enumerate() {
+            *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
         }
         for p in 0..nv {
             for q in 0..=p {
-                gram[[p, q]] = cross[p * nv + q] - u[p * nv + q];
-                gram[[q, p]] = gram[[p, q]];
+                gram[[p, q]] += z[p] * z[q];
             }
         }
         if clustered {
-            for (g, acc) in by_cluster.chunks_mut(per).enumerate() {
-                let cg = &c_g[g * nv * nv..(g + 1) * nv * nv];
-                for j in 0..k_all {
-                    for v in 0..nv {
-                        let c = if v <= j { cg[j * nv + v] } else { cg[v * nv + j] };
-                        let mut x = c - a_g[(g * nv + j) * nv + v];
-                        for t in 0..t_n {
-                            let at = (g * t_n + t) * nv;
-                            let q_j = r_gb[at + j] - p_gb[at + j] - n_gb[g * t_n + t] * gamma[t * nv + j];
-                            x -= gamma[t * nv + j] * r_gb[at + v] + q_j * gamma[t * nv + v];
-                        }
-                        acc[j * nv + v] = x;
-                    }
+            let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
+            for j in 0..k_all {
+                for v in 0..nv {
+                    acc[j * nv + v] += z[j] * z[v];
                 }
             }
         }
-    } else {
-        // Pass 3: the demeaned rows.
-        let mut z = vec![0.0; nv];
-        source.scan(&mut |c| {
-            codes.known(c, coders, (large, small));
-            for i in 0..c.ids[0].len() {
-                let Some((a, b)) = codes.kept(i, &mask, c) else {
-                    continue;
-                };
-                for (v, zv) in z.iter_mut().enumerate() {
-                    let raw = if v == k_all { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-                    *zv = raw - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
-                }
-                for p in 0..nv {
-                    for q in 0..=p {
-                        gram[[p, q]] += z[p] * z[q];
-                    }
-                }
-                if clustered {
-                    let cl = codes.cl[i];
-                    let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
-                    for j in 0..k_all {
-                        for v in 0..nv {
-                            acc[j * nv + v] += z[j] * z[v];
-                        }
-                    }
-                }
-            }
-            Ok(true)
-        })?;
-        for p in 0..nv {
-            for q in 0..p {
-                gram[[q, p]] = gram[[p, q]];
-            }
+    })?;
+    for p in 0..nv {
+        for q in 0..p {
+            gram[[q, p]] = gram[[p, q]];
         }
     }
 
@@ -810,15 +769,17 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         Vcov::Hetero => {
             let mut meat = Array2::<f64>::zeros((k, k));
             let mut z = vec![0.0; nv];
-            source.scan(&mut |c| {
-                codes.known(c, coders, (large, small));
-                for i in 0..c.ids[0].len() {
-                    let Some((a, b)) = codes.kept(i, &mask, c) else {
-                        continue;
-                    };
+            each_kept_row(
+                source,
+                cache.as_ref(),
+                &mut codes,
+                coders,
+                (large, small),
+                &mask,
+                nv,
+                &mut |a, b, _, raw| {
                     for (v, zv) in z.iter_mut().enumerate() {
-                        let raw = if v == k_all { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-                        *zv = raw - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
+                        *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
                     }
                     let e = z[k_all] - idx.iter().zip(&beta).map(|(&j, bj)| z[j] * bj).sum::<f64>();
                     for p in 0..k {
@@ -826,9 +787,8 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                             meat[[p, q]] += z[idx[p]] * z[idx[q]] * e * e;
                         }
                     }
-                }
-                Ok(true)
-            })?;
+                },
+            )?;
             for p in 0..k {
                 for q in 0..p {
                     meat[[q, p]] = meat[[p, q]];

@@ -51,6 +51,12 @@ pub trait Source {
     /// Reads every chunk in order.
     fn scan(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()>;
 
+    /// The rows, and for each identifier column the smallest and largest whole number,
+    /// when the source knows them without reading (Parquet statistics).
+    fn known_ranges(&mut self) -> Option<(usize, Vec<(i64, i64)>)> {
+        None
+    }
+
     /// Reads every chunk in order, its identifiers at least (a source may leave the
     /// numbers out, which is cheaper).
     fn scan_ids(&mut self, f: &mut dyn FnMut(&Chunk<'_>) -> Result<bool>) -> Result<()> {

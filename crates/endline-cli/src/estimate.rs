@@ -124,6 +124,7 @@ fn stream_one(args: &EstimateArgs, formula: &str) -> Result<Option<FeolsFit>, Ou
         vcov: &vcov,
         remove_singletons: !args.keep_singletons,
         k_fixef_full: args.k_fixef_full,
+        cache_bytes: crate::stream::HELD_ROWS_MEMORY,
     };
     match crate::stream::regression(&args.data, &opts) {
         Ok(Some(endline_analysis::feols_stream::Fitted::Fit(fit))) => Ok(Some(*fit)),

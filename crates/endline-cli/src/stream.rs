@@ -22,6 +22,9 @@ pub enum Engine {
 
 /// Rows per batch: about 160 MB of five numeric columns.
 const BATCH_ROWS: usize = 1 << 22;
+/// Bytes a streamed regression may hold its rows in (codes and values, about 25 bytes a
+/// row): 1e8 rows fit, and are read from the file once instead of twice; 1e9 do not.
+pub const HELD_ROWS_MEMORY: usize = 3 << 30;
 /// Bytes of per-unit outcomes held at once while summing cross-products.
 const CROSS_MEMORY: usize = 3 << 30;
 
@@ -124,6 +127,11 @@ impl Source for Batches {
         f: &mut dyn FnMut(&Chunk<'_>) -> endline_analysis::Result<bool>,
     ) -> endline_analysis::Result<()> {
         self.read(true, f)
+    }
+
+    fn known_ranges(&mut self) -> Option<(usize, Vec<(i64, i64)>)> {
+        let ranges = self.ids.iter().map(|c| self.scan.int_range(c)).collect::<Option<Vec<_>>>()?;
+        Some((self.scan.rows(), ranges))
     }
 
     fn scan_ids(

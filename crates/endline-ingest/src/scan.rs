@@ -53,6 +53,30 @@ impl ParquetScan {
         &self.schema
     }
 
+    /// The smallest and largest value of a signed integer column from the files'
+    /// statistics, without reading it; None when a row group has none.
+    pub fn int_range(&self, column: &str) -> Option<(i64, i64)> {
+        use polars_parquet::parquet::statistics::Statistics;
+        let signed =
+            matches!(self.schema.get(column)?, DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8);
+        if !signed {
+            return None;
+        }
+        let mut range: Option<(i64, i64)> = None;
+        for (_, md) in &self.files {
+            for rg in &md.row_groups {
+                let chunk = rg.columns_under_root_iter(column)?.next()?;
+                let (lo, hi) = match chunk.statistics(&md.footer_buf)?.ok()? {
+                    Statistics::Int64(s) => (s.min_value?, s.max_value?),
+                    Statistics::Int32(s) => (i64::from(s.min_value?), i64::from(s.max_value?)),
+                    _ => return None,
+                };
+                range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+        }
+        range
+    }
+
     /// Rows in all files.
     pub fn rows(&self) -> usize {
         self.files.iter().map(|(_, md)| md.num_rows).sum()

@@ -80,10 +80,21 @@ impl Source for FrameSource<'_> {
 
 /// The streamed fit of a formula, or why it fell back.
 pub fn streamed(df: &DataFrame, formula: &str, vcov: &Vcov, k_fixef_full: bool) -> Result<FeolsFit, String> {
+    streamed_with(df, formula, vcov, k_fixef_full, 0)
+}
+
+/// The streamed fit, the rows held in memory when they fit `cache_bytes`.
+fn streamed_with(
+    df: &DataFrame,
+    formula: &str,
+    vcov: &Vcov,
+    k_fixef_full: bool,
+    cache_bytes: usize,
+) -> Result<FeolsFit, String> {
     let f = endline_analysis::formula::parse(formula).map_err(|e| e.to_string())?;
     let cols = Columns::of(&f, vcov)?;
     let mut source = FrameSource::regression(df, &cols);
-    let opts = Options { formula: &f, vcov, remove_singletons: true, k_fixef_full };
+    let opts = Options { formula: &f, vcov, remove_singletons: true, k_fixef_full, cache_bytes };
     match feols_stream::fit(&mut source, &opts).map_err(|e| e.to_string())? {
         Fitted::Fit(fit) => Ok(*fit),
         Fitted::Fallback(why) => Err(format!("fell back: {why}")),
@@ -204,6 +215,10 @@ fn streamed_two_way_regressions_equal_the_in_memory_fit() {
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 let got = streamed(&df, formula, vcov, full).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_same(&got, &want, &what);
+                // The rows held in memory for the later passes.
+                let held =
+                    streamed_with(&df, formula, vcov, full, usize::MAX).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_same(&held, &want, &format!("{what}, rows held"));
                 assert!(want.n_missing > 0, "{what}: the case lacks missing values");
                 assert!(want.n_singletons > 0 || !formula.contains("hh"), "{what}: the case lacks singletons");
             }
@@ -240,7 +255,14 @@ fn what_cannot_stream_says_why() {
     with_lone.vstack_mut(&lone).unwrap_or_else(|e| panic!("{e}"));
     let want =
         FeolsSpec::new("y ~ d + x | hh + year").and_then(|s| s.fit(&with_lone)).unwrap_or_else(|e| panic!("{e}"));
-    let got = streamed(&with_lone, "y ~ d + x | hh + year", &Vcov::Iid, false).unwrap_or_else(|e| panic!("{e}"));
-    assert_same(&got, &want, "a lone year");
+    for bytes in [0, usize::MAX] {
+        let got = streamed_with(&with_lone, "y ~ d + x | hh + year", &Vcov::Hetero, false, bytes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want = FeolsSpec::new("y ~ d + x | hh + year")
+            .map(|s| s.vcov(Vcov::Hetero))
+            .and_then(|s| s.fit(&with_lone))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_same(&got, &want, "a lone year");
+    }
     assert!(want.n_singletons > 1);
 }
