@@ -220,8 +220,8 @@ impl Codes {
     }
 }
 
-/// The rows of the estimation held compactly when they fit the budget: the later passes
-/// read them instead of the table.
+/// The table's rows held compactly (codes, [`NONE`] or `u8::MAX` where missing, and
+/// values) when they fit the budget: the later passes read them instead of the table.
 #[derive(Default)]
 struct Cache {
     a: Vec<u32>,
@@ -234,7 +234,7 @@ struct Cache {
 /// What the later passes visit: a kept row's levels, cluster and raw values (regressors,
 /// then y), from the cache or from the table.
 #[allow(clippy::too_many_arguments)]
-fn each_kept_row(
+fn each_kept_row<F: FnMut(usize, usize, u32, &[f64])>(
     source: &mut dyn Source,
     cache: Option<&Cache>,
     codes: &mut Codes,
@@ -242,19 +242,27 @@ fn each_kept_row(
     fe: (usize, usize),
     mask: &[u64],
     nv: usize,
-    f: &mut dyn FnMut(usize, usize, u32, &[f64]),
+    f: &mut F,
 ) -> Result<()> {
     let mut raw = vec![0.0; nv];
     if let Some(c) = cache {
+        let clustered = !c.cl.is_empty();
         for i in 0..c.a.len() {
             let (a, b) = (c.a[i] as usize, c.b[i] as usize);
-            if mask[a] & (1 << b) == 0 {
+            if c.a[i] == NONE || b >= 64 || a >= mask.len() || mask[a] & (1 << b) == 0 {
+                continue;
+            }
+            let cl = if clustered { c.cl[i] } else { 0 };
+            if cl == NONE {
                 continue;
             }
             for (v, r) in raw.iter_mut().enumerate() {
                 *r = c.z[v][i];
             }
-            f(a, b, c.cl.get(i).copied().unwrap_or(0), &raw);
+            if raw.iter().any(|x| x.is_nan()) {
+                continue;
+            }
+            f(a, b, cl, &raw);
         }
         return Ok(());
     }
@@ -483,6 +491,14 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         }
         levels[small].index_all(&c.ids[small], &mut codes.b);
         sums.shift_from(c);
+        if let Some(k) = cache.as_mut() {
+            k.a.extend_from_slice(&codes.a);
+            k.b.extend_from_slice(&codes.b);
+            k.cl.extend_from_slice(&codes.cl);
+            for (v, col) in k.z.iter_mut().enumerate() {
+                col.extend_from_slice(if v == nv - 1 { c.numbers[0] } else { c.numbers[1 + v] });
+            }
+        }
         for i in 0..c.ids[0].len() {
             let (a, b) = (codes.a[i], codes.b[i] as usize);
             let cl = if clustered { codes.cl[i] } else { 0 };
@@ -502,16 +518,6 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                 *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
             }
             sums.add(a, b, clustered.then_some(cl), &raw);
-            if let Some(k) = cache.as_mut() {
-                k.a.push(a as u32);
-                k.b.push(b as u8);
-                if clustered {
-                    k.cl.push(cl);
-                }
-                for (col, r) in k.z.iter_mut().zip(&raw) {
-                    col.push(*r);
-                }
-            }
             if mask[a] & (1 << b) != 0 {
                 *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
             }
