@@ -164,7 +164,8 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
 /// hive-partitioned Parquet dataset (`<table>/wave=2019/county_id=3/part-0.parquet`; the
 /// rosters by wave) read back with DuckDB and with Apache DataFusion give the ingested
 /// rows with their types (`tests/consumers/read_partitioned.py`), and every file carries
-/// the table's labels.
+/// the table's labels. `endline panel --partition-by` writes the stacked waves the same
+/// way, read back equal to the panel written as one file.
 #[test]
 fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
     let Some(py) = python() else {
@@ -209,6 +210,47 @@ fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(o.status.success(), "{table}: {}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
     }
+    // `endline panel` writes the stacked waves as such a dataset too: the same rows as
+    // the panel written as one file.
+    let o = endline(&[
+        "panel",
+        &d("in/2019"),
+        &d("in/2021"),
+        "--table",
+        "border_household",
+        "--out",
+        &d("plain/border_household.parquet"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = endline(&[
+        "panel",
+        &d("in/2019"),
+        &d("in/2021"),
+        "--table",
+        "border_household",
+        "--partition-by",
+        "wave,county_id",
+        "--out",
+        &d("pds"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(&py)
+        .arg(root().join("tests/consumers/read_partitioned.py"))
+        .args([&d("pds"), "border_household", "county_id", &d("plain")])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "panel: {}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let o = endline(&[
+        "panel",
+        &d("in/2019"),
+        "--table",
+        "border_household",
+        "--partition-by",
+        "wave",
+        "--out",
+        &d("p.parquet"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     // The labels travel with every file.
     let o = Command::new(&py)
         .args(["-c", "import sys, glob, pyarrow.parquet as pq; fs = glob.glob(sys.argv[1] + '/**/*.parquet', recursive=True); print(len(fs), all(b'endline.labels' in pq.read_metadata(f).metadata for f in fs))"])

@@ -61,6 +61,9 @@ impl Columns {
                 _ => return Err("only plain numeric regressors stream (no i(), C() or interactions)".into()),
             }
         }
+        if x.len() > 63 {
+            return Err("streaming handles up to 63 regressors".into());
+        }
         let fixef: [String; 2] = match formula.fixef.as_slice() {
             [a, b] if a.len() == 1 && b.len() == 1 => [a[0].clone(), b[0].clone()],
             _ => return Err("streaming needs exactly two fixed effects, each one column".into()),
@@ -246,24 +249,7 @@ fn each_kept_row<F: FnMut(usize, usize, u32, &[f64])>(
 ) -> Result<()> {
     let mut raw = vec![0.0; nv];
     if let Some(c) = cache {
-        let clustered = !c.cl.is_empty();
-        for i in 0..c.a.len() {
-            let (a, b) = (c.a[i] as usize, c.b[i] as usize);
-            if c.a[i] == NONE || b >= 64 || a >= mask.len() || mask[a] & (1 << b) == 0 {
-                continue;
-            }
-            let cl = if clustered { c.cl[i] } else { 0 };
-            if cl == NONE {
-                continue;
-            }
-            for (v, r) in raw.iter_mut().enumerate() {
-                *r = c.z[v][i];
-            }
-            if raw.iter().any(|x| x.is_nan()) {
-                continue;
-            }
-            f(a, b, cl, &raw);
-        }
+        visit_held(c, 0..c.a.len(), mask, nv, f);
         return Ok(());
     }
     source.scan(&mut |c| {
@@ -281,10 +267,64 @@ fn each_kept_row<F: FnMut(usize, usize, u32, &[f64])>(
     })
 }
 
+/// [`each_kept_row`] over the held rows `rows`.
+fn visit_held<F: FnMut(usize, usize, u32, &[f64])>(
+    c: &Cache,
+    rows: std::ops::Range<usize>,
+    mask: &[u64],
+    nv: usize,
+    f: &mut F,
+) {
+    let mut raw = vec![0.0; nv];
+    {
+        let clustered = !c.cl.is_empty();
+        for i in rows {
+            let (a, b) = (c.a[i] as usize, c.b[i] as usize);
+            if c.a[i] == NONE || b >= 64 || a >= mask.len() || mask[a] & (1 << b) == 0 {
+                continue;
+            }
+            let cl = if clustered { c.cl[i] } else { 0 };
+            if cl == NONE {
+                continue;
+            }
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = c.z[v][i];
+            }
+            if raw.iter().any(|x| x.is_nan()) {
+                continue;
+            }
+            f(a, b, cl, &raw);
+        }
+    }
+}
+
+/// The demeaned rows' cross-products: overall (`nv`×`nv`, lower triangle), per cluster
+/// Σ x̃ z̃' (regressors × variables), and the clusters met.
+#[derive(Clone)]
+struct Crossed {
+    gram: Vec<f64>,
+    by_cluster: Vec<f64>,
+    seen: Vec<bool>,
+}
+
+impl Crossed {
+    fn merge(mut self, other: Crossed) -> Crossed {
+        for (a, b) in self.gram.iter_mut().zip(other.gram) {
+            *a += b;
+        }
+        for (a, b) in self.by_cluster.iter_mut().zip(other.by_cluster) {
+            *a += b;
+        }
+        for (a, b) in self.seen.iter_mut().zip(other.seen) {
+            *a |= b;
+        }
+        self
+    }
+}
+
 /// Sums over the rows, each variable (the regressors, then y: `nv`) less a shift (the
 /// first chunk's means, which keeps the sums well conditioned and changes no estimate):
-/// per level of a and of b, the sum of squares of y, each regressor's raw sum of squares,
-/// rows per cluster.
+/// per level of a and of b, the sum of squares of y, each regressor's raw sum of squares.
 struct Sums {
     nv: usize,
     shift: Option<Vec<f64>>,
@@ -292,7 +332,6 @@ struct Sums {
     r_b: Kahan,
     yy: Kahan,
     ss_before: Vec<f64>,
-    cl_rows: Vec<u64>,
 }
 
 /// Sums compensated for rounding (Kahan): a register's 1e9 terms summed naively lose
@@ -322,7 +361,7 @@ impl Kahan {
 }
 
 impl Sums {
-    fn new(nv: usize, t_n: usize, clusters: usize) -> Sums {
+    fn new(nv: usize, t_n: usize) -> Sums {
         Sums {
             nv,
             shift: None,
@@ -330,7 +369,6 @@ impl Sums {
             r_b: Kahan::new(t_n * nv),
             yy: Kahan::new(1),
             ss_before: vec![0.0; nv - 1],
-            cl_rows: vec![0; clusters],
         }
     }
 
@@ -352,7 +390,7 @@ impl Sums {
 
     /// Row `i` of the chunk, of levels a and b.
     #[inline]
-    fn add(&mut self, a: usize, b: usize, cluster: Option<u32>, raw: &[f64]) {
+    fn add(&mut self, a: usize, b: usize, raw: &[f64]) {
         let nv = self.nv;
         if self.s_a.len() < (a + 1) * nv {
             self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
@@ -368,13 +406,10 @@ impl Sums {
             self.s_a[a * nv + v] += z;
             self.r_b.add(b * nv + v, z);
         }
-        if let Some(cl) = cluster {
-            self.cl_rows[cl as usize] += 1;
-        }
     }
 
     /// Takes out level a's only row, at level b.
-    fn remove_row(&mut self, a: usize, b: usize, cluster: Option<u32>) {
+    fn remove_row(&mut self, a: usize, b: usize) {
         let nv = self.nv;
         let shift = self.shift.clone().unwrap_or_default();
         for (v, s) in shift.iter().enumerate() {
@@ -385,9 +420,6 @@ impl Sums {
                 self.yy.add(0, -z * z);
             }
             self.r_b.add(b * nv + v, -z);
-        }
-        if let Some(cl) = cluster {
-            self.cl_rows[cl as usize] -= 1;
         }
     }
 }
@@ -470,8 +502,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let (mut nested_a, mut nested_b) = (true, true);
     let mut n_missing = 0usize;
     let mut failure = None;
-    let n_clusters = if clustered { cl_codes.len() } else { 0 };
-    let mut sums = Sums::new(nv, t_n, n_clusters);
+    let mut sums = Sums::new(nv, t_n);
     let row_bytes = 5 + 4 * usize::from(clustered) + 8 * nv;
     let mut raw = vec![0.0; nv];
     let mut cache = (rows.saturating_mul(row_bytes) <= opts.cache_bytes).then(|| Cache {
@@ -517,7 +548,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             for (v, r) in raw.iter_mut().enumerate() {
                 *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
             }
-            sums.add(a, b, clustered.then_some(cl), &raw);
+            sums.add(a, b, &raw);
             if mask[a] & (1 << b) != 0 {
                 *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
             }
@@ -567,7 +598,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             let mut removed = 0;
             for (a, (m, c)) in mask.iter_mut().zip(count.iter_mut()).enumerate() {
                 if *c == 1 {
-                    sums.remove_row(a, m.trailing_zeros() as usize, cl_of_a.get(a).copied());
+                    sums.remove_row(a, m.trailing_zeros() as usize);
                     (*m, *c) = (0, 0);
                     removed += 1;
                 }
@@ -602,13 +633,13 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     // Pass 2, only when a singleton of b was removed: the sums again, over kept rows.
     if resum {
         let shift = sums.shift.take();
-        sums = Sums::new(nv, t_n, n_clusters);
+        sums = Sums::new(nv, t_n);
         sums.shift = shift;
-        each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, cl, raw| {
-            sums.add(a, b, clustered.then_some(cl), raw)
+        each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, _, raw| {
+            sums.add(a, b, raw)
         })?;
     }
-    let Sums { mut s_a, r_b, yy, ss_before, cl_rows, shift, .. } = sums;
+    let Sums { mut s_a, r_b, yy, ss_before, shift, .. } = sums;
     let (r_b, yy) = (r_b.values(), yy.values()[0]);
     s_a.resize(mask.len() * nv, 0.0);
     let shift = shift.unwrap_or_else(|| vec![0.0; nv]);
@@ -683,30 +714,70 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let y_centred_mean = c_total / n_f;
     let tss = (yy - n_f * y_centred_mean * y_centred_mean).max(0.0);
     let per = k_all * nv;
-    let mut by_cluster = vec![0.0; if clustered { cl_codes.len() * per } else { 0 }];
-    let mut gram = Array2::<f64>::zeros((nv, nv));
-    let mut z = vec![0.0; nv];
-    each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, cl, raw| {
+    let n_codes = if clustered { cl_codes.len() } else { 0 };
+    let empty = Crossed { gram: vec![0.0; nv * nv], by_cluster: vec![0.0; n_codes * per], seen: vec![false; n_codes] };
+    let absorb = |acc: &mut Crossed, a: usize, b: usize, cl: u32, raw: &[f64]| {
+        let mut z = [0.0; 64];
+        let z = &mut z[..nv];
         for (v, zv) in z.iter_mut().enumerate() {
             *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
         }
         for p in 0..nv {
             for q in 0..=p {
-                gram[[p, q]] += z[p] * z[q];
+                acc.gram[p * nv + q] += z[p] * z[q];
             }
         }
         if clustered {
-            let acc = &mut by_cluster[cl as usize * per..(cl as usize + 1) * per];
+            let g = cl as usize;
+            acc.seen[g] = true;
+            let at = &mut acc.by_cluster[g * per..(g + 1) * per];
             for j in 0..k_all {
                 for v in 0..nv {
-                    acc[j * nv + v] += z[j] * z[v];
+                    at[j * nv + v] += z[j] * z[v];
                 }
             }
         }
-    })?;
+    };
+    // Held rows are split between two threads when the per-cluster sums are small enough
+    // to be kept twice.
+    let crossed = match cache.as_ref() {
+        Some(held) if n_codes * per <= 1 << 24 => {
+            let mid = held.a.len() / 2;
+            let (first, second) = std::thread::scope(|s| {
+                let other = s.spawn(|| {
+                    let mut acc = empty.clone();
+                    visit_held(held, mid..held.a.len(), &mask, nv, &mut |a, b, cl, raw| {
+                        absorb(&mut acc, a, b, cl, raw)
+                    });
+                    acc
+                });
+                let mut acc = empty.clone();
+                visit_held(held, 0..mid, &mask, nv, &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw));
+                (acc, other.join())
+            });
+            first.merge(second.map_err(|_| AnalysisError::Data("a summing thread failed".into()))?)
+        }
+        _ => {
+            let mut acc = empty.clone();
+            each_kept_row(
+                source,
+                cache.as_ref(),
+                &mut codes,
+                coders,
+                (large, small),
+                &mask,
+                nv,
+                &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw),
+            )?;
+            acc
+        }
+    };
+    let Crossed { gram: g, by_cluster, seen } = crossed;
+    let mut gram = Array2::<f64>::zeros((nv, nv));
     for p in 0..nv {
-        for q in 0..p {
-            gram[[q, p]] = gram[[p, q]];
+        for q in 0..=p {
+            gram[[p, q]] = g[p * nv + q];
+            gram[[q, p]] = g[p * nv + q];
         }
     }
 
@@ -733,7 +804,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
         }));
     }
-    let cluster_n = cl_rows.iter().filter(|s| **s > 0).count();
+    let cluster_n = seen.iter().filter(|s| **s).count();
     let fe_levels = {
         let mut l = [0, 0];
         l[large] = levels_a;

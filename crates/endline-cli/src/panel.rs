@@ -48,9 +48,14 @@ pub struct PanelArgs {
     #[arg(long, value_name = "SURVEY.yaml")]
     pub survey: Option<PathBuf>,
     /// The output: .csv (each select_multiple split into 0/1 columns), .parquet or .dta
-    /// (Stata 118, with labels), written atomically.
+    /// (Stata 118, with labels), written atomically; with --partition-by, a directory.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write a hive-partitioned Parquet dataset into the --out directory instead of one
+    /// file: `wave`, or `wave,COLUMN` (a unit column such as county_id), as
+    /// `TABLE/wave=2021/county_id=3/part-0.parquet`, the labels on every file.
+    #[arg(long, value_delimiter = ',')]
+    pub partition_by: Vec<String>,
 }
 
 pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
@@ -124,6 +129,9 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     // The first wave's labels travel with the stacked table.
     let first_wave = args.waves.first().map(|d| d.join(format!("{}.parquet", args.table)));
+    if !args.partition_by.is_empty() {
+        return write_partitioned(args, &df, first_wave.as_deref(), &inputs);
+    }
     let bytes = match ext.as_str() {
         "csv" => endline_ingest::table::csv_bytes(&df)?,
         "parquet" => {
@@ -143,5 +151,55 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     };
     write_file(&args.out, &bytes, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     print(&format!("{} rows x {} columns → {}\n", df.height(), df.width(), args.out.display()))?;
+    Ok(Outcome::Success)
+}
+
+/// The panel as a hive-partitioned Parquet dataset in the --out directory, staged and
+/// renamed into place as `endline export` writes one.
+fn write_partitioned(
+    args: &PanelArgs,
+    df: &DataFrame,
+    first_wave: Option<&std::path::Path>,
+    inputs: &[PathBuf],
+) -> anyhow::Result<Outcome> {
+    if args.partition_by[0] != "wave" || args.partition_by.len() > 2 {
+        error!("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)");
+        return Ok(Outcome::Failure);
+    }
+    if args.out.extension().is_some() {
+        error!(
+            "--partition-by writes a directory of Parquet files: give --out a directory, not {}",
+            args.out.display()
+        );
+        return Ok(Outcome::Failure);
+    }
+    let by: Vec<String> =
+        args.partition_by.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect();
+    let labels = first_wave.and_then(endline_ingest::labels::parquet_labels);
+    let mut parts_in = std::collections::BTreeMap::new();
+    let files = match endline_export::partition_frame(df, &args.table, &by, labels.as_deref(), &mut parts_in) {
+        Ok(f) => f,
+        Err(e) => {
+            error!("{e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let claim = endline_output::OutDir::claim(&args.out, endline_output::Kind::Export, None, &inputs)?;
+    for (rel, bytes) in &files {
+        let path = claim.staging().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot write {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    claim.commit()?;
+    print(&format!(
+        "{} rows x {} columns → {} files in {}\n",
+        df.height(),
+        df.width(),
+        files.len(),
+        args.out.display()
+    ))?;
     Ok(Outcome::Success)
 }

@@ -197,23 +197,43 @@ pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String,
                 return Err(ExportError::Data(format!("{}: no column `{col}` to partition by", path.display())));
             }
         }
-        let parts = df.partition_by_stable(by.iter().map(String::as_str), true)?;
-        for part in parts {
-            let mut dir = stem.clone();
-            for col in by {
-                let v = part.column(col)?.cast(&DataType::String)?;
-                let v = v.str()?.get(0).map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_string(), hive_escape);
-                dir.push_str(&format!("/{}={v}", col.trim_start_matches('_')));
-            }
-            let n = parts_in.entry(dir.clone()).or_insert(0usize);
-            let file = format!("{dir}/part-{n}.parquet");
-            *n += 1;
-            // A unit column lives in the path alone, as Hive, Spark and DataFusion expect
-            // of a partition key; `_wave` stays in the files beside its `wave=` key.
-            let part = part.drop_many(by.iter().skip(1).map(String::as_str));
-            let bytes = endline_ingest::table::parquet_bytes(&part, 512 * 512, raw.as_deref())?;
-            out.push((file, bytes));
+        out.extend(partition_frame(&df, &stem, by, raw.as_deref(), &mut parts_in)?);
+    }
+    Ok(out)
+}
+
+/// One frame as hive-partitioned Parquet files (see [`export_partitioned`]) under `stem`,
+/// with `labels` on every file; `parts_in` numbers the files of each partition directory
+/// across calls.
+pub fn partition_frame(
+    df: &DataFrame,
+    stem: &str,
+    by: &[String],
+    labels: Option<&str>,
+    parts_in: &mut BTreeMap<String, usize>,
+) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+    let mut out = Vec::new();
+    for col in by {
+        if df.column(col).is_err() {
+            return Err(ExportError::Data(format!("no column `{col}` to partition by")));
         }
+    }
+    let parts = df.partition_by_stable(by.iter().map(String::as_str), true)?;
+    for part in parts {
+        let mut dir = stem.to_string();
+        for col in by {
+            let v = part.column(col)?.cast(&DataType::String)?;
+            let v = v.str()?.get(0).map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_string(), hive_escape);
+            dir.push_str(&format!("/{}={v}", col.trim_start_matches('_')));
+        }
+        let n = parts_in.entry(dir.clone()).or_insert(0usize);
+        let file = format!("{dir}/part-{n}.parquet");
+        *n += 1;
+        // A unit column lives in the path alone, as Hive, Spark and DataFusion expect
+        // of a partition key; `_wave` stays in the files beside its `wave=` key.
+        let part = part.drop_many(by.iter().skip(1).map(String::as_str));
+        let bytes = endline_ingest::table::parquet_bytes(&part, 512 * 512, labels)?;
+        out.push((file, bytes));
     }
     Ok(out)
 }
