@@ -299,21 +299,22 @@ fn visit_held<F: FnMut(usize, usize, u32, &[f64])>(
 }
 
 /// The demeaned rows' cross-products: overall (`nv`×`nv`, lower triangle), per cluster
-/// Σ x̃ z̃' (regressors × variables), and the clusters met.
+/// Σ x̃ z̃' (regressors × variables), and the clusters met; compensated, as 1e8 rows
+/// summed naively already move the tenth digit.
 #[derive(Clone)]
 struct Crossed {
-    gram: Vec<f64>,
-    by_cluster: Vec<f64>,
+    gram: Kahan,
+    by_cluster: Kahan,
     seen: Vec<bool>,
 }
 
 impl Crossed {
     fn merge(mut self, other: Crossed) -> Crossed {
-        for (a, b) in self.gram.iter_mut().zip(other.gram) {
-            *a += b;
+        for (i, v) in other.gram.values().into_iter().enumerate() {
+            self.gram.add(i, v);
         }
-        for (a, b) in self.by_cluster.iter_mut().zip(other.by_cluster) {
-            *a += b;
+        for (i, v) in other.by_cluster.values().into_iter().enumerate() {
+            self.by_cluster.add(i, v);
         }
         for (a, b) in self.seen.iter_mut().zip(other.seen) {
             *a |= b;
@@ -334,8 +335,8 @@ struct Sums {
     ss_before: Vec<f64>,
 }
 
-/// Sums compensated for rounding (Kahan): a register's 1e9 terms summed naively lose
-/// digits that the differences taken from them (demeaned cross-products) would show.
+/// Sums compensated for rounding (Kahan): a register's 1e8–1e9 terms summed naively lose
+/// digits in the tenth place.
 #[derive(Clone)]
 struct Kahan {
     sum: Vec<f64>,
@@ -715,7 +716,8 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let tss = (yy - n_f * y_centred_mean * y_centred_mean).max(0.0);
     let per = k_all * nv;
     let n_codes = if clustered { cl_codes.len() } else { 0 };
-    let empty = Crossed { gram: vec![0.0; nv * nv], by_cluster: vec![0.0; n_codes * per], seen: vec![false; n_codes] };
+    let empty =
+        Crossed { gram: Kahan::new(nv * nv), by_cluster: Kahan::new(n_codes * per), seen: vec![false; n_codes] };
     let absorb = |acc: &mut Crossed, a: usize, b: usize, cl: u32, raw: &[f64]| {
         let mut z = [0.0; 64];
         let z = &mut z[..nv];
@@ -724,16 +726,15 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         }
         for p in 0..nv {
             for q in 0..=p {
-                acc.gram[p * nv + q] += z[p] * z[q];
+                acc.gram.add(p * nv + q, z[p] * z[q]);
             }
         }
         if clustered {
             let g = cl as usize;
             acc.seen[g] = true;
-            let at = &mut acc.by_cluster[g * per..(g + 1) * per];
             for j in 0..k_all {
                 for v in 0..nv {
-                    at[j * nv + v] += z[j] * z[v];
+                    acc.by_cluster.add(g * per + j * nv + v, z[j] * z[v]);
                 }
             }
         }
@@ -772,7 +773,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             acc
         }
     };
-    let Crossed { gram: g, by_cluster, seen } = crossed;
+    let (g, by_cluster, seen) = (crossed.gram.values(), crossed.by_cluster.values(), crossed.seen);
     let mut gram = Array2::<f64>::zeros((nv, nv));
     for p in 0..nv {
         for q in 0..=p {
