@@ -425,6 +425,98 @@ impl Sums {
     }
 }
 
+/// One thread's side of the large fixed effect's levels in the first pass: its slices of
+/// the per-level arrays, from level `off`.
+struct Part<'a> {
+    off: usize,
+    mask: &'a mut [u64],
+    count: &'a mut [u32],
+    cl_of_a: &'a mut [u32],
+    s_a: &'a mut [f64],
+}
+
+/// What one thread of the first pass sums besides its levels: merged after.
+struct Local {
+    n_missing: usize,
+    extra: Vec<(u32, u8)>,
+    r_b: Kahan,
+    yy: Kahan,
+    ss_before: Vec<f64>,
+    cl_of_b: Vec<u32>,
+    nested_a: bool,
+    nested_b: bool,
+}
+
+impl Local {
+    fn new(nv: usize, t_n: usize) -> Local {
+        Local {
+            n_missing: 0,
+            extra: Vec::new(),
+            r_b: Kahan::new(t_n * nv),
+            yy: Kahan::new(1),
+            ss_before: vec![0.0; nv - 1],
+            cl_of_b: vec![u32::MAX; t_n],
+            nested_a: true,
+            nested_b: true,
+        }
+    }
+}
+
+impl Part<'_> {
+    /// The first pass over the chunk's rows whose level of a is `mine`.
+    fn rows(
+        &mut self,
+        local: &mut Local,
+        codes: &Codes,
+        c: &Chunk<'_>,
+        shift: &[f64],
+        clustered: bool,
+        mine: impl Fn(u32) -> bool,
+    ) {
+        let nv = local.ss_before.len() + 1;
+        for i in 0..c.ids[0].len() {
+            let code = codes.a[i];
+            if !mine(code) {
+                continue;
+            }
+            let b = codes.b[i] as usize;
+            let cl = if clustered { codes.cl[i] } else { 0 };
+            if code == NONE || b == u8::MAX as usize || cl == NONE || c.numbers.iter().any(|v| v[i].is_nan()) {
+                local.n_missing += 1;
+                continue;
+            }
+            let a = code as usize - self.off;
+            for v in 0..nv {
+                let raw = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+                let z = raw - shift.get(v).copied().unwrap_or(0.0);
+                if v < nv - 1 {
+                    local.ss_before[v] += raw * raw;
+                } else {
+                    local.yy.add(0, z * z);
+                }
+                self.s_a[a * nv + v] += z;
+                local.r_b.add(b * nv + v, z);
+            }
+            if self.mask[a] & (1 << b) != 0 {
+                local.extra.push((code, b as u8));
+            }
+            self.mask[a] |= 1 << b;
+            self.count[a] += 1;
+            if clustered {
+                for (owner, nested) in
+                    [(&mut self.cl_of_a[a], &mut local.nested_a), (&mut local.cl_of_b[b], &mut local.nested_b)]
+                {
+                    if *owner == u32::MAX {
+                        *owner = cl;
+                    } else if *owner != cl {
+                        *nested = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The set bits of a mask, lowest first.
 #[inline]
 fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
@@ -505,7 +597,6 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let mut failure = None;
     let mut sums = Sums::new(nv, t_n);
     let row_bytes = 5 + 4 * usize::from(clustered) + 8 * nv;
-    let mut raw = vec![0.0; nv];
     let mut cache = (rows.saturating_mul(row_bytes) <= opts.cache_bytes).then(|| Cache {
         a: Vec::with_capacity(rows),
         b: Vec::with_capacity(rows),
@@ -531,39 +622,66 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
                 col.extend_from_slice(if v == nv - 1 { c.numbers[0] } else { c.numbers[1 + v] });
             }
         }
-        for i in 0..c.ids[0].len() {
-            let (a, b) = (codes.a[i], codes.b[i] as usize);
-            let cl = if clustered { codes.cl[i] } else { 0 };
-            if a == NONE || b == u8::MAX as usize || cl == NONE || c.numbers.iter().any(|v| v[i].is_nan()) {
-                n_missing += 1;
-                continue;
-            }
-            let a = a as usize;
-            if a >= mask.len() {
-                mask.resize(a + 1, 0);
-                count.resize(a + 1, 0);
-                if clustered {
-                    cl_of_a.resize(a + 1, u32::MAX);
-                }
-            }
-            for (v, r) in raw.iter_mut().enumerate() {
-                *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-            }
-            sums.add(a, b, &raw);
-            if mask[a] & (1 << b) != 0 {
-                *extra.entry((a as u32, b as u8)).or_insert(0) += 1;
-            }
-            mask[a] |= 1 << b;
-            count[a] += 1;
+        // The per-level arrays cover every code so far; the rows are then worked on by two
+        // threads, each owning the levels of a on one side of a pivot (rows come sorted by
+        // household in registers, so each takes about half).
+        let n_codes = a_codes.len();
+        if mask.len() < n_codes {
+            mask.resize(n_codes, 0);
+            count.resize(n_codes, 0);
             if clustered {
-                for (owner, nested) in [(&mut cl_of_a[a], &mut nested_a), (&mut cl_of_b[b], &mut nested_b)] {
-                    if *owner == u32::MAX {
-                        *owner = cl;
-                    } else if *owner != cl {
-                        *nested = false;
-                    }
+                cl_of_a.resize(n_codes, u32::MAX);
+            }
+        }
+        sums.s_a.resize(mask.len() * nv, 0.0);
+        let n = c.ids[0].len();
+        let pivot = codes.a.get(n / 2).copied().filter(|a| *a != NONE).map_or(mask.len() / 2, |a| a as usize);
+        let (mask0, mask1) = mask.split_at_mut(pivot);
+        let (count0, count1) = count.split_at_mut(pivot);
+        let (cl0, cl1) = if clustered { cl_of_a.split_at_mut(pivot) } else { (&mut [][..], &mut [][..]) };
+        let (s0, s1) = sums.s_a.split_at_mut(pivot * nv);
+        let shift = sums.shift.as_deref().unwrap_or_default();
+        let codes = &codes;
+        let (first, second) = std::thread::scope(|s| {
+            let other = s.spawn(move || {
+                let mut part = Part { off: pivot, mask: mask1, count: count1, cl_of_a: cl1, s_a: s1 };
+                let mut local = Local::new(nv, t_n);
+                part.rows(&mut local, codes, c, shift, clustered, |a| a == NONE || a as usize >= pivot);
+                local
+            });
+            let mut part = Part { off: 0, mask: mask0, count: count0, cl_of_a: cl0, s_a: s0 };
+            let mut local = Local::new(nv, t_n);
+            part.rows(&mut local, codes, c, shift, clustered, |a| a != NONE && (a as usize) < pivot);
+            (local, other.join())
+        });
+        let Ok(second) = second else {
+            failure = Some(AnalysisError::Data("a summing thread failed".into()));
+            return Ok(false);
+        };
+        for local in [first, second] {
+            n_missing += local.n_missing;
+            for key in local.extra {
+                *extra.entry(key).or_insert(0) += 1;
+            }
+            for (i, v) in local.r_b.values().into_iter().enumerate() {
+                sums.r_b.add(i, v);
+            }
+            sums.yy.add(0, local.yy.values()[0]);
+            for (a, b) in sums.ss_before.iter_mut().zip(&local.ss_before) {
+                *a += b;
+            }
+            nested_a &= local.nested_a;
+            for (owner, cl) in cl_of_b.iter_mut().zip(local.cl_of_b) {
+                if cl == u32::MAX {
+                    continue;
+                }
+                if *owner == u32::MAX {
+                    *owner = cl;
+                } else if *owner != cl {
+                    nested_b = false;
                 }
             }
+            nested_b &= local.nested_b;
         }
         Ok(true)
     })?;
