@@ -303,18 +303,21 @@ fn finish_streamed(
     match cs::stats::estimate(stats, &cs_options(args, 0, None))
         .and_then(|r| cs_output(&r, args, stats.n_obs, honest_opts))
     {
-        Ok((text, json)) => {
-            match args.format {
-                OutFormat::Table => print(&text)?,
-                OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
-            }
-            Ok(Outcome::Success)
-        }
+        Ok((text, json)) => emit(args.format, &text, &json),
         Err(e) => {
             error!("{e}");
             Ok(Outcome::Invalid)
         }
     }
+}
+
+/// Prints a result as a table or as its JSON.
+fn emit(format: OutFormat, text: &str, json: &Value) -> anyhow::Result<Outcome> {
+    match format {
+        OutFormat::Table => print(text)?,
+        OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(json)?))?,
+    }
+    Ok(Outcome::Success)
 }
 
 fn regression_json(
@@ -596,11 +599,7 @@ pub fn did(args: &DidArgs) -> anyhow::Result<Outcome> {
                 json["warnings"] = json!(warnings);
                 json["cohorts"] = json!(panel_cohorts);
             }
-            match args.format {
-                OutFormat::Table => print(&text)?,
-                OutFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
-            }
-            Ok(Outcome::Success)
+            emit(args.format, &text, &json)
         }
         Err(e) => {
             error!("{e}");

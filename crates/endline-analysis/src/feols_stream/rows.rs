@@ -1,0 +1,439 @@
+//! The pieces of the streamed regression's passes: levels of the small fixed effect,
+//! a chunk's codes, the rows held between passes, the first pass's per-thread work, and
+//! compensated sums.
+
+use crate::error::Result;
+use crate::stream::{Chunk, Coder, Ids, NONE, Source};
+
+/// Up to 64 distinct identifiers, with a table from whole numbers to their index when
+/// they span a short range (years).
+#[derive(Default)]
+pub(super) struct Levels {
+    pub(super) ints: Vec<i64>,
+    pub(super) texts: Vec<String>,
+    pub(super) overflow: bool,
+    pub(super) table: Vec<u8>,
+}
+
+impl Levels {
+    pub(super) fn observe(&mut self, ids: &Ids<'_>) {
+        if self.overflow {
+            return;
+        }
+        match ids {
+            Ids::Text(v) => {
+                for x in v.iter().flatten() {
+                    if let Err(at) = self.texts.binary_search_by(|t| t.as_str().cmp(x)) {
+                        if self.texts.len() == 64 {
+                            self.overflow = true;
+                            return;
+                        }
+                        self.texts.insert(at, x.to_string());
+                    }
+                }
+            }
+            ints => {
+                let mut last = None;
+                for x in (0..ints.len()).filter_map(|i| ints.int(i)) {
+                    if last == Some(x) {
+                        continue;
+                    }
+                    last = Some(x);
+                    if let Err(at) = self.ints.binary_search(&x) {
+                        if self.ints.len() == 64 {
+                            self.overflow = true;
+                            return;
+                        }
+                        self.ints.insert(at, x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the lookup table once every level is known.
+    pub(super) fn seal(&mut self) {
+        if let (Some(lo), Some(hi)) = (self.ints.first(), self.ints.last())
+            && hi - lo < 1 << 16
+        {
+            self.table = vec![u8::MAX; (hi - lo + 1) as usize];
+            for (k, x) in self.ints.iter().enumerate() {
+                self.table[(x - lo) as usize] = k as u8;
+            }
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ints.len() + self.texts.len()
+    }
+
+    /// The index of every row (u8::MAX where missing or unknown).
+    pub(super) fn index_all(&self, ids: &Ids<'_>, out: &mut Vec<u8>) {
+        out.clear();
+        if let (Ids::Whole(v), false) = (ids, self.table.is_empty()) {
+            let lo = self.ints[0];
+            let table = &self.table;
+            out.extend(v.iter().map(|x| table.get(x.wrapping_sub(lo) as usize).copied().unwrap_or(u8::MAX)));
+            return;
+        }
+        out.extend((0..ids.len()).map(|i| self.index(ids, i).map_or(u8::MAX, |k| k as u8)));
+    }
+
+    #[inline]
+    pub(super) fn index(&self, ids: &Ids<'_>, i: usize) -> Option<usize> {
+        match ids {
+            Ids::Text(v) => v[i].and_then(|x| self.texts.binary_search_by(|t| t.as_str().cmp(x)).ok()),
+            ints => {
+                let x = ints.int(i)?;
+                if self.table.is_empty() {
+                    return self.ints.binary_search(&x).ok();
+                }
+                let at = x.checked_sub(self.ints[0])?;
+                self.table.get(usize::try_from(at).ok()?).filter(|k| **k != u8::MAX).map(|k| *k as usize)
+            }
+        }
+    }
+}
+
+/// The codes of a chunk's rows: the large fixed effect, the small one, the cluster.
+#[derive(Default)]
+pub(super) struct Codes {
+    pub(super) a: Vec<u32>,
+    pub(super) b: Vec<u8>,
+    pub(super) cl: Vec<u32>,
+}
+
+impl Codes {
+    /// Codes known from the first passes.
+    pub(super) fn known(
+        &mut self,
+        c: &Chunk<'_>,
+        coders: (&Coder, &Levels, Option<&Coder>),
+        (large, small): (usize, usize),
+    ) {
+        coders.0.known_all(&c.ids[large], &mut self.a);
+        coders.1.index_all(&c.ids[small], &mut self.b);
+        if let Some(cl) = coders.2 {
+            cl.known_all(&c.ids[2], &mut self.cl);
+        }
+    }
+
+    /// Row i's levels when it is in the estimation.
+    #[inline]
+    pub(super) fn kept(&self, i: usize, mask: &[u64], c: &Chunk<'_>) -> Option<(usize, usize)> {
+        let (a, b) = (self.a[i] as usize, self.b[i] as usize);
+        let ok = self.a[i] != NONE
+            && b < 64
+            && a < mask.len()
+            && mask[a] & (1 << b) != 0
+            && (self.cl.is_empty() || self.cl[i] != NONE)
+            && !c.numbers.iter().any(|v| v[i].is_nan());
+        ok.then_some((a, b))
+    }
+}
+
+/// The table's rows held compactly (codes, [`NONE`] or `u8::MAX` where missing, and
+/// values) when they fit the budget: the later passes read them instead of the table.
+#[derive(Default)]
+pub(super) struct Cache {
+    pub(super) a: Vec<u32>,
+    pub(super) b: Vec<u8>,
+    pub(super) cl: Vec<u32>,
+    /// Values, variable-major: regressors, then y.
+    pub(super) z: Vec<Vec<f64>>,
+}
+
+/// What the later passes visit: a kept row's levels, cluster and raw values (regressors,
+/// then y), from the cache or from the table.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn each_kept_row<F: FnMut(usize, usize, u32, &[f64])>(
+    source: &mut dyn Source,
+    cache: Option<&Cache>,
+    codes: &mut Codes,
+    coders: (&Coder, &Levels, Option<&Coder>),
+    fe: (usize, usize),
+    mask: &[u64],
+    nv: usize,
+    f: &mut F,
+) -> Result<()> {
+    let mut raw = vec![0.0; nv];
+    if let Some(c) = cache {
+        visit_held(c, 0..c.a.len(), mask, nv, f);
+        return Ok(());
+    }
+    source.scan(&mut |c| {
+        codes.known(c, coders, fe);
+        for i in 0..c.ids[0].len() {
+            let Some((a, b)) = codes.kept(i, mask, c) else {
+                continue;
+            };
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+            }
+            f(a, b, codes.cl.get(i).copied().unwrap_or(0), &raw);
+        }
+        Ok(true)
+    })
+}
+
+/// [`each_kept_row`] over the held rows `rows`.
+pub(super) fn visit_held<F: FnMut(usize, usize, u32, &[f64])>(
+    c: &Cache,
+    rows: std::ops::Range<usize>,
+    mask: &[u64],
+    nv: usize,
+    f: &mut F,
+) {
+    let mut raw = vec![0.0; nv];
+    {
+        let clustered = !c.cl.is_empty();
+        for i in rows {
+            let (a, b) = (c.a[i] as usize, c.b[i] as usize);
+            if c.a[i] == NONE || b >= 64 || a >= mask.len() || mask[a] & (1 << b) == 0 {
+                continue;
+            }
+            let cl = if clustered { c.cl[i] } else { 0 };
+            if cl == NONE {
+                continue;
+            }
+            for (v, r) in raw.iter_mut().enumerate() {
+                *r = c.z[v][i];
+            }
+            if raw.iter().any(|x| x.is_nan()) {
+                continue;
+            }
+            f(a, b, cl, &raw);
+        }
+    }
+}
+
+/// The demeaned rows' cross-products: overall (`nv`×`nv`, lower triangle), per cluster
+/// Σ x̃ z̃' (regressors × variables), and the clusters met; compensated, as 1e8 rows
+/// summed naively already move the tenth digit.
+#[derive(Clone)]
+pub(super) struct Crossed {
+    pub(super) gram: Kahan,
+    pub(super) by_cluster: Kahan,
+    pub(super) seen: Vec<bool>,
+}
+
+impl Crossed {
+    pub(super) fn merge(mut self, other: Crossed) -> Crossed {
+        for (i, v) in other.gram.values().into_iter().enumerate() {
+            self.gram.add(i, v);
+        }
+        for (i, v) in other.by_cluster.values().into_iter().enumerate() {
+            self.by_cluster.add(i, v);
+        }
+        for (a, b) in self.seen.iter_mut().zip(other.seen) {
+            *a |= b;
+        }
+        self
+    }
+}
+
+/// Sums over the rows, each variable (the regressors, then y: `nv`) less a shift (the
+/// first chunk's means, which keeps the sums well conditioned and changes no estimate):
+/// per level of a and of b, the sum of squares of y, each regressor's raw sum of squares.
+pub(super) struct Sums {
+    pub(super) nv: usize,
+    pub(super) shift: Option<Vec<f64>>,
+    pub(super) s_a: Vec<f64>,
+    pub(super) r_b: Kahan,
+    pub(super) yy: Kahan,
+    pub(super) ss_before: Vec<f64>,
+}
+
+/// Sums compensated for rounding (Kahan): a register's 1e8–1e9 terms summed naively lose
+/// digits in the tenth place.
+#[derive(Clone)]
+pub(super) struct Kahan {
+    pub(super) sum: Vec<f64>,
+    pub(super) comp: Vec<f64>,
+}
+
+impl Kahan {
+    pub(super) fn new(n: usize) -> Kahan {
+        Kahan { sum: vec![0.0; n], comp: vec![0.0; n] }
+    }
+
+    #[inline]
+    pub(super) fn add(&mut self, i: usize, x: f64) {
+        let y = x - self.comp[i];
+        let t = self.sum[i] + y;
+        self.comp[i] = (t - self.sum[i]) - y;
+        self.sum[i] = t;
+    }
+
+    pub(super) fn values(&self) -> Vec<f64> {
+        self.sum.iter().zip(&self.comp).map(|(s, c)| s - c).collect()
+    }
+}
+
+impl Sums {
+    pub(super) fn new(nv: usize, t_n: usize) -> Sums {
+        Sums {
+            nv,
+            shift: None,
+            s_a: Vec::new(),
+            r_b: Kahan::new(t_n * nv),
+            yy: Kahan::new(1),
+            ss_before: vec![0.0; nv - 1],
+        }
+    }
+
+    /// Sets the shift from a chunk's complete rows, once.
+    pub(super) fn shift_from(&mut self, c: &Chunk<'_>) {
+        if self.shift.is_some() {
+            return;
+        }
+        let rows: Vec<usize> = (0..c.ids[0].len()).filter(|&i| c.numbers.iter().all(|v| !v[i].is_nan())).collect();
+        if rows.is_empty() {
+            return;
+        }
+        // numbers: y first; the shift is kept in variable order (regressors, then y).
+        let mean = |k: usize| rows.iter().map(|&i| c.numbers[k][i]).sum::<f64>() / rows.len() as f64;
+        let mut s: Vec<f64> = (1..self.nv).map(mean).collect();
+        s.push(mean(0));
+        self.shift = Some(s);
+    }
+
+    /// Row `i` of the chunk, of levels a and b.
+    #[inline]
+    pub(super) fn add(&mut self, a: usize, b: usize, raw: &[f64]) {
+        let nv = self.nv;
+        if self.s_a.len() < (a + 1) * nv {
+            self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
+        }
+        let shift = self.shift.as_deref().unwrap_or_default();
+        for (v, (s, raw)) in shift.iter().zip(raw).enumerate() {
+            let z = raw - s;
+            if v < nv - 1 {
+                self.ss_before[v] += raw * raw;
+            } else {
+                self.yy.add(0, z * z);
+            }
+            self.s_a[a * nv + v] += z;
+            self.r_b.add(b * nv + v, z);
+        }
+    }
+
+    /// Takes out level a's only row, at level b.
+    pub(super) fn remove_row(&mut self, a: usize, b: usize) {
+        let nv = self.nv;
+        let shift = self.shift.clone().unwrap_or_default();
+        for (v, s) in shift.iter().enumerate() {
+            let z = std::mem::take(&mut self.s_a[a * nv + v]);
+            if v < nv - 1 {
+                self.ss_before[v] -= (z + s) * (z + s);
+            } else {
+                self.yy.add(0, -z * z);
+            }
+            self.r_b.add(b * nv + v, -z);
+        }
+    }
+}
+
+/// One thread's side of the large fixed effect's levels in the first pass: its slices of
+/// the per-level arrays, from level `off`.
+pub(super) struct Part<'a> {
+    pub(super) off: usize,
+    pub(super) mask: &'a mut [u64],
+    pub(super) count: &'a mut [u32],
+    pub(super) cl_of_a: &'a mut [u32],
+    pub(super) s_a: &'a mut [f64],
+}
+
+/// What one thread of the first pass sums besides its levels: merged after.
+pub(super) struct Local {
+    pub(super) n_missing: usize,
+    pub(super) extra: Vec<(u32, u8)>,
+    pub(super) r_b: Kahan,
+    pub(super) yy: Kahan,
+    pub(super) ss_before: Vec<f64>,
+    pub(super) cl_of_b: Vec<u32>,
+    pub(super) nested_a: bool,
+    pub(super) nested_b: bool,
+}
+
+impl Local {
+    pub(super) fn new(nv: usize, t_n: usize) -> Local {
+        Local {
+            n_missing: 0,
+            extra: Vec::new(),
+            r_b: Kahan::new(t_n * nv),
+            yy: Kahan::new(1),
+            ss_before: vec![0.0; nv - 1],
+            cl_of_b: vec![u32::MAX; t_n],
+            nested_a: true,
+            nested_b: true,
+        }
+    }
+}
+
+impl Part<'_> {
+    /// The first pass over the chunk's rows whose level of a is `mine`.
+    pub(super) fn rows(
+        &mut self,
+        local: &mut Local,
+        codes: &Codes,
+        c: &Chunk<'_>,
+        shift: &[f64],
+        clustered: bool,
+        mine: impl Fn(u32) -> bool,
+    ) {
+        let nv = local.ss_before.len() + 1;
+        for i in 0..c.ids[0].len() {
+            let code = codes.a[i];
+            if !mine(code) {
+                continue;
+            }
+            let b = codes.b[i] as usize;
+            let cl = if clustered { codes.cl[i] } else { 0 };
+            if code == NONE || b == u8::MAX as usize || cl == NONE || c.numbers.iter().any(|v| v[i].is_nan()) {
+                local.n_missing += 1;
+                continue;
+            }
+            let a = code as usize - self.off;
+            for v in 0..nv {
+                let raw = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
+                let z = raw - shift.get(v).copied().unwrap_or(0.0);
+                if v < nv - 1 {
+                    local.ss_before[v] += raw * raw;
+                } else {
+                    local.yy.add(0, z * z);
+                }
+                self.s_a[a * nv + v] += z;
+                local.r_b.add(b * nv + v, z);
+            }
+            if self.mask[a] & (1 << b) != 0 {
+                local.extra.push((code, b as u8));
+            }
+            self.mask[a] |= 1 << b;
+            self.count[a] += 1;
+            if clustered {
+                for (owner, nested) in
+                    [(&mut self.cl_of_a[a], &mut local.nested_a), (&mut local.cl_of_b[b], &mut local.nested_b)]
+                {
+                    if *owner == u32::MAX {
+                        *owner = cl;
+                    } else if *owner != cl {
+                        *nested = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The set bits of a mask, lowest first.
+#[inline]
+pub(super) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let t = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            t
+        })
+    })
+}
