@@ -212,44 +212,28 @@ fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
     }
     // `endline panel` writes the stacked waves as such a dataset too: the same rows as
     // the panel written as one file.
-    let o = endline(&[
-        "panel",
-        &d("in/2019"),
-        &d("in/2021"),
-        "--table",
-        "border_household",
-        "--out",
-        &d("plain/border_household.parquet"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = endline(&[
-        "panel",
-        &d("in/2019"),
-        &d("in/2021"),
-        "--table",
-        "border_household",
-        "--partition-by",
-        "wave,county_id",
-        "--out",
-        &d("pds"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let panel = |waves: &[&str], rest: &[&str]| {
+        let ins: Vec<String> = waves.iter().map(|w| d(&format!("in/{w}"))).collect();
+        let mut args: Vec<&str> = vec!["panel"];
+        args.extend(ins.iter().map(String::as_str));
+        args.extend(["--table", "border_household"]);
+        args.extend(rest);
+        endline(&args)
+    };
+    for rest in [
+        ["--out", &d("plain/border_household.parquet")].as_slice(),
+        &["--partition-by", "wave,county_id", "--out", &d("pds")],
+    ] {
+        let o = panel(&["2019", "2021"], rest);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     let o = Command::new(&py)
         .arg(root().join("tests/consumers/read_partitioned.py"))
         .args([&d("pds"), "border_household", "county_id", &d("plain")])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "panel: {}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
-    let o = endline(&[
-        "panel",
-        &d("in/2019"),
-        "--table",
-        "border_household",
-        "--partition-by",
-        "wave",
-        "--out",
-        &d("p.parquet"),
-    ]);
+    let o = panel(&["2019"], &["--partition-by", "wave", "--out", &d("p.parquet")]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     // The labels travel with every file.
     let o = Command::new(&py)

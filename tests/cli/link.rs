@@ -35,27 +35,7 @@ fn link_finds_reused_keys_splits_and_returns_and_keeps_person_ids() {
     let dir = scratch("link");
     let d = |p: &str| dir.join(p).display().to_string();
     let survey = "surveys/border_household.yaml";
-    let o = endline(&[
-        "simulate",
-        survey,
-        "--out",
-        &d("field"),
-        "--seed",
-        "11",
-        "--unit-question",
-        "county_id",
-        "--units",
-        "6",
-        "--households",
-        "5",
-        "--waves",
-        "2019,2021,2023",
-        "--adoption",
-        "2021",
-        "--answer",
-        "consent=1",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::simulate(&dir, "11", "6", "5", &["2019", "2021", "2023"]);
     let main = |w: &str| dir.join(format!("field/{w}/border_household.csv"));
     let roster = |w: &str| dir.join(format!("field/{w}/border_household-members.csv"));
     let (m23, r23) = (read(&main("2023")), read(&roster("2023")));

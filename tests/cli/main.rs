@@ -47,6 +47,13 @@ pub fn scratch(name: &str) -> PathBuf {
 /// the first programme year 2021, consent given) and ingests each wave into
 /// `dir/in/<wave>`.
 pub fn simulate_and_ingest(dir: &Path, seed: &str, units: &str, households: &str, waves: &[&str]) {
+    simulate(dir, seed, units, households, waves);
+    ingest_waves(dir, waves);
+}
+
+/// Simulates the example survey into `dir/field` (`--units`, `--households`, the waves,
+/// the first programme year 2021, consent given).
+pub fn simulate(dir: &Path, seed: &str, units: &str, households: &str, waves: &[&str]) {
     let d = |p: &str| dir.join(p).display().to_string();
     let survey = "surveys/border_household.yaml";
     let joined = waves.join(",");
@@ -71,7 +78,6 @@ pub fn simulate_and_ingest(dir: &Path, seed: &str, units: &str, households: &str
         "consent=1",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    ingest_waves(dir, waves);
 }
 
 /// Ingests `dir/field/<wave>` of the example survey into `dir/in/<wave>`.

@@ -302,27 +302,7 @@ fn collected_data_ingest_as_odk_central_and_kobotoolbox_export_them() {
     let o = endline(&["convert", survey, "-o", &d("form.xlsx")]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(xform(&tool, &dir.join("form.xlsx"), &dir.join("form.xml")), "pyxform refuses the export");
-    let o = endline(&[
-        "simulate",
-        survey,
-        "--out",
-        &d("field"),
-        "--seed",
-        "7",
-        "--unit-question",
-        "county_id",
-        "--units",
-        "4",
-        "--households",
-        "5",
-        "--waves",
-        "2019",
-        "--adoption",
-        "2021",
-        "--answer",
-        "consent=1",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::simulate(&dir, "7", "4", "5", &["2019"]);
     for platform in ["central", "kobo"] {
         let o = Command::new(&py)
             .arg(root().join("tests/consumers/platform_export.py"))

@@ -56,8 +56,8 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
             error!("--partition-by writes a Parquet dataset: give --to parquet");
             return Ok(Outcome::Failure);
         }
-        if args.partition_by[0] != "wave" || args.partition_by.len() > 2 {
-            error!("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)");
+        if let Err(e) = endline_export::partition_columns(&args.partition_by) {
+            error!("{e}");
             return Ok(Outcome::Failure);
         }
     } else if args.data.len() > 1 {
@@ -85,8 +85,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     if args.partition_by.is_empty() {
         outputs.extend(tables.iter().map(|t| endline_export::export_table(t, target)));
     } else {
-        let by: Vec<String> =
-            args.partition_by.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect();
+        let by = endline_export::partition_columns(&args.partition_by).unwrap_or_default();
         let mut names: Vec<String> =
             tables.iter().filter_map(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
         names.sort();

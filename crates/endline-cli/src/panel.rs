@@ -162,10 +162,13 @@ fn write_partitioned(
     first_wave: Option<&std::path::Path>,
     inputs: &[PathBuf],
 ) -> anyhow::Result<Outcome> {
-    if args.partition_by[0] != "wave" || args.partition_by.len() > 2 {
-        error!("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)");
-        return Ok(Outcome::Failure);
-    }
+    let by = match endline_export::partition_columns(&args.partition_by) {
+        Ok(by) => by,
+        Err(e) => {
+            error!("{e}");
+            return Ok(Outcome::Failure);
+        }
+    };
     if args.out.extension().is_some() {
         error!(
             "--partition-by writes a directory of Parquet files: give --out a directory, not {}",
@@ -173,8 +176,6 @@ fn write_partitioned(
         );
         return Ok(Outcome::Failure);
     }
-    let by: Vec<String> =
-        args.partition_by.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect();
     let labels = first_wave.and_then(endline_ingest::labels::parquet_labels);
     let mut parts_in = std::collections::BTreeMap::new();
     let files = match endline_export::partition_frame(df, &args.table, &by, labels.as_deref(), &mut parts_in) {

@@ -192,14 +192,21 @@ pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String,
             std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
         let df = ParquetReader::new(file).finish()?;
         let raw = endline_ingest::labels::parquet_labels(path);
-        for col in by {
-            if df.column(col).is_err() {
-                return Err(ExportError::Data(format!("{}: no column `{col}` to partition by", path.display())));
-            }
-        }
-        out.extend(partition_frame(&df, &stem, by, raw.as_deref(), &mut parts_in)?);
+        out.extend(partition_frame(&df, &stem, by, raw.as_deref(), &mut parts_in).map_err(|e| match e {
+            ExportError::Data(m) => ExportError::Data(format!("{}: {m}", path.display())),
+            e => e,
+        })?);
     }
     Ok(out)
+}
+
+/// The columns of a `--partition-by` argument: `wave` (the column `_wave`), or `wave,COLUMN`
+/// with a unit column; an error says what is accepted.
+pub fn partition_columns(arg: &[String]) -> Result<Vec<String>, String> {
+    if arg.first().map(String::as_str) != Some("wave") || arg.len() > 2 {
+        return Err("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)".into());
+    }
+    Ok(arg.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect())
 }
 
 /// One frame as hive-partitioned Parquet files (see [`export_partitioned`]) under `stem`,

@@ -36,7 +36,7 @@ use crate::linalg;
 use crate::stream::{Coder, NONE, Range, Source};
 
 mod rows;
-use rows::{Cache, Codes, Crossed, Kahan, Levels, Local, Part, Sums, bits, each_kept_row, visit_held};
+use rows::{Cache, Codes, Crossed, Kahan, Kept, Levels, Local, Part, Sums, bits};
 
 /// What a streamed regression needs from its formula: y, the regressors, the two fixed
 /// effects (formula order) and the cluster.
@@ -238,13 +238,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             for key in local.extra {
                 *extra.entry(key).or_insert(0) += 1;
             }
-            for (i, v) in local.r_b.values().into_iter().enumerate() {
-                sums.r_b.add(i, v);
-            }
-            sums.yy.add(0, local.yy.values()[0]);
-            for (a, b) in sums.ss_before.iter_mut().zip(&local.ss_before) {
-                *a += b;
-            }
+            sums.by.merge(local.by);
             nested_a &= local.nested_a;
             for (owner, cl) in cl_of_b.iter_mut().zip(local.cl_of_b) {
                 if cl == u32::MAX {
@@ -322,19 +316,23 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let n_f = n as f64;
     let levels_a = mask.iter().filter(|m| **m != 0).count();
     let levels_b = n_b.iter().filter(|c| **c > 0).count();
-    let coders = (&a_codes, &levels[small], clustered.then_some(&cl_codes));
+    let kept = Kept {
+        cache: cache.as_ref(),
+        coders: (&a_codes, &levels[small], clustered.then_some(&cl_codes)),
+        fe: (large, small),
+        mask: &mask,
+        nv,
+    };
 
     // Pass 2, only when a singleton of b was removed: the sums again, over kept rows.
     if resum {
         let shift = sums.shift.take();
         sums = Sums::new(nv, t_n);
         sums.shift = shift;
-        each_kept_row(source, cache.as_ref(), &mut codes, coders, (large, small), &mask, nv, &mut |a, b, _, raw| {
-            sums.add(a, b, raw)
-        })?;
+        kept.each(source, &mut codes, &mut |a, b, _, raw| sums.add(a, b, raw))?;
     }
-    let Sums { mut s_a, r_b, yy, ss_before, shift, .. } = sums;
-    let (r_b, yy) = (r_b.values(), yy.values()[0]);
+    let Sums { mut s_a, by, shift, .. } = sums;
+    let (r_b, yy, ss_before) = (by.r_b.values(), by.yy.values()[0], by.ss_before);
     s_a.resize(mask.len() * nv, 0.0);
     let shift = shift.unwrap_or_else(|| vec![0.0; nv]);
 
@@ -440,29 +438,18 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             let (first, second) = std::thread::scope(|s| {
                 let other = s.spawn(|| {
                     let mut acc = empty.clone();
-                    visit_held(held, mid..held.a.len(), &mask, nv, &mut |a, b, cl, raw| {
-                        absorb(&mut acc, a, b, cl, raw)
-                    });
+                    kept.held(held, mid..held.a.len(), &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw));
                     acc
                 });
                 let mut acc = empty.clone();
-                visit_held(held, 0..mid, &mask, nv, &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw));
+                kept.held(held, 0..mid, &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw));
                 (acc, other.join())
             });
             first.merge(second.map_err(|_| AnalysisError::Data("a summing thread failed".into()))?)
         }
         _ => {
             let mut acc = empty.clone();
-            each_kept_row(
-                source,
-                cache.as_ref(),
-                &mut codes,
-                coders,
-                (large, small),
-                &mask,
-                nv,
-                &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw),
-            )?;
+            kept.each(source, &mut codes, &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw))?;
             acc
         }
     };
@@ -540,26 +527,17 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         Vcov::Hetero => {
             let mut meat = Array2::<f64>::zeros((k, k));
             let mut z = vec![0.0; nv];
-            each_kept_row(
-                source,
-                cache.as_ref(),
-                &mut codes,
-                coders,
-                (large, small),
-                &mask,
-                nv,
-                &mut |a, b, _, raw| {
-                    for (v, zv) in z.iter_mut().enumerate() {
-                        *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
+            kept.each(source, &mut codes, &mut |a, b, _, raw| {
+                for (v, zv) in z.iter_mut().enumerate() {
+                    *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
+                }
+                let e = z[k_all] - idx.iter().zip(&beta).map(|(&j, bj)| z[j] * bj).sum::<f64>();
+                for p in 0..k {
+                    for q in 0..=p {
+                        meat[[p, q]] += z[idx[p]] * z[idx[q]] * e * e;
                     }
-                    let e = z[k_all] - idx.iter().zip(&beta).map(|(&j, bj)| z[j] * bj).sum::<f64>();
-                    for p in 0..k {
-                        for q in 0..=p {
-                            meat[[p, q]] += z[idx[p]] * z[idx[q]] * e * e;
-                        }
-                    }
-                },
-            )?;
+                }
+            })?;
             for p in 0..k {
                 for q in 0..p {
                     meat[[q, p]] = meat[[p, q]];

@@ -143,49 +143,56 @@ pub(super) struct Cache {
     pub(super) z: Vec<Vec<f64>>,
 }
 
-/// What the later passes visit: a kept row's levels, cluster and raw values (regressors,
-/// then y), from the cache or from the table.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn each_kept_row<F: FnMut(usize, usize, u32, &[f64])>(
-    source: &mut dyn Source,
-    cache: Option<&Cache>,
-    codes: &mut Codes,
-    coders: (&Coder, &Levels, Option<&Coder>),
-    fe: (usize, usize),
-    mask: &[u64],
-    nv: usize,
-    f: &mut F,
-) -> Result<()> {
-    let mut raw = vec![0.0; nv];
-    if let Some(c) = cache {
-        visit_held(c, 0..c.a.len(), mask, nv, f);
-        return Ok(());
-    }
-    source.scan(&mut |c| {
-        codes.known(c, coders, fe);
-        for i in 0..c.ids[0].len() {
-            let Some((a, b)) = codes.kept(i, mask, c) else {
-                continue;
-            };
-            for (v, r) in raw.iter_mut().enumerate() {
-                *r = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-            }
-            f(a, b, codes.cl.get(i).copied().unwrap_or(0), &raw);
-        }
-        Ok(true)
-    })
+/// Value `v` of row `i` in variable order: the regressors, then y (a chunk's numbers hold
+/// y first).
+#[inline]
+pub(super) fn value(c: &Chunk<'_>, nv: usize, v: usize, i: usize) -> f64 {
+    if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] }
 }
 
-/// [`each_kept_row`] over the held rows `rows`.
-pub(super) fn visit_held<F: FnMut(usize, usize, u32, &[f64])>(
-    c: &Cache,
-    rows: std::ops::Range<usize>,
-    mask: &[u64],
-    nv: usize,
-    f: &mut F,
-) {
-    let mut raw = vec![0.0; nv];
-    {
+/// What the later passes visit: a kept row's levels, cluster and raw values (regressors,
+/// then y), from the held rows or from the table.
+pub(super) struct Kept<'a> {
+    pub(super) cache: Option<&'a Cache>,
+    pub(super) coders: (&'a Coder, &'a Levels, Option<&'a Coder>),
+    pub(super) fe: (usize, usize),
+    pub(super) mask: &'a [u64],
+    pub(super) nv: usize,
+}
+
+impl Kept<'_> {
+    /// Every kept row.
+    pub(super) fn each<F: FnMut(usize, usize, u32, &[f64])>(
+        &self,
+        source: &mut dyn Source,
+        codes: &mut Codes,
+        f: &mut F,
+    ) -> Result<()> {
+        if let Some(c) = self.cache {
+            self.held(c, 0..c.a.len(), f);
+            return Ok(());
+        }
+        let nv = self.nv;
+        let mut raw = vec![0.0; nv];
+        source.scan(&mut |c| {
+            codes.known(c, self.coders, self.fe);
+            for i in 0..c.ids[0].len() {
+                let Some((a, b)) = codes.kept(i, self.mask, c) else {
+                    continue;
+                };
+                for (v, r) in raw.iter_mut().enumerate() {
+                    *r = value(c, nv, v, i);
+                }
+                f(a, b, codes.cl.get(i).copied().unwrap_or(0), &raw);
+            }
+            Ok(true)
+        })
+    }
+
+    /// The kept rows among the held rows `rows`.
+    pub(super) fn held<F: FnMut(usize, usize, u32, &[f64])>(&self, c: &Cache, rows: std::ops::Range<usize>, f: &mut F) {
+        let mask = self.mask;
+        let mut raw = vec![0.0; self.nv];
         let clustered = !c.cl.is_empty();
         for i in rows {
             let (a, b) = (c.a[i] as usize, c.b[i] as usize);
@@ -239,9 +246,49 @@ pub(super) struct Sums {
     pub(super) nv: usize,
     pub(super) shift: Option<Vec<f64>>,
     pub(super) s_a: Vec<f64>,
+    pub(super) by: ByLevel,
+}
+
+/// The sums besides the large fixed effect's: per level of b, of y's squares, of each
+/// regressor's raw squares.
+pub(super) struct ByLevel {
     pub(super) r_b: Kahan,
     pub(super) yy: Kahan,
     pub(super) ss_before: Vec<f64>,
+}
+
+impl ByLevel {
+    pub(super) fn new(nv: usize, t_n: usize) -> ByLevel {
+        ByLevel { r_b: Kahan::new(t_n * nv), yy: Kahan::new(1), ss_before: vec![0.0; nv - 1] }
+    }
+
+    /// A row at level b: adds its values less `shift` to `s_a` (its level of a's sums)
+    /// and to these; `sign` -1 takes it out.
+    #[inline]
+    pub(super) fn add(&mut self, s_a: &mut [f64], b: usize, shift: &[f64], sign: f64, raw: impl Fn(usize) -> f64) {
+        let nv = s_a.len();
+        for (v, s) in s_a.iter_mut().enumerate() {
+            let x = raw(v);
+            let z = x - shift.get(v).copied().unwrap_or(0.0);
+            if v < nv - 1 {
+                self.ss_before[v] += sign * x * x;
+            } else {
+                self.yy.add(0, sign * z * z);
+            }
+            *s += sign * z;
+            self.r_b.add(b * nv + v, sign * z);
+        }
+    }
+
+    pub(super) fn merge(&mut self, other: ByLevel) {
+        for (i, v) in other.r_b.values().into_iter().enumerate() {
+            self.r_b.add(i, v);
+        }
+        self.yy.add(0, other.yy.values()[0]);
+        for (a, b) in self.ss_before.iter_mut().zip(&other.ss_before) {
+            *a += b;
+        }
+    }
 }
 
 /// Sums compensated for rounding (Kahan): a register's 1e8–1e9 terms summed naively lose
@@ -272,14 +319,7 @@ impl Kahan {
 
 impl Sums {
     pub(super) fn new(nv: usize, t_n: usize) -> Sums {
-        Sums {
-            nv,
-            shift: None,
-            s_a: Vec::new(),
-            r_b: Kahan::new(t_n * nv),
-            yy: Kahan::new(1),
-            ss_before: vec![0.0; nv - 1],
-        }
+        Sums { nv, shift: None, s_a: Vec::new(), by: ByLevel::new(nv, t_n) }
     }
 
     /// Sets the shift from a chunk's complete rows, once.
@@ -291,46 +331,29 @@ impl Sums {
         if rows.is_empty() {
             return;
         }
-        // numbers: y first; the shift is kept in variable order (regressors, then y).
-        let mean = |k: usize| rows.iter().map(|&i| c.numbers[k][i]).sum::<f64>() / rows.len() as f64;
-        let mut s: Vec<f64> = (1..self.nv).map(mean).collect();
-        s.push(mean(0));
-        self.shift = Some(s);
+        let nv = self.nv;
+        let mean = |v: usize| rows.iter().map(|&i| value(c, nv, v, i)).sum::<f64>() / rows.len() as f64;
+        self.shift = Some((0..nv).map(mean).collect());
     }
 
-    /// Row `i` of the chunk, of levels a and b.
-    #[inline]
+    /// A row of levels a and b.
     pub(super) fn add(&mut self, a: usize, b: usize, raw: &[f64]) {
         let nv = self.nv;
         if self.s_a.len() < (a + 1) * nv {
             self.s_a.resize(((a + 1) * nv).max(self.s_a.len() * 3 / 2), 0.0);
         }
         let shift = self.shift.as_deref().unwrap_or_default();
-        for (v, (s, raw)) in shift.iter().zip(raw).enumerate() {
-            let z = raw - s;
-            if v < nv - 1 {
-                self.ss_before[v] += raw * raw;
-            } else {
-                self.yy.add(0, z * z);
-            }
-            self.s_a[a * nv + v] += z;
-            self.r_b.add(b * nv + v, z);
-        }
+        self.by.add(&mut self.s_a[a * nv..(a + 1) * nv], b, shift, 1.0, |v| raw[v]);
     }
 
-    /// Takes out level a's only row, at level b.
+    /// Takes out level a's only row, at level b (its sums are its values).
     pub(super) fn remove_row(&mut self, a: usize, b: usize) {
         let nv = self.nv;
-        let shift = self.shift.clone().unwrap_or_default();
-        for (v, s) in shift.iter().enumerate() {
-            let z = std::mem::take(&mut self.s_a[a * nv + v]);
-            if v < nv - 1 {
-                self.ss_before[v] -= (z + s) * (z + s);
-            } else {
-                self.yy.add(0, -z * z);
-            }
-            self.r_b.add(b * nv + v, -z);
-        }
+        let shift = self.shift.as_deref().unwrap_or_default();
+        let row = &mut self.s_a[a * nv..(a + 1) * nv];
+        let raw: Vec<f64> = row.iter().enumerate().map(|(v, z)| z + shift.get(v).copied().unwrap_or(0.0)).collect();
+        self.by.add(row, b, shift, -1.0, |v| raw[v]);
+        row.iter_mut().for_each(|z| *z = 0.0);
     }
 }
 
@@ -348,9 +371,7 @@ pub(super) struct Part<'a> {
 pub(super) struct Local {
     pub(super) n_missing: usize,
     pub(super) extra: Vec<(u32, u8)>,
-    pub(super) r_b: Kahan,
-    pub(super) yy: Kahan,
-    pub(super) ss_before: Vec<f64>,
+    pub(super) by: ByLevel,
     pub(super) cl_of_b: Vec<u32>,
     pub(super) nested_a: bool,
     pub(super) nested_b: bool,
@@ -361,9 +382,7 @@ impl Local {
         Local {
             n_missing: 0,
             extra: Vec::new(),
-            r_b: Kahan::new(t_n * nv),
-            yy: Kahan::new(1),
-            ss_before: vec![0.0; nv - 1],
+            by: ByLevel::new(nv, t_n),
             cl_of_b: vec![u32::MAX; t_n],
             nested_a: true,
             nested_b: true,
@@ -382,7 +401,7 @@ impl Part<'_> {
         clustered: bool,
         mine: impl Fn(u32) -> bool,
     ) {
-        let nv = local.ss_before.len() + 1;
+        let nv = local.by.ss_before.len() + 1;
         for i in 0..c.ids[0].len() {
             let code = codes.a[i];
             if !mine(code) {
@@ -395,17 +414,7 @@ impl Part<'_> {
                 continue;
             }
             let a = code as usize - self.off;
-            for v in 0..nv {
-                let raw = if v == nv - 1 { c.numbers[0][i] } else { c.numbers[1 + v][i] };
-                let z = raw - shift.get(v).copied().unwrap_or(0.0);
-                if v < nv - 1 {
-                    local.ss_before[v] += raw * raw;
-                } else {
-                    local.yy.add(0, z * z);
-                }
-                self.s_a[a * nv + v] += z;
-                local.r_b.add(b * nv + v, z);
-            }
+            local.by.add(&mut self.s_a[a * nv..(a + 1) * nv], b, shift, 1.0, |v| value(c, nv, v, i));
             if self.mask[a] & (1 << b) != 0 {
                 local.extra.push((code, b as u8));
             }

@@ -219,7 +219,6 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
     drop(mask);
 
     // Pass 3: the sums.
-    let cluster_label = |code: u32| -> u64 { code as u64 };
     let mut out: Vec<CohortSums> = Vec::new();
     if clustered {
         // One slot per (cluster, cohort); the unit's cluster code becomes its slot.
@@ -252,7 +251,7 @@ pub fn sufficient_statistics(source: &mut dyn Source, names: &Names<'_>, memory:
         })?;
         for (s, ((cl, g), n)) in keys.iter().zip(units_in).enumerate() {
             out.push(CohortSums {
-                cluster: Some(cluster_label(*cl)),
+                cluster: Some(u64::from(*cl)),
                 cohort: cohorts[*g as usize],
                 units: n,
                 sums: sums[s * t_n..(s + 1) * t_n].to_vec(),
