@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 export CARGO_TARGET_DIR=${BENCH_TARGET_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/endline-target}-release}
 # One build of both (built apart, their dependencies' features differ and polars builds twice).
-cargo build --release -q -p endline-cli -p endline-analysis --example bench_scale
+cargo build --release -q -p endline-cli -p endline-analysis --bin endline --example bench_scale
 gen="$CARGO_TARGET_DIR/release/examples/bench_scale"
 bin="$CARGO_TARGET_DIR/release/endline"
 data=${BENCH_DATA:-/tmp/endline-scale}

@@ -172,12 +172,8 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let mut failure = None;
     let mut sums = Sums::new(nv, t_n);
     let row_bytes = 5 + 4 * usize::from(clustered) + 8 * nv;
-    let mut cache = (rows.saturating_mul(row_bytes) <= opts.cache_bytes).then(|| Cache {
-        a: Vec::with_capacity(rows),
-        b: Vec::with_capacity(rows),
-        cl: Vec::with_capacity(if clustered { rows } else { 0 }),
-        z: (0..nv).map(|_| Vec::with_capacity(rows)).collect(),
-    });
+    let mut cache =
+        if rows.saturating_mul(row_bytes) <= opts.cache_bytes { Cache::new(rows, nv, clustered) } else { None };
     let mut codes = Codes::default();
     source.scan(&mut |c| {
         let coded = a_codes
@@ -189,13 +185,8 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         }
         levels[small].index_all(&c.ids[small], &mut codes.b);
         sums.shift_from(c);
-        if let Some(k) = cache.as_mut() {
-            k.a.extend_from_slice(&codes.a);
-            k.b.extend_from_slice(&codes.b);
-            k.cl.extend_from_slice(&codes.cl);
-            for (v, col) in k.z.iter_mut().enumerate() {
-                col.extend_from_slice(if v == nv - 1 { c.numbers[0] } else { c.numbers[1 + v] });
-            }
+        if cache.as_mut().is_some_and(|k| !k.extend(&codes, c, nv)) {
+            cache = None;
         }
         // The per-level arrays cover every code so far; the rows are then worked on by two
         // threads, each owning the levels of a on one side of a pivot (rows come sorted by
@@ -261,18 +252,28 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let n_ab = |a: usize, t: usize, mask: &[u64]| -> u64 {
         if mask[a] & (1 << t) == 0 { 0 } else { 1 + extra.get(&(a as u32, t as u8)).copied().unwrap_or(0) as u64 }
     };
+    // Levels of a with one row per level of b are counted by runs of the same set of
+    // levels (a balanced panel is one run).
     let count_b = |mask: &[u64], count: &[u32]| {
         let mut n = vec![0u64; t_n];
+        let (mut run_mask, mut run) = (0u64, 0u64);
         for (a, m) in mask.iter().enumerate() {
             if count[a] as usize == m.count_ones() as usize {
-                for t in bits(*m) {
-                    n[t] += 1;
+                if *m != run_mask {
+                    for t in bits(run_mask) {
+                        n[t] += run;
+                    }
+                    (run_mask, run) = (*m, 0);
                 }
+                run += 1;
             } else {
                 for t in bits(*m) {
                     n[t] += n_ab(a, t, mask);
                 }
             }
+        }
+        for t in bits(run_mask) {
+            n[t] += run;
         }
         n
     };
@@ -339,30 +340,51 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     // The b-effects: M γ = r, with γ of the first b-level fixed at 0. M sums, over
     // a-levels, n_at n_as / n_a: a-levels with one row per b-level contribute by their set
     // of b-levels alone, summed once per set.
+    // The simple a-levels (one row per b-level) are taken by runs of the same set of
+    // b-levels, with their means S_a / n_a summed (compensated) over the run.
     let mut m = Array2::<f64>::zeros((t_n, t_n));
     let mut patterns: HashMap<u64, u64> = HashMap::new();
     let mut rhs = r_b.clone();
+    let (mut run_mask, mut run, mut run_means) = (0u64, 0u64, Kahan::new(nv));
+    let mut end_run = |run_mask: u64, run: u64, means: &mut Kahan, rhs: &mut [f64]| {
+        if run == 0 {
+            return;
+        }
+        *patterns.entry(run_mask).or_insert(0) += run;
+        let means = std::mem::replace(means, Kahan::new(nv)).values();
+        for t in bits(run_mask) {
+            for v in 0..nv {
+                rhs[t * nv + v] -= means[v];
+            }
+        }
+    };
     for (a, &mk) in mask.iter().enumerate() {
         if mk == 0 {
             continue;
         }
         let inv = 1.0 / count[a] as f64;
-        let simple = count[a] == mk.count_ones();
-        if simple {
-            *patterns.entry(mk).or_insert(0) += 1;
+        if count[a] == mk.count_ones() {
+            if mk != run_mask {
+                end_run(run_mask, run, &mut run_means, &mut rhs);
+                (run_mask, run) = (mk, 0);
+            }
+            run += 1;
+            for v in 0..nv {
+                run_means.add(v, s_a[a * nv + v] * inv);
+            }
+            continue;
         }
         for t in bits(mk) {
-            let nat = if simple { 1.0 } else { n_ab(a, t, &mask) as f64 };
-            if !simple {
-                for s in bits(mk) {
-                    m[[t, s]] -= nat * n_ab(a, s, &mask) as f64 * inv;
-                }
+            let nat = n_ab(a, t, &mask) as f64;
+            for s in bits(mk) {
+                m[[t, s]] -= nat * n_ab(a, s, &mask) as f64 * inv;
             }
             for v in 0..nv {
                 rhs[t * nv + v] -= nat * s_a[a * nv + v] * inv;
             }
         }
     }
+    end_run(run_mask, run, &mut run_means, &mut rhs);
     for (&mk, &times) in &patterns {
         let w = times as f64 / mk.count_ones() as f64;
         for t in bits(mk) {
@@ -387,15 +409,27 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         }
     }
     // α_a, in place of the sums.
+    // Σ_t γ_t over a simple a-level's set of b-levels, for the set last met.
+    let (mut last_mask, mut last_g) = (0u64, vec![0.0; nv]);
     for (a, &mk) in mask.iter().enumerate() {
         if mk == 0 {
             continue;
         }
         let inv = 1.0 / count[a] as f64;
-        let simple = count[a] == mk.count_ones();
+        if count[a] == mk.count_ones() {
+            if mk != last_mask {
+                last_mask = mk;
+                for (v, g) in last_g.iter_mut().enumerate() {
+                    *g = bits(mk).map(|t| gamma[t * nv + v]).sum();
+                }
+            }
+            for v in 0..nv {
+                s_a[a * nv + v] = (s_a[a * nv + v] - last_g[v]) * inv;
+            }
+            continue;
+        }
         for v in 0..nv {
-            let g: f64 =
-                bits(mk).map(|t| if simple { 1.0 } else { n_ab(a, t, &mask) as f64 } * gamma[t * nv + v]).sum();
+            let g: f64 = bits(mk).map(|t| n_ab(a, t, &mask) as f64 * gamma[t * nv + v]).sum();
             s_a[a * nv + v] = (s_a[a * nv + v] - g) * inv;
         }
     }
@@ -407,28 +441,14 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let tss = (yy - n_f * y_centred_mean * y_centred_mean).max(0.0);
     let per = k_all * nv;
     let n_codes = if clustered { cl_codes.len() } else { 0 };
-    let empty =
-        Crossed { gram: Kahan::new(nv * nv), by_cluster: Kahan::new(n_codes * per), seen: vec![false; n_codes] };
+    let empty = Crossed::new(nv, k_all, n_codes);
     let absorb = |acc: &mut Crossed, a: usize, b: usize, cl: u32, raw: &[f64]| {
         let mut z = [0.0; 64];
         let z = &mut z[..nv];
         for (v, zv) in z.iter_mut().enumerate() {
             *zv = raw[v] - shift[v] - s_a[a * nv + v] - gamma[b * nv + v];
         }
-        for p in 0..nv {
-            for q in 0..=p {
-                acc.gram.add(p * nv + q, z[p] * z[q]);
-            }
-        }
-        if clustered {
-            let g = cl as usize;
-            acc.seen[g] = true;
-            for j in 0..k_all {
-                for v in 0..nv {
-                    acc.by_cluster.add(g * per + j * nv + v, z[j] * z[v]);
-                }
-            }
-        }
+        acc.add(z, clustered.then_some(cl as usize));
     };
     // Held rows are split between two threads when the per-cluster sums are small enough
     // to be kept twice.
@@ -450,7 +470,7 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
         _ => {
             let mut acc = empty.clone();
             kept.each(source, &mut codes, &mut |a, b, cl, raw| absorb(&mut acc, a, b, cl, raw))?;
-            acc
+            acc.finish()
         }
     };
     let (g, by_cluster, seen) = (crossed.gram.values(), crossed.by_cluster.values(), crossed.seen);
