@@ -244,3 +244,106 @@ fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
     assert_eq!(stdout(&o).trim(), "10 True", "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #23: `ingest --partition-by wave,county_id` writes each table as a hive dataset
+/// inside the wave's output (rosters by wave alone; the PII side table split alike): DuckDB
+/// and DataFusion read it as the unpartitioned ingest's rows and types, every file has the
+/// labels, the run reports what the plain one reports, and `panel`, `export` and
+/// `--append` read the partitioned wave as they read a plain one.
+#[test]
+fn a_partitioned_ingest_reads_back_in_duckdb_datafusion_and_endline() {
+    let Some(py) = python() else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "Python with the consumers is required");
+        eprintln!("skipped: no Python with pandas, pyarrow, DuckDB, polars and pyreadstat");
+        return;
+    };
+    let has_datafusion = Command::new(&py).args(["-c", "import datafusion"]).output().is_ok_and(|o| o.status.success());
+    if !has_datafusion {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "DataFusion's Python package is required");
+        eprintln!("skipped: no datafusion");
+        return;
+    }
+    let dir = scratch("partitioned-ingest");
+    let d = |p: &str| dir.join(p).display().to_string();
+    crate::simulate_and_ingest(&dir, "5", "4", "3", &["2019", "2021"]);
+    let ingest = |wave: &str, out: &str, rest: &[&str]| {
+        let (hh, members) = (
+            d(&format!("field/{wave}/border_household.csv")),
+            d(&format!("field/{wave}/border_household-members.csv")),
+        );
+        let mut args = vec!["ingest", "surveys/border_household.yaml", &hh, &members, "--wave", wave, "--out", out];
+        args.extend(rest);
+        endline(&args)
+    };
+    for (wave, by) in [("2019", "wave,county_id"), ("2021", "wave")] {
+        let o = ingest(wave, &d(&format!("pin/{wave}")), &["--partition-by", by]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let json = |p: &str| std::fs::read_to_string(dir.join(p).join("ingest.json")).unwrap_or_default();
+        assert!(json(&format!("pin/{wave}")).len() > 100);
+        assert_eq!(json(&format!("pin/{wave}")), json(&format!("in/{wave}")), "{wave}: the same report");
+    }
+    assert!(dir.join("pin/2019/border_household/wave=2019/county_id=2/part-0.parquet").is_file());
+    assert!(dir.join("pin/2019/members/wave=2019/part-0.parquet").is_file());
+    assert!(dir.join("pin/2021/border_household/wave=2021/part-0.parquet").is_file());
+    assert!(!dir.join("pin/2019/border_household.parquet").exists());
+    // The personal side table, split as its table is (its files outside the dataset's
+    // directory, which a reader of the dataset never lists).
+    if dir.join("in/2019/border_household.pii.parquet").exists() {
+        assert!(dir.join("pin/2019/border_household.pii/wave=2019/county_id=2/part-0.parquet").is_file());
+    }
+    for (table, unit) in [("border_household", "county_id"), ("members", "-")] {
+        let o = Command::new(&py)
+            .arg(root().join("tests/consumers/read_partitioned.py"))
+            .args([&d("pin/2019"), table, unit, &d("in/2019")])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.status.success(), "{table}: {}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    }
+    let o = Command::new(&py)
+        .args(["-c", "import sys, glob, pyarrow.parquet as pq; fs = glob.glob(sys.argv[1] + '/*/wave=*/**/*.parquet', recursive=True); print(len(fs) > 4, all(b'endline.labels' in pq.read_metadata(f).metadata for f in fs))"])
+        .arg(d("pin/2019"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stdout(&o).trim(), "True True", "{}", String::from_utf8_lossy(&o.stderr));
+    // endline reads the partitioned waves as the plain ones: the panel's rows (as CSV,
+    // sorted: a partitioned table comes back unit by unit) and each exported table.
+    let sorted_csv = |p: &str| {
+        let text = std::fs::read_to_string(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    for (ins, out) in [("in", "plain.csv"), ("pin", "parts.csv")] {
+        let (w19, w21) = (d(&format!("{ins}/2019")), d(&format!("{ins}/2021")));
+        let o = endline(&["panel", &w19, &w21, "--table", "border_household", "--out", &d(out)]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = endline(&["export", &d(&format!("{ins}/2019")), "--to", "csv", "--out", &d(&format!("x-{ins}"))]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(sorted_csv("plain.csv"), sorted_csv("parts.csv"));
+    for table in ["border_household", "members"] {
+        assert_eq!(sorted_csv(&format!("x-in/{table}.csv")), sorted_csv(&format!("x-pin/{table}.csv")), "{table}");
+    }
+    // --append reads the partitioned wave back, personal data included (row for row with
+    // its table): the same batch again is all duplicates, as for the plain wave.
+    for ins in ["in", "pin"] {
+        let o = ingest(
+            "2019",
+            &d(&format!("{ins}/2019")),
+            &["--append", "--max-reject-share", "1", "--partition-by", "wave,county_id"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{ins}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let json = |p: &str| std::fs::read_to_string(dir.join(p).join("ingest.json")).unwrap_or_default();
+    assert!(json("pin/2019").contains("duplicate-key"));
+    assert_eq!(json("in/2019"), json("pin/2019"));
+    // Refusals: a column the top-level table lacks, and one that is personal data.
+    let o = ingest("2019", &d("bad"), &["--partition-by", "wave,no_such"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a question of the top-level table"));
+    let o = ingest("2019", &d("bad"), &["--partition-by", "wave,village"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("personal data"));
+    assert!(!dir.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

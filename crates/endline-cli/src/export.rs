@@ -56,7 +56,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
             error!("--partition-by writes a Parquet dataset: give --to parquet");
             return Ok(Outcome::Failure);
         }
-        if let Err(e) = endline_export::partition_columns(&args.partition_by) {
+        if let Err(e) = endline_ingest::hive::partition_columns(&args.partition_by) {
             error!("{e}");
             return Ok(Outcome::Failure);
         }
@@ -85,17 +85,13 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     if args.partition_by.is_empty() {
         outputs.extend(tables.iter().map(|t| endline_export::export_table(t, target)));
     } else {
-        let by = endline_export::partition_columns(&args.partition_by).unwrap_or_default();
-        let mut names: Vec<String> =
-            tables.iter().filter_map(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+        let by = endline_ingest::hive::partition_columns(&args.partition_by).unwrap_or_default();
+        let mut names: Vec<String> = tables.iter().map(|t| endline_export::table_name(t)).collect();
         names.sort();
         names.dedup();
         for name in names {
-            let paths: Vec<&std::path::Path> = tables
-                .iter()
-                .filter(|t| t.file_name().is_some_and(|n| n.to_string_lossy() == name))
-                .map(PathBuf::as_path)
-                .collect();
+            let paths: Vec<&std::path::Path> =
+                tables.iter().filter(|t| endline_export::table_name(t) == name).map(PathBuf::as_path).collect();
             // A unit column only the top table has: the rosters are split by wave alone.
             let all = paths.iter().all(|p| endline_export::has_columns(p, &by));
             let by_here = if all { by.clone() } else { by[..1].to_vec() };

@@ -80,6 +80,13 @@ pub struct IngestArgs {
     /// records, from 0 to 1. Without it, only a table that rejects every record fails.
     #[arg(long, value_name = "SHARE", value_parser = share)]
     pub max_reject_share: Option<f64>,
+    /// Write each table as a hive-partitioned Parquet dataset in --out instead of one
+    /// file: `wave`, or `wave,COLUMN` (a question of the top-level table, such as
+    /// county_id; tables without it, such as rosters, by wave alone), as
+    /// `TABLE/wave=2021/county_id=3/part-0.parquet`, the labels on every file. Every
+    /// endline command reads such an ingest as it reads one with a file a table.
+    #[arg(long, value_delimiter = ',')]
+    pub partition_by: Vec<String>,
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -122,7 +129,15 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         },
         None => None,
     };
+    let partition_by = match partition_columns(survey, &args.partition_by) {
+        Ok(by) => by,
+        Err(e) => {
+            error!("{e}");
+            return Ok(Outcome::Failure);
+        }
+    };
     let opts = Options {
+        partition_by,
         pseudonyms,
         wave: args.wave.clone(),
         on_error: match args.on_error {
@@ -235,4 +250,33 @@ pub fn ingest(args: &IngestArgs, color: bool) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
+}
+
+/// The columns of `--partition-by` (none when not given): a unit column must be a
+/// question of the top-level table, and not personal data (a path is no side table).
+fn partition_columns(survey: &endline_survey::Survey, arg: &[String]) -> Result<Vec<String>, String> {
+    if arg.is_empty() {
+        return Ok(Vec::new());
+    }
+    let by = endline_ingest::hive::partition_columns(arg)?;
+    if let Some(unit) = by.get(1) {
+        let tables = survey.tables();
+        let top = tables.first().and_then(|t| t.columns.iter().find(|i| i.name() == unit));
+        match top {
+            None => {
+                return Err(format!(
+                    "--partition-by {unit}: `{unit}` is not a question of the top-level table `{}`",
+                    survey.id()
+                ));
+            }
+            Some(item) if item.is_pii() || (unit == survey.key() && survey.key_is_pii()) => {
+                return Err(format!(
+                    "--partition-by {unit}: `{unit}` is personal data (pii: true), and a partition's value is \
+                     written in its path, outside the PII side tables"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(by)
 }

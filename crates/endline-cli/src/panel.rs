@@ -69,15 +69,12 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     for dir in &args.waves {
-        let path = dir.join(format!("{}.parquet", args.table));
-        inputs.push(path.clone());
-        if !path.exists() {
+        let Some(path) = endline_ingest::hive::table_path(dir, &args.table) else {
+            let path = dir.join(format!("{}.parquet", args.table));
             bail!("cannot read {}: no table `{}` in this ingest output", path.display(), args.table);
-        }
-        let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut frame = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
-            format!("cannot read {}", path.display())
-        })?;
+        };
+        inputs.push(path.clone());
+        let mut frame = endline_ingest::hive::read(&path).map_err(anyhow::Error::msg)?;
         if let Some(target) = &target {
             let version = frame
                 .column("_survey_version")
@@ -128,7 +125,7 @@ pub fn panel(args: &PanelArgs) -> anyhow::Result<Outcome> {
     }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     // The first wave's labels travel with the stacked table.
-    let first_wave = args.waves.first().map(|d| d.join(format!("{}.parquet", args.table)));
+    let first_wave = args.waves.first().and_then(|d| endline_ingest::hive::table_path(d, &args.table));
     if !args.partition_by.is_empty() {
         return write_partitioned(args, &df, first_wave.as_deref(), &inputs);
     }
@@ -162,7 +159,7 @@ fn write_partitioned(
     first_wave: Option<&std::path::Path>,
     inputs: &[PathBuf],
 ) -> anyhow::Result<Outcome> {
-    let by = match endline_export::partition_columns(&args.partition_by) {
+    let by = match endline_ingest::hive::partition_columns(&args.partition_by) {
         Ok(by) => by,
         Err(e) => {
             error!("{e}");

@@ -129,14 +129,20 @@ pub fn labels_of(path: &Path) -> Labels {
     endline_ingest::labels::parquet_labels(path).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
-/// The tables of an ingest output: `<table>.parquet`, not the personal side tables.
+/// The tables of an ingest output: `<table>.parquet`, or the directory `<table>` of a
+/// partitioned ingest (`<table>/wave=…`); not the personal side tables.
 pub fn tables(dir: &Path) -> Result<Vec<std::path::PathBuf>, ExportError> {
     let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ExportError::Io(format!("cannot read {}: {e}", dir.display())))?
         .filter_map(|e| Some(e.ok()?.path()))
         .filter(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            name.ends_with(".parquet") && !name.ends_with(".pii.parquet")
+            let partitioned = p.is_dir()
+                && !name.ends_with(".pii")
+                && std::fs::read_dir(p).is_ok_and(|mut d| {
+                    d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("wave=")))
+                });
+            (name.ends_with(".parquet") && !name.ends_with(".pii.parquet")) || partitioned
         })
         .collect();
     out.sort();
@@ -148,10 +154,8 @@ pub fn tables(dir: &Path) -> Result<Vec<std::path::PathBuf>, ExportError> {
 
 /// One table in `target`'s format: `(file name, bytes)` pairs.
 pub fn export_table(path: &Path, target: Target) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let file =
-        std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
-    let df = ParquetReader::new(file).finish()?;
+    let stem = table_name(path);
+    let df = endline_ingest::hive::read(path).map_err(ExportError::Io)?;
     let raw = endline_ingest::labels::parquet_labels(path);
     let labels = labels_of(path);
     Ok(match target {
@@ -183,90 +187,33 @@ pub fn export_table(path: &Path, target: Target) -> Result<Vec<(String, Vec<u8>)
 /// declares or infers its type, as Hive, Spark, DuckDB and DataFusion do); `_wave` stays
 /// in the files, beside its `wave=` key.
 pub fn export_partitioned(paths: &[&Path], by: &[String]) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
-    let stem = paths.first().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = paths.first().map(|p| table_name(p)).unwrap_or_default();
     let mut out = Vec::new();
     // Files written per partition directory, so two waves' parts never share a name.
     let mut parts_in: BTreeMap<String, usize> = BTreeMap::new();
     for path in paths {
-        let file =
-            std::fs::File::open(path).map_err(|e| ExportError::Io(format!("cannot read {}: {e}", path.display())))?;
-        let df = ParquetReader::new(file).finish()?;
+        let df = endline_ingest::hive::read(path).map_err(ExportError::Io)?;
         let raw = endline_ingest::labels::parquet_labels(path);
-        out.extend(partition_frame(&df, &stem, by, raw.as_deref(), &mut parts_in).map_err(|e| match e {
-            ExportError::Data(m) => ExportError::Data(format!("{}: {m}", path.display())),
-            e => e,
-        })?);
+        out.extend(
+            partition_frame(&df, &stem, by, raw.as_deref(), &mut parts_in)
+                .map_err(|m| ExportError::Data(format!("{}: {m}", path.display())))?,
+        );
     }
     Ok(out)
 }
 
-/// The columns of a `--partition-by` argument: `wave` (the column `_wave`), or `wave,COLUMN`
-/// with a unit column; an error says what is accepted.
-pub fn partition_columns(arg: &[String]) -> Result<Vec<String>, String> {
-    if arg.first().map(String::as_str) != Some("wave") || arg.len() > 2 {
-        return Err("--partition-by is `wave`, or `wave,COLUMN` (a unit column such as county_id)".into());
-    }
-    Ok(arg.iter().map(|c| if c == "wave" { "_wave".to_string() } else { c.clone() }).collect())
-}
+pub use endline_ingest::hive::{partition_columns, partition_frame};
 
-/// One frame as hive-partitioned Parquet files (see [`export_partitioned`]) under `stem`,
-/// with `labels` on every file; `parts_in` numbers the files of each partition directory
-/// across calls.
-pub fn partition_frame(
-    df: &DataFrame,
-    stem: &str,
-    by: &[String],
-    labels: Option<&str>,
-    parts_in: &mut BTreeMap<String, usize>,
-) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
-    let mut out = Vec::new();
-    for col in by {
-        if df.column(col).is_err() {
-            return Err(ExportError::Data(format!("no column `{col}` to partition by")));
-        }
-    }
-    let parts = df.partition_by_stable(by.iter().map(String::as_str), true)?;
-    for part in parts {
-        let mut dir = stem.to_string();
-        for col in by {
-            let v = part.column(col)?.cast(&DataType::String)?;
-            let v = v.str()?.get(0).map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_string(), hive_escape);
-            dir.push_str(&format!("/{}={v}", col.trim_start_matches('_')));
-        }
-        let n = parts_in.entry(dir.clone()).or_insert(0usize);
-        let file = format!("{dir}/part-{n}.parquet");
-        *n += 1;
-        // A unit column lives in the path alone, as Hive, Spark and DataFusion expect
-        // of a partition key; `_wave` stays in the files beside its `wave=` key.
-        let part = part.drop_many(by.iter().skip(1).map(String::as_str));
-        let bytes = endline_ingest::table::parquet_bytes(&part, 512 * 512, labels)?;
-        out.push((file, bytes));
-    }
-    Ok(out)
+/// A table's name: its file's stem, or a partitioned table's directory name.
+pub fn table_name(path: &Path) -> String {
+    let name = if path.is_dir() { path.file_name() } else { path.file_stem() };
+    name.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Whether a table has every one of these columns (read from its schema only).
 pub fn has_columns(path: &Path, cols: &[String]) -> bool {
-    let Ok(file) = std::fs::File::open(path) else { return false };
-    let Ok(schema) = ParquetReader::new(file).schema() else { return false };
-    cols.iter().all(|c| schema.contains(c.as_str()))
-}
-
-/// A partition value as Hive writes it in a path: `/`, `=`, `%` and control characters
-/// percent-encoded.
-fn hive_escape(v: &str) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        if c.is_control() || "/=%\\:*?\"<>|#{}[]^".contains(c) {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let Ok(scan) = endline_ingest::scan::ParquetScan::open(path) else { return false };
+    cols.iter().all(|c| scan.schema().contains(c.as_str()))
 }
 
 /// The first language's text.
@@ -464,16 +411,4 @@ pub fn dataset(df: &DataFrame, labels: &Labels) -> Result<Dataset, String> {
 /// A label cut to Stata's 80 characters.
 fn cut_label(s: &str) -> String {
     s.chars().take(80).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_values_are_escaped_as_hive_escapes_them() {
-        assert_eq!(hive_escape("2021"), "2021");
-        assert_eq!(hive_escape("a/b=c%d"), "a%2Fb%3Dc%25d");
-        assert_eq!(hive_escape("边境"), "边境");
-    }
 }

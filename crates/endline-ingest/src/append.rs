@@ -115,10 +115,6 @@ impl Drop for Prior {
     }
 }
 
-fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
-    move |e| IngestError::Io(format!("cannot read {}: {e}", what.display()))
-}
-
 impl Prior {
     /// Reads the wave ingested in `dir` (refused unless it is an ingest of `survey`'s
     /// id and version, for `wave`) and writes its accepted records back, as exports,
@@ -208,12 +204,12 @@ impl Prior {
         };
         let mut clear_keys: HashMap<String, String> = HashMap::new();
         for (ti, table) in survey.tables().iter().enumerate() {
-            let path = dir.join(format!("{}.parquet", table.name));
-            if !path.exists() {
+            let Some(path) = crate::hive::table_path(dir, table.name) else {
                 continue;
-            }
+            };
             let main = read(&path)?;
-            let pii_path = dir.join(format!("{}.pii.parquet", table.name));
+            let pii_path = crate::hive::table_path(dir, &format!("{}.pii", table.name))
+                .unwrap_or_else(|| dir.join(format!("{}.pii.parquet", table.name)));
             let personal = pii_path.exists().then(|| read(&pii_path)).transpose()?;
             let needs_personal = table.columns.iter().any(|i| i.is_pii()) || (ti == 0 && survey.key_is_pii());
             if needs_personal && personal.is_none() {
@@ -591,9 +587,9 @@ fn io_csv(p: &Path) -> impl Fn(csv::Error) -> IngestError + '_ {
     move |e| IngestError::Io(format!("cannot use {}: {e}", p.display()))
 }
 
+/// A table of the wave: a file, or a partitioned table's directory.
 fn read(path: &Path) -> Result<DataFrame, IngestError> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    ParquetReader::new(f).finish().map_err(|e| IngestError::Io(format!("cannot read {}: {e}", path.display())))
+    crate::hive::read(path).map_err(IngestError::Io)
 }
 
 /// A table's main file with its PII side table's columns beside it (row for row: they are

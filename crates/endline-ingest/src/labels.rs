@@ -33,8 +33,18 @@ pub(crate) fn document(survey: &Survey, book: &Codebook, table: &str) -> String 
 
 /// The labels (`endline.labels`: variable and value labels, units, missing codes; layout
 /// in `docs/data.md`) a Parquet file carries, if any.
+/// A partitioned table's labels are its first file's.
 pub fn parquet_labels(path: &std::path::Path) -> Option<String> {
+    if path.is_dir() {
+        let first = crate::hive::files(path).ok()?.into_iter().next()?.0;
+        return parquet_value(&first, KEY);
+    }
+    parquet_value(path, KEY)
+}
+
+/// The value of `key` in a Parquet file's key-value metadata, if any.
+pub fn parquet_value(path: &std::path::Path, key: &str) -> Option<String> {
     let mut file = std::fs::File::open(path).ok()?;
     let meta = polars_parquet::read::read_metadata(&mut file).ok()?;
-    meta.key_value_metadata().as_ref()?.iter().find(|kv| kv.key == KEY)?.value.clone()
+    meta.key_value_metadata().as_ref()?.iter().find(|kv| kv.key == key)?.value.clone()
 }

@@ -8,6 +8,7 @@
 //!   [`ingest::Ingested`] (typed tables, rejects, [`Issue`]s, [`TableCounts`]).
 //! - [`write`](mod@write): the outputs of `docs/cli.md`, written atomically.
 //! - [`ingest_to`]: all three with memory bounded by a batch size (what the CLI runs).
+//! - [`hive`]: hive-partitioned datasets, written (`--partition-by`) and read back.
 
 pub mod append;
 mod batch;
@@ -16,6 +17,7 @@ mod csv_reader;
 mod error;
 pub mod harmonise;
 mod hash;
+pub mod hive;
 pub mod ingest;
 pub mod issues;
 mod json_reader;

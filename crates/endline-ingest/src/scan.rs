@@ -12,22 +12,26 @@ use polars::prelude::*;
 pub struct ParquetScan {
     files: Vec<(PathBuf, FileMetadataRef)>,
     schema: Schema,
+    /// A partitioned dataset's columns that its paths hold, and each file's path values.
+    path_columns: Vec<crate::hive::PathColumn>,
+    path_values: Vec<crate::hive::PathValues>,
 }
 
 impl ParquetScan {
-    /// The file, or every `.parquet` file under a directory (a partitioned dataset), in
-    /// path order. Every file must have the columns of the first.
+    /// The file, or every `.parquet` file under a directory (a hive-partitioned dataset,
+    /// whose path columns are put back: [`crate::hive`]), in path order. Every file must
+    /// have the columns of the first.
     pub fn open(path: &Path) -> Result<ParquetScan, String> {
-        let mut paths = Vec::new();
-        if path.is_dir() {
-            collect(path, &mut paths)?;
-            paths.sort();
-            if paths.is_empty() {
+        let listed = if path.is_dir() {
+            let listed = crate::hive::files(path)?;
+            if listed.is_empty() {
                 return Err(format!("{} holds no .parquet files", path.display()));
             }
+            listed
         } else {
-            paths.push(path.to_path_buf());
-        }
+            vec![(path.to_path_buf(), Vec::new())]
+        };
+        let (paths, path_values): (Vec<PathBuf>, Vec<_>) = listed.iter().cloned().unzip();
         let mut files = Vec::new();
         let mut schema: Option<Schema> = None;
         for p in paths {
@@ -45,7 +49,20 @@ impl ParquetScan {
             }
             files.push((p, md));
         }
-        Ok(ParquetScan { files, schema: schema.unwrap_or_default() })
+        let mut schema = schema.unwrap_or_default();
+        let path_columns = crate::hive::restored(&listed, &|c| schema.contains(c));
+        for c in &path_columns {
+            let dtype = crate::hive::dtype_of(&c.dtype);
+            schema
+                .insert_at_index(c.position.min(schema.len()), c.name.as_str().into(), dtype)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(ParquetScan { files, schema, path_columns, path_values })
+    }
+
+    /// The decoded size of every row group, from the files' metadata.
+    pub fn uncompressed_bytes(&self) -> usize {
+        self.files.iter().flat_map(|(_, md)| md.row_groups.iter().map(|g| g.total_byte_size())).sum()
     }
 
     /// The columns and their types.
@@ -94,7 +111,7 @@ impl ParquetScan {
         std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame, String>>(1);
             s.spawn(move || {
-                for (path, md) in &self.files {
+                for (k, (path, md)) in self.files.iter().enumerate() {
                     let groups: Vec<usize> = md.row_groups.iter().map(|g| g.num_rows()).collect();
                     let (mut at, mut i) = (0, 0);
                     while i < groups.len() {
@@ -103,7 +120,7 @@ impl ParquetScan {
                             len += groups[i];
                             i += 1;
                         }
-                        let batch = read_rows(path, md, columns, at, len);
+                        let batch = self.read_rows(k, path, md, columns, at, len);
                         at += len;
                         let failed = batch.is_err();
                         // A closed channel: the consumer stopped early.
@@ -123,29 +140,30 @@ impl ParquetScan {
     }
 }
 
-/// Rows `at..at + len` of one file (whole row groups), mapped afresh and released after.
-fn read_rows(
-    path: &Path,
-    md: &FileMetadataRef,
-    columns: &[String],
-    at: usize,
-    len: usize,
-) -> Result<DataFrame, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut reader = ParquetReader::new(file).with_columns(Some(columns.to_vec())).with_slice(Some((at, len)));
-    reader.set_metadata(Arc::clone(md));
-    reader.finish().map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    for e in entries {
-        let p = e.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
+impl ParquetScan {
+    /// Rows `at..at + len` of file `k` (whole row groups), mapped afresh and released
+    /// after, with the path's columns among `columns` put back.
+    fn read_rows(
+        &self,
+        k: usize,
+        path: &Path,
+        md: &FileMetadataRef,
+        columns: &[String],
+        at: usize,
+        len: usize,
+    ) -> Result<DataFrame, String> {
+        let in_path: Vec<crate::hive::PathColumn> =
+            self.path_columns.iter().filter(|c| columns.contains(&c.name)).cloned().collect();
+        let in_file: Vec<String> = columns.iter().filter(|c| !in_path.iter().any(|p| &&p.name == c)).cloned().collect();
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut reader = ParquetReader::new(file).with_columns(Some(in_file)).with_slice(Some((at, len)));
+        reader.set_metadata(Arc::clone(md));
+        let mut df = reader.finish().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !in_path.is_empty() {
+            crate::hive::add_path_columns(&mut df, &self.path_values[k], &in_path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            df = df.select(columns.iter().map(|c| PlSmallStr::from(c.as_str()))).map_err(|e| e.to_string())?;
         }
+        Ok(df)
     }
-    Ok(())
 }

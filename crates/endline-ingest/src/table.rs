@@ -15,6 +15,12 @@ use crate::write::{COMPAT, write_options};
 /// `string_view` in a list), ingest's compression and, when given, the labels of the
 /// table it comes from.
 pub fn parquet_bytes(df: &DataFrame, row_group: usize, labels: Option<&str>) -> PolarsResult<Vec<u8>> {
+    let kv: Vec<(String, String)> = labels.map(|l| (LABELS_KEY.to_string(), l.to_string())).into_iter().collect();
+    parquet_bytes_kv(df, row_group, &kv)
+}
+
+/// [`parquet_bytes`] with any key-value metadata (`kv`).
+pub fn parquet_bytes_kv(df: &DataFrame, row_group: usize, kv: &[(String, String)]) -> PolarsResult<Vec<u8>> {
     let arrow = df.schema().to_arrow(COMPAT);
     let encodings = get_encodings(&arrow);
     let mut writer = FileWriter::try_new(Vec::new(), arrow.clone(), write_options())?;
@@ -31,13 +37,14 @@ pub fn parquet_bytes(df: &DataFrame, row_group: usize, labels: Option<&str>) -> 
             writer.write(u64::MAX, rg?)?;
         }
     }
-    let mut kv = vec![schema_to_metadata_key(&arrow)];
-    kv.extend(labels.map(|l| KeyValue { key: LABELS_KEY.into(), value: Some(l.into()) }));
-    writer.end(Some(kv))?;
+    let mut meta = vec![schema_to_metadata_key(&arrow)];
+    meta.extend(kv.iter().map(|(k, v)| KeyValue { key: k.clone(), value: Some(v.clone()) }));
+    writer.end(Some(meta))?;
     Ok(writer.into_inner())
 }
 
-/// Reads a table, CSV or Parquet by its extension. CSV: a header row, every row used to
+/// Reads a table, CSV or Parquet by its extension, or a directory of Parquet files (a
+/// hive-partitioned dataset, read whole: [`crate::hive::read`]). CSV: a header row, every row used to
 /// infer the types (a column empty for its first hundred rows is still read right),
 /// empty fields missing. The error says which file and why.
 pub fn read_table(path: &std::path::Path) -> std::result::Result<DataFrame, String> {
@@ -45,12 +52,11 @@ pub fn read_table(path: &std::path::Path) -> std::result::Result<DataFrame, Stri
         return Err(format!("cannot read {}: no such file", path.display()));
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    if path.is_dir() {
+        return crate::hive::read(path);
+    }
     match ext.as_str() {
-        "parquet" | "pq" => {
-            std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display())).and_then(|f| {
-                ParquetReader::new(f).finish().map_err(|e| format!("cannot read {} as Parquet: {e}", path.display()))
-            })
-        }
+        "parquet" | "pq" => crate::hive::read(path),
         "csv" | "txt" | "tsv" => CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(None)

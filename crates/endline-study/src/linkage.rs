@@ -38,8 +38,10 @@ pub fn load(dirs: &[PathBuf], survey: &Survey, spec: &Spec) -> Result<Loaded, St
     let mut read_files = Vec::new();
     let mut waves: Vec<(Wave, DataFrame)> = Vec::new();
     for dir in dirs {
-        let main_path = dir.join(format!("{}.parquet", survey.id()));
-        let roster_path = dir.join(format!("{}.parquet", spec.members));
+        let table = |name: &str| {
+            endline_ingest::hive::table_path(dir, name).unwrap_or_else(|| dir.join(format!("{name}.parquet")))
+        };
+        let (main_path, roster_path) = (table(survey.id()), table(&spec.members));
         let (main, roster) =
             (endline_ingest::table::read_table(&main_path)?, endline_ingest::table::read_table(&roster_path)?);
         read_files.extend([main_path.clone(), roster_path.clone()]);
@@ -54,7 +56,7 @@ pub fn load(dirs: &[PathBuf], survey: &Survey, spec: &Spec) -> Result<Loaded, St
         let names = match &spec.name {
             None => None,
             Some(q) => {
-                let pii_path = dir.join(format!("{}.pii.parquet", spec.members));
+                let pii_path = table(&format!("{}.pii", spec.members));
                 let pii = endline_ingest::table::read_table(&pii_path)?;
                 read_files.push(pii_path.clone());
                 let at = |df: &DataFrame, f: &Path| -> Result<Vec<Place>, String> {

@@ -71,6 +71,9 @@ pub struct Options {
     /// The wave already ingested that this batch is appended to (`--append`): its
     /// accepted records are read first and checked again with the batch.
     pub prior: Option<std::sync::Arc<crate::append::Prior>>,
+    /// Write each table as a hive-partitioned dataset by these columns (`_wave`, then
+    /// optionally a unit column; [`crate::hive::partition_columns`]) instead of one file.
+    pub partition_by: Vec<String>,
 }
 
 impl Default for Options {
@@ -85,6 +88,7 @@ impl Default for Options {
             pseudonyms: None,
             personal_data: true,
             prior: None,
+            partition_by: Vec::new(),
         }
     }
 }

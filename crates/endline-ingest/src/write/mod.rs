@@ -130,6 +130,8 @@ pub struct Writer<'s> {
     prior: Option<Arc<Prior>>,
     /// This run's inputs, as named (not the earlier batches' records).
     inputs: Vec<String>,
+    /// Columns the tables are partitioned by (none: one file a table).
+    partition_by: Vec<String>,
 }
 
 fn io_err(what: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -186,6 +188,7 @@ impl<'s> Writer<'s> {
             tables,
             prior: opts.prior.clone(),
             inputs,
+            partition_by: opts.partition_by.clone(),
         })
     }
 
@@ -200,6 +203,7 @@ impl<'s> Writer<'s> {
             pseudonyms: self.personal.pseudonyms.clone(),
             personal_data: self.personal.write,
             prior: self.prior.clone(),
+            partition_by: self.partition_by.clone(),
             ..Options::default()
         };
         Writer::create(self.survey, tables, &opts, out)
@@ -317,6 +321,10 @@ impl<'s> Writer<'s> {
             t.pii = None;
             if let Some(e) = t.failed.lock().ok().and_then(|mut f| f.take()) {
                 return Err(IngestError::Io(format!("cannot write {}: {e}", self.staging.join(&t.name).display())));
+            }
+            if !self.partition_by.is_empty() {
+                crate::hive::split_table(&self.staging, &t.name, &self.wave, &self.partition_by, Some(&t.labels))
+                    .map_err(IngestError::Io)?;
             }
         }
         self.out.take().ok_or_else(|| IngestError::Io("the output was already committed".into()))?.commit()?;
