@@ -5,12 +5,15 @@
 #   cs:   endline did --method cs --control notyet --est-method dr --cluster county_id
 # each streamed (--engine stream) and in memory (--engine memory; not at 1e9, which does
 # not fit), the file in the page cache (read once first). Wall time and peak resident
-# memory from /usr/bin/time -v; the two paths' estimates and standard errors compared.
+# memory from /usr/bin/time: streamed runs ROUNDS times (default 3; the median wall time
+# and the largest peak), in memory once; the two paths' estimates and standard errors
+# compared.
 #
 #   bash bench/scale.sh [ROWS ...]        # default: 1000000 10000000 100000000
+#   ENGINES=stream ROUNDS=5 bash bench/scale.sh 100000000    # the streamed paths alone
 #
-# Results: bench/results/scale.txt (one line per run) and the JSON outputs in $BENCH_DATA
-# (default /tmp/endline-scale; 1e9 rows take 8.1 GB of disk).
+# Results: bench/results/scale.txt (one line per configuration) and the JSON outputs in
+# $BENCH_DATA (default /tmp/endline-scale; 1e9 rows take 8.1 GB of disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -28,7 +31,7 @@ for n in $sizes; do
   file="$data/rows_$n.parquet"
   [ -f "$file" ] || "$gen" $((n / 10)) 10 "$file"
   cat "$file" > /dev/null
-  for engine in stream memory; do
+  for engine in ${ENGINES:-stream memory}; do
     if [ "$engine" = memory ] && [ "$n" -gt 100000000 ]; then continue; fi
     for model in twfe cs; do
       json="$data/${model}_${n}_${engine}.json"
@@ -38,10 +41,18 @@ for n in $sizes; do
         cmd=("$bin" did "$file" --outcome income --unit household_id --time year --cohort first_treat
              --method cs --control notyet --est-method dr --cluster county_id)
       fi
-      /usr/bin/time -v "${cmd[@]}" --engine "$engine" --format json > "$json" 2> "$data/time.txt"
-      wall=$(awk -F': ' '/Elapsed/ {print $2}' "$data/time.txt")
-      peak=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$data/time.txt")
-      echo "rows=$n model=$model engine=$engine wall=$wall peak_MB=$peak" | tee -a "$out"
+      # Streamed runs ROUNDS times (a shared machine's single runs vary by a third): the
+      # median wall time and the largest peak; in memory once.
+      rounds=1
+      if [ "$engine" = stream ]; then rounds=${ROUNDS:-3}; fi
+      : > "$data/runs.txt"
+      for _ in $(seq "$rounds"); do
+        /usr/bin/time -f "%e %M" -o "$data/time.txt" "${cmd[@]}" --engine "$engine" --format json > "$json"
+        cat "$data/time.txt" >> "$data/runs.txt"
+      done
+      read -r wall peak < <(sort -n "$data/runs.txt" | awk '{w[NR] = $1; if ($2 > p) p = $2}
+        END {printf "%.2f %d\n", w[int((NR + 1) / 2)], p / 1024}')
+      echo "rows=$n model=$model engine=$engine rounds=$rounds wall_s=$wall peak_MB=$peak" | tee -a "$out"
     done
   done
   if [ -f "$data/twfe_${n}_memory.json" ]; then
