@@ -160,6 +160,23 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Python with the consumers and DataFusion's package; `None` (the test skipped) when
+/// either is missing, unless ENDLINE_REQUIRE_PYTHON is set.
+fn python_with_datafusion() -> Option<PathBuf> {
+    let Some(py) = python() else {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "Python with the consumers is required");
+        eprintln!("skipped: no Python with pandas, pyarrow, DuckDB, polars and pyreadstat");
+        return None;
+    };
+    let has_datafusion = Command::new(&py).args(["-c", "import datafusion"]).output().is_ok_and(|o| o.status.success());
+    if !has_datafusion {
+        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "DataFusion's Python package is required");
+        eprintln!("skipped: no datafusion");
+        return None;
+    }
+    Some(py)
+}
+
 /// Issue #23 (datasets engines read as they are): several ingested waves exported as a
 /// hive-partitioned Parquet dataset (`<table>/wave=2019/county_id=3/part-0.parquet`; the
 /// rosters by wave) read back with DuckDB and with Apache DataFusion give the ingested
@@ -168,17 +185,7 @@ fn every_table_opens_in_pandas_pyarrow_duckdb_and_polars() {
 /// way, read back equal to the panel written as one file.
 #[test]
 fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
-    let Some(py) = python() else {
-        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "Python with the consumers is required");
-        eprintln!("skipped: no Python with pandas, pyarrow, DuckDB, polars and pyreadstat");
-        return;
-    };
-    let has_datafusion = Command::new(&py).args(["-c", "import datafusion"]).output().is_ok_and(|o| o.status.success());
-    if !has_datafusion {
-        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "DataFusion's Python package is required");
-        eprintln!("skipped: no datafusion");
-        return;
-    }
+    let Some(py) = python_with_datafusion() else { return };
     let dir = scratch("partitioned");
     let d = |p: &str| dir.join(p).display().to_string();
     crate::simulate_and_ingest(&dir, "3", "4", "3", &["2019", "2021"]);
@@ -252,17 +259,7 @@ fn a_partitioned_export_reads_back_in_duckdb_and_datafusion() {
 /// `--append` read the partitioned wave as they read a plain one.
 #[test]
 fn a_partitioned_ingest_reads_back_in_duckdb_datafusion_and_endline() {
-    let Some(py) = python() else {
-        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "Python with the consumers is required");
-        eprintln!("skipped: no Python with pandas, pyarrow, DuckDB, polars and pyreadstat");
-        return;
-    };
-    let has_datafusion = Command::new(&py).args(["-c", "import datafusion"]).output().is_ok_and(|o| o.status.success());
-    if !has_datafusion {
-        assert!(std::env::var_os("ENDLINE_REQUIRE_PYTHON").is_none(), "DataFusion's Python package is required");
-        eprintln!("skipped: no datafusion");
-        return;
-    }
+    let Some(py) = python_with_datafusion() else { return };
     let dir = scratch("partitioned-ingest");
     let d = |p: &str| dir.join(p).display().to_string();
     crate::simulate_and_ingest(&dir, "5", "4", "3", &["2019", "2021"]);
