@@ -143,6 +143,9 @@ fn register(households: usize, seed: u64, text_ids: bool, sparse: bool) -> DataF
     let mut rng = Rng::new(seed);
     let (mut hh, mut hh_text, mut county, mut district, mut year, mut y, mut d, mut x, mut size) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    // Clusters nested in households for the first half of the rows, and after it not
+    // (`late`) or with some missing (`gaps`): held rows get their clusters late.
+    let (mut late, mut gaps) = (vec![], vec![]);
     for h in 0..households {
         let c = (h % 60) as i64;
         let g = if c % 3 == 0 { 0 } else { 2013 + c % 5 };
@@ -158,6 +161,9 @@ fn register(households: usize, seed: u64, text_ids: bool, sparse: bool) -> DataF
             hh_text.push(format!("hh{id}"));
             county.push(c);
             district.push(if rng.uniform() < 0.5 { c / 4 } else { (c + 1) / 4 });
+            let second_half = h >= households / 2;
+            late.push(if second_half { *district.last().unwrap_or(&0) } else { c / 4 });
+            gaps.push(if second_half && rng.uniform() < 0.05 { None } else { Some(c / 4) });
             year.push(t);
             d.push(f64::from(u8::from(treated)));
             let xi = rng.normal();
@@ -173,6 +179,8 @@ fn register(households: usize, seed: u64, text_ids: bool, sparse: bool) -> DataF
     let mut cols = vec![
         Column::new("county".into(), county),
         Column::new("district".into(), district),
+        Column::new("late".into(), late),
+        Column::new("gaps".into(), gaps),
         Column::new("year".into(), year),
         Column::new("y".into(), y),
         Column::new("d".into(), d),
@@ -198,6 +206,8 @@ fn streamed_two_way_regressions_equal_the_in_memory_fit() {
         // Households move between districts: not nested, K counts every household.
         ("y ~ d + x | hh + year", Vcov::Cluster(vec!["district".into()])),
         ("y ~ d | county + year", Vcov::Cluster(vec!["county".into()])),
+        ("y ~ d + x | hh + year", Vcov::Cluster(vec!["late".into()])),
+        ("y ~ d + x | hh + year", Vcov::Cluster(vec!["gaps".into()])),
     ];
     for (label, df) in [
         ("integer ids", register(1_500, 3, false, false)),
