@@ -12,7 +12,8 @@
 #   bash bench/scale.sh [ROWS ...]        # default: 1000000 10000000 100000000
 #   ENGINES=stream ROUNDS=5 bash bench/scale.sh 100000000    # the streamed paths alone
 #
-# Results: bench/results/scale.txt (one line per configuration) and the JSON outputs in
+# Results: appended to bench/results/scale.txt (a header line per run of the script, then
+# a line per configuration) and the JSON outputs in
 # $BENCH_DATA (default /tmp/endline-scale; 1e9 rows take 8.1 GB of disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ bin="$CARGO_TARGET_DIR/release/endline"
 data=${BENCH_DATA:-/tmp/endline-scale}
 mkdir -p "$data" bench/results
 out=bench/results/scale.txt
-: > "$out"
+echo "# $(date -u +%Y-%m-%d) ROUNDS=${ROUNDS:-3} ENGINES=${ENGINES:-stream memory} rows: ${*:-1000000 10000000 100000000}" >> "$out"
 sizes=${*:-1000000 10000000 100000000}
 for n in $sizes; do
   file="$data/rows_$n.parquet"
