@@ -262,7 +262,7 @@ fn a_partitioned_ingest_reads_back_in_duckdb_datafusion_and_endline() {
     let Some(py) = python_with_datafusion() else { return };
     let dir = scratch("partitioned-ingest");
     let d = |p: &str| dir.join(p).display().to_string();
-    crate::simulate_and_ingest(&dir, "5", "4", "3", &["2019", "2021"]);
+    crate::simulate_and_ingest(&dir, "5", "4", "30", &["2019", "2021"]);
     let ingest = |wave: &str, out: &str, rest: &[&str]| {
         let (hh, members) = (
             d(&format!("field/{wave}/border_household.csv")),
@@ -320,6 +320,36 @@ fn a_partitioned_ingest_reads_back_in_duckdb_datafusion_and_endline() {
     assert_eq!(sorted_csv("plain.csv"), sorted_csv("parts.csv"));
     for table in ["border_household", "members"] {
         assert_eq!(sorted_csv(&format!("x-in/{table}.csv")), sorted_csv(&format!("x-pin/{table}.csv")), "{table}");
+    }
+    // estimate reads the table with the unit column from its paths, loaded and streamed
+    // (two fixed effects, one with at most 64 levels).
+    let est = |table: &str, engine: &str| {
+        let o = endline(&[
+            "estimate",
+            table,
+            "-f",
+            "income_total ~ hh_size | county_id + interview_date",
+            "--vcov",
+            "cluster:county_id",
+            "--engine",
+            engine,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{table}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}"));
+        (v["coefficients"][0]["estimate"].as_f64(), v["coefficients"][0]["std_error"].as_f64(), v["n_obs"].clone())
+    };
+    let plain = est(&d("in/2019/border_household.parquet"), "memory");
+    assert!(plain.0.is_some() && plain.2.as_u64().is_some_and(|n| n > 0), "{plain:?}");
+    for engine in ["memory", "stream"] {
+        let parts = est(&d("pin/2019/border_household"), engine);
+        let close =
+            |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(a), Some(b)) if (a - b).abs() <= 1e-10 * b.abs());
+        assert!(
+            close(parts.0, plain.0) && close(parts.1, plain.1) && parts.2 == plain.2,
+            "{engine}: {parts:?} {plain:?}"
+        );
     }
     // --append reads the partitioned wave back, personal data included (row for row with
     // its table): the same batch again is all duplicates, as for the plain wave.

@@ -351,16 +351,14 @@ fn split_within(
         let to = wave_dir.join("part-0.parquet");
         return std::fs::rename(&file, &to).map_err(|e| format!("cannot write {}: {e}", to.display()));
     };
-    // Each row's group of units.
-    let mut keys: Vec<Option<String>> = Vec::new();
+    // Rows per unit, then each row's group of units (4 bytes a row).
+    let mut counts: BTreeMap<Option<String>, usize> = BTreeMap::new();
     scan.scan(std::slice::from_ref(unit), 1 << 20, &mut |df| {
-        keys.extend(strings(&df, unit)?);
+        for k in strings(&df, unit)? {
+            *counts.entry(k).or_insert(0) += 1;
+        }
         Ok(true)
     })?;
-    let mut counts: BTreeMap<&Option<String>, usize> = BTreeMap::new();
-    for k in &keys {
-        *counts.entry(k).or_insert(0) += 1;
-    }
     let row_bytes = (scan.uncompressed_bytes() / scan.rows().max(1)).max(1);
     let budget = (budget_bytes / row_bytes).max(1);
     let (mut group_of, mut groups, mut in_group) = (HashMap::new(), 0u32, 0usize);
@@ -371,7 +369,11 @@ fn split_within(
         in_group += n;
         group_of.insert(value, groups);
     }
-    let group: Vec<u32> = keys.iter().map(|k| group_of.get(k).copied().unwrap_or(0)).collect();
+    let mut group: Vec<u32> = Vec::with_capacity(scan.rows());
+    scan.scan(std::slice::from_ref(unit), 1 << 20, &mut |df| {
+        group.extend(strings(&df, unit)?.iter().map(|k| group_of.get(k).copied().unwrap_or(0)));
+        Ok(true)
+    })?;
     drop(group_of);
     let pii_file = dir.join(format!("{name}.pii.parquet"));
     let pii = pii_file.is_file().then(|| ParquetScan::open(&pii_file)).transpose()?;
