@@ -325,7 +325,7 @@ const SPLIT_BYTES: usize = 512 << 20;
 /// Splits a written table of wave `wave` (`<dir>/<name>.parquet`) into the dataset
 /// `<dir>/<name>/wave=W/…`, in bounded memory, and removes the file. By wave alone (or
 /// when the table lacks the unit column, as a roster does) the file is moved into place
-/// whole. By a unit column, the units are taken in groups whose rows fit [`SPLIT_BYTES`],
+/// whole. By a unit column, the units are taken in groups whose rows fit 512 MB decoded,
 /// each group's rows read from the file in one pass and written one file per unit; the
 /// table's PII side table (`<name>.pii.parquet`, row for row with it), if any, is split
 /// alike into `<name>.pii/…`, so that both read back in the same order.
