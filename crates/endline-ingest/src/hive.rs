@@ -127,6 +127,23 @@ pub fn partition_frame(
     labels: Option<&str>,
     parts_in: &mut BTreeMap<String, usize>,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    each_partition(df, stem, by, labels, parts_in, &mut |file, bytes| {
+        out.push((file, bytes));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`partition_frame`], each file given to `f` as it is made.
+fn each_partition(
+    df: &DataFrame,
+    stem: &str,
+    by: &[String],
+    labels: Option<&str>,
+    parts_in: &mut BTreeMap<String, usize>,
+    f: &mut dyn FnMut(String, Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
     let mut dropped = Vec::new();
     for (i, col) in by.iter().enumerate() {
         let Ok(c) = df.column(col) else {
@@ -149,7 +166,6 @@ pub fn partition_frame(
     if !dropped.is_empty() {
         kv.push((KEY.into(), record));
     }
-    let mut out = Vec::new();
     let parts = df.partition_by_stable(by.iter().map(String::as_str), true).map_err(|e| e.to_string())?;
     for part in parts {
         let mut dir = stem.to_string();
@@ -163,9 +179,9 @@ pub fn partition_frame(
         *n += 1;
         let part = part.drop_many(by.iter().skip(1).map(String::as_str));
         let bytes = crate::table::parquet_bytes_kv(&part, 512 * 512, &kv).map_err(|e| e.to_string())?;
-        out.push((file, bytes));
+        f(file, bytes)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The Parquet files under a directory, in path order, each with the `key=value`
@@ -319,14 +335,16 @@ pub fn table_path(dir: &Path, name: &str) -> Option<PathBuf> {
     }
 }
 
-/// Decoded bytes a partition pass may hold (a group of units' rows, and their files).
+/// Memory a partition pass may hold: a group of units' rows, decoded, and their copy
+/// split by unit.
 const SPLIT_BYTES: usize = 512 << 20;
 
 /// Splits a written table of wave `wave` (`<dir>/<name>.parquet`) into the dataset
 /// `<dir>/<name>/wave=W/…`, in bounded memory, and removes the file. By wave alone (or
 /// when the table lacks the unit column, as a roster does) the file is moved into place
-/// whole. By a unit column, the units are taken in groups whose rows fit 512 MB decoded,
-/// each group's rows read from the file in one pass and written one file per unit; the
+/// whole. By a unit column, the units are taken in groups whose rows fit 512 MB (decoded,
+/// and split by unit), each group's rows read from the file in one pass and written one
+/// file per unit as it is made; the
 /// table's PII side table (`<name>.pii.parquet`, row for row with it), if any, is split
 /// alike into `<name>.pii/…`, so that both read back in the same order.
 pub fn split_table(dir: &Path, name: &str, wave: &str, by: &[String], labels: Option<&str>) -> Result<(), String> {
@@ -359,8 +377,15 @@ fn split_within(
         }
         Ok(true)
     })?;
-    let row_bytes = (scan.uncompressed_bytes() / scan.rows().max(1)).max(1);
-    let budget = (budget_bytes / row_bytes).max(1);
+    // Decoded bytes a row takes, measured on the first rows (Parquet's own sizes are of
+    // its encoding: dictionaries make them several times smaller).
+    let names: Vec<String> = scan.schema().iter_names().map(|n| n.to_string()).collect();
+    let mut row_bytes = 1;
+    scan.scan(&names, 1 << 16, &mut |df| {
+        row_bytes = (df.estimated_size() / df.height().max(1)).max(1);
+        Ok(false)
+    })?;
+    let budget = (budget_bytes / (2 * row_bytes)).max(1);
     let (mut group_of, mut groups, mut in_group) = (HashMap::new(), 0u32, 0usize);
     for (value, n) in counts {
         if in_group > 0 && in_group + n > budget {
@@ -430,14 +455,13 @@ fn write_parts(
     labels: Option<&str>,
     parts_in: &mut BTreeMap<String, usize>,
 ) -> Result<(), String> {
-    for (path, bytes) in partition_frame(df, &stem.display().to_string(), by, labels, parts_in)? {
+    each_partition(df, &stem.display().to_string(), by, labels, parts_in, &mut |path, bytes| {
         let path = PathBuf::from(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot write {}: {e}", parent.display()))?;
         }
-        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    Ok(())
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })
 }
 
 /// A column's values as text (null as `None`).

@@ -60,11 +60,6 @@ impl ParquetScan {
         Ok(ParquetScan { files, schema, path_columns, path_values })
     }
 
-    /// The decoded size of every row group, from the files' metadata.
-    pub fn uncompressed_bytes(&self) -> usize {
-        self.files.iter().flat_map(|(_, md)| md.row_groups.iter().map(|g| g.total_byte_size())).sum()
-    }
-
     /// The columns and their types.
     pub fn schema(&self) -> &Schema {
         &self.schema
