@@ -35,12 +35,34 @@ pub fn endline(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run endline: {e}"))
 }
 
-/// A fresh scratch directory for one test.
+/// A fresh scratch directory for one test. The first call also removes the scratch
+/// directories of earlier test runs whose process has ended (a failed test leaves its
+/// directory to be looked at; the next run clears it).
 pub fn scratch(name: &str) -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_scratch);
     let dir = std::env::temp_dir().join(format!("endline-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     dir
+}
+
+/// Removes `endline-cli-PID-*` scratch directories of processes that are gone (Linux:
+/// no `/proc/PID`; elsewhere nothing is removed).
+fn sweep_scratch() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("endline-cli-").and_then(|r| r.split('-').next()) else { continue };
+        let gone =
+            pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists());
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Simulates the example survey into `dir/field` (`--units`, `--households`, the waves,
