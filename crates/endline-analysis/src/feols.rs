@@ -393,6 +393,31 @@ impl FeolsFit {
 /// The two-sided p-value of a t statistic. statrs panics outside the support, so the
 /// edges are handled here: an infinite t (a perfect fit) has p = 0, an undefined one
 /// (a negative multiway variance, reported in the notes) has none.
+/// The note naming the regressors dropped for collinearity (`with_fixef`: with the fixed
+/// effects too), and the error when none of them is left (`k` kept).
+pub(crate) fn dropped_for_collinearity(
+    dropped: &[String],
+    k: usize,
+    with_fixef: bool,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if !dropped.is_empty() {
+        notes.push(format!(
+            "dropped for collinearity{}: {}",
+            if with_fixef { " (with each other or the fixed effects)" } else { "" },
+            dropped.join(", ")
+        ));
+    }
+    if k == 0 {
+        return Err(AnalysisError::NotIdentified(if dropped.is_empty() {
+            "the formula has no regressors to estimate".into()
+        } else {
+            format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
+        }));
+    }
+    Ok(())
+}
+
 fn t_p_value(t_dist: &StudentsT, t: f64) -> f64 {
     if t.is_nan() {
         f64::NAN
@@ -497,21 +522,8 @@ fn estimate(spec: &FeolsSpec, d: Design, boot_cluster: Option<&str>) -> Result<F
             dropped.push(name);
         }
     }
-    if !dropped.is_empty() {
-        notes.push(format!(
-            "dropped for collinearity{}: {}",
-            if fixef.is_empty() { "" } else { " (with each other or the fixed effects)" },
-            dropped.join(", ")
-        ));
-    }
     let k = cols.len();
-    if k == 0 {
-        return Err(AnalysisError::NotIdentified(if dropped.is_empty() {
-            "the formula has no regressors to estimate".into()
-        } else {
-            format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
-        }));
-    }
+    dropped_for_collinearity(&dropped, k, !fixef.is_empty(), &mut notes)?;
 
     // K for small-sample corrections.
     let cluster_cols: Vec<&(String, FactorColumn)> = match &spec.vcov {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Args;
 use endline_analysis::aggregate::{AggregateSpec, add_log, aggregate, left_join, stack};
 use endline_output::write_file;
@@ -174,30 +174,19 @@ fn write_partitioned(
         return Ok(Outcome::Failure);
     }
     let labels = first_wave.and_then(endline_ingest::labels::parquet_labels);
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let claim = endline_output::OutDir::claim(&args.out, endline_output::Kind::Export, None, &inputs)?;
+    let stem = claim.staging().join(&args.table);
     let mut parts_in = std::collections::BTreeMap::new();
-    let files = match endline_export::partition_frame(df, &args.table, &by, labels.as_deref(), &mut parts_in) {
-        Ok(f) => f,
+    // An unfinished claim, dropped, removes what it staged.
+    let files = match endline_ingest::hive::write_parts(df, &stem, &by, labels.as_deref(), &mut parts_in) {
+        Ok(n) => n,
         Err(e) => {
             error!("{e}");
             return Ok(Outcome::Invalid);
         }
     };
-    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
-    let claim = endline_output::OutDir::claim(&args.out, endline_output::Kind::Export, None, &inputs)?;
-    for (rel, bytes) in &files {
-        let path = claim.staging().join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot write {}", parent.display()))?;
-        }
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    }
     claim.commit()?;
-    print(&format!(
-        "{} rows x {} columns → {} files in {}\n",
-        df.height(),
-        df.width(),
-        files.len(),
-        args.out.display()
-    ))?;
+    print(&format!("{} rows x {} columns → {files} files in {}\n", df.height(), df.width(), args.out.display()))?;
     Ok(Outcome::Success)
 }

@@ -447,21 +447,25 @@ fn rows_of(scan: &ParquetScan, group: &[u32], g: u32) -> Result<DataFrame, Strin
     rows.ok_or_else(|| "an empty table to partition".to_string())
 }
 
-/// Writes a frame's partition files under `stem`.
-fn write_parts(
+/// Writes a frame's partition files ([`partition_frame`]) under `stem`, each as it is
+/// made; returns how many.
+pub fn write_parts(
     df: &DataFrame,
     stem: &Path,
     by: &[String],
     labels: Option<&str>,
     parts_in: &mut BTreeMap<String, usize>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
+    let mut written = 0;
     each_partition(df, &stem.display().to_string(), by, labels, parts_in, &mut |path, bytes| {
         let path = PathBuf::from(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot write {}: {e}", parent.display()))?;
         }
+        written += 1;
         std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    })
+    })?;
+    Ok(written)
 }
 
 /// A column's values as text (null as `None`).

@@ -36,7 +36,7 @@ use crate::linalg;
 use crate::stream::{Coder, NONE, Range, Source};
 
 mod rows;
-use rows::{Cache, Codes, Crossed, Kahan, Kept, Levels, Local, Part, Sums, bits};
+use rows::{Cache, Codes, Crossed, Kahan, Kept, Levels, Local, Part, Run, Sums, bits, runs};
 
 /// What a streamed regression needs from its formula: y, the regressors, the two fixed
 /// effects (formula order) and the cluster.
@@ -256,24 +256,11 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     // levels (a balanced panel is one run).
     let count_b = |mask: &[u64], count: &[u32]| {
         let mut n = vec![0u64; t_n];
-        let (mut run_mask, mut run) = (0u64, 0u64);
-        for (a, m) in mask.iter().enumerate() {
-            if count[a] as usize == m.count_ones() as usize {
-                if *m != run_mask {
-                    for t in bits(run_mask) {
-                        n[t] += run;
-                    }
-                    (run_mask, run) = (*m, 0);
-                }
-                run += 1;
-            } else {
-                for t in bits(*m) {
-                    n[t] += n_ab(a, t, mask);
-                }
+        for run in runs(mask, count) {
+            match run {
+                Run::Simple { mask: mk, n: levels, .. } => bits(mk).for_each(|t| n[t] += levels),
+                Run::Repeated(a) => bits(mask[a]).for_each(|t| n[t] += n_ab(a, t, mask)),
             }
-        }
-        for t in bits(run_mask) {
-            n[t] += run;
         }
         n
     };
@@ -345,46 +332,38 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let mut m = Array2::<f64>::zeros((t_n, t_n));
     let mut patterns: HashMap<u64, u64> = HashMap::new();
     let mut rhs = r_b.clone();
-    let (mut run_mask, mut run, mut run_means) = (0u64, 0u64, Kahan::new(nv));
-    let mut end_run = |run_mask: u64, run: u64, means: &mut Kahan, rhs: &mut [f64]| {
-        if run == 0 {
-            return;
-        }
-        *patterns.entry(run_mask).or_insert(0) += run;
-        let means = std::mem::replace(means, Kahan::new(nv)).values();
-        for t in bits(run_mask) {
-            for v in 0..nv {
-                rhs[t * nv + v] -= means[v];
+    for run in runs(&mask, &count) {
+        match run {
+            Run::Simple { mask: mk, levels, n } => {
+                *patterns.entry(mk).or_insert(0) += n;
+                let mut means = Kahan::new(nv);
+                for a in levels.filter(|&a| mask[a] != 0) {
+                    let inv = 1.0 / count[a] as f64;
+                    for v in 0..nv {
+                        means.add(v, s_a[a * nv + v] * inv);
+                    }
+                }
+                let means = means.values();
+                for t in bits(mk) {
+                    for v in 0..nv {
+                        rhs[t * nv + v] -= means[v];
+                    }
+                }
             }
-        }
-    };
-    for (a, &mk) in mask.iter().enumerate() {
-        if mk == 0 {
-            continue;
-        }
-        let inv = 1.0 / count[a] as f64;
-        if count[a] == mk.count_ones() {
-            if mk != run_mask {
-                end_run(run_mask, run, &mut run_means, &mut rhs);
-                (run_mask, run) = (mk, 0);
-            }
-            run += 1;
-            for v in 0..nv {
-                run_means.add(v, s_a[a * nv + v] * inv);
-            }
-            continue;
-        }
-        for t in bits(mk) {
-            let nat = n_ab(a, t, &mask) as f64;
-            for s in bits(mk) {
-                m[[t, s]] -= nat * n_ab(a, s, &mask) as f64 * inv;
-            }
-            for v in 0..nv {
-                rhs[t * nv + v] -= nat * s_a[a * nv + v] * inv;
+            Run::Repeated(a) => {
+                let (mk, inv) = (mask[a], 1.0 / count[a] as f64);
+                for t in bits(mk) {
+                    let nat = n_ab(a, t, &mask) as f64;
+                    for s in bits(mk) {
+                        m[[t, s]] -= nat * n_ab(a, s, &mask) as f64 * inv;
+                    }
+                    for v in 0..nv {
+                        rhs[t * nv + v] -= nat * s_a[a * nv + v] * inv;
+                    }
+                }
             }
         }
     }
-    end_run(run_mask, run, &mut run_means, &mut rhs);
     for (&mk, &times) in &patterns {
         let w = times as f64 / mk.count_ones() as f64;
         for t in bits(mk) {
@@ -408,29 +387,25 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
             gamma[t * nv + v] = gv;
         }
     }
-    // α_a, in place of the sums.
-    // Σ_t γ_t over a simple a-level's set of b-levels, for the set last met.
-    let (mut last_mask, mut last_g) = (0u64, vec![0.0; nv]);
-    for (a, &mk) in mask.iter().enumerate() {
-        if mk == 0 {
-            continue;
-        }
-        let inv = 1.0 / count[a] as f64;
-        if count[a] == mk.count_ones() {
-            if mk != last_mask {
-                last_mask = mk;
-                for (v, g) in last_g.iter_mut().enumerate() {
-                    *g = bits(mk).map(|t| gamma[t * nv + v]).sum();
+    // α_a, in place of the sums; Σ_t γ_t once per run of a set of b-levels.
+    for run in runs(&mask, &count) {
+        match run {
+            Run::Simple { mask: mk, levels, .. } => {
+                let g: Vec<f64> = (0..nv).map(|v| bits(mk).map(|t| gamma[t * nv + v]).sum()).collect();
+                for a in levels.filter(|&a| mask[a] != 0) {
+                    let inv = 1.0 / count[a] as f64;
+                    for v in 0..nv {
+                        s_a[a * nv + v] = (s_a[a * nv + v] - g[v]) * inv;
+                    }
                 }
             }
-            for v in 0..nv {
-                s_a[a * nv + v] = (s_a[a * nv + v] - last_g[v]) * inv;
+            Run::Repeated(a) => {
+                let (mk, inv) = (mask[a], 1.0 / count[a] as f64);
+                for v in 0..nv {
+                    let g: f64 = bits(mk).map(|t| n_ab(a, t, &mask) as f64 * gamma[t * nv + v]).sum();
+                    s_a[a * nv + v] = (s_a[a * nv + v] - g) * inv;
+                }
             }
-            continue;
-        }
-        for v in 0..nv {
-            let g: f64 = bits(mk).map(|t| n_ab(a, t, &mask) as f64 * gamma[t * nv + v]).sum();
-            s_a[a * nv + v] = (s_a[a * nv + v] - g) * inv;
         }
     }
     drop(rhs);
@@ -494,17 +469,8 @@ pub fn fit(source: &mut dyn Source, opts: &Options<'_>) -> Result<Fitted> {
     let idx: Vec<usize> = (0..k_all).filter(|&j| keep[j]).collect();
     let dropped: Vec<String> = (0..k_all).filter(|&j| !keep[j]).map(|j| cols.x[j].clone()).collect();
     let mut notes = Vec::new();
-    if !dropped.is_empty() {
-        notes.push(format!("dropped for collinearity (with each other or the fixed effects): {}", dropped.join(", ")));
-    }
     let k = idx.len();
-    if k == 0 {
-        return Err(AnalysisError::NotIdentified(if dropped.is_empty() {
-            "the formula has no regressors to estimate".into()
-        } else {
-            format!("every regressor is collinear with the fixed effects or constant: {}", dropped.join(", "))
-        }));
-    }
+    crate::feols::dropped_for_collinearity(&dropped, k, true, &mut notes)?;
     let cluster_n = seen.iter().filter(|s| **s).count();
     let fe_levels = {
         let mut l = [0, 0];

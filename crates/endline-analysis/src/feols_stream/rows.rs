@@ -581,6 +581,39 @@ impl Part<'_> {
     }
 }
 
+/// A stretch of the a-levels with rows, for the b-system's sums.
+pub(super) enum Run {
+    /// Consecutive levels with one row per b-level, all with the set of b-levels `mask`
+    /// (a balanced panel is one run): the levels of `levels` whose mask is not empty, `n`
+    /// of them (levels without rows between them are skipped, not a new run).
+    Simple { mask: u64, levels: std::ops::Range<usize>, n: u64 },
+    /// One level with some b-level's rows repeated.
+    Repeated(usize),
+}
+
+/// The a-levels with rows (`mask`, `count`: their b-levels and rows) as [`Run`]s, in order.
+pub(super) fn runs<'a>(mask: &'a [u64], count: &'a [u32]) -> impl Iterator<Item = Run> + 'a {
+    let mut a = 0;
+    std::iter::from_fn(move || {
+        while a < mask.len() && mask[a] == 0 {
+            a += 1;
+        }
+        let start = a;
+        let mk = *mask.get(start)?;
+        let simple = |a: usize| mask[a] == mk && count[a] == mk.count_ones();
+        if !simple(start) {
+            a += 1;
+            return Some(Run::Repeated(start));
+        }
+        let mut n = 0;
+        while a < mask.len() && (mask[a] == 0 || simple(a)) {
+            n += u64::from(mask[a] != 0);
+            a += 1;
+        }
+        Some(Run::Simple { mask: mk, levels: start..a, n })
+    })
+}
+
 /// The set bits of a mask, lowest first.
 #[inline]
 pub(super) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
